@@ -1,0 +1,1 @@
+"""The independent witnesses, the judge and the report."""
