@@ -1,0 +1,111 @@
+"""Hypothesis strategies for verification cases: a shape, data valid for the model's TARGET, parameters.
+
+One Hypothesis example holds a few cases of one shape, so the verifier can
+check them in one compiled call (see lab/verify/witnesses.py). Shrinking then
+reduces the batch to the one case that fails, and that case to its smallest
+shape and simplest values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from lab.model import Model
+
+MAX_N, MAX_D = 64, 8
+BATCH = 4  # cases of one shape checked in one compiled call
+
+
+@dataclass
+class Case:
+    """One point at which a gradient is checked."""
+
+    params: dict[str, np.ndarray]
+    X: np.ndarray
+    y: np.ndarray
+    hyper: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.X.shape
+
+
+@dataclass(frozen=True)
+class Scales:
+    """How large the drawn numbers may be, per profile."""
+
+    features: tuple[float, ...] = (1.0, 10.0)
+    params: tuple[float, ...] = (1.0, 3.0)
+    targets: tuple[float, ...] = (1.0, 100.0)
+    structures: tuple[str, ...] = ("plain",)
+
+
+ORDINARY = Scales()
+#: Features up to 1e6, scores up to 1e4, near-collinear columns, repeated rows.
+EXTREME = Scales(
+    features=(1e-3, 1.0, 1e3, 1e6),
+    params=(1e-2, 1.0, 30.0),
+    targets=(1e-3, 1.0, 1e4),
+    structures=("plain", "collinear", "repeated_rows", "one_row"),
+)
+
+
+def _floats(scale: float):
+    return st.floats(-scale, scale, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def _array(draw, shape, scale):
+    return draw(hnp.arrays(np.float64, shape, elements=_floats(scale), fill=st.nothing()))
+
+
+def targets(draw, target: str, n: int, scale: float, n_classes: int = 3) -> np.ndarray:
+    """``y`` of length ``n`` valid for ``target``."""
+    if target == "real":
+        return _array(draw, (n,), scale)
+    if target == "binary":
+        return draw(hnp.arrays(np.float64, (n,), elements=st.sampled_from([0.0, 1.0]), fill=st.nothing()))
+    if target == "signed":
+        return draw(hnp.arrays(np.float64, (n,), elements=st.sampled_from([-1.0, 1.0]), fill=st.nothing()))
+    if target == "counts":
+        return draw(hnp.arrays(np.float64, (n,), elements=st.integers(0, 30).map(float), fill=st.nothing()))
+    if target == "classes":
+        return draw(hnp.arrays(np.float64, (n,), elements=st.integers(0, n_classes - 1).map(float), fill=st.nothing()))
+    raise ValueError(f"unknown TARGET {target!r}")
+
+
+@st.composite
+def features(draw, n: int, d: int, scales: Scales = ORDINARY) -> np.ndarray:
+    scale = draw(st.sampled_from(scales.features), label="feature scale")
+    structure = draw(st.sampled_from(scales.structures), label="structure")
+    if structure == "one_row":
+        n = 1
+    X = _array(draw, (n, d), scale)
+    if structure == "collinear" and d > 1:
+        X[:, 1] = X[:, 0] * (1 + 1e-9)  # near-collinear: two columns equal to nine digits
+    elif structure == "repeated_rows" and n > 1:
+        X[n // 2 :] = X[: n - n // 2]
+    return X
+
+
+@st.composite
+def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = BATCH) -> list[Case]:
+    """A list of 1 to ``batch`` cases of one shape for ``model``."""
+    d = model.n_features or draw(st.integers(1, MAX_D), label="d")
+    n = draw(st.integers(1, MAX_N), label="n")
+    hyper = {k: draw(st.floats(lo, hi), label=k) for k, (lo, hi) in model.hyperparameters.items()}
+    shapes = {k: v.shape for k, v in model.init(d).items()}
+    count = draw(st.integers(1, batch), label="cases in batch")
+    out = []
+    for _ in range(count):
+        X = draw(features(n, d, scales))
+        pscale = draw(st.sampled_from(scales.params))
+        params = {k: _array(draw, s, pscale) for k, s in shapes.items()}
+        y = targets(draw, model.target, X.shape[0], draw(st.sampled_from(scales.targets)))
+        out.append(Case(params, X, y, dict(hyper)))
+    if len({c.X.shape for c in out}) > 1:  # "one_row" changes n: keep one shape per batch
+        out = [c for c in out if c.X.shape == out[0].X.shape]
+    return out

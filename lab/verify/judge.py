@@ -1,0 +1,159 @@
+"""The judge: does the hand gradient agree with the witnesses, and do they agree with each other?
+
+Every comparison has its own tolerance, derived from rounding-error bounds
+(lab/verify/rounding.py), never a fixed rtol or atol:
+
+- hand vs reverse mode, entry j:  |h_j − g_j| ≤ 2 E_j, where E_j bounds the
+  error of g_j. The hand formula computes the same quantity with the same
+  kinds of operations, so its error is taken to obey the same bound; the
+  difference of two values each within E_j of the truth is within 2 E_j.
+- forward vs reverse, direction v: |⟨g, v⟩ − D_v| ≤ Σ_j |v_j| E_j + γ_m Σ_j |g_j v_j| + E_v,
+  where E_v bounds the error of the forward-mode value D_v.
+- finite differences vs forward mode: |F_v − D_v| ≤ (error estimate of F_v) + E_v.
+- hand Hessian vs ``jax.hessian``: |H_ij − A_ij| ≤ 2 E_ij.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lab.model import Model
+from lab.verify.cases import Case
+from lab.verify.rounding import gamma
+from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient
+
+
+@dataclass
+class Mismatch:
+    """The worst disagreement of one comparison."""
+
+    what: str  # "gradient", "hessian", "forward", "finite differences"
+    param: str | None
+    index: tuple[int, ...]
+    hand: float
+    reference: float
+    tolerance: float
+
+    @property
+    def where(self) -> str:
+        if self.param is None:
+            return f"H[{', '.join(map(str, self.index))}]" if self.what == "hessian" else self.what
+        return self.param + (f"[{', '.join(map(str, self.index))}]" if self.index else "")
+
+
+@dataclass
+class Verdict:
+    """The judge's word on one case."""
+
+    case: Case
+    ok: bool
+    rel_error: float = 0.0  # max |hand − autodiff| / max |autodiff|, over gradient entries
+    margin: float = 0.0  # max |hand − autodiff| / tolerance: the case passes while this is ≤ 1
+    kind: str = "pass"  # pass, gradient, hessian, witnesses, contract
+    message: str = ""
+    mismatch: Mismatch | None = None
+    hand: dict[str, np.ndarray] = field(default_factory=dict)
+    reference: dict[str, np.ndarray] = field(default_factory=dict)
+    tolerance: dict[str, np.ndarray] = field(default_factory=dict)
+    diagnosis: str = ""
+
+
+def _ratio(diff, tol):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(diff == 0, 0.0, diff / tol)
+    return np.where(np.isnan(r), np.inf, r)
+
+
+def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
+    """Compare the hand gradient (and Hessian) of ``model`` at ``case`` with the evidence."""
+    try:
+        hand = hand_gradient(model, case)
+    except Exception as e:  # a crash in the user's grad is a verdict, not a crash of the verifier
+        return Verdict(case, False, kind="contract", message=f"grad raised {type(e).__name__}: {e}")
+    if set(hand) != set(ev.grad):
+        return Verdict(case, False, kind="contract",
+                       message=f"grad returns keys {sorted(hand)}; params has {sorted(ev.grad)}")  # fmt: skip
+    for k, g in ev.grad.items():
+        if hand[k].shape != g.shape:
+            return Verdict(case, False, kind="contract",
+                           message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}")  # fmt: skip
+
+    tol = {k: 2.0 * ev.grad_err[k] for k in hand}
+    worst, mism = -1.0, None
+    for k in hand:
+        r = _ratio(np.abs(hand[k] - ev.grad[k]), tol[k])
+        if r.size and float(r.max()) > worst:
+            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
+            worst = float(r.max())
+            mism = Mismatch("gradient", k, i, float(hand[k][i]), float(ev.grad[k][i]), float(tol[k][i]))
+    worst = max(worst, 0.0)
+    scale = max((float(np.max(np.abs(g))) for g in ev.grad.values() if g.size), default=0.0)
+    diff = max((float(np.max(np.abs(hand[k] - ev.grad[k]))) for k in hand if hand[k].size), default=0.0)
+    rel = diff / scale if scale > 0 else (0.0 if diff == 0 else np.inf)
+    v = Verdict(case, True, rel_error=rel, margin=worst, mismatch=mism, hand=hand, reference=ev.grad, tolerance=tol)
+
+    witnesses = _witnesses_agree(model, case, ev, hand)
+    if worst > 1.0:
+        v.ok, v.kind = False, "gradient"
+        v.message = (f"{mism.where}: hand {mism.hand:.17g}, autodiff {mism.reference:.17g}, "
+                     f"difference {abs(mism.hand - mism.reference):.3g} > tolerance {mism.tolerance:.3g}")  # fmt: skip
+        if witnesses:
+            v.message += f"; and the witnesses disagree: {witnesses}"
+        return v
+    if witnesses:
+        v.ok, v.kind, v.message = False, "witnesses", witnesses
+        return v
+    if ev.hessian is not None:
+        return _judge_hessian(model, case, ev, v)
+    return v
+
+
+def _witnesses_agree(model: Model, case: Case, ev: Evidence, hand) -> str:
+    """An empty string when forward mode, reverse mode and finite differences agree; else why not."""
+    keys = list(ev.grad)
+    g = flatten(ev.grad, keys)
+    eg = flatten(ev.grad_err, keys)
+    for i, v in enumerate(ev.directions):
+        vf = flatten(v, keys)
+        dot = float(g @ vf)
+        tol = float(np.abs(vf) @ eg + gamma(vf.size) * (np.abs(g) @ np.abs(vf)) + ev.jvp_err[i])
+        if abs(dot - ev.jvp[i]) > tol:
+            return (f"forward mode gives {ev.jvp[i]:.17g} along direction {i} but reverse mode "
+                    f"gives {dot:.17g} (tolerance {tol:.3g}); the loss is not differentiable here "
+                    "or uses a custom derivative rule")  # fmt: skip
+        fd, fd_tol = fd_directional(model, case, v, ev.loss, float(ev.jvp[i]), ev.loss_err)
+        tol = fd_tol + float(ev.jvp_err[i])
+        if not np.isfinite(fd) or abs(fd - ev.jvp[i]) > tol:
+            hf = float(flatten(hand, keys) @ vf)
+            hint = ("the hand gradient agrees with finite differences, so autodiff is cut: "
+                    "a stop_gradient, or a value JAX sees as constant"
+                    if abs(hf - fd) <= tol else
+                    "the loss is not differentiable at this point (a kink, max, abs or branch), "
+                    "or it is too ill-conditioned here for finite differences")  # fmt: skip
+            return (f"autodiff gives {ev.jvp[i]:.17g} along direction {i} but finite differences "
+                    f"give {fd:.17g} (tolerance {tol:.3g}); {hint}")
+    return ""
+
+
+def _judge_hessian(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdict:
+    try:
+        H = np.asarray(model.module.hessian(case.params, case.X, case.y, **case.hyper), dtype=np.float64)
+    except Exception as e:
+        v.ok, v.kind, v.message = False, "contract", f"hessian raised {type(e).__name__}: {e}"
+        return v
+    if H.shape != ev.hessian.shape:
+        v.ok, v.kind = False, "contract"
+        v.message = f"hessian has shape {H.shape}; expected {ev.hessian.shape} over the flattened parameters"
+        return v
+    tol = 2.0 * ev.hessian_err
+    r = _ratio(np.abs(H - ev.hessian), tol)
+    if r.size and float(r.max()) > 1.0:
+        i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
+        v.ok, v.kind = False, "hessian"
+        v.mismatch = Mismatch("hessian", None, i, float(H[i]), float(ev.hessian[i]), float(tol[i]))
+        v.hand, v.reference, v.tolerance = {"H": H}, {"H": ev.hessian}, {"H": tol}
+        v.message = (f"Hessian {v.mismatch.where}: hand {H[i]:.17g}, jax.hessian {ev.hessian[i]:.17g}, "
+                     f"difference {abs(H[i] - ev.hessian[i]):.3g} > tolerance {tol[i]:.3g}")  # fmt: skip
+    return v

@@ -1,0 +1,105 @@
+"""The report: a table for people, JSON for programs, and a reproducer for a failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lab.verify.search import ModelReport
+
+
+def table(reports: list[ModelReport]) -> str:
+    """One row per model: name, cases checked, worst relative error, worst error/tolerance, derivation, status."""
+    head = ("model", "cases", "worst error", "of tolerance", "derivation", "status")
+    rows = [head]
+    for r in reports:
+        rows.append((
+            r.model,
+            str(r.cases),
+            f"{r.max_error:.1e}",
+            f"{r.max_margin:.0%}" if np.isfinite(r.max_margin) else "inf",
+            r.derivation or "-",
+            {"pass": "verified", "fail": "FAIL", "error": "ERROR"}[r.status],
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i in (0, 4, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in rows]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def failures(reports: list[ModelReport]) -> str:
+    """The shrunk counterexample of every model that did not pass."""
+    out = []
+    for r in reports:
+        if r.status == "pass":
+            continue
+        out.append(f"\n{r.model}: {r.status.upper()}: {r.message}")
+        if r.failure is not None and r.failure.kind != "contract":
+            c = r.failure.case
+            out.append(f"  shrunk counterexample: n={c.X.shape[0]}, d={c.X.shape[1]}")
+            if r.failure.diagnosis:
+                out.append(f"  diagnosis: {r.failure.diagnosis}")
+            out.append("  reproduce with:\n" + "\n".join("    " + s for s in reproducer(r).splitlines()))
+    return "\n".join(out)
+
+
+def _lit(a) -> str:
+    a = np.asarray(a)
+    return f"np.array({np.array2string(a, separator=', ', precision=17, floatmode='unique', threshold=10**6, max_line_width=10**6)})"
+
+
+def reproducer(r: ModelReport) -> str:
+    """A Python snippet that recomputes the failing case with the lab and with JAX."""
+    c = r.failure.case
+    params = "{" + ", ".join(f"{k!r}: {_lit(v)}" for k, v in c.params.items()) + "}"
+    hyper = "".join(f", {k}={v!r}" for k, v in c.hyper.items())
+    spec = r.extra.get("spec", r.model)
+    return "\n".join([
+        "import numpy as np",
+        "import lab, lab.verify._jax as J",
+        f"model = lab.load({spec!r})",
+        f"params = {params}",
+        f"X = {_lit(c.X)}",
+        f"y = {_lit(c.y)}",
+        f"print(model.module.grad(params, X, y{hyper}))",
+        f"print(J.jax.grad(lambda p: model.module.loss(p, J.jnp.asarray(X), J.jnp.asarray(y){hyper}))"
+        "({k: J.jnp.asarray(v) for k, v in params.items()}))",
+    ])  # fmt: skip
+
+
+def to_json(reports: list[ModelReport]) -> list[dict]:
+    out = []
+    for r in reports:
+        f = r.failure
+        counter = None
+        if f is not None and f.kind != "contract":
+            counter = {
+                "params": {k: np.asarray(v).tolist() for k, v in f.case.params.items()},
+                "X": f.case.X.tolist(),
+                "y": f.case.y.tolist(),
+                "hyperparameters": f.case.hyper,
+                "where": f.mismatch.where if f.mismatch else None,
+                "hand": f.mismatch.hand if f.mismatch else None,
+                "reference": f.mismatch.reference if f.mismatch else None,
+                "tolerance": f.mismatch.tolerance if f.mismatch else None,
+                "reproducer": reproducer(r),
+            }
+        out.append({
+            "model": r.model,
+            "status": r.status,
+            "cases": r.cases,
+            "max_error": r.max_error if np.isfinite(r.max_error) else None,
+            "max_error_over_tolerance": r.max_margin if np.isfinite(r.max_margin) else None,
+            "derivation": r.derivation,
+            "message": r.message,
+            "diagnosis": (f.diagnosis or f.message) if f is not None else None,
+            "counterexample": counter,
+        })  # fmt: skip
+    return out
+
+
+def write_json(reports: list[ModelReport], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(to_json(reports), indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,84 @@
+"""The search: Hypothesis draws cases for a model until one fails, then shrinks it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hypothesis import Phase, Verbosity, given, settings
+from hypothesis import seed as hseed
+
+from lab.model import Model
+from lab.verify.cases import BATCH, cases
+from lab.verify.judge import Verdict, judge
+from lab.verify.profiles import PROFILES
+from lab.verify.witnesses import TraceError, Witness
+
+
+@dataclass
+class ModelReport:
+    """What verifying one model found."""
+
+    model: str
+    status: str = "pass"  # pass, fail, error
+    cases: int = 0
+    max_error: float = 0.0  # worst relative error of the hand gradient against autodiff
+    max_margin: float = 0.0  # worst error over tolerance (≤ 1 passes)
+    failure: Verdict | None = None
+    message: str = ""
+    derivation: str = ""  # ok, or the first problem found
+    extra: dict = field(default_factory=dict)
+
+
+class _Found(Exception):
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.message)
+        self.verdict = verdict
+
+
+def verify(
+    model: Model,
+    profile: str = "ci",
+    examples: int | None = None,
+    seed: int | None = None,
+    on_case: Callable[[int], None] | None = None,
+) -> ModelReport:
+    """Search for a case where ``model``'s hand gradient disagrees with the witnesses."""
+    report = ModelReport(model.name)
+    witness = Witness(model)
+    kw, scales = PROFILES[profile]
+    kw = dict(kw)
+    if examples is not None:
+        kw["max_examples"] = examples
+    if seed is not None:
+        kw["derandomize"] = False
+
+    @settings(settings.get_profile(profile), database=None, phases=[Phase.generate, Phase.shrink],
+              report_multiple_bugs=False, verbosity=Verbosity.quiet, **kw)
+    @given(cases(model, scales))
+    def check(batch):
+        for verdict in (judge(model, c, ev) for c, ev in zip(batch, witness.evaluate(batch, BATCH), strict=True)):
+            report.cases += 1
+            if on_case:
+                on_case(report.cases)
+            if verdict.ok:
+                report.max_error = max(report.max_error, verdict.rel_error)
+                report.max_margin = max(report.max_margin, verdict.margin)
+            else:
+                raise _Found(verdict)
+
+    if seed is not None:
+        check = hseed(seed)(check)
+    try:
+        check()
+    except _Found as found:
+        report.status, report.failure = "fail", found.verdict
+        report.message = found.verdict.message
+        if found.verdict.kind == "contract":
+            report.status = "error"
+        else:
+            report.max_error = max(report.max_error, found.verdict.rel_error)
+            report.max_margin = max(report.max_margin, found.verdict.margin)
+    except TraceError as e:
+        report.status, report.message = "error", str(e)
+    return report

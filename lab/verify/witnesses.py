@@ -1,0 +1,209 @@
+"""The three witnesses of a gradient, each with a bound on its own rounding error.
+
+- reverse mode: ``jax.grad`` of the model's own ``loss``, in float64;
+- forward mode: ``jax.jvp`` directional derivatives along random directions;
+- finite differences: Ridders' extrapolation of central differences of the
+  loss evaluated in NumPy, which never touches JAX, with an error estimate.
+
+JAX compiles one program per model and shape. That program checks a batch of
+cases at once (``jax.vmap``), carries the rounding bounds of
+lab/verify/rounding.py, and is kept in the persistent compilation cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from lab.model import Model
+from lab.verify._jax import jax, jnp
+from lab.verify.cases import Case
+from lab.verify.rounding import U, bounded
+
+DIRECTIONS = 2  # random directions per case for the forward-mode and finite-difference witnesses
+#: Compiled programs kept in memory. Each holds executable pages; past about 400
+#: of them LLVM runs out of memory maps. The disk cache makes a reload cheap.
+MAX_LIVE_PROGRAMS = 128
+_live: set = set()
+
+
+def _note_program(key) -> None:
+    if key not in _live:
+        if len(_live) >= MAX_LIVE_PROGRAMS:
+            jax.clear_caches()
+            _live.clear()
+        _live.add(key)
+
+
+TRACE_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+class TraceError(ValueError):
+    """The loss cannot be traced by JAX (it calls NumPy instead of the array namespace)."""
+
+
+@dataclass
+class Evidence:
+    """What the JAX witnesses say about one case, each value with its error bound."""
+
+    loss: float
+    loss_err: float
+    grad: dict[str, np.ndarray]
+    grad_err: dict[str, np.ndarray]
+    directions: list[dict[str, np.ndarray]]
+    jvp: np.ndarray
+    jvp_err: np.ndarray
+    hessian: np.ndarray | None = None
+    hessian_err: np.ndarray | None = None
+
+
+def flatten(params: dict, keys: list[str]):
+    """The parameters as one vector, in the order of ``keys`` (the order ``init`` returns)."""
+    xp = jnp if any(isinstance(params[k], jax.Array) for k in keys) else np
+    return xp.concatenate([xp.reshape(params[k], (-1,)) for k in keys])
+
+
+def unflatten(vec, template: dict[str, np.ndarray], keys: list[str] | None = None) -> dict:
+    """The inverse of :func:`flatten`: shapes from ``template``, order from ``keys``."""
+    out, i = {}, 0
+    for k in keys or list(template):
+        size = int(np.prod(np.shape(template[k])))
+        out[k] = vec[i : i + size].reshape(np.shape(template[k]))
+        i += size
+    return out
+
+
+def directions(template: dict[str, np.ndarray], shape: tuple[int, int], k: int = DIRECTIONS):
+    """``k`` random unit directions in parameter space, the same for every run at this shape."""
+    rng = np.random.default_rng([shape[0], shape[1], 7])
+    size = sum(v.size for v in template.values())
+    out = []
+    for _ in range(k):
+        v = rng.standard_normal(size)
+        out.append(unflatten(v / np.linalg.norm(v), template))
+    return out
+
+
+class Witness:
+    """The JAX witnesses for one model, compiled once per shape."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self.has_hessian = callable(getattr(model.module, "hessian", None))
+        #: The parameter order of ``init``; JAX sorts dict keys, so it is kept here.
+        self.keys = list(model.init(model.n_features or 1))
+
+    def _one(self, params, X, y, hyper, V):
+        loss = self.model.module.loss
+        keys = self.keys
+
+        def value_and_grad(p, X, y, h):
+            return jax.value_and_grad(lambda q: loss(q, X, y, **h))(p)
+
+        def jvps(p, X, y, h, V):
+            return jax.vmap(lambda v: jax.jvp(lambda q: loss(q, X, y, **h), (p,), (v,))[1])(V)
+
+        (L, g), (eL, eg) = bounded(value_and_grad)(params, X, y, hyper)
+        jv, ejv = bounded(jvps)(params, X, y, hyper, V)
+        out = dict(loss=L, loss_err=eL, grad=g, grad_err=eg, jvp=jv, jvp_err=ejv)
+        if self.has_hessian:
+
+            def hess(p, X, y, h):
+                flat = lambda v: loss(unflatten(v, p, keys), X, y, **h)  # noqa: E731
+                return jax.hessian(flat)(flatten(p, keys))
+
+            out["hessian"], out["hessian_err"] = bounded(hess)(params, X, y, hyper)
+        return out
+
+    @cached_property
+    def _batched(self):
+        return jax.jit(jax.vmap(self._one))
+
+    def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
+        """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
+        template = self.model.init(batch[0].shape[1])
+        _note_program((id(self), batch[0].shape, max(size, len(batch))))
+        V = directions(template, batch[0].shape)
+        padded = [batch[i % len(batch)] for i in range(max(size, len(batch)))]
+        stack = lambda xs: jnp.asarray(np.stack(xs))  # noqa: E731
+        params = {k: stack([c.params[k] for c in padded]) for k in template}
+        hyper = {k: stack([c.hyper[k] for c in padded]) for k in batch[0].hyper}
+        Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
+        try:
+            out = self._batched(params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs)
+        except TRACE_ERRORS as e:
+            raise TraceError(
+                f"JAX cannot trace {self.model.name}.loss: {type(e).__name__}: {str(e).splitlines()[0]} "
+                "(write the loss with array_namespace(X, y), not numpy)"
+            ) from None
+        out = jax.tree_util.tree_map(np.asarray, out)
+        return [
+            Evidence(
+                loss=float(out["loss"][i]),
+                loss_err=float(out["loss_err"][i]),
+                grad={k: v[i] for k, v in out["grad"].items()},
+                grad_err={k: v[i] for k, v in out["grad_err"].items()},
+                directions=V,
+                jvp=out["jvp"][i],
+                jvp_err=out["jvp_err"][i],
+                hessian=out["hessian"][i] if self.has_hessian else None,
+                hessian_err=out["hessian_err"][i] if self.has_hessian else None,
+            )
+            for i in range(len(batch))
+        ]
+
+
+def finite_difference(f, h0: float, con: float = 2.0, steps: int = 20):
+    """Ridders' method: the derivative of ``f`` at 0 and an estimate of its error.
+
+    Central differences D(h) = (f(h) − f(−h)) / 2h for h = h0, h0/con, ...,
+    extrapolated to h → 0 in a Neville table; the estimate with the smallest
+    error estimate wins (Numerical Recipes, dfridr). The whole table is built,
+    without dfridr's early stop: far from the asymptotic range the error
+    estimate can grow before it shrinks.
+    """
+    a = np.zeros((steps, steps))
+    h = h0
+    a[0, 0] = (f(h) - f(-h)) / (2 * h)
+    best, err = a[0, 0], np.inf
+    for i in range(1, steps):
+        h /= con
+        a[0, i] = (f(h) - f(-h)) / (2 * h)
+        fac = con * con
+        for j in range(1, i + 1):
+            a[j, i] = (a[j - 1, i] * fac - a[j - 1, i - 1]) / (fac - 1)
+            fac *= con * con
+            e = max(abs(a[j, i] - a[j - 1, i]), abs(a[j, i] - a[j - 1, i - 1]))
+            if e <= err:
+                err, best = e, a[j, i]
+    return best, err, h
+
+
+def fd_directional(model: Model, case: Case, v: dict[str, np.ndarray], loss: float, slope: float, loss_err: float):
+    """The derivative of the loss along ``v`` by finite differences in NumPy, with an error bound.
+
+    The first step is sized so the loss changes by about a tenth of itself;
+    the bound adds the extrapolation error estimate and the rounding error
+    of the loss values divided by the final step.
+    """
+    f0 = {k: np.asarray(p, dtype=np.float64) for k, p in case.params.items()}
+
+    def f(t):
+        return float(model.module.loss({k: f0[k] + t * v[k] for k in f0}, case.X, case.y, **case.hyper))
+
+    scale = max(abs(loss), 1e-3 * abs(slope), 1e-12)
+    h0 = min(1.0, 0.5 * scale / max(abs(slope), 1e-300))
+    d, err, h = finite_difference(f, h0)
+    return d, 2 * err + 4 * (loss_err + U * abs(loss)) / h
+
+
+def hand_gradient(model: Model, case: Case) -> dict[str, np.ndarray]:
+    g = model.module.grad(case.params, case.X, case.y, **case.hyper)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in g.items()}
