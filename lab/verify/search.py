@@ -10,6 +10,7 @@ from hypothesis import seed as hseed
 
 from lab.model import Model
 from lab.verify.cases import BATCH, cases
+from lab.verify.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge
 from lab.verify.profiles import PROFILES
 from lab.verify.witnesses import TraceError, Witness
@@ -53,6 +54,8 @@ def verify(
     if seed is not None:
         kw["derandomize"] = False
 
+    first: list = []  # the first failing case, before shrinking: the widest evidence for a diagnosis
+
     @settings(settings.get_profile(profile), database=None, phases=[Phase.generate, Phase.shrink],
               report_multiple_bugs=False, verbosity=Verbosity.quiet, **kw)
     @given(cases(model, scales))
@@ -65,6 +68,8 @@ def verify(
                 report.max_error = max(report.max_error, verdict.rel_error)
                 report.max_margin = max(report.max_margin, verdict.margin)
             else:
+                if not first:
+                    first.append(verdict)
                 raise _Found(verdict)
 
     if seed is not None:
@@ -74,6 +79,8 @@ def verify(
     except _Found as found:
         report.status, report.failure = "fail", found.verdict
         report.message = found.verdict.message
+        wide = first[0] if first and first[0].case.X.shape[0] > found.verdict.case.X.shape[0] else None
+        found.verdict.diagnosis = diagnose(model, witness, found.verdict, wide)
         if found.verdict.kind == "contract":
             report.status = "error"
         else:

@@ -1,0 +1,109 @@
+"""Seeded mistakes: the verifier must catch each one and name it.
+
+A mutant is a model whose hand gradient carries one classic mistake. Every
+mutation works on any model that keeps the contract, by changing what ``grad``
+returns; the ones that need a sigmoid or labels say where they apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from lab.model import Model
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    describe: str
+    expect: str  # a phrase the diagnosis must contain
+    make: Callable  # (module) -> mutated grad
+    applies: Callable[[Model], bool] = lambda m: True
+
+
+def _part(module, params, X, y, mask, **hyper):
+    """The contribution of the samples in ``mask`` to a mean gradient."""
+    if not mask.any():
+        return {k: np.zeros_like(np.asarray(v, dtype=float)) for k, v in params.items()}
+    g = module.grad(params, X[mask], y[mask], **hyper)
+    return {k: np.asarray(v) * mask.sum() / len(y) for k, v in g.items()}
+
+
+def _scaled(c):
+    return lambda mod: lambda p, X, y, **h: {k: c * np.asarray(v) for k, v in mod.grad(p, X, y, **h).items()}
+
+
+def _missing_mean(mod):
+    return lambda p, X, y, **h: {k: X.shape[0] * np.asarray(v) for k, v in mod.grad(p, X, y, **h).items()}
+
+
+def _drop_bias(mod):
+    return lambda p, X, y, **h: {k: (np.zeros_like(v) if k == "b" else v) for k, v in mod.grad(p, X, y, **h).items()}
+
+
+def _transposed(mod):
+    return lambda p, X, y, **h: {k: (np.asarray(v)[::-1] if k == "w" else v) for k, v in mod.grad(p, X, y, **h).items()}
+
+
+def _one_entry(mod):
+    def grad(p, X, y, **h):
+        g = {k: np.array(v, dtype=float) for k, v in mod.grad(p, X, y, **h).items()}
+        g["w"].flat[0] *= 1 + 1e-6
+        return g
+
+    return grad
+
+
+def _label_one(mod):
+    def grad(p, X, y, **h):
+        mask = (y == 1) if set(np.unique(y)) <= {0.0, 1.0} else (y > 0)
+        g, extra = mod.grad(p, X, y, **h), _part(mod, p, X, y, mask, **h)
+        return {k: np.asarray(g[k]) + 0.5 * extra[k] for k in g}
+
+    return grad
+
+
+def _sigmoid_derivative(mod):
+    """∂ℓ/∂z taken as (p − y)·σ'(z): an extra factor σ'(z) = p(1 − p) per sample."""
+
+    def grad(p, X, y, **h):
+        s = mod.predict(p, X)
+        s = s * (1 - s)
+        out = None
+        for i in range(X.shape[0]):
+            gi = mod.grad(p, X[i : i + 1], y[i : i + 1], **h)
+            out = {k: s[i] * np.asarray(v) / X.shape[0] + (0 if out is None else out[k]) for k, v in gi.items()}
+        return out
+
+    return grad
+
+
+MUTATIONS = [
+    Mutation("sign", "the whole gradient negated", "sign flip", _scaled(-1.0)),
+    Mutation("factor_2", "twice the gradient", "constant factor 2", _scaled(2.0)),
+    Mutation("factor_half", "half the gradient", "constant factor 1/2", _scaled(0.5)),
+    Mutation("missing_mean", "a sum where the mean belongs (no 1/n)", "factor n", _missing_mean),
+    Mutation("dropped_bias", "∂L/∂b left out (zero)", "zero block", _drop_bias, lambda m: "b" in m.init(m.n_features or 2)),
+    Mutation("transposed_X", "features in the wrong order (X where Xᵀ belongs)", "transposed or permuted", _transposed,
+             lambda m: m.n_features is None and m.init(2)["w"].ndim == 1 if "w" in m.init(2) else False),  # fmt: skip
+    Mutation("residual_swapped", "y − ŷ where ŷ − y belongs", "sign flip", _scaled(-1.0)),
+    Mutation("sigmoid_derivative", "∂ℓ/∂z = (p − y)·σ'(z), an extra σ'(z)", "sigmoid derivative", _sigmoid_derivative,
+             lambda m: m.target == "binary" and hasattr(m.module, "sigmoid")),  # fmt: skip
+    Mutation("one_entry_1e-6", "one entry off by a relative 1e-6", "single entry", _one_entry,
+             lambda m: "w" in m.init(m.n_features or 2)),  # fmt: skip
+    Mutation("label_one", "half as much again, only for samples with y = 1", "some samples", _label_one),
+]
+
+
+def mutant(model: Model, mutation: Mutation) -> Model:
+    """``model`` with ``mutation`` seeded into its gradient."""
+    mod = model.module
+    fake = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
+    fake.grad = mutation.make(mod)
+    fake.__file__ = mod.__file__
+    fake.__name__ = f"{mod.__name__}~{mutation.name}"
+    return Model(f"{model.name}~{mutation.name}", fake)
