@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--d", type=int, default=3, help="synthetic features")
     t.add_argument("--seed", type=int, default=0)
 
+    n = sub.add_parser("new", help="scaffold lab/models/NAME.py and derivations/NAME.md from templates")
+    n.add_argument("name")
+    n.add_argument("--root", help="the project folder to write into (default: this checkout)")
+
+    mu = sub.add_parser("mutants", help="seed classic mistakes into each model's gradient; show which are caught")
+    mu.add_argument("names", nargs="*", help="models (default: all)")
+    mu.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
+
     sub.add_parser("models", help="list the registered models")
     return p
 
@@ -65,10 +73,11 @@ def _verify(args) -> int:
         specs[m.name] = spec
     reports = []
     for m in models:
-        r = verify(m, profile=args.profile, examples=args.examples, seed=args.seed)
+        with _progress(m.name) as tick:
+            r = verify(m, profile=args.profile, examples=args.examples, seed=args.seed, on_case=tick)
         r.extra["spec"] = specs[m.name]
         if not args.no_derivations:
-            path = m.derivation if m.name in registry.names() else m.source.with_suffix(".md")
+            path = derivations.derivation_for(m)
             if path.exists():
                 d = derivations.check_file(path, m)
                 r.derivation = "ok" if d.ok else "FAIL"
@@ -81,7 +90,6 @@ def _verify(args) -> int:
                     r.status = "fail" if r.status == "pass" else r.status
                     r.message = (r.message + "; " if r.message else "") + f"no derivation: expected {path}"
         reports.append(r)
-        print(f"{m.name}: {r.status} ({r.cases} cases)", file=sys.stderr, flush=True)
     if not args.no_derivations and not args.names and not args.module:
         orphans = [d for d in derivations.check_all() if d.name not in registry.names()]
         for d in orphans:
@@ -97,6 +105,64 @@ def _verify(args) -> int:
     if any(r.status == "error" for r in reports) and not any(r.status == "fail" for r in reports):
         return 2
     return 1 if any(r.status != "pass" for r in reports) or orphans else 0
+
+
+class _progress:
+    """A live count of checked cases on stderr, when stderr is a terminal."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.live = None
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} cases"),
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)  # fmt: skip
+            self.live.start()
+            self.task = self.live.add_task(f"verifying {self.name}", total=None)
+        return self.tick
+
+    def tick(self, cases: int) -> None:
+        if self.live is not None:
+            self.live.update(self.task, completed=cases)
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.stop()
+
+
+def _new(args) -> int:
+    from pathlib import Path
+
+    from lab.scaffold import ROOT, new
+
+    py, md = new(args.name, Path(args.root) if args.root else ROOT)
+    print(f"wrote {py}\nwrote {md}\nfill in loss and grad, then: lab verify {args.name}")
+    return 0
+
+
+def _mutants(args) -> int:
+    from lab.verify.mutations import MUTATIONS, mutant
+    from lab.verify.search import verify
+
+    models = [registry.get(n) for n in args.names] if args.names else registry.all_models()
+    killed = total = 0
+    for m in models:
+        for mu in MUTATIONS:
+            if not mu.applies(m):
+                continue
+            with _progress(f"{m.name} ~ {mu.name}") as tick:
+                r = verify(mutant(m, mu), profile=args.profile, on_case=tick)
+            diagnosis = r.failure.diagnosis if r.failure is not None else r.message
+            ok = r.status == "fail" and mu.expect in diagnosis
+            killed += ok
+            total += 1
+            print(f"{'killed' if ok else 'MISSED':6}  {m.name:<32} {mu.name:<20} {diagnosis}", flush=True)
+    print(f"kill rate: {killed}/{total} = {killed / max(total, 1):.0%}")
+    return 0 if killed == total else 1
 
 
 def _train(args) -> int:
@@ -121,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "new":
+            return _new(args)
+        if args.command == "mutants":
+            return _mutants(args)
         if args.command == "models":
             for n in registry.names():
                 print(n)

@@ -65,7 +65,7 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
         result.problems.append(
             f"lab/models/{model.name}.py cites eq. {', '.join(missing)}, which {path.name} does not label"
         )
-    namespace: dict = {"__name__": f"derivation_{path.stem}"}
+    namespace: dict = {"__name__": f"derivation_{path.stem}", "model": model}
     for line, code in found:
         out = io.StringIO()
         try:
@@ -77,6 +77,17 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
             result.problems.append(f"{path.name} block at line {line} failed at {where}: {type(e).__name__}: {e}")
             break
     return result
+
+
+def derivation_for(model: registry.Model) -> Path:
+    """Where a model's derivation lives: derivations/NAME.md, beside the package or beside a user's file."""
+    if model.name in registry.names() and model.source.parent == Path(registry.lab.models.__path__[0]):
+        return model.derivation
+    src = model.source
+    for cand in (src.with_suffix(".md"), src.parent.parent.parent / "derivations" / f"{model.name}.md"):
+        if cand.exists():
+            return cand
+    return src.with_suffix(".md")
 
 
 def _label_key(label: str):

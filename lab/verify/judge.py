@@ -70,6 +70,8 @@ def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
     """Compare the hand gradient (and Hessian) of ``model`` at ``case`` with the evidence."""
     try:
         hand = hand_gradient(model, case)
+    except NotImplementedError:
+        raise
     except Exception as e:  # a crash in the user's grad is a verdict, not a crash of the verifier
         return Verdict(case, False, kind="contract", message=f"grad raised {type(e).__name__}: {e}")
     if set(hand) != set(ev.grad):
@@ -77,8 +79,9 @@ def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
                        message=f"grad returns keys {sorted(hand)}; params has {sorted(ev.grad)}")  # fmt: skip
     for k, g in ev.grad.items():
         if hand[k].shape != g.shape:
+            hint = " (transposed?)" if hand[k].shape == g.shape[::-1] else ""
             return Verdict(case, False, kind="contract",
-                           message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}")  # fmt: skip
+                           message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}{hint}")  # fmt: skip
 
     tol = {k: 2.0 * ev.grad_err[k] for k in hand}
     worst, mism = -1.0, None

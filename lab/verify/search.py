@@ -88,4 +88,7 @@ def verify(
             report.max_margin = max(report.max_margin, found.verdict.margin)
     except TraceError as e:
         report.status, report.message = "error", str(e)
+    except NotImplementedError as e:
+        report.status = "error"
+        report.message = f"not implemented: {e or 'loss or grad raises NotImplementedError'} (fill in {model.source.name})"
     return report
