@@ -49,10 +49,10 @@ def cited(source: str) -> set[str]:
 def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
     """Run one derivation's blocks and check the equation labels its model cites."""
     result = DerivationResult(path.stem)
-    text = path.read_text(encoding="utf-8")
     if model is None:
         result.problems.append(f"{path.name} justifies no model: there is no lab/models/{path.stem}.py")
         return result
+    text = path.read_text(encoding="utf-8")
     found = blocks(text)
     result.blocks = len(found)
     if not found:

@@ -19,7 +19,7 @@ def table(reports: list[ModelReport]) -> str:
             r.model,
             str(r.cases),
             f"{r.max_error:.1e}",
-            f"{r.max_margin:.0%}" if np.isfinite(r.max_margin) else "inf",
+            _share(r.max_margin),
             r.derivation or "-",
             {"pass": "verified", "fail": "FAIL", "error": "ERROR"}[r.status],
         ))  # fmt: skip
@@ -28,6 +28,12 @@ def table(reports: list[ModelReport]) -> str:
              for row in rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _share(x: float) -> str:
+    if not np.isfinite(x):
+        return "inf"
+    return f"{x:.0%}" if x <= 10 else f"{x:.1e}×"
 
 
 def failures(reports: list[ModelReport]) -> str:

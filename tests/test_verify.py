@@ -1,0 +1,209 @@
+"""The verifier: it passes correct gradients, catches and names seeded mistakes, and explains itself."""
+
+import json
+import os
+import textwrap
+
+import numpy as np
+import pytest
+
+from lab import model as registry
+from lab.cli import main
+from lab.scaffold import new
+from lab.verify.cases import Case
+from lab.verify.judge import judge
+from lab.verify.mutations import MUTATIONS, mutant
+from lab.verify.rounding import U, bounded
+from lab.verify.search import verify
+from lab.verify.witnesses import Witness, finite_difference
+from lab.verify._jax import jax, jnp
+
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+MODELS = registry.names()
+PAIRS = [(m, mu) for m in MODELS for mu in MUTATIONS if mu.applies(registry.get(m))]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_correct_gradients_pass(name):
+    r = verify(registry.get(name), profile="ci")
+    assert r.status == "pass", r.message
+    assert r.cases >= 40
+    assert r.max_margin <= 1.0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_no_false_alarm_at_extreme_scales(name):
+    """Features up to 1e6, scores up to 1e4, near-collinear columns, repeated rows, n = 1.
+
+    The thorough profile checks thousands of cases per model; ci checks a few hundred.
+    """
+    examples = {"thorough": 1500, "ci": 100}.get(PROFILE, 25)
+    r = verify(registry.get(name), profile="extreme", examples=examples)
+    assert r.status == "pass", r.message
+    assert r.cases >= examples
+
+
+@pytest.mark.parametrize(("name", "mutation"), PAIRS, ids=[f"{m}-{mu.name}" for m, mu in PAIRS])
+def test_mutation_is_caught_and_named(name, mutation):
+    r = verify(mutant(registry.get(name), mutation), profile="ci")
+    assert r.status == "fail"
+    assert mutation.expect in r.failure.diagnosis, r.failure.diagnosis
+
+
+def test_every_kind_of_mutation_is_applied():
+    """At least ten kinds of mistake, and every model gets at least eight of them."""
+    assert len(MUTATIONS) >= 10
+    for name in MODELS:
+        assert sum(mu.applies(registry.get(name)) for mu in MUTATIONS) >= 8
+
+
+def test_detects_a_relative_1e_minus_6_error_on_ordinary_data():
+    """Sharp detection: one entry off by a relative 1e-6 fails on a plain random case."""
+    model = registry.get("multivariate_linear_regression")
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((30, 5)), rng.standard_normal(30)
+    case = Case({"w": rng.standard_normal(5), "b": np.asarray(0.3)}, X, y)
+    ev = Witness(model).evaluate([case], 4)[0]
+    assert judge(model, case, ev).ok
+    bad = mutant(model, next(mu for mu in MUTATIONS if mu.name == "one_entry_1e-6"))
+    v = judge(bad, case, ev)
+    assert not v.ok and v.mismatch.where == "w[0]"
+    # the tolerance there is far below the error: detection works down to about this relative size
+    assert v.mismatch.tolerance / abs(v.mismatch.reference) < 1e-11
+
+
+def test_rounding_bound_holds_against_exact_arithmetic():
+    """The running error bound of a float64 sum covers its true error (exact via fractions)."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(1000) * 10.0 ** rng.integers(-8, 8, 1000)
+    (s,), (e,) = jax.jit(bounded(lambda v: [jnp.sum(v * v)]))(x)
+    exact = sum(Fraction(float(a)) ** 2 for a in x)
+    assert abs(Fraction(float(s)) - exact) <= Fraction(float(e))
+    assert float(e) <= 1000 * U * float(np.sum(x * x)) * 1.01  # and it is not vacuous
+
+
+def test_finite_difference_error_estimate():
+    d, err, _ = finite_difference(np.exp, 0.5)
+    assert abs(d - 1.0) <= 2 * err + 1e-15 and err < 1e-9
+
+
+def test_witnesses_disagree_on_a_stop_gradient(tmp_path):
+    """A loss whose autodiff is cut is its own verdict, naming the likely cause."""
+    src = (registry.get("multivariate_linear_regression").source).read_text()
+    src = src.replace("    return xp.mean(r * r)", "    import jax\n    return xp.mean(r * jax.lax.stop_gradient(r))")
+    f = tmp_path / "cut_mse.py"
+    f.write_text(src)
+    model = registry.load(str(f))
+    rng = np.random.default_rng(0)
+    case = Case({"w": rng.standard_normal(3), "b": np.asarray(0.5)}, rng.standard_normal((10, 3)), rng.standard_normal(10))
+    v = judge(model, case, Witness(model).evaluate([case], 4)[0])
+    assert not v.ok
+    assert "stop_gradient" in v.message  # the hand gradient agrees with finite differences; autodiff does not
+
+
+def test_loss_that_does_not_trace_is_a_usage_error(tmp_path, capsys):
+    src = registry.get("multivariate_linear_regression").source.read_text()
+    f = tmp_path / "numpy_mse.py"
+    f.write_text(src.replace("return xp.mean(r * r)", "return np.mean(np.asarray(r) ** 2)"))
+    assert main(["verify", "--module", str(f), "--examples", "3"]) == 2
+    assert "cannot trace" in capsys.readouterr().out
+
+
+def test_hessian_mistake_is_caught(tmp_path):
+    src = registry.get("logistic_regression").source.read_text()
+    f = tmp_path / "bad_hessian.py"
+    f.write_text(src.replace("s = p * (1.0 - p) / X.shape[0]", "s = p * (1.0 - p) / X.shape[0] * 2"))
+    r = verify(registry.load(str(f)), profile="ci")
+    assert r.status == "fail" and r.failure.kind == "hessian"
+    assert "factor 2" in r.failure.diagnosis
+
+
+def test_json_report_and_reproducer(tmp_path, capsys):
+    src = registry.get("multivariate_linear_regression").source.read_text()
+    f = tmp_path / "flipped.py"
+    f.write_text(src.replace("(2.0 / n) * (X.T @ r)", "-(2.0 / n) * (X.T @ r)"))
+    out = tmp_path / "report.json"
+    code = main(["verify", "linear_regression", "--module", str(f), "--json", str(out), "--no-derivations"])
+    assert code == 1
+    report = json.loads(out.read_text())
+    assert [r["model"] for r in report] == ["linear_regression", "flipped"]
+    for r in report:
+        assert {"model", "status", "cases", "max_error", "diagnosis", "counterexample"} <= set(r)
+    assert report[0]["status"] == "pass" and report[0]["counterexample"] is None
+    bad = report[1]
+    assert bad["status"] == "fail" and bad["counterexample"]["where"].startswith("w")
+    # the reproducer runs and shows the two gradients disagree
+    got: list = []
+    exec(bad["counterexample"]["reproducer"], {"print": got.append})
+    hand, auto = got
+    assert not np.allclose(hand["w"], np.asarray(auto["w"]))
+    assert "sign flip" in capsys.readouterr().out
+
+
+def test_add_a_new_loss_end_to_end(tmp_path, capsys):
+    """The README's guide: scaffold, see "not implemented", write log-cosh, verify, break it, see it fail."""
+    py, md = new("log_cosh", tmp_path)
+    assert main(["verify", "--module", str(py), "--examples", "3"]) == 2
+    assert "not implemented" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="exists already"):
+        new("log_cosh", tmp_path)
+    with pytest.raises(ValueError, match="not a valid model name"):
+        new("2fast", tmp_path)
+
+    src = py.read_text()
+    src = src.replace(
+        '    raise NotImplementedError("log_cosh.loss: write the loss here")',
+        "    r = X @ params['w'] + params['b'] - y\n"
+        "    # log cosh r = logaddexp(r, -r) - log 2, finite for every r (eq. 2)\n"
+        "    return xp.mean(xp.logaddexp(r, -r)) - np.log(2.0)",
+    ).replace(
+        '    raise NotImplementedError("log_cosh.grad: write the hand-derived gradient here")',
+        "    n = X.shape[0]\n"
+        "    t = np.tanh(X @ params['w'] + params['b'] - y) / n  # d log cosh r / dr = tanh r (eq. 3)\n"
+        "    return {'w': X.T @ t, 'b': np.asarray(t.sum())}  # (eq. 4)",
+    )
+    py.write_text(src)
+    md.write_text(md.read_text().replace(
+        "g = model.grad(params, X, y)  # compare with your formula of section 4",
+        "g = model.grad(params, X, y)\n"
+        "t = np.tanh(X @ params['w'] + params['b'] - y) / len(y)\n"
+        "assert np.allclose(g['w'], X.T @ t) and np.isclose(g['b'], t.sum())",
+    ))  # fmt: skip
+    assert main(["verify", "--module", str(py)]) == 0
+    out = capsys.readouterr().out
+    assert "log_cosh" in out and "verified" in out and "ok" in out
+
+    py.write_text(src.replace("/ n  #", "/ n * 2  #"))
+    assert main(["verify", "--module", str(py), "--no-derivations"]) == 1
+    assert "constant factor 2" in capsys.readouterr().out
+
+
+def test_derivation_checks_fail_loudly(tmp_path):
+    from lab.verify.derivations import check_file
+
+    m = registry.get("linear_regression")
+    f = tmp_path / "linear_regression.md"
+    f.write_text("# x\n\n$$a \\tag{1}$$\n\n```python\nassert 1 + 1 == 3\n```\n")
+    problems = " ".join(check_file(f, m).problems)
+    assert "failed at line 6" in problems  # the failing block's line
+    assert "cites eq." in problems  # labels the code cites but the file lacks
+    assert "never compares" in problems
+    assert "justifies no model" in " ".join(check_file(tmp_path / "nothing.md", None).problems)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_breaking_a_model_fails_verify_by_name(tmp_path, name, capsys):
+    """Drop the 1/n, the 2 or flip a sign in the file itself: the table names the model."""
+    src = registry.get(name).source.read_text()
+    broken = {
+        "linear_regression": ("dw = (2.0 / n)", "dw = (1.0 / n)"),
+        "multivariate_linear_regression": ('(2.0 / n) * np.sum(r)', '2.0 * np.sum(r)'),
+        "logistic_regression": ("g = (p - y) / n", "g = (y - p) / n"),
+    }[name]
+    f = tmp_path / f"{name}.py"
+    f.write_text(src.replace(*broken))
+    assert main(["verify", "--module", str(f), "--no-derivations"]) == 1
+    out = capsys.readouterr().out
+    assert name in out and "FAIL" in out
