@@ -20,6 +20,9 @@ verify: $(STAMP)
 test: $(STAMP)
 	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/python -m lab.bench
+
 lint: $(STAMP)
 	$(BIN)/ruff check lab tests
 	$(BIN)/ruff format --check lab tests

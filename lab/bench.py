@@ -1,0 +1,79 @@
+"""`make bench`: speed, measured side by side in one run and reported as ratios.
+
+The machine is noisy, so every figure is a ratio against a reference timed in
+the same process, never an absolute target.
+
+Verifier: cases per second of ``lab.verify.search.verify`` against a naive
+verifier that builds ``jax.jit(jax.grad(loss))`` for every case (so it compiles
+once per case, the cost the lab's batching and caches avoid) and against eager
+``jax.grad``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+
+def _cases(model, count: int, seed: int = 0):
+    from lab.verify.cases import Case
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        n, d = int(rng.integers(1, 65)), model.n_features or int(rng.integers(1, 9))
+        X = rng.standard_normal((n, d))
+        y = (rng.random(n) < 0.5).astype(float) if model.target == "binary" else rng.standard_normal(n)
+        params = {k: rng.standard_normal(v.shape) for k, v in model.init(d).items()}
+        out.append(Case(params, X, y))
+    return out
+
+
+def bench_verifier(names: list[str], cases: int) -> None:
+    from lab import model as registry
+    from lab.verify._jax import jax, jnp
+    from lab.verify.search import verify
+
+    print(f"verifier: cases per second over n in 1..64, d in 1..8 ({cases} naive cases per model)")
+    print(f"{'model':<32} {'naive jit/case':>15} {'eager grad':>11} {'lab verify':>11} {'lab / naive':>12}")
+    for name in names:
+        model = registry.get(name)
+        sample = _cases(model, cases)
+        jax.config.update("jax_enable_compilation_cache", False)
+        t = time.perf_counter()
+        for c in sample:  # naive: a fresh jit per case, so each case compiles
+            g = jax.jit(jax.grad(model.module.loss))({k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y))
+            h = model.module.grad(c.params, c.X, c.y)
+            assert all(np.allclose(h[k], g[k], rtol=1e-9, atol=1e-12) for k in h)
+        naive = len(sample) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        few = sample[: max(3, cases // 10)]
+        for c in few:
+            jax.grad(model.module.loss)({k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y))
+        eager = len(few) / (time.perf_counter() - t)
+        jax.config.update("jax_enable_compilation_cache", True)
+        t = time.perf_counter()
+        r = verify(model, profile="ci")
+        ours = r.cases / (time.perf_counter() - t)
+        print(f"{name:<32} {naive:>13.1f}/s {eager:>9.1f}/s {ours:>9.1f}/s {ours / naive:>11.1f}×")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lab.bench")
+    p.add_argument("--cases", type=int, default=40, help="cases for the naive verifier, per model")
+    p.add_argument("--cold", action="store_true", help="use an empty compilation cache for lab verify")
+    args = p.parse_args(argv)
+    if args.cold:
+        os.environ["LAB_JAX_CACHE"] = tempfile.mkdtemp(prefix="lab-jax-cache-")
+    from lab import model as registry
+
+    bench_verifier(registry.names(), args.cases)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
