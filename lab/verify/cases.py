@@ -17,7 +17,8 @@ from hypothesis.extra import numpy as hnp
 from lab.model import Model
 
 MAX_N, MAX_D = 64, 8
-BATCH = 4  # cases of one shape checked in one compiled call
+DRAWN = 4  # cases per example that Hypothesis draws (and shrinks)
+BATCH = 32  # cases of one shape checked in one compiled call: the drawn ones, then random fill
 
 
 @dataclass
@@ -92,7 +93,7 @@ def features(draw, n: int, d: int, scales: Scales = ORDINARY) -> np.ndarray:
 
 
 @st.composite
-def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = BATCH) -> list[Case]:
+def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> list[Case]:
     """A list of 1 to ``batch`` cases of one shape for ``model``."""
     d = model.n_features or draw(st.integers(1, MAX_D), label="d")
     n = draw(st.integers(1, MAX_N), label="n")
@@ -109,3 +110,35 @@ def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = BATCH) -> 
     if len({c.X.shape for c in out}) > 1:  # "one_row" changes n: keep one shape per batch
         out = [c for c in out if c.X.shape == out[0].X.shape]
     return out
+
+
+def fill(model: Model, drawn: list[Case], size: int, seed: int, scales: Scales = ORDINARY) -> list[Case]:
+    """``drawn`` followed by random cases of the same shape, up to ``size`` in all.
+
+    Compiling for a shape costs far more than checking a case, so every shape
+    Hypothesis picks is used for a full batch. The fill comes from NumPy's
+    generator seeded by the example, so a failure in it replays exactly.
+    """
+    rng = np.random.default_rng([seed, *drawn[0].X.shape])
+    n, d = drawn[0].X.shape
+    out = list(drawn)
+    while len(out) < size:
+        X = rng.uniform(-1, 1, (n, d)) * rng.choice(scales.features)
+        params = {k: rng.uniform(-1, 1, np.shape(v)) * rng.choice(scales.params) for k, v in drawn[0].params.items()}
+        y = _random_targets(rng, model.target, n, float(rng.choice(scales.targets)))
+        out.append(Case(params, X, y, dict(drawn[0].hyper)))
+    return out
+
+
+def _random_targets(rng, target: str, n: int, scale: float, n_classes: int = 3) -> np.ndarray:
+    if target == "real":
+        return rng.uniform(-1, 1, n) * scale
+    if target == "binary":
+        return rng.integers(0, 2, n).astype(float)
+    if target == "signed":
+        return rng.choice([-1.0, 1.0], n)
+    if target == "counts":
+        return rng.integers(0, 31, n).astype(float)
+    if target == "classes":
+        return rng.integers(0, n_classes, n).astype(float)
+    raise ValueError(f"unknown TARGET {target!r}")

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from hypothesis import Phase, Verbosity, given, settings
 from hypothesis import seed as hseed
+from hypothesis import strategies as st
 
 from lab.model import Model
-from lab.verify.cases import BATCH, cases
+from lab.verify.cases import BATCH, cases, fill
 from lab.verify.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge
 from lab.verify.profiles import PROFILES
@@ -58,8 +59,9 @@ def verify(
 
     @settings(settings.get_profile(profile), database=None, phases=[Phase.generate, Phase.shrink],
               report_multiple_bugs=False, verbosity=Verbosity.quiet, **kw)
-    @given(cases(model, scales))
-    def check(batch):
+    @given(cases(model, scales), st.integers(0, 2**32 - 1))
+    def check(drawn, fill_seed):
+        batch = fill(model, drawn, BATCH, fill_seed, scales)
         for verdict in (judge(model, c, ev) for c, ev in zip(batch, witness.evaluate(batch, BATCH), strict=True)):
             report.cases += 1
             if on_case:
