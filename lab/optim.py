@@ -55,7 +55,8 @@ def fit(
         raise ValueError(f"the learning rate must be a positive number; got {lr}")
     if steps < 0:
         raise ValueError(f"steps must be non-negative; got {steps}")
-    params, X, y = model.check(params if params is not None else model.init(X.shape[1] if np.ndim(X) == 2 else 0), X, y)
+    _, X, y = model.check(None, X, y)
+    params, X, y = model.check(params if params is not None else model.init(X.shape[1]), X, y)
     loss, grad = model.module.loss, model.module.grad
     hist = History()
     t0 = time.perf_counter()
