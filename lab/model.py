@@ -65,6 +65,16 @@ class Model:
         return dict(getattr(self.module, "HYPERPARAMETERS", {}))
 
     @property
+    def shapes(self) -> dict[str, tuple[int, int]]:
+        """Keyword-only integer arguments of ``init`` (classes, hidden width) and the range the verifier draws."""
+        return dict(getattr(self.module, "SHAPES", {}))
+
+    @property
+    def kink_order(self) -> int | None:
+        """1 when the gradient jumps somewhere (hinge), 2 when only the second derivative does (Huber)."""
+        return getattr(self.module, "KINK_ORDER", None)
+
+    @property
     def derivation(self) -> Path:
         return DERIVATIONS / f"{self.name}.md"
 
@@ -72,14 +82,14 @@ class Model:
     def source(self) -> Path:
         return Path(self.module.__file__ or "")
 
-    def init(self, n_features: int) -> Params:
-        return {k: np.asarray(v, dtype=np.float64) for k, v in self.module.init(n_features).items()}
+    def init(self, n_features: int, **shape: int) -> Params:
+        return {k: np.asarray(v, dtype=np.float64) for k, v in self.module.init(n_features, **shape).items()}
 
     def check(self, params: Params | None, X: Any, y: Any | None = None):
         """Validate and convert inputs; return ``(params, X, y)`` as float64 arrays."""
         X, y = check_data(X, y, self.target, self.n_features)
         if params is not None:
-            params = check_params(params, self.init(X.shape[1]))
+            params = check_params(params, self.init(X.shape[1]), exact=not self.shapes)
         return params, X, y
 
     def loss(self, params: Params, X: Any, y: Any) -> float:
@@ -158,8 +168,8 @@ def check_target(y: np.ndarray, target: str) -> None:
         raise ValueError(f"y must hold {TARGETS[target]} for a {target!r} target; found {y[i]:g} at index {i}")
 
 
-def check_params(params: Any, expected: Params) -> Params:
-    """Check that ``params`` has the keys and shapes of ``expected`` and is finite."""
+def check_params(params: Any, expected: Params, exact: bool = True) -> Params:
+    """Check that ``params`` has the keys and shapes of ``expected`` (only the ranks unless ``exact``) and is finite."""
     if not isinstance(params, dict):
         raise ValueError(f"params must be a dict of arrays with keys {sorted(expected)}")
     if set(params) != set(expected):
@@ -167,8 +177,8 @@ def check_params(params: Any, expected: Params) -> Params:
     out = {}
     for k, ref in expected.items():
         v = _as_float_array(params[k], f"params[{k!r}]")
-        if v.shape != ref.shape:
-            raise ValueError(f"params[{k!r}] has shape {v.shape}; expected {ref.shape}")
+        if (v.shape != ref.shape) if exact else (v.ndim != ref.ndim):
+            raise ValueError(f"params[{k!r}] has shape {v.shape}; expected {ref.shape if exact else f'{ref.ndim} axes'}")
         if not np.isfinite(v).all():
             raise ValueError(f"params[{k!r}] is not finite")
         out[k] = v

@@ -29,6 +29,7 @@ class Case:
     X: np.ndarray
     y: np.ndarray
     hyper: dict[str, float] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # the integer arguments of init (SHAPES)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -98,15 +99,16 @@ def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> 
     d = model.n_features or draw(st.integers(1, MAX_D), label="d")
     n = draw(st.integers(1, MAX_N), label="n")
     hyper = {k: draw(st.floats(lo, hi), label=k) for k, (lo, hi) in model.hyperparameters.items()}
-    shapes = {k: v.shape for k, v in model.init(d).items()}
+    sizes = {k: draw(st.integers(lo, hi), label=k) for k, (lo, hi) in model.shapes.items()}
+    shapes = {k: v.shape for k, v in model.init(d, **sizes).items()}
     count = draw(st.integers(1, batch), label="cases in batch")
     out = []
     for _ in range(count):
         X = draw(features(n, d, scales))
         pscale = draw(st.sampled_from(scales.params))
         params = {k: _array(draw, s, pscale) for k, s in shapes.items()}
-        y = targets(draw, model.target, X.shape[0], draw(st.sampled_from(scales.targets)))
-        out.append(Case(params, X, y, dict(hyper)))
+        y = targets(draw, model.target, X.shape[0], draw(st.sampled_from(scales.targets)), sizes.get("n_classes", 3))
+        out.append(Case(params, X, y, dict(hyper), dict(sizes)))
     if len({c.X.shape for c in out}) > 1:  # "one_row" changes n: keep one shape per batch
         out = [c for c in out if c.X.shape == out[0].X.shape]
     return out
@@ -125,8 +127,8 @@ def fill(model: Model, drawn: list[Case], size: int, seed: int, scales: Scales =
     while len(out) < size:
         X = rng.uniform(-1, 1, (n, d)) * rng.choice(scales.features)
         params = {k: rng.uniform(-1, 1, np.shape(v)) * rng.choice(scales.params) for k, v in drawn[0].params.items()}
-        y = _random_targets(rng, model.target, n, float(rng.choice(scales.targets)))
-        out.append(Case(params, X, y, dict(drawn[0].hyper)))
+        y = _random_targets(rng, model.target, n, float(rng.choice(scales.targets)), drawn[0].sizes.get("n_classes", 3))
+        out.append(Case(params, X, y, dict(drawn[0].hyper), dict(drawn[0].sizes)))
     return out
 
 

@@ -41,18 +41,36 @@ def _missing_mean(mod):
     return lambda p, X, y, **h: {k: X.shape[0] * np.asarray(v) for k, v in mod.grad(p, X, y, **h).items()}
 
 
+def _bias(params) -> str:
+    """The last bias parameter (b, or b2 of a network): the one a hand derivation most often drops."""
+    return [k for k in params if k.startswith("b")][-1]
+
+
+def _weights(params) -> str:
+    """The first weight parameter (w, W or W1)."""
+    return next(k for k in params if k.lower().startswith("w"))
+
+
 def _drop_bias(mod):
-    return lambda p, X, y, **h: {k: (np.zeros_like(v) if k == "b" else v) for k, v in mod.grad(p, X, y, **h).items()}
+    def grad(p, X, y, **h):
+        g, b = mod.grad(p, X, y, **h), _bias(p)
+        return {k: (np.zeros_like(np.asarray(v)) if k == b else v) for k, v in g.items()}
+
+    return grad
 
 
 def _transposed(mod):
-    return lambda p, X, y, **h: {k: (np.asarray(v)[::-1] if k == "w" else v) for k, v in mod.grad(p, X, y, **h).items()}
+    def grad(p, X, y, **h):
+        g, w = mod.grad(p, X, y, **h), _weights(p)
+        return {k: (np.asarray(v)[::-1] if k == w else v) for k, v in g.items()}
+
+    return grad
 
 
 def _one_entry(mod):
     def grad(p, X, y, **h):
         g = {k: np.array(v, dtype=float) for k, v in mod.grad(p, X, y, **h).items()}
-        g["w"].flat[0] *= 1 + 1e-6
+        g[_weights(p)].flat[0] *= 1 + 1e-6
         return g
 
     return grad
@@ -87,14 +105,15 @@ MUTATIONS = [
     Mutation("factor_2", "twice the gradient", "constant factor 2", _scaled(2.0)),
     Mutation("factor_half", "half the gradient", "constant factor 1/2", _scaled(0.5)),
     Mutation("missing_mean", "a sum where the mean belongs (no 1/n)", "factor n", _missing_mean),
-    Mutation("dropped_bias", "∂L/∂b left out (zero)", "zero block", _drop_bias, lambda m: "b" in m.init(m.n_features or 2)),
+    Mutation("dropped_bias", "∂L/∂b left out (zero)", "zero block", _drop_bias,
+             lambda m: any(k.startswith("b") for k in m.init(m.n_features or 2))),  # fmt: skip
     Mutation("transposed_X", "features in the wrong order (X where Xᵀ belongs)", "transposed or permuted", _transposed,
-             lambda m: m.n_features is None and m.init(2)["w"].ndim == 1 if "w" in m.init(2) else False),  # fmt: skip
+             lambda m: m.n_features is None and any(k.lower().startswith("w") for k in m.init(2))),  # fmt: skip
     Mutation("residual_swapped", "y − ŷ where ŷ − y belongs", "sign flip", _scaled(-1.0)),
     Mutation("sigmoid_derivative", "∂ℓ/∂z = (p − y)·σ'(z), an extra σ'(z)", "sigmoid derivative", _sigmoid_derivative,
              lambda m: m.target == "binary" and hasattr(m.module, "sigmoid")),  # fmt: skip
     Mutation("one_entry_1e-6", "one entry off by a relative 1e-6", "single entry", _one_entry,
-             lambda m: "w" in m.init(m.n_features or 2)),  # fmt: skip
+             lambda m: any(k.lower().startswith("w") for k in m.init(m.n_features or 2))),  # fmt: skip
     Mutation("label_one", "half as much again, only for samples with y = 1", "some samples", _label_one),
 ]
 

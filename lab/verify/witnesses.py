@@ -82,8 +82,8 @@ def unflatten(vec, template: dict[str, np.ndarray], keys: list[str] | None = Non
 
 def directions(template: dict[str, np.ndarray], shape: tuple[int, int], k: int = DIRECTIONS):
     """``k`` random unit directions in parameter space, the same for every run at this shape."""
-    rng = np.random.default_rng([shape[0], shape[1], 7])
-    size = sum(v.size for v in template.values())
+    size = sum(np.size(v) for v in template.values())
+    rng = np.random.default_rng([shape[0], shape[1], size, 7])
     out = []
     for _ in range(k):
         v = rng.standard_normal(size)
@@ -123,8 +123,8 @@ class Witness:
 
     def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
         """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
-        template = self.model.init(batch[0].shape[1])
-        _note_program((id(self), batch[0].shape, max(size, len(batch))))
+        template = {k: batch[0].params[k] for k in self.keys}
+        _note_program((id(self), batch[0].shape, tuple(v.shape for v in template.values()), max(size, len(batch))))
         V = directions(template, batch[0].shape)
         padded = [batch[i % len(batch)] for i in range(max(size, len(batch)))]
         stack = lambda xs: jnp.asarray(np.stack(xs))  # noqa: E731
@@ -183,6 +183,31 @@ def finite_difference(f, h0: float, con: float = 2.0, steps: int = 20):
                 err, best = e, a[j, i]
         h /= con
     return best, err, h
+
+
+def one_sided(f, h0: float, side: float, con: float = 2.0, steps: int = 16):
+    """The one-sided derivative lim_{h→0+} side·(f(side·h) − f(0))/h and a bound on its error.
+
+    Forward differences have an error of order h, so the Neville table
+    extrapolates with factors con, con², ... (Ridders' scheme for p = 1).
+    """
+    f0 = f(0.0)
+    a = np.zeros((steps, steps))
+    rounding = np.zeros(steps)
+    h, best, err = h0, np.nan, np.inf
+    for i in range(steps):
+        fh = f(side * h)
+        a[0, i] = side * (fh - f0) / h
+        rounding[i] = 4 * U * (abs(fh) + abs(f0)) / h
+        fac = con
+        for j in range(1, i + 1):
+            a[j, i] = (a[j - 1, i] * fac - a[j - 1, i - 1]) / (fac - 1)
+            fac *= con
+            e = max(abs(a[j, i] - a[j - 1, i]), abs(a[j, i] - a[j - 1, i - 1])) + 4 * rounding[i - j : i + 1].max()
+            if e <= err:
+                err, best = e, a[j, i]
+        h /= con
+    return best, err
 
 
 def fd_directional(model: Model, case: Case, v: dict[str, np.ndarray], loss: float, slope: float, loss_err: float):
