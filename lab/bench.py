@@ -20,16 +20,17 @@ import numpy as np
 
 
 def _cases(model, count: int, seed: int = 0):
-    from lab.verify.cases import Case
+    from lab.verify.cases import Case, _random_targets
 
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
         n, d = int(rng.integers(1, 65)), model.n_features or int(rng.integers(1, 9))
         X = rng.standard_normal((n, d))
-        y = (rng.random(n) < 0.5).astype(float) if model.target == "binary" else rng.standard_normal(n)
+        y = _random_targets(rng, model.target, n, 1.0)
         params = {k: rng.standard_normal(v.shape) for k, v in model.init(d).items()}
-        out.append(Case(params, X, y))
+        hyper = {k: (lo + hi) / 2 for k, (lo, hi) in model.hyperparameters.items()}
+        out.append(Case(params, X, y, hyper))
     return out
 
 
@@ -46,20 +47,55 @@ def bench_verifier(names: list[str], cases: int) -> None:
         jax.config.update("jax_enable_compilation_cache", False)
         t = time.perf_counter()
         for c in sample:  # naive: a fresh jit per case, so each case compiles
-            g = jax.jit(jax.grad(model.module.loss))({k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y))
-            h = model.module.grad(c.params, c.X, c.y)
+            loss = lambda p, X, y: model.module.loss(p, X, y, **c.hyper)  # noqa: E731
+            g = jax.jit(jax.grad(loss))({k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y))
+            h = model.module.grad(c.params, c.X, c.y, **c.hyper)
             assert all(np.allclose(h[k], g[k], rtol=1e-9, atol=1e-12) for k in h)
         naive = len(sample) / (time.perf_counter() - t)
         t = time.perf_counter()
         few = sample[: max(3, cases // 10)]
         for c in few:
-            jax.grad(model.module.loss)({k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y))
+            jax.grad(lambda p, X, y: model.module.loss(p, X, y, **c.hyper))(
+                {k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y)
+            )
         eager = len(few) / (time.perf_counter() - t)
         jax.config.update("jax_enable_compilation_cache", True)
         t = time.perf_counter()
         r = verify(model, profile="ci")
         ours = r.cases / (time.perf_counter() - t)
         print(f"{name:<32} {naive:>13.1f}/s {eager:>9.1f}/s {ours:>9.1f}/s {ours / naive:>11.1f}×")
+
+
+def detection_threshold(names: list[str], cases: int = 256) -> None:
+    """The smallest relative error in one gradient entry that the tolerance lets through, on ordinary data.
+
+    For entry j the verifier flags |h_j − g_j| > 2 E_j, so an error of relative size
+    2 E_j / |g_j| is the threshold. Reported over random cases (n in 1..64, d in 1..8,
+    unit-scale data), for entries not within 1e-3 of zero relative to the largest.
+    """
+    from lab import model as registry
+    from lab.verify.cases import BATCH
+    from lab.verify.witnesses import Witness
+
+    print("\ndetection threshold: relative error of one gradient entry that fails the check")
+    print(f"{'model':<32} {'median':>9} {'99th pct':>9} {'max':>9}")
+    for name in names:
+        model = registry.get(name)
+        sample = _cases(model, cases, seed=1)
+        w = Witness(model)
+        rel = []
+        for i in range(0, len(sample), BATCH):
+            by_shape: dict = {}
+            for c in sample[i : i + BATCH]:
+                by_shape.setdefault((c.X.shape, tuple(np.shape(v) for v in c.params.values())), []).append(c)
+            for group in by_shape.values():
+                for ev in w.evaluate(group, BATCH):
+                    g = np.concatenate([np.ravel(v) for v in ev.grad.values()])
+                    e = np.concatenate([np.ravel(ev.grad_err[k]) for k in ev.grad])
+                    keep = np.abs(g) > 1e-3 * np.abs(g).max()
+                    rel.extend((2 * e[keep] / np.abs(g[keep])).tolist())
+        q = np.quantile(rel, [0.5, 0.99, 1.0])
+        print(f"{name:<32} {q[0]:>9.1e} {q[1]:>9.1e} {q[2]:>9.1e}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     from lab import model as registry
 
     bench_verifier(registry.names(), args.cases)
+    detection_threshold(registry.names())
+    try:
+        from lab import bench_train
+    except ImportError:
+        return 0
+    bench_train.main()
     return 0
 
 
