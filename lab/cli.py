@@ -37,14 +37,32 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", metavar="FILE", help="write one JSON object per model to FILE")
     v.add_argument("--no-derivations", action="store_true", help="skip running the derivations' Python blocks")
 
-    t = sub.add_parser("train", help="fit a model by batch gradient descent and print the result")
-    t.add_argument("model")
-    t.add_argument("--lr", type=float, default=0.1)
-    t.add_argument("--steps", type=int, default=1000)
-    t.add_argument("--tol", type=float, default=1e-8)
+    def learning_rate(text: str):
+        if text == "auto":
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or 'auto'; got {text!r}") from None
+
+    t = sub.add_parser("train", help="fit a model (gradient descent, SGD, momentum, Newton, closed form); print it")
+    t.add_argument("model", help="a registered model, a dotted module or a .py file")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--data", default="synthetic", choices=["synthetic", "diabetes", "breast_cancer"],
+                     help="synthetic data of the model's kind, or a scikit-learn set (standardized)")  # fmt: skip
+    src.add_argument("--csv", metavar="FILE", help="train on a CSV file with a header row (standardized)")
+    t.add_argument("--target", metavar="COL", help="the CSV column to predict (with --csv)")
+    t.add_argument("--optimizer", default="gd", choices=["gd", "sgd", "momentum", "nesterov", "newton", "closed"])
+    t.add_argument("--lr", type=learning_rate, default="auto",
+                   help="a number, or 'auto' (default): 1/L from the Hessian, half the stable bound 2/L")  # fmt: skip
+    t.add_argument("--steps", type=int, default=1000, help="the most steps (epochs for sgd)")
+    t.add_argument("--tol", type=float, default=1e-8, help="stop when the gradient norm falls to this")
+    t.add_argument("--batch-size", type=int, default=32, help="rows per mini-batch (sgd)")
+    t.add_argument("--beta", type=float, default=0.9, help="the momentum (momentum, nesterov)")
     t.add_argument("--n", type=int, default=200, help="synthetic samples")
     t.add_argument("--d", type=int, default=3, help="synthetic features")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of sgd's shuffling")
+    t.add_argument("--plot", metavar="FILE", help="write the loss curve to FILE (PNG)")
 
     n = sub.add_parser("new", help="scaffold lab/models/NAME.py and derivations/NAME.md from templates")
     n.add_argument("name")
@@ -166,17 +184,98 @@ def _mutants(args) -> int:
 
 
 def _train(args) -> int:
-    from lab.data import synthetic
-    from lab.optim import fit
+    import time
 
-    m = registry.get(args.model)
-    X, y, _ = synthetic(m, n=args.n, d=args.d, seed=args.seed)
-    params, hist = fit(m, X, y, lr=args.lr, steps=args.steps, tol=args.tol)
-    print(f"{m.name}: loss {hist.loss[0]:.6g} -> {hist.loss[-1]:.6g} in {hist.steps} steps ({hist.stop_reason}); "
-          f"gradient norm {hist.grad_norm[-1]:.3g}")  # fmt: skip
-    with np.printoptions(precision=6, suppress=True):
-        for k, v in params.items():
-            print(f"  {k} = {v}")
+    from lab.data import Standardizer, load, read_csv, synthetic
+    from lab.optim import fit, flatten, safe_lr, stable_lr
+
+    m = registry.load(args.model)
+    if args.target and not args.csv:
+        raise UsageError("lab train: --target goes with --csv FILE")
+    if args.csv and not args.target:
+        raise UsageError("lab train: --csv needs --target COLUMN, the column to predict")
+    scaler = ds = None
+    notes = []  # printed once training succeeds: on an error, stdout stays empty
+    if args.csv or args.data != "synthetic":
+        ds = read_csv(args.csv, args.target, kind=m.target) if args.csv else load(args.data)
+        scaler = Standardizer().fit(ds.X, ds.features)
+        X, y, source = scaler.transform(ds.X), ds.y, args.csv or args.data
+        notes.append(f"{m.name} on {source}: {X.shape[0]} rows, {X.shape[1]} features (standardized); {args.optimizer}")
+    else:
+        X, y, _ = synthetic(m, n=args.n, d=args.d, seed=args.seed)
+        source = "synthetic data"
+    kw = {"sgd": {"batch_size": args.batch_size, "seed": args.seed}, "momentum": {"beta": args.beta},
+          "nesterov": {"beta": args.beta}}.get(args.optimizer, {})  # fmt: skip
+    lr = args.lr
+    if args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
+        auto, bound = lr == "auto", None
+        if auto and not hasattr(m.module, "hessian"):
+            raise ValueError(f"--lr auto needs the hessian of {m.name!r}, which it does not define; pass --lr FLOAT")
+        try:
+            bound = stable_lr(m, X, y, optimizer=args.optimizer, beta=args.beta)
+        except ValueError:  # no hessian, or a gradient with jumps: no bound to print
+            if auto:
+                raise
+        lr = safe_lr(m, X, y, optimizer=args.optimizer) if auto else lr
+        stable = f"; for this data a stable learning rate is below {bound:.4g}" if bound is not None else ""
+        notes.append(f"learning rate {lr:.4g}{' (auto: 1/L)' if auto else ''}{stable}")
+
+    live = tick = None  # a progress bar on stderr, shown once a run has lasted half a second
+    if sys.stderr.isatty() and args.optimizer != "closed":
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        live = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeElapsedColumn(), console=Console(stderr=True), transient=True)  # fmt: skip
+        task = live.add_task(f"training {m.name}", total=args.steps)
+        t0, every, shown = time.perf_counter(), max(1, args.steps // 200), []
+
+        def tick(step: int) -> None:
+            if step % every:
+                return
+            if not shown and time.perf_counter() - t0 > 0.5:
+                live.start()
+                shown.append(True)
+            if shown:
+                live.update(task, completed=step)
+
+    try:
+        params, hist = fit(m, X, y, optimizer=args.optimizer, lr=lr, steps=args.steps, tol=args.tol, on_step=tick, **kw)
+    finally:
+        if live is not None:
+            live.stop()
+    for line in notes:
+        print(line)
+    print(f"{m.name}: loss {hist.loss[0]:.6g} -> {hist.loss[-1]:.10g} in {hist.steps} steps ({hist.message})")
+    orig = None
+    if scaler is not None:
+        try:  # the parameters in the features' original units, shown when they give the same predictions
+            orig = scaler.inverse(params)
+            same = np.allclose(m.predict(orig, ds.X), m.predict(params, X), rtol=1e-9, atol=1e-12)
+        except ValueError:
+            same = False
+        orig = orig if same else None
+    if orig is not None and np.ndim(params.get("w")) == 1:
+        names = [f"w[{f}]" for f in ds.features] + ["b"]
+        width = max(map(len, names))
+        print(f"  {'':{width}}  {'standardized':>14}  {'original units':>14}")
+        for name, a, b in zip(names, flatten(params), flatten(orig), strict=True):
+            print(f"  {name:<{width}}  {a:>14.6g}  {b:>14.6g}")
+    else:
+        for title, ps in [("standardized features", params), ("original units", orig)] if orig else [("", params)]:
+            if title:
+                print(f"in {title}:")
+            for k, v in ps.items():
+                text = np.array2string(np.asarray(v), precision=6, suppress_small=True, max_line_width=10**6,
+                                       prefix=f"  {k} = ")  # fmt: skip
+                print(f"  {k} = {text}")
+    if args.plot:
+        try:
+            from lab.plots import loss_curve
+        except ImportError as e:
+            raise ValueError(f"--plot needs lab.plots.loss_curve: {e}") from None
+        loss_curve(hist, args.plot, title=f"{m.name}: {args.optimizer} on {source}")
+        print(f"wrote {args.plot}")
     return 0
 
 

@@ -50,7 +50,7 @@ def test_train_with_a_huge_learning_rate_reports_divergence(capsys):
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "required: command"),
         (["train", "linear_regression", "--bogus"], "unrecognized arguments: --bogus"),
-        (["train", "linear_regression", "--lr", "fast"], "invalid float value: 'fast'"),
+        (["train", "linear_regression", "--lr", "fast"], "expected a number or 'auto'; got 'fast'"),
         (["train", "nope"], "'nope'"),
         (["train", "linear_regression", "--n", "0"], "n=0"),
         (["verify", "linear_regression", "--examples", "0"], "--examples must be at least 1"),

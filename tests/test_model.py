@@ -14,7 +14,7 @@ from strategies import any_problem
 import lab.models
 from lab.data import synthetic
 from lab.model import TARGETS, Model, ModelError, get, load, names
-from lab.optim import DivergedError, fit
+from lab.optim import DivergedError, fit, smooth
 
 MODELS = names()
 MODELS_DIR = Path(lab.models.__file__).parent
@@ -242,10 +242,13 @@ def test_bad_params_are_a_value_error_naming_the_problem(name, case, pattern):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_fit_with_a_huge_learning_rate_raises_diverged_error_naming_the_step(name):
-    """lr = 1e9 makes every model diverge: ``DivergedError`` (a ``ValueError``) names the step
-    and the learning rate, and fit never hands back NaN parameters."""
+    """lr = 1e9 makes every model diverge: ``DivergedError`` (a ``ValueError``) names the step,
+    the losses and the stable bound 2/L (or, for a model with no bound, says to lower the
+    learning rate), and fit never hands back NaN parameters."""
     m, _, X, y = _valid(name, n=50)
-    with pytest.raises(DivergedError, match=r"diverged at step [1-9]\d*:.*it is 1e\+09") as e:
+    bounded = hasattr(m.module, "hessian") and smooth(m)
+    advice = r"for this data a stable learning rate is below \d" if bounded else r"lower the learning rate$"
+    with pytest.raises(DivergedError, match=rf"diverged at step [1-9]\d*: loss grew from .* to .*; {advice}") as e:
         fit(m, X, y, lr=1e9, steps=20)
     assert isinstance(e.value, ValueError)
 

@@ -1,0 +1,511 @@
+"""The optimizers, the learning-rate story and the closed form (lab/optim.py), and their agreement
+with scikit-learn on its bundled data sets.
+
+Tests that hold for any model keeping the contract are parametrized over ``lab.model.names()``
+and the optimizers that apply to it.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from strategies import synthetic_sets
+
+from lab import optim
+from lab.cli import main
+from lab.data import Standardizer, load, synthetic
+from lab.model import get, names
+from lab.model import load as load_model
+from lab.optim import DivergedError, History, fit, flatten, lipschitz, safe_lr, stable_lr, unflatten
+
+ROOT = Path(__file__).resolve().parent.parent
+MLR_SOURCE = (ROOT / "lab" / "models" / "multivariate_linear_regression.py").read_text()
+MODELS = names()
+GRADIENT_METHODS = ["gd", "sgd", "momentum", "nesterov"]
+LEAST_SQUARES = ["linear_regression", "multivariate_linear_regression"]
+WITH_HESSIAN = [n for n in MODELS if hasattr(get(n).module, "hessian")]
+EPS = np.finfo(np.float64).eps
+DIVERGED = r"^diverged at step \d+: loss grew from .* to .*; for this data a stable learning rate is below "
+
+
+def _global_bound(name: str) -> bool:
+    m = get(name)
+    X, y, _ = synthetic(m, n=30, d=2, seed=0)
+    return hasattr(m.module, "hessian") and optim.smooth(m) and lipschitz(m, X, y)["global"] is not None
+
+
+#: Models whose loss has a bound L valid everywhere, so 1/L is a safe step (see lipschitz).
+BOUNDED = [n for n in MODELS if _global_bound(n)]
+
+
+def _applies(name: str, optimizer: str) -> bool:
+    m = get(name)
+    if optimizer == "newton":
+        return hasattr(m.module, "hessian")
+    if optimizer == "closed":
+        return name in LEAST_SQUARES or callable(getattr(m.module, "closed_form", None))
+    return True
+
+
+PAIRS = [(n, o) for n in MODELS for o in [*GRADIENT_METHODS, "newton", "closed"] if _applies(n, o)]
+
+
+def _user_model(tmp_path, name: str, source: str):
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    return load_model(str(path))
+
+
+def _no_hessian_source() -> str:
+    i = MLR_SOURCE.index("def hessian(")
+    return MLR_SOURCE[:i]
+
+
+def _slack(losses) -> float:
+    """Rounding allowance between two loss evaluations of similar size."""
+    return 1e-12 * max(1.0, float(np.max(np.abs(losses))))
+
+
+def _check_history(hist: History, steps_max: int) -> None:
+    k = hist.steps
+    assert 0 <= k <= steps_max
+    assert len(hist.loss) == len(hist.grad_norm) == len(hist.time) == k + 1
+    assert len(hist.step_size) == k and all(s > 0 for s in hist.step_size)
+    assert np.all(np.diff(hist.time) >= 0) and hist.time[0] >= 0
+    assert np.all(np.isfinite(hist.loss)) and np.all(np.isfinite(hist.grad_norm))
+
+
+# -- every optimizer descends ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, optimizer", PAIRS, ids=[f"{n}-{o}" for n, o in PAIRS])
+@settings(max_examples=10)
+@given(data=st.data())
+def test_every_optimizer_lowers_the_loss(name, optimizer, data):
+    """From init on synthetic data, each optimizer that applies to a model ends below the start
+    loss with finite parameters and a consistent history. The gradient methods step at the safe
+    1/L where the model has a global bound L (for SGD, the per-sample L), else at 1e-3; gradient
+    descent at 1/L and Newton (line search) never raise the loss; the closed form reaches a zero
+    gradient."""
+    m = get(name)
+    p = data.draw(synthetic_sets(m, min_n=20, max_n=80, max_d=4), label="data")
+    kw = {}
+    if optimizer in GRADIENT_METHODS:
+        kw["lr"] = safe_lr(m, p.X, p.y, optimizer=optimizer) if name in BOUNDED else 1e-3
+    params, hist = fit(m, p.X, p.y, optimizer=optimizer, steps=30, tol=0.0, **kw)
+    _check_history(hist, 30)
+    assert set(params) == set(p.params) and all(np.all(np.isfinite(v)) for v in params.values())
+    assert hist.loss[-1] < hist.loss[0]
+    assert hist.loss[-1] == pytest.approx(m.loss(params, p.X, p.y), rel=1e-12, abs=1e-300)
+    if optimizer == "newton" or (optimizer == "gd" and name in BOUNDED):
+        assert np.all(np.diff(hist.loss) <= _slack(hist.loss)), hist.loss
+    if optimizer == "closed":
+        assert hist.steps == 1 and hist.stop_reason.startswith("solved")
+        assert hist.grad_norm[-1] <= 1e-8 * max(1.0, hist.grad_norm[0])
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if get(n).target == "binary" and n in WITH_HESSIAN])
+@given(data=st.data())
+def test_newton_converges_in_few_steps_on_logistic_regression(name, data):
+    """On non-separable data (where the maximum-likelihood point exists) Newton's method reaches a
+    gradient norm of 1e-10 in at most 10 steps, and every step it takes is a full one near the end
+    (quadratic convergence)."""
+    m = get(name)
+    p = data.draw(synthetic_sets(m, min_n=50, max_n=200, max_d=4), label="data")
+    assume(not _separable(p.X, p.y))
+    _, hist = fit(m, p.X, p.y, optimizer="newton", tol=1e-10, steps=50)
+    assert hist.stop_reason == "converged" and hist.steps <= 10, hist.message
+    assert hist.step_size[-1] == 1.0
+
+
+@pytest.mark.parametrize("name", LEAST_SQUARES)
+def test_newton_solves_a_quadratic_in_one_step(name):
+    """On least squares the Newton step is exact: one step to a zero gradient."""
+    m = get(name)
+    X, y, _ = synthetic(m, n=50, d=3, seed=4)
+    _, hist = fit(m, X, y, optimizer="newton", tol=1e-9)
+    assert hist.steps == 1 and hist.stop_reason == "converged"
+
+
+def test_newton_without_a_hessian_is_a_value_error(tmp_path):
+    """A model with no ``hessian`` gets a ValueError naming it, from newton and from lipschitz."""
+    m = _user_model(tmp_path, "no_hessian", _no_hessian_source())
+    X, y, _ = synthetic(m, n=20, d=2, seed=0)
+    with pytest.raises(ValueError, match="'no_hessian' has no hessian"):
+        fit(m, X, y, optimizer="newton")
+    with pytest.raises(ValueError, match="'no_hessian' has no hessian"):
+        lipschitz(m, X, y)
+    with pytest.raises(ValueError, match="has no hessian"):
+        fit(m, X, y)  # lr="auto" needs L
+
+
+# -- SGD, momentum, Nesterov -------------------------------------------------------------------
+
+
+def test_sgd_with_a_seed_is_reproducible_and_the_seed_matters():
+    """The same seed gives the same run bit for bit; another seed shuffles differently."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=100, d=3, seed=1)
+    a, ha = fit(m, X, y, optimizer="sgd", lr=0.5, steps=20, seed=7, batch_size=10)
+    b, hb = fit(m, X, y, optimizer="sgd", lr=0.5, steps=20, seed=7, batch_size=10)
+    c, _ = fit(m, X, y, optimizer="sgd", lr=0.5, steps=20, seed=8, batch_size=10)
+    assert ha.loss == hb.loss and all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(flatten(a), flatten(c))
+
+
+def test_sgd_with_one_batch_is_gradient_descent():
+    """With batch_size ≥ n each epoch is one step on all rows (in a shuffled order), so the run is
+    gradient descent's up to rounding in the sums."""
+    m = get("multivariate_linear_regression")
+    X, y, _ = synthetic(m, n=40, d=3, seed=2)
+    a, ha = fit(m, X, y, optimizer="sgd", lr=0.2, steps=25, batch_size=1000, tol=0.0)
+    b, hb = fit(m, X, y, optimizer="gd", lr=0.2, steps=25, tol=0.0)
+    np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-12)
+    np.testing.assert_allclose(flatten(a), flatten(b), rtol=1e-10)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+def test_momentum_with_beta_zero_is_gradient_descent(optimizer):
+    """β = 0 removes the velocity: heavy ball and Nesterov are then gradient descent exactly."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=60, d=3, seed=3)
+    a, ha = fit(m, X, y, optimizer=optimizer, lr=0.7, beta=0.0, steps=40, tol=0.0)
+    b, hb = fit(m, X, y, optimizer="gd", lr=0.7, steps=40, tol=0.0)
+    np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-14)
+    np.testing.assert_allclose(flatten(a), flatten(b), rtol=1e-13, atol=1e-15)
+
+
+def test_nesterov_follows_the_textbook_recurrence():
+    """The one-gradient form run on the look-ahead point φ = θ + βv matches the two-variable
+    textbook form v ← βv − lr ∇L(θ + βv), θ ← θ + v, at every step."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=60, d=3, seed=5)
+    lr, beta, steps = 0.8, 0.7, 15
+    theta, v = flatten(m.init(3)), np.zeros(4)
+    like = m.init(3)
+    ref = []
+    for _ in range(steps + 1):
+        ref.append(m.loss(unflatten(theta + beta * v, like), X, y))
+        v = beta * v - lr * flatten(m.grad(unflatten(theta + beta * v, like), X, y))
+        theta = theta + v
+    _, hist = fit(m, X, y, optimizer="nesterov", lr=lr, beta=beta, steps=steps, tol=0.0)
+    np.testing.assert_allclose(hist.loss, ref, rtol=1e-12)
+
+
+def test_heavy_ball_follows_its_recurrence():
+    """Heavy ball: v ← βv − lr ∇L(θ), θ ← θ + v, from v = 0."""
+    m = get("multivariate_linear_regression")
+    X, y, _ = synthetic(m, n=30, d=2, seed=6)
+    lr, beta, steps = 0.1, 0.5, 12
+    like = m.init(2)
+    theta, v, ref = flatten(like), np.zeros(3), []
+    for _ in range(steps + 1):
+        ref.append(m.loss(unflatten(theta, like), X, y))
+        v = beta * v - lr * flatten(m.grad(unflatten(theta, like), X, y))
+        theta = theta + v
+    _, hist = fit(m, X, y, optimizer="momentum", lr=lr, beta=beta, steps=steps, tol=0.0)
+    np.testing.assert_allclose(hist.loss, ref, rtol=1e-12)
+
+
+# -- stopping, History, fit's arguments ---------------------------------------------------------
+
+
+def test_stop_reasons_and_the_message():
+    """A reachable tol stops as "converged" and says so with both numbers; steps=0 is "max steps"
+    with no step taken; on_step is called once per recorded step."""
+    m = get("multivariate_linear_regression")
+    X, y, _ = synthetic(m, n=50, d=3, seed=0)
+    seen = []
+    _, hist = fit(m, X, y, steps=10_000, tol=1e-9, on_step=seen.append)
+    assert hist.stop_reason == "converged" and hist.grad_norm[-1] <= 1e-9 < hist.grad_norm[-2]
+    assert re.fullmatch(r"converged: gradient norm \S+ ≤ tol 1e-09", hist.message), hist.message
+    assert seen == list(range(hist.steps + 1))
+    _, hist = fit(m, X, y, steps=0)
+    assert hist.stop_reason == "max steps" and hist.steps == 0 and hist.step_size == []
+    assert hist.message.startswith("max steps: gradient norm")
+
+
+def test_fit_rejects_unknown_optimizers_and_bad_settings():
+    m = get("multivariate_linear_regression")
+    X, y, _ = synthetic(m, n=20, d=2, seed=0)
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adam'; choose one of gd, sgd, momentum"):
+        fit(m, X, y, optimizer="adam")
+    with pytest.raises(ValueError, match="positive number or 'auto'; got 'fast'"):
+        fit(m, X, y, lr="fast")
+    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\); got 1.0"):
+        fit(m, X, y, optimizer="momentum", beta=1.0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer; got 0"):
+        fit(m, X, y, optimizer="sgd", batch_size=0)
+
+
+def test_fit_does_not_mutate_its_inputs():
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=30, d=3, seed=0)
+    start = {"w": np.full(3, 0.1), "b": np.asarray(0.2)}
+    copies = [X.copy(), y.copy(), {k: v.copy() for k, v in start.items()}]
+    for optimizer in [*GRADIENT_METHODS, "newton"]:
+        fit(m, X, y, optimizer=optimizer, params=start, steps=5)
+    assert np.array_equal(X, copies[0]) and np.array_equal(y, copies[1])
+    assert all(np.array_equal(start[k], copies[2][k]) for k in start)
+
+
+# -- the learning-rate story ---------------------------------------------------------------------
+
+
+def _gram(X):
+    Xt = np.hstack([X, np.ones((X.shape[0], 1))])
+    return Xt.T @ Xt
+
+
+@given(data=st.data())
+def test_lipschitz_is_exact_for_least_squares_and_global_for_logistic(data):
+    """Least squares: L = λ_max((2/n) X̃ᵀX̃), the same at the start and globally. Logistic
+    regression: the global bound is λ_max(X̃ᵀX̃)/(4n), equal to the value at θ = 0 and above it
+    at any other θ. ``float()`` of the result is L."""
+    mlr, lr_ = get("multivariate_linear_regression"), get("logistic_regression")
+    p = data.draw(synthetic_sets(mlr, min_n=5, max_n=60), label="data")
+    c = lipschitz(mlr, p.X, p.y)
+    exact = np.linalg.eigvalsh(2 * _gram(p.X) / p.n)[-1]
+    assert c["quadratic"] and c["L"] == c["global"] == c["at_start"] == float(c)
+    assert c["L"] == pytest.approx(exact, rel=1e-10)
+    q = data.draw(synthetic_sets(lr_, min_n=5, max_n=60), label="logistic data")
+    bound = np.linalg.eigvalsh(_gram(q.X))[-1] / (4 * q.n)
+    c = lipschitz(lr_, q.X, q.y)
+    assert not c["quadratic"] and c["global"] == pytest.approx(bound, rel=1e-10) and c["L"] == c["global"]
+    assert c["at_start"] == pytest.approx(bound, rel=1e-10)  # at w = 0, b = 0 every p(1 − p) = 1/4
+    away = {"w": np.full(q.d, 0.7), "b": np.asarray(-0.3)}
+    assert lipschitz(lr_, q.X, q.y, away)["at_start"] <= bound * (1 + 1e-12)
+
+
+#: (optimizer, β) whose stable bound is sharp on a quadratic.
+SHARP = [("gd", 0.0), ("momentum", 0.9), ("nesterov", 0.9), ("momentum", 0.5), ("nesterov", 0.3)]
+
+
+@pytest.mark.parametrize("optimizer, beta", SHARP)
+def test_the_stable_bound_is_sharp_on_a_quadratic(optimizer, beta):
+    """On least squares, 0.95 of stable_lr converges and 1.05 of it diverges, for gradient descent
+    (2/L), heavy ball (2(1 + β)/L) and Nesterov (2(1 + β)/((1 + 2β) L))."""
+    m = get("multivariate_linear_regression")
+    X, y, _ = synthetic(m, n=80, d=3, seed=9)
+    bound = stable_lr(m, X, y, optimizer=optimizer, beta=beta)
+    kw = {} if optimizer == "gd" else {"beta": beta}
+    _, hist = fit(m, X, y, optimizer=optimizer, lr=0.95 * bound, steps=20_000, tol=1e-8, **kw)
+    assert hist.stop_reason == "converged"
+    with pytest.raises(DivergedError, match=DIVERGED):
+        fit(m, X, y, optimizer=optimizer, lr=1.05 * bound, steps=20_000, tol=1e-8, **kw)
+
+
+def test_the_divergence_message_names_the_step_the_losses_and_the_bound():
+    """The message has exactly the documented shape, its bound is 2/L rounded down to two digits,
+    the error carries the history up to the blow-up, and no parameters come back."""
+    m = get("multivariate_linear_regression")
+    X, y, _ = synthetic(m, n=50, d=3, seed=0)
+    two_over_L = stable_lr(m, X, y)
+    with pytest.raises(DivergedError, match=DIVERGED) as e:
+        fit(m, X, y, lr=3 * two_over_L, steps=1000)
+    msg = str(e.value)
+    step, first, last, bound = re.fullmatch(
+        r"diverged at step (\d+): loss grew from (\S+) to (\S+); for this data a stable learning rate is below (\S+)",
+        msg,
+    ).groups()
+    hist = e.value.history
+    assert int(step) == hist.steps and float(first) == pytest.approx(hist.loss[0], rel=5e-3)
+    assert float(last) == pytest.approx(hist.loss[-1], rel=5e-3) and float(last) > 1e6 * float(first)
+    assert 0.9 * two_over_L <= float(bound) <= two_over_L
+    assert isinstance(e.value, ValueError)
+
+
+def test_divergence_to_inf_is_caught_and_without_a_bound_says_lower_the_learning_rate(tmp_path):
+    """A step so large the loss overflows is caught at once; a model with no hessian gets the
+    advice to lower the learning rate, since no bound is known."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=50, d=3, seed=0)
+    with pytest.raises(DivergedError, match=DIVERGED):
+        fit(m, 1e150 * X, y, lr=1e200, steps=5)
+    u = _user_model(tmp_path, "unbounded", _no_hessian_source())
+    X, y, _ = synthetic(u, n=50, d=3, seed=0)
+    with pytest.raises(DivergedError, match=r"^diverged at step 1: loss grew from .* to .*; lower the learning rate$"):
+        fit(u, X, y, lr=1e9, steps=10)
+
+
+@pytest.mark.parametrize("name", ["multivariate_linear_regression", "logistic_regression", "linear_regression"])
+def test_lr_auto_picks_a_step_below_the_bound_that_converges(name):
+    """``lr="auto"`` steps at 1/L, below 2/L, and converges."""
+    m = get(name)
+    X, y, _ = synthetic(m, n=100, d=3, seed=11)
+    _, hist = fit(m, X, y, lr="auto", steps=20_000, tol=1e-9)
+    assert hist.stop_reason == "converged"
+    assert hist.step_size[0] == pytest.approx(safe_lr(m, X, y)) and hist.step_size[0] < stable_lr(m, X, y)
+
+
+def test_lab_train_lr_auto(capsys):
+    """``lab train ... --lr auto`` prints the step it picked and the bound, and converges."""
+    assert main(["train", "multivariate_linear_regression", "--lr", "auto", "--steps", "5000"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    chosen, bound = re.search(r"learning rate (\S+) \(auto: 1/L\); for this data a stable learning rate is below (\S+)",
+                              out).groups()  # fmt: skip
+    assert float(chosen) == pytest.approx(float(bound) / 2, rel=1e-3)
+    assert "(converged: gradient norm" in out
+
+
+def test_a_model_whose_gradient_jumps_has_no_auto_step(tmp_path):
+    """KINK_ORDER = 1 (a gradient with jumps, like the hinge) means no step is stable everywhere."""
+    source = _no_hessian_source() + "\n\ndef hessian(params, X, y):\n    return 0 * X[:1, :1]\n\nKINK_ORDER = 1\n"
+    m = _user_model(tmp_path, "kinked", source)
+    X, y, _ = synthetic(m, n=20, d=2, seed=0)
+    with pytest.raises(ValueError, match="jumps at a kink"):
+        fit(m, X, y, lr="auto")
+
+
+# -- the closed form ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LEAST_SQUARES)
+@given(data=st.data())
+def test_closed_form_by_cholesky_matches_lstsq(name, data):
+    """On well-conditioned data the normal equations are solved by Cholesky, with no warning, and
+    agree with numpy.linalg.lstsq on [X, 1] to 1e-9."""
+    m = get(name)
+    p = data.draw(synthetic_sets(m, min_n=10, max_n=100), label="data")
+    ref = np.linalg.lstsq(np.hstack([p.X, np.ones((p.n, 1))]), p.y, rcond=None)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        params, hist = fit(m, p.X, p.y, optimizer="closed")
+    assert hist.stop_reason == "solved: normal equations by Cholesky"
+    np.testing.assert_allclose(flatten(params), ref, rtol=1e-9, atol=1e-9 * np.max(np.abs(ref)))
+
+
+@pytest.mark.parametrize("gap", [1e-7, 0.0])
+def test_closed_form_falls_back_to_lstsq_on_near_collinear_columns(gap):
+    """Two columns equal up to 1e-7 (or exactly): the condition number passes 1e12, so it warns
+    naming it and solves by lstsq, whose fit is as good as numpy's on [X, 1]."""
+    m = get("multivariate_linear_regression")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(100)
+    X = np.column_stack([x, x + gap * rng.standard_normal(100), rng.standard_normal(100)])
+    y = X @ [1.0, 1.0, -2.0] + 0.5 + 0.1 * rng.standard_normal(100)
+    with pytest.warns(RuntimeWarning, match=r"ill-conditioned \(condition number \S+ (> 1e\+12|and Cholesky failed)"):
+        params, hist = fit(m, X, y, optimizer="closed")
+    assert hist.stop_reason == "solved: least squares (lstsq)"
+    ref = np.linalg.lstsq(np.hstack([X, np.ones((100, 1))]), y, rcond=None)[0]
+    best = m.loss({"w": ref[:3], "b": np.asarray(ref[3])}, X, y)
+    assert hist.loss[-1] <= best * (1 + 1e-9)
+
+
+def test_closed_form_is_for_least_squares_only(tmp_path):
+    """It is decided by the loss, not the name: a user's copy of least squares qualifies, a loss
+    scaled by 2 or a classifier does not, and gets a ValueError saying so."""
+    copy = _user_model(tmp_path, "my_least_squares", MLR_SOURCE)
+    doubled = _user_model(tmp_path, "doubled", MLR_SOURCE.replace("return xp.mean(r * r)", "return 2 * xp.mean(r * r)"))
+    assert optim.least_squares(copy, 3) and not optim.least_squares(doubled, 3)
+    X, y, _ = synthetic(copy, n=30, d=3, seed=0)
+    params, _ = fit(copy, X, y, optimizer="closed")
+    with pytest.raises(ValueError, match="'doubled' is neither"):
+        fit(doubled, X, y, optimizer="closed")
+    logit = get("logistic_regression")
+    Xl, yl, _ = synthetic(logit, n=30, d=3, seed=0)
+    with pytest.raises(ValueError, match="closed form applies to least squares"):
+        fit(logit, Xl, yl, optimizer="closed")
+
+
+# -- real data against scikit-learn ------------------------------------------------------------------
+
+
+def _standardized(name: str, columns=slice(None)):
+    ds = load(name)
+    return Standardizer().fit_transform(ds.X[:, columns]), ds.y
+
+
+def _rel(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - b) / np.abs(b)))
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = _standardized("diabetes")
+    ref = LinearRegression().fit(X, y)
+    coef = np.append(ref.coef_, ref.intercept_)
+    loss = get("multivariate_linear_regression").loss(unflatten(coef, {"w": ref.coef_, "b": 0.0}), X, y)
+    return X, y, coef, loss
+
+
+@pytest.mark.parametrize("optimizer, kw", [
+    ("closed", {}),
+    ("gd", {"lr": "auto", "steps": 50_000, "tol": 1e-11}),
+    ("nesterov", {"lr": "auto", "steps": 50_000, "tol": 1e-11}),
+    ("newton", {"tol": 1e-11}),
+])  # fmt: skip
+def test_diabetes_matches_sklearn_linear_regression(diabetes, optimizer, kw):
+    """On standardized load_diabetes every coefficient is within relative 1e-6 of
+    sklearn.linear_model.LinearRegression's, and the loss within relative 1e-9."""
+    X, y, coef, loss = diabetes
+    params, hist = fit(get("multivariate_linear_regression"), X, y, optimizer=optimizer, **kw)
+    assert hist.stop_reason.startswith(("converged", "solved")), hist.message
+    assert _rel(flatten(params), coef) <= 1e-6
+    assert abs(hist.loss[-1] - loss) <= 1e-9 * loss
+
+
+def _separable(X, y) -> bool:
+    """Whether some (w, b) puts every sample strictly on its label's side: the linear program
+    s_i (x_i·w + b) ≥ 1, s_i = 2 y_i − 1, is feasible (then the MLE does not exist)."""
+    A = -(2 * y - 1)[:, None] * np.hstack([X, np.ones((len(y), 1))])
+    return linprog(np.zeros(A.shape[1]), A_ub=A, b_ub=-np.ones(len(y)), bounds=(None, None)).status == 0
+
+
+def _sklearn_logistic(X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning would void the reference
+        clf = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000, **kw).fit(X, y)
+    params = {"w": clf.coef_[0], "b": np.asarray(clf.intercept_[0])}
+    return flatten(params), get("logistic_regression").loss(params, X, y)
+
+
+def test_breast_cancer_mean_features_match_sklearn_logistic_regression():
+    """Standardized load_breast_cancer with all 30 features is linearly separable (see the next
+    test), so the unpenalized optimum does not exist there. Its 10 "mean ..." features are not
+    separable: the optimum exists and is unique, and Newton reaches it.
+
+    The reference is LogisticRegression(C=inf, tol=1e-12, max_iter=10000). Its default lbfgs stops
+    on its own relative-decrease test (ftol) before tol bites: its coefficients are off by about
+    3e-5 relative, with a gradient norm far above Newton's, while its loss agrees to about 1e-13.
+    So the coefficients are compared with the newton-cholesky solver at the same settings, which
+    converges to the optimum, and the loss with both."""
+    X, y = _standardized("breast_cancer", slice(0, 10))
+    assert not _separable(X, y)
+    m = get("logistic_regression")
+    params, hist = fit(m, X, y, optimizer="newton", tol=1e-12, steps=100)
+    assert hist.stop_reason == "converged", hist.message
+    ours = flatten(params)
+    coef, loss = _sklearn_logistic(X, y, solver="newton-cholesky")
+    assert _rel(ours, coef) <= 1e-6
+    assert abs(hist.loss[-1] - loss) <= 1e-9 * loss
+    lbfgs_coef, lbfgs_loss = _sklearn_logistic(X, y)
+    assert abs(hist.loss[-1] - lbfgs_loss) <= 1e-9 * lbfgs_loss
+    assert hist.loss[-1] <= lbfgs_loss * (1 + 1e-14)  # Newton is at least as low as lbfgs
+    lbfgs_grad = optim.grad_norm(m.grad(unflatten(lbfgs_coef, params), X, y))
+    assert hist.grad_norm[-1] < lbfgs_grad
+
+
+def test_breast_cancer_all_features_separable_both_reach_the_infimum():
+    """With all 30 standardized features the classes are linearly separable: the loss has
+    infimum 0 and no minimizer, and the coefficients grow without bound, so no two solvers agree
+    on them (sklearn's own solvers differ by a factor of 2). What can be compared is the loss:
+    Newton's and LogisticRegression's both get within 1e-9 of the infimum 0, and Newton's
+    parameters separate every sample, a proof that the data are separable."""
+    X, y = _standardized("breast_cancer")
+    m = get("logistic_regression")
+    params, hist = fit(m, X, y, optimizer="newton", tol=1e-10, steps=200)
+    assert hist.stop_reason == "converged", hist.message
+    z = X @ params["w"] + params["b"]
+    assert np.all((2 * y - 1) * z > 0)
+    _, loss = _sklearn_logistic(X, y)
+    assert 0 < hist.loss[-1] < 1e-9 and 0 < loss < 1e-9
