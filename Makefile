@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= ci
 
-.PHONY: verify test lint bench clean
+.PHONY: verify test lint bench plots clean
 
 # (Re)create the venv when it is missing or older than pyproject.toml.
 $(STAMP): pyproject.toml
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m lab.bench
+
+plots: $(STAMP)
+	$(BIN)/python -m lab.plots plots
 
 lint: $(STAMP)
 	$(BIN)/ruff check lab tests

@@ -1,0 +1,420 @@
+"""Figures for the learning-rate story, written as PNG files (matplotlib, Agg backend).
+
+Every figure has a fixed size (``FIGSIZE`` inches at ``DPI``), titled axes, a
+title and a legend. Each function saves its file and returns the ``Figure``.
+
+    python -m lab.plots OUTDIR    # every figure, on synthetic data
+
+The learning rates are read as fractions of the largest stable step 2/L of
+gradient descent, where L is the largest eigenvalue of the Hessian (for
+logistic regression, at the start point w = 0, where it is also the global bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from lab import optim  # noqa: E402
+from lab.model import Model, Params  # noqa: E402
+
+DPI = 100
+#: Figure size in inches, per plot; the PNG is FIGSIZE * DPI pixels.
+FIGSIZE = {
+    "loss_curve": (6.0, 4.0),
+    "learning_rates": (11.0, 4.5),
+    "lr_sweep": (7.0, 4.5),
+    "fitted_line": (6.0, 4.5),
+    "decision_boundary": (6.5, 5.5),
+    "optimizer_comparison": (11.0, 4.5),
+}
+#: The default learning rates of ``learning_rates``, as fractions of 2/L.
+FRACTIONS = (0.05, 0.5, 0.95, 1.1)
+GROW = 1e6  # a run has diverged once its loss grows past GROW times its start
+
+
+def _figure(name: str, ncols: int = 1) -> tuple[Figure, list]:
+    fig = Figure(figsize=FIGSIZE[name], dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _save(fig: Figure, path) -> Figure:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, format="png")  # no bbox_inches: the size stays FIGSIZE * DPI
+    return fig
+
+
+# -- the numbers behind the pictures -----------------------------------------
+
+
+def _flat(params: Params) -> np.ndarray:
+    return np.concatenate([np.ravel(v) for v in params.values()])
+
+
+def _unflat(theta: np.ndarray, like: Params) -> Params:
+    out, i = {}, 0
+    for k, v in like.items():
+        out[k] = theta[i : i + v.size].reshape(v.shape)
+        i += v.size
+    return out
+
+
+def stable_lr(model: Model, X, y) -> float:
+    """2/L, the largest stable gradient-descent step, from lab.optim or else the Hessian at init."""
+    if hasattr(optim, "lipschitz"):
+        return 2.0 / float(optim.lipschitz(model, X, y))
+    if not hasattr(model.module, "hessian"):
+        raise ValueError(f"{model.name} has no hessian, so its bound 2/L is unknown")
+    params, X, y = model.check(model.init(np.shape(X)[1]), X, y)
+    return 2.0 / float(np.linalg.eigvalsh(model.module.hessian(params, X, y))[-1])
+
+
+def optimum(model: Model, X, y, steps: int = 50) -> tuple[Params, float]:
+    """The minimizer and its loss, by Newton's method with a backtracking line search (a reference)."""
+    params, X, y = model.check(model.init(np.shape(X)[1]), X, y)
+    loss, grad, hess = model.module.loss, model.module.grad, model.module.hessian
+    theta, L = _flat(params), float(loss(params, X, y))
+    for _ in range(steps):
+        g = _flat(grad(_unflat(theta, params), X, y))
+        step = np.linalg.lstsq(hess(_unflat(theta, params), X, y), g, rcond=None)[0]
+        t = 1.0
+        while t > 1e-10:
+            new = float(loss(_unflat(theta - t * step, params), X, y))
+            if new <= L:
+                break
+            t /= 2
+        theta, L_old, L = theta - t * step, L, min(new, L)
+        if L_old - L <= 1e-15 * abs(L):
+            break
+    return _unflat(theta, params), L
+
+
+def _accepts_optimizer() -> bool:
+    sig = inspect.signature(optim.fit).parameters
+    return "optimizer" in sig or any(p.kind is p.VAR_KEYWORD for p in sig.values())
+
+
+def train(model: Model, X, y, optimizer: str = "gd", **kw):
+    """``lab.optim.fit`` with ``optimizer``; returns ``(params, history, error)``.
+
+    On divergence ``params`` is None, ``error`` is the DivergedError, and the
+    history is the one it carries (or None).
+    """
+    if _accepts_optimizer():
+        kw["optimizer"] = optimizer
+    elif optimizer != "gd":
+        raise NotImplementedError(f"lab.optim.fit has no optimizer {optimizer!r} yet")
+    try:
+        params, hist = optim.fit(model, X, y, **kw)
+    except optim.DivergedError as e:
+        return None, getattr(e, "history", None), e
+    return params, hist, None
+
+
+def gd_path(model: Model, X, y, lr: float, steps: int):
+    """Gradient descent from init, kept step by step: ``(losses, thetas)``; stops when it diverges."""
+    params, X, y = model.check(model.init(np.shape(X)[1]), X, y)
+    losses, thetas = [], []
+    for _ in range(steps + 1):
+        L = float(model.module.loss(params, X, y))
+        if not np.isfinite(L) or (losses and L > GROW * max(abs(losses[0]), 1e-12)):
+            losses.append(np.inf)
+            thetas.append(_flat(params))
+            break
+        losses.append(L)
+        thetas.append(_flat(params))
+        g = model.module.grad(params, X, y)
+        params = {k: params[k] - lr * np.asarray(g[k]) for k in params}
+    return np.array(losses), np.array(thetas)
+
+
+def _kind(fraction: float) -> str:
+    """What gradient descent does on a quadratic at lr = fraction · 2/L."""
+    if fraction >= 1:
+        return "diverging"
+    if fraction > 0.5:
+        return "oscillating"
+    return "slow" if fraction < 0.15 else "good"
+
+
+def _signed(v: float) -> str:
+    """``+ 1.2`` or ``− 1.2``, for a term in a formula."""
+    return f"{'−' if v < 0 else '+'} {abs(v):.3g}"
+
+
+def _floor(best: float) -> float:
+    return 1e-15 * max(abs(best), 1e-300)
+
+
+# -- the figures ---------------------------------------------------------------
+
+
+def loss_curve(history, path, title: str | None = None) -> Figure:
+    """The loss (and the gradient norm) against the step, on a log scale."""
+    fig, (ax,) = _figure("loss_curve")
+    loss = np.asarray(history.loss, dtype=float)
+    floor = _floor(float(np.nanmin(np.abs(loss)))) if loss.size else 1e-300
+    steps = np.arange(loss.size)
+    reason = f", {history.stop_reason}" if getattr(history, "stop_reason", "") else ""
+    ax.plot(steps, np.maximum(loss, floor), lw=2, label=f"loss ({loss.size - 1} steps{reason})")
+    gn = np.asarray(getattr(history, "grad_norm", []), dtype=float)
+    if gn.size:
+        ax.plot(np.arange(gn.size), np.maximum(gn, 1e-300), lw=1, ls="--", label="gradient norm")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss, gradient norm (log scale)")
+    ax.set_title(title or "Training loss")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def learning_rates(model: Model, X, y, path, lrs=None, steps: int = 60) -> Figure:
+    """Loss curves for several learning rates: slow, good, oscillating and diverging.
+
+    Left: the loss above its optimum, log scale. Right: the parameter error
+    along the stiffest direction (the Hessian's top eigenvector at the optimum),
+    which changes sign every step once lr > 1/L and grows once lr > 2/L.
+    """
+    bound = stable_lr(model, X, y)
+    lrs = [f * bound for f in FRACTIONS] if lrs is None else list(lrs)
+    best_params, best = optimum(model, X, y)
+    _, Xc, yc = model.check(None, X, y)
+    top = np.linalg.eigh(model.module.hessian(best_params, Xc, yc))[1][:, -1]
+    theta_star = _flat(best_params)
+    floor = _floor(best)
+    fig, (ax, ax2) = _figure("learning_rates", 2)
+    start = None
+    for i, lr in enumerate(lrs):
+        frac = lr / bound
+        color = f"C{i}"
+        label = f"{_kind(frac)}: lr = {lr:.3g} ({frac:.3g}·2/L)"
+        _, hist, err = train(model, X, y, "gd", lr=lr, steps=steps, tol=0.0)
+        losses, thetas = gd_path(model, X, y, lr, steps)
+        curve = np.asarray(hist.loss, dtype=float) if hist is not None else losses
+        diverged = err is not None or not np.isfinite(curve[-1])
+        curve = curve[np.isfinite(curve)]
+        excess = np.maximum(curve - best, floor)
+        start = excess[0] if start is None else start
+        if diverged:
+            label += f", diverged at step {curve.size - 1}"
+        ax.plot(np.arange(excess.size), excess, color=color, lw=1.8, label=label)
+        if diverged:
+            ax.plot([excess.size - 1], [min(excess[-1], start * 1e3)], "x", color=color, ms=10, mew=2)
+        e = (thetas[np.all(np.isfinite(thetas), axis=1)] - theta_star) @ top
+        e = e / e[0] if e[0] != 0 else e
+        ax2.plot(np.arange(e.size), e, "o-", color=color, ms=3, lw=1, label=f"{_kind(frac)} ({frac:.3g}·2/L)")
+    top_y = start * 3e3 if start else None  # a diverging curve is clipped here
+    ax.set_yscale("log")
+    ax.set_ylim(top=top_y)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss − optimal loss (log scale)")
+    ax.set_title(f"Gradient descent at several learning rates (2/L = {bound:.3g})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax2.axhline(0, color="k", lw=0.6)
+    ax2.set_ylim(-1.6, 1.6)
+    ax2.set_xlim(-0.5, min(steps, 20) + 0.5)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("vᵀ(θ − θ*) / its start value (v: top Hessian eigenvector)")
+    ax2.set_title("Error along the stiffest direction v")
+    ax2.grid(True, alpha=0.3)
+    ax2.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{model.name}: the learning rate decides between slow, good, oscillating and diverging")
+    return _save(fig, path)
+
+
+def lr_sweep(model: Model, X, y, path, steps: int = 50, num: int = 41) -> Figure:
+    """Final loss after ``steps`` steps of gradient descent against the learning rate, with 2/L drawn."""
+    bound = stable_lr(model, X, y)
+    _, best = optimum(model, X, y)
+    floor = _floor(best)
+    lrs = bound * np.geomspace(1e-3, 1.5, num)
+    ok_lr, ok_loss, bad_lr = [], [], []
+    for lr in lrs:
+        _, hist, err = train(model, X, y, "gd", lr=float(lr), steps=steps, tol=0.0)
+        final = float(hist.loss[-1]) if hist is not None and hist.loss else np.inf
+        if err is not None or not np.isfinite(final) or len(hist.loss) < steps + 1:
+            bad_lr.append(lr)
+        else:
+            ok_lr.append(lr)
+            ok_loss.append(max(final - best, floor))
+    fig, (ax,) = _figure("lr_sweep")
+    ax.plot(ok_lr, ok_loss, "o-", ms=3.5, label=f"final loss − optimum after {steps} steps")
+    if bad_lr:
+        top = max(ok_loss) * 10 if ok_loss else 1.0
+        ax.plot(bad_lr, [top] * len(bad_lr), "x", color="C3", ms=8, mew=2, label="diverged (drawn at the top)")
+    ax.axvline(bound, color="k", ls="--", lw=1.2, label=f"2/L = {bound:.3g} (largest stable step)")
+    ax.axvline(bound / 2, color="0.5", ls=":", lw=1.2, label=f"1/L = {bound / 2:.3g} (oscillation starts)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("final loss − optimal loss (log scale)")
+    ax.set_title(f"{model.name}: learning-rate sweep")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+def fitted_line(params: Params, X, y, path) -> Figure:
+    """The one-feature data and the fitted line ŷ = w x + b (linear_regression)."""
+    x = np.asarray(X, dtype=float)[:, 0]
+    w, b = float(np.asarray(params["w"]).reshape(())), float(np.asarray(params["b"]).reshape(()))
+    fig, (ax,) = _figure("fitted_line")
+    ax.scatter(x, y, s=12, alpha=0.6, label=f"data (n = {x.size})")
+    grid = np.linspace(x.min(), x.max(), 2)
+    ax.plot(grid, w * grid + b, color="C3", lw=2, label=f"fit: ŷ = {w:.3g}·x {_signed(b)}")
+    ax.set_xlabel("feature x")
+    ax.set_ylabel("target y")
+    ax.set_title("linear_regression: the fitted line")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def decision_boundary(params: Params, X, y, path) -> Figure:
+    """Two-feature data colored by class, the line w·x + b = 0, and contours of P(y = 1)."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    w, b = np.asarray(params["w"], dtype=float), float(np.asarray(params["b"]))
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.05 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+    z = w[0] * g0 + w[1] * g1 + b
+    prob = np.exp(-np.logaddexp(0.0, -z))  # σ(z), finite for any z
+    fig, (ax,) = _figure("decision_boundary")
+    filled = ax.contourf(g0, g1, prob, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.35)
+    fig.colorbar(filled, ax=ax, label="P(y = 1)")
+    lines = ax.contour(g0, g1, prob, levels=[0.1, 0.25, 0.75, 0.9], colors="0.35", linewidths=0.7)
+    ax.clabel(lines, fontsize=7, fmt="%.2g")
+    for cls, color in ((0, "C0"), (1, "C3")):
+        pts = X[y == cls]
+        ax.scatter(pts[:, 0], pts[:, 1], s=12, color=color, edgecolor="k", linewidth=0.3, label=f"class {cls}")
+    label = f"boundary {w[0]:.3g}·x₁ {_signed(w[1])}·x₂ {_signed(b)} = 0"
+    if abs(w[1]) > 1e-12 * max(abs(w[0]), 1e-300):
+        xs = np.linspace(lo[0], hi[0], 2)
+        ax.plot(xs, -(w[0] * xs + b) / w[1], "k-", lw=2, label=label)
+    elif abs(w[0]) > 0:
+        ax.axvline(-b / w[0], color="k", lw=2, label=label)
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_xlabel("feature x₁")
+    ax.set_ylabel("feature x₂")
+    ax.set_title("logistic_regression: the decision boundary")
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+#: (optimizer, learning rate as a fraction of 2/L, steps, keywords) for the comparison. A step of sgd is an epoch.
+COMPARED = (
+    ("gd", 0.5, 400, {}),
+    ("momentum", 0.5, 400, {"beta": 0.9}),
+    ("nesterov", 0.5, 400, {"beta": 0.9}),
+    ("newton", None, 50, {}),
+    ("sgd", 0.05, 60, {"batch_size": 32, "seed": 0}),
+)
+
+SHORT = {"beta": "β", "batch_size": "batch"}
+
+
+def optimizer_comparison(model: Model, X, y, path) -> Figure:
+    """Loss minus the best loss against step and against wall time, for each available optimizer."""
+    bound = stable_lr(model, X, y)
+    _, best = optimum(model, X, y)
+    runs, skipped = [], []
+    for name, frac, steps, kw in COMPARED:
+        lr = 1.0 if frac is None else frac * bound
+        try:
+            _, hist, err = train(model, X, y, name, lr=lr, steps=steps, tol=1e-10, **kw)
+        except (NotImplementedError, TypeError, ValueError) as e:
+            skipped.append(f"{name}: {e}")
+            continue
+        if hist is None or not hist.loss:
+            skipped.append(f"{name}: diverged ({err})")
+            continue
+        extra = "".join(f", {SHORT[k]} = {v}" for k, v in kw.items() if k in SHORT)
+        runs.append((f"{name} (lr = {lr:.3g}{extra})", hist, err))
+    best = min([best] + [float(np.nanmin(h.loss)) for _, h, _ in runs])
+    floor = _floor(best)
+    fig, (ax, ax2) = _figure("optimizer_comparison", 2)
+    for i, (label, hist, err) in enumerate(runs):
+        loss = np.asarray(hist.loss, dtype=float)
+        t = np.asarray(hist.time, dtype=float)[: loss.size]
+        excess = np.maximum(loss[: t.size] - best, floor)
+        label += " diverged" if err is not None else ""
+        ax.plot(np.arange(loss.size), np.maximum(loss - best, floor), color=f"C{i}", lw=1.6, label=label)
+        ax2.plot(np.maximum(t, 1e-6) * 1e3, excess, color=f"C{i}", lw=1.6, label=label)
+    for a in (ax, ax2):
+        a.set_yscale("log")
+        a.set_ylabel("loss − best loss (log scale)")
+        a.grid(True, alpha=0.3)
+        a.legend(fontsize=8)
+    ax.set_xlabel("step (for sgd, an epoch)")
+    ax.set_title("against step")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("wall time (ms, log scale)")
+    ax2.set_title("against wall time")
+    n, d = np.shape(X)
+    fig.suptitle(f"{model.name}: optimizers compared (n = {n}, d = {d})")
+    for s in skipped:
+        print(f"optimizer_comparison: skipped {s}")
+    return _save(fig, path)
+
+
+# -- make plots -----------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write every figure into OUTDIR from synthetic data and print the file names."""
+    from lab.data import synthetic
+    from lab.model import get
+
+    p = argparse.ArgumentParser(prog="python -m lab.plots", description="Write the lab's figures as PNG files.")
+    p.add_argument("outdir", nargs="?", default="plots", help="folder for the PNG files (default: plots)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    mlr, one, logit = get("multivariate_linear_regression"), get("linear_regression"), get("logistic_regression")
+    X, y, _ = synthetic(mlr, n=200, d=3, seed=args.seed)
+    X = X * np.array([1.0, 0.6, 0.3])  # unequal feature scales: a condition number of about 10
+    learning_rates(mlr, X, y, out / "learning_rates.png")
+    lr_sweep(mlr, X, y, out / "lr_sweep.png")
+    written += ["learning_rates.png", "lr_sweep.png"]
+
+    X1, y1, _ = synthetic(one, n=80, seed=args.seed + 3, noise=0.5)  # seed 3: a visible slope
+    params, _, _ = train(one, X1, y1, "gd", lr=0.5 * stable_lr(one, X1, y1), steps=500, tol=1e-10)
+    fitted_line(params, X1, y1, out / "fitted_line.png")
+    written.append("fitted_line.png")
+
+    X2, y2, _ = synthetic(logit, n=300, d=2, seed=args.seed)
+    params, hist, _ = train(logit, X2, y2, "gd", lr=0.5 * stable_lr(logit, X2, y2), steps=500, tol=1e-8)
+    decision_boundary(params, X2, y2, out / "decision_boundary.png")
+    loss_curve(hist, out / "loss_curve.png", title="logistic_regression: gradient descent at lr = 1/L")
+    written += ["decision_boundary.png", "loss_curve.png"]
+
+    X3, y3, _ = synthetic(logit, n=2000, d=10, seed=args.seed)
+    X3 = X3 * np.geomspace(1.0, 0.1, 10)  # unequal scales, where momentum and Newton pay off
+    optimizer_comparison(logit, X3, y3, out / "optimizer_comparison.png")
+    written.append("optimizer_comparison.png")
+
+    for name in written:
+        print(out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
