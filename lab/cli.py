@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--d", type=int, default=3, help="synthetic features")
     t.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of sgd's shuffling")
     t.add_argument("--plot", metavar="FILE", help="write the loss curve to FILE (PNG)")
+    t.add_argument("--hyper", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a hyperparameter, e.g. --hyper lam=0.5 (repeatable)")  # fmt: skip
 
     n = sub.add_parser("new", help="scaffold lab/models/NAME.py and derivations/NAME.md from templates")
     n.add_argument("name")
@@ -183,13 +185,26 @@ def _mutants(args) -> int:
     return 0 if killed == total else 1
 
 
+def _hyper(pairs: list[str]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise UsageError(f"lab train: --hyper takes NAME=NUMBER, e.g. lam=0.5; got {pair!r}")
+    return out
+
+
 def _train(args) -> int:
     import time
 
     from lab.data import Standardizer, load, read_csv, synthetic
     from lab.optim import fit, flatten, safe_lr, stable_lr
 
-    m = registry.load(args.model)
+    m = registry.load(args.model).with_hyper(**_hyper(args.hyper))
     if args.target and not args.csv:
         raise UsageError("lab train: --target goes with --csv FILE")
     if args.csv and not args.target:
@@ -302,4 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `lab ... | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 2

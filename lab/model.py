@@ -12,13 +12,14 @@ bad data into a ``ValueError`` that names the problem.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,22 @@ class Model:
     @property
     def source(self) -> Path:
         return Path(self.module.__file__ or "")
+
+    def with_hyper(self, **hyper: float) -> Model:
+        """This model with its hyperparameters (λ, δ, ...) fixed at ``hyper``, for training and reports."""
+        unknown = sorted(set(hyper) - set(self.hyperparameters))
+        if unknown:
+            known = ", ".join(self.hyperparameters) or "none"
+            raise ValueError(f"{self.name} has no hyperparameter {', '.join(unknown)}; it has: {known}")
+        if not hyper:
+            return self
+        mod = self.module
+        bound = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
+        for fn in ("loss", "grad", "hessian", "kink_distance", "closed_form"):
+            if callable(getattr(mod, fn, None)):
+                setattr(bound, fn, functools.partial(getattr(mod, fn), **hyper))
+        bound.__file__, bound.__name__ = mod.__file__, mod.__name__
+        return Model(self.name, bound)
 
     def init(self, n_features: int, **shape: int) -> Params:
         return {k: np.asarray(v, dtype=np.float64) for k, v in self.module.init(n_features, **shape).items()}

@@ -583,16 +583,19 @@ OPTIMIZERS: dict[str, Callable[..., tuple[Params, History]]] = {
 
 
 def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", steps: int = 1000,
-        tol: float = 1e-8, params: Params | None = None, **kw) -> tuple[Params, History]:  # fmt: skip
+        tol: float = 1e-8, params: Params | None = None, hyper: dict[str, float] | None = None,
+        **kw) -> tuple[Params, History]:  # fmt: skip
     """Train ``model`` on ``(X, y)`` with ``optimizer`` (a key of :data:`OPTIMIZERS`).
 
     ``lr="auto"`` picks :func:`safe_lr` (1/L) for the gradient methods and 1 (the full step) for
     Newton; the closed form takes no step. Other keywords go to the optimizer (``batch_size``,
-    ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``). Input is checked with
-    ``model.check`` first.
+    ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``). ``hyper`` fixes the model's
+    hyperparameters (``{"lam": 0.5}``); the defaults of its functions hold otherwise. Input is
+    checked with ``model.check`` first.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    model = model.with_hyper(**(hyper or {}))
     p0, X, y = _start(model, X, y, params)
     if optimizer == "closed":
         return closed_form(model, X, y, params=p0, **kw)

@@ -58,7 +58,7 @@ class Verdict:
     ok: bool
     rel_error: float = 0.0  # max |hand − autodiff| / max |autodiff|, over gradient entries
     margin: float = 0.0  # max |hand − autodiff| / tolerance: the case passes while this is ≤ 1
-    kind: str = "pass"  # pass, gradient, hessian, witnesses, contract
+    kind: str = "pass"  # pass, gradient, hessian, witnesses, contract, outside (the loss is not finite)
     message: str = ""
     mismatch: Mismatch | None = None
     hand: dict[str, np.ndarray] = field(default_factory=dict)
@@ -90,6 +90,8 @@ def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
             return Verdict(case, False, kind="contract",
                            message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}{hint}")  # fmt: skip
 
+    if not np.isfinite(ev.loss):
+        return Verdict(case, True, kind="outside")  # the loss itself overflows here: no gradient to check
     kink = _kink_distance(model, case)
     if model.kink_order == 1 and kink <= AT_KINK:
         return _judge_subgradient(model, case, ev, hand)
@@ -110,7 +112,8 @@ def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
     rel = diff / scale if resolved else 0.0
     v = Verdict(case, True, rel_error=rel, margin=worst, mismatch=mism, hand=hand, reference=ev.grad, tolerance=tol)
 
-    witnesses = _witnesses_agree(model, case, ev, hand, finite_differences=not (model.kink_order == 1 and kink <= NEAR_KINK))
+    # central differences that straddle a kink of either order mislead the extrapolation
+    witnesses = _witnesses_agree(model, case, ev, hand, finite_differences=not kink <= NEAR_KINK)
     if worst > 1.0:
         v.ok, v.kind = False, "gradient"
         v.message = (f"{mism.where}: hand {mism.hand:.17g}, autodiff {mism.reference:.17g}, "

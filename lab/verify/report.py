@@ -97,6 +97,7 @@ def to_json(reports: list[ModelReport]) -> list[dict]:
             "model": r.model,
             "status": r.status,
             "cases": r.cases,
+            "cases_outside_domain": r.outside,
             "max_error": r.max_error if np.isfinite(r.max_error) else None,
             "max_error_over_tolerance": r.max_margin if np.isfinite(r.max_margin) else None,
             "derivation": r.derivation,

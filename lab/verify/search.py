@@ -26,6 +26,7 @@ class ModelReport:
     cases: int = 0
     max_error: float = 0.0  # worst relative error of the hand gradient against autodiff
     max_margin: float = 0.0  # worst error over tolerance (≤ 1 passes)
+    outside: int = 0  # cases skipped because the loss itself is not finite there (e^z past 709)
     failure: Verdict | None = None
     message: str = ""
     derivation: str = ""  # ok, or the first problem found
@@ -63,6 +64,9 @@ def verify(
     def check(drawn, fill_seed):
         batch = fill(model, drawn, BATCH, fill_seed, scales)
         for verdict in (judge(model, c, ev) for c, ev in zip(batch, witness.evaluate(batch, BATCH), strict=True)):
+            if verdict.kind == "outside":
+                report.outside += 1
+                continue
             report.cases += 1
             if on_case:
                 on_case(report.cases)
