@@ -39,17 +39,12 @@ CONVERGED = "converged"  # the gradient norm fell to tol
 MAX_STEPS = "max steps"
 STALLED = "stalled"  # Newton's line search found no decrease (the loss is flat to rounding)
 
-#: Models (by name) whose loss has bounded pointwise curvature: name -> (c, penalty). Sample i's
-#: Hessian is at most c x̃_i x̃_iᵀ (times the identity, for softmax), plus λ I from the penalty
-#: hyperparameter named ``penalty`` (if any), so at every θ
+#: A model may declare ``CURVATURE = c``: sample i's Hessian is at most c x̃_i x̃_iᵀ (times the
+#: identity, for several outputs), plus λ I when it has an L2 hyperparameter ``lam``, so at every θ
 #:   λ_max(H) ≤ c λ_max(X̃ᵀX̃)/n + λ   (the whole loss)   and   ≤ c max_i |x̃_i|² + λ   (any mini-batch).
 #: Logistic regression: p(1 − p) ≤ 1/4. Huber: ρ''(r) ∈ {0, 1}. Softmax: diag(p) − ppᵀ ≼ ½ I
-#: (Böhning). Poisson's curvature e^z has no bound, so it is not here.
-CURVATURE: dict[str, tuple[float, str | None]] = {
-    "logistic_regression": (0.25, None),
-    "huber_regression": (1.0, None),
-    "softmax_regression": (0.5, "lam"),
-}
+#: (Böhning). Poisson's curvature e^z has no bound, so it declares none.
+PENALTY = "lam"
 
 
 class DivergedError(ValueError):
@@ -147,9 +142,9 @@ def _default(model: Model, name: str) -> float:
 
 
 def _curvature_bounds(model: Model, X: np.ndarray) -> tuple[float, float]:
-    """(whole-loss bound, any-mini-batch bound) from :data:`CURVATURE`."""
-    c, penalty = CURVATURE[model.name]
-    lam = _default(model, penalty) if penalty else 0.0
+    """(whole-loss bound, any-mini-batch bound) from the model's ``CURVATURE``."""
+    c = float(model.module.CURVATURE)
+    lam = _default(model, PENALTY) if PENALTY in model.hyperparameters else 0.0
     return c * _lambda_max(_gram(X)) / X.shape[0] + lam, c * float(np.max(np.sum(X * X, axis=1) + 1)) + lam
 
 
@@ -183,11 +178,11 @@ def lipschitz(model: Model, X, y, params: Params | None = None) -> Curvature:
       at a random θ₁);
     - ``global``: a bound on λ_max valid at every θ, or None when unknown. For a quadratic loss it
       is ``at_start``, exact and global; for logistic regression λ_max(X̃ᵀX̃)/(4n) (see
-      :data:`CURVATURE`);
+      the model's ``CURVATURE``);
     - ``L``: the value step sizes use, ``global`` when known, else ``at_start``;
     - ``per_sample``: the curvature of the most curved single sample's loss, which bounds every
       mini-batch's Hessian (λ_max of a mean is at most the largest λ_max), so SGD steps by it. It is
-      c max_i |x̃_i|² + λ for the models in :data:`CURVATURE`, else the Hessian at the start point
+      c max_i |x̃_i|² + λ for models that declare ``CURVATURE``, else the Hessian at the start point
       on the row of largest |x̃_i| (exact for least squares), and never below ``L``;
     - ``smooth``: False when the gradient jumps (see :func:`smooth`).
 
@@ -208,7 +203,7 @@ def lipschitz(model: Model, X, y, params: Params | None = None) -> Curvature:
         and np.allclose(H, H1, rtol=1e-10, atol=1e-12 * max(float(np.max(np.abs(H))), 1e-300))
         and np.allclose(dg, affine, rtol=1e-8, atol=1e-8 * max(float(np.max(np.abs(affine))), 1e-300))
     )
-    if model.name in CURVATURE and not quadratic:
+    if hasattr(model.module, "CURVATURE") and not quadratic:
         glob, per_sample = _curvature_bounds(model, X)
     else:
         glob = at_start if quadratic else None

@@ -14,6 +14,8 @@ from array_api_compat import array_namespace
 TARGET = "real"
 HYPERPARAMETERS = {"delta": (0.1, 10.0)}
 KINK_ORDER = 2  # the gradient is continuous; the Hessian jumps at |r| = δ (eq. 9)
+#: ρ''(r) ∈ {0, 1}, so λ_max(H) ≤ λ_max(X̃ᵀX̃)/n at every θ (eq. 11).
+CURVATURE = 1.0
 DELTA = 1.0  # the default threshold δ
 
 

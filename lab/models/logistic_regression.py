@@ -11,6 +11,8 @@ import numpy as np
 from array_api_compat import array_namespace
 
 TARGET = "binary"
+#: p(1 − p) ≤ 1/4 bounds each sample's curvature, so λ_max(H) ≤ λ_max(X̃ᵀX̃)/(4n) everywhere (eq. 11a).
+CURVATURE = 0.25
 
 
 def init(n_features: int) -> dict:
