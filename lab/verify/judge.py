@@ -75,6 +75,11 @@ def _ratio(diff, tol):
 
 def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
     """Compare the hand gradient (and Hessian) of ``model`` at ``case`` with the evidence."""
+    with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
+        return _judge(model, case, ev)
+
+
+def _judge(model: Model, case: Case, ev: Evidence) -> Verdict:
     try:
         hand = hand_gradient(model, case)
     except NotImplementedError:
@@ -90,8 +95,9 @@ def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
             return Verdict(case, False, kind="contract",
                            message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}{hint}")  # fmt: skip
 
-    if not np.isfinite(ev.loss):
-        return Verdict(case, True, kind="outside")  # the loss itself overflows here: no gradient to check
+    if not np.isfinite(ev.loss) or not all(np.all(np.isfinite(g)) for g in ev.grad.values()):
+        # the loss or its true gradient overflows float64 here (e^z past 709): nothing to compare
+        return Verdict(case, True, kind="outside")
     kink = _kink_distance(model, case)
     if model.kink_order == 1 and kink <= AT_KINK:
         return _judge_subgradient(model, case, ev, hand)
@@ -124,7 +130,8 @@ def judge(model: Model, case: Case, ev: Evidence) -> Verdict:
     if witnesses:
         v.ok, v.kind, v.message = False, "witnesses", witnesses
         return v
-    if ev.hessian is not None and not (model.kink_order is not None and kink <= AT_KINK):
+    if (ev.hessian is not None and np.all(np.isfinite(ev.hessian))
+            and not (model.kink_order is not None and kink <= AT_KINK)):  # fmt: skip
         return _judge_hessian(model, case, ev, v)
     return v
 

@@ -18,7 +18,8 @@ zero, as XLA does on the CPU); below, "u|c|" stands for u|c| + η:
     log          e = −log(1 − e_a/|a|) + c_f u |c|
     tanh, σ      e = f'(a) e^{2 e_a} e_a + c_f u |c|
 
-c_f = 4 allows a few ulps for the library's transcendental functions. Shape
+c_f = 4 allows a few ulps for the library's transcendental functions (16 for
+tanh and the logistic function, whose XLA versions were measured 8 ulps off). Shape
 primitives move errors exactly as they move values. The verifier compares two
 gradients within twice such a bound; see lab/verify/judge.py.
 
@@ -39,7 +40,10 @@ DropVar, Literal = jax.extend.core.DropVar, jax.extend.core.Literal
 
 U = 2.0**-53  # unit roundoff of float64
 ETA = 2.0**-1022  # smallest normal float64: XLA on the CPU flushes results below it to zero
-C_F = 4.0  # ulps allowed for exp, log, tanh, ...
+C_F = 4.0  # ulps allowed for exp, log, log1p, ...
+#: XLA's tanh (and the logistic built on it) is up to 8.1 ulps off near |z| ≈ 16 on the CPU
+#: (measured on a dense grid of [−25, 25], jax 0.10.2); allow twice that.
+C_TANH = 16.0
 
 #: Primitive names met without a rule, across all calls (for the report).
 approximated: set[str] = set()
@@ -111,11 +115,11 @@ def _log1p(v, e, c, p):
 
 
 def _logistic(v, e, c, p):
-    return c * (1.0 - c) * jnp.exp(e[0]) * e[0] + _lib(c)
+    return c * (1.0 - c) * jnp.exp(e[0]) * e[0] + C_TANH * U * jnp.abs(c) + ETA
 
 
 def _tanh(v, e, c, p):
-    return (1.0 - c * c) * jnp.exp(2.0 * e[0]) * e[0] + _lib(c)
+    return (1.0 - c * c) * jnp.exp(2.0 * e[0]) * e[0] + C_TANH * U * jnp.abs(c) + ETA
 
 
 def _sqrt(v, e, c, p):
