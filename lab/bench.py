@@ -12,6 +12,7 @@ once per case, the cost the lab's batching and caches avoid) and against eager
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
 import time
@@ -47,15 +48,17 @@ def bench_verifier(names: list[str], cases: int) -> None:
         jax.config.update("jax_enable_compilation_cache", False)
         t = time.perf_counter()
         for c in sample:  # naive: a fresh jit per case, so each case compiles
-            loss = lambda p, X, y: model.module.loss(p, X, y, **c.hyper)  # noqa: E731
-            g = jax.jit(jax.grad(loss))({k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y))
+            loss = functools.partial(model.module.loss, **c.hyper)
+            g = jax.jit(jax.grad(loss))(
+                {k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y)
+            )
             h = model.module.grad(c.params, c.X, c.y, **c.hyper)
             assert all(np.allclose(h[k], g[k], rtol=1e-9, atol=1e-12) for k in h)
         naive = len(sample) / (time.perf_counter() - t)
         t = time.perf_counter()
         few = sample[: max(3, cases // 10)]
         for c in few:
-            jax.grad(lambda p, X, y: model.module.loss(p, X, y, **c.hyper))(
+            jax.grad(functools.partial(model.module.loss, **c.hyper))(
                 {k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y)
             )
         eager = len(few) / (time.perf_counter() - t)

@@ -29,8 +29,13 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="check every gradient (and Hessian) against the witnesses, and the derivations")
     v.add_argument("names", nargs="*", help="registered models to verify (default: all)")
-    v.add_argument("--module", action="append", default=[], metavar="PATH_OR_DOTTED",
-                   help="also verify a model file of your own (repeatable)")  # fmt: skip
+    v.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="PATH_OR_DOTTED",
+        help="also verify a model file of your own (repeatable)",
+    )
     v.add_argument("--examples", type=int, help="Hypothesis examples per model (each holds up to 4 cases)")
     v.add_argument("--seed", type=int, help="random seed (default: derandomized under the ci profile)")
     v.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
@@ -48,13 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="fit a model (gradient descent, SGD, momentum, Newton, closed form); print it")
     t.add_argument("model", help="a registered model, a dotted module or a .py file")
     src = t.add_mutually_exclusive_group()
-    src.add_argument("--data", default="synthetic", choices=["synthetic", "diabetes", "breast_cancer"],
-                     help="synthetic data of the model's kind, or a scikit-learn set (standardized)")  # fmt: skip
+    src.add_argument(
+        "--data",
+        default="synthetic",
+        choices=["synthetic", "diabetes", "breast_cancer"],
+        help="synthetic data of the model's kind, or a scikit-learn set (standardized)",
+    )
     src.add_argument("--csv", metavar="FILE", help="train on a CSV file with a header row (standardized)")
     t.add_argument("--target", metavar="COL", help="the CSV column to predict (with --csv)")
     t.add_argument("--optimizer", default="gd", choices=["gd", "sgd", "momentum", "nesterov", "newton", "closed"])
-    t.add_argument("--lr", type=learning_rate, default="auto",
-                   help="a number, or 'auto' (default): 1/L from the Hessian, half the stable bound 2/L")  # fmt: skip
+    t.add_argument(
+        "--lr",
+        type=learning_rate,
+        default="auto",
+        help="a number, or 'auto' (default): 1/L from the Hessian, half the stable bound 2/L",
+    )
     t.add_argument("--steps", type=int, default=1000, help="the most steps (epochs for sgd)")
     t.add_argument("--tol", type=float, default=1e-8, help="stop when the gradient norm falls to this")
     t.add_argument("--batch-size", type=int, default=32, help="rows per mini-batch (sgd)")
@@ -63,8 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--d", type=int, default=3, help="synthetic features")
     t.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of sgd's shuffling")
     t.add_argument("--plot", metavar="FILE", help="write the loss curve to FILE (PNG)")
-    t.add_argument("--hyper", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a hyperparameter, e.g. --hyper lam=0.5 (repeatable)")  # fmt: skip
+    t.add_argument(
+        "--hyper",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a hyperparameter, e.g. --hyper lam=0.5 (repeatable)",
+    )
 
     n = sub.add_parser("new", help="scaffold lab/models/NAME.py and derivations/NAME.md from templates")
     n.add_argument("name")
@@ -139,8 +157,14 @@ class _progress:
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} cases"),
-                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)  # fmt: skip
+            self.live = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TextColumn("{task.completed} cases"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.live.start()
             self.task = self.live.add_task(f"verifying {self.name}", total=None)
         return self.tick
@@ -219,8 +243,11 @@ def _train(args) -> int:
     else:
         X, y, _ = synthetic(m, n=args.n, d=args.d, seed=args.seed)
         source = "synthetic data"
-    kw = {"sgd": {"batch_size": args.batch_size, "seed": args.seed}, "momentum": {"beta": args.beta},
-          "nesterov": {"beta": args.beta}}.get(args.optimizer, {})  # fmt: skip
+    kw = {
+        "sgd": {"batch_size": args.batch_size, "seed": args.seed},
+        "momentum": {"beta": args.beta},
+        "nesterov": {"beta": args.beta},
+    }.get(args.optimizer, {})
     lr = args.lr
     if args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
         auto, bound = lr == "auto", None
@@ -240,8 +267,14 @@ def _train(args) -> int:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        live = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), console=Console(stderr=True), transient=True)  # fmt: skip
+        live = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
         task = live.add_task(f"training {m.name}", total=args.steps)
         t0, every, shown = time.perf_counter(), max(1, args.steps // 200), []
 
@@ -281,8 +314,9 @@ def _train(args) -> int:
             if title:
                 print(f"in {title}:")
             for k, v in ps.items():
-                text = np.array2string(np.asarray(v), precision=6, suppress_small=True, max_line_width=10**6,
-                                       prefix=f"  {k} = ")  # fmt: skip
+                text = np.array2string(
+                    np.asarray(v), precision=6, suppress_small=True, max_line_width=10**6, prefix=f"  {k} = "
+                )
                 print(f"  {k} = {text}")
     if args.plot:
         try:

@@ -195,7 +195,9 @@ def check_params(params: Any, expected: Params, exact: bool = True) -> Params:
     for k, ref in expected.items():
         v = _as_float_array(params[k], f"params[{k!r}]")
         if (v.shape != ref.shape) if exact else (v.ndim != ref.ndim):
-            raise ValueError(f"params[{k!r}] has shape {v.shape}; expected {ref.shape if exact else f'{ref.ndim} axes'}")
+            raise ValueError(
+                f"params[{k!r}] has shape {v.shape}; expected {ref.shape if exact else f'{ref.ndim} axes'}"
+            )
         if not np.isfinite(v).all():
             raise ValueError(f"params[{k!r}] is not finite")
         out[k] = v

@@ -18,7 +18,10 @@ import jax.numpy as jnp  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 #: Compiled programs are kept on disk, so a second run skips XLA compilation.
-CACHE_DIR = Path(os.environ.get("LAB_JAX_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gradient-lab" / "jax")
+CACHE_DIR = Path(
+    os.environ.get("LAB_JAX_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gradient-lab" / "jax"
+)
 if os.environ.get("LAB_JAX_CACHE", "") != "off":
     jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

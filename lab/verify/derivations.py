@@ -73,7 +73,9 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
                 exec(compile(code, f"{path}:{line}", "exec"), namespace)
         except Exception as e:
             tb = traceback.extract_tb(e.__traceback__)[-1]
-            where = f"line {line + tb.lineno - 1}" if tb.filename.startswith(str(path)) else f"{tb.filename}:{tb.lineno}"
+            where = (
+                f"line {line + tb.lineno - 1}" if tb.filename.startswith(str(path)) else f"{tb.filename}:{tb.lineno}"
+            )
             result.problems.append(f"{path.name} block at line {line} failed at {where}: {type(e).__name__}: {e}")
             break
     return result

@@ -75,7 +75,10 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
 
     for k in wrong:
         if np.all(np.asarray(v.hand[k]) == 0):
-            return f"missing term or zero block: the hand gradient of {k} is zero where autodiff is not (a dropped ∂L/∂{k}?)"
+            return (
+                f"missing term or zero block: the hand gradient of {k} is zero where autodiff is not "
+                f"(a dropped ∂L/∂{k}?)"
+            )
 
     informative = int(np.sum((np.abs(h - a) <= tol) & (np.abs(a) > tol)))  # entries that agree and are not ~0
     m = v.mismatch
@@ -90,9 +93,15 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
             return "sign flip: the hand gradient is −1 × autodiff (ŷ − y written as y − ŷ, or a lost minus sign)"
         growth = _growth_with_n(model, v.case)
         if growth is not None and np.isclose(growth, 2.0, rtol=1e-6):
-            return f"constant factor n (n = {n}): the hand gradient grows with the number of samples; the 1/n of the mean is missing"
+            return (
+                f"constant factor n (n = {n}): the hand gradient grows with the number of samples; "
+                "the 1/n of the mean is missing"
+            )
         if growth is not None and np.isclose(growth, 0.5, rtol=1e-6):
-            return f"constant factor 1/n (n = {n}): the hand gradient shrinks with the number of samples; 1/n is applied twice"
+            return (
+                f"constant factor 1/n (n = {n}): the hand gradient shrinks with the number of samples; "
+                "1/n is applied twice"
+            )
         name = _name_factor(c, n) or f"{c:.6g}"
         hint = " (the 2 of the square?)" if name in ("2", "1/2") else ""
         return f"constant factor {name}: the hand gradient is {name} × autodiff{hint}"
@@ -108,7 +117,10 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
         if A.ndim == 2 and A.shape[0] == A.shape[1] and np.all(np.abs(H - A.T) <= T + T.T):
             return f"transposed: the hand gradient of {k} is the transpose of autodiff's"
         if hk.size > 1 and np.all(np.abs(np.sort(hk) - np.sort(ak)) <= tk.max() * 2):
-            return f"transposed or permuted: the entries of ∂L/∂{k} are right but in the wrong places (X where Xᵀ belongs, or a reversed axis)"
+            return (
+                f"transposed or permuted: the entries of ∂L/∂{k} are right but in the wrong places "
+                "(X where Xᵀ belongs, or a reversed axis)"
+            )
 
     samples = _samples(model, witness, v)
     if samples:
@@ -198,10 +210,14 @@ def _per_sample_factor(model: Model, case: Case, verdicts: list[Verdict]) -> str
     if model.target == "binary":
         p = np.asarray(model.module.predict(case.params, case.X), dtype=float)
         if np.allclose(rho, p * (1 - p), rtol=1e-6, atol=0):
-            return ("wrong sigmoid derivative: ∂ℓ/∂z carries an extra factor σ'(z) = p(1 − p) per sample; "
-                    "for cross-entropy the σ' cancels and ∂ℓ/∂z = p − y")  # fmt: skip
-    return (f"a factor that differs between samples (from {rho.min():.3g} to {rho.max():.3g}): "
-            "the derivative of a link or activation is wrong")
+            return (
+                "wrong sigmoid derivative: ∂ℓ/∂z carries an extra factor σ'(z) = p(1 − p) per sample; "
+                "for cross-entropy the σ' cancels and ∂ℓ/∂z = p − y"
+            )
+    return (
+        f"a factor that differs between samples (from {rho.min():.3g} to {rho.max():.3g}): "
+        "the derivative of a link or activation is wrong"
+    )
 
 
 def _hessian(v: Verdict) -> str:

@@ -87,13 +87,18 @@ def _judge(model: Model, case: Case, ev: Evidence) -> Verdict:
     except Exception as e:  # a crash in the user's grad is a verdict, not a crash of the verifier
         return Verdict(case, False, kind="contract", message=f"grad raised {type(e).__name__}: {e}")
     if set(hand) != set(ev.grad):
-        return Verdict(case, False, kind="contract",
-                       message=f"grad returns keys {sorted(hand)}; params has {sorted(ev.grad)}")  # fmt: skip
+        return Verdict(
+            case, False, kind="contract", message=f"grad returns keys {sorted(hand)}; params has {sorted(ev.grad)}"
+        )
     for k, g in ev.grad.items():
         if hand[k].shape != g.shape:
             hint = " (transposed?)" if hand[k].shape == g.shape[::-1] else ""
-            return Verdict(case, False, kind="contract",
-                           message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}{hint}")  # fmt: skip
+            return Verdict(
+                case,
+                False,
+                kind="contract",
+                message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}{hint}",
+            )
 
     if not np.isfinite(ev.loss) or not all(np.all(np.isfinite(g)) for g in ev.grad.values()):
         # the loss or its true gradient overflows float64 here (e^z past 709): nothing to compare
@@ -122,16 +127,21 @@ def _judge(model: Model, case: Case, ev: Evidence) -> Verdict:
     witnesses = _witnesses_agree(model, case, ev, hand, finite_differences=not kink <= NEAR_KINK)
     if worst > 1.0:
         v.ok, v.kind = False, "gradient"
-        v.message = (f"{mism.where}: hand {mism.hand:.17g}, autodiff {mism.reference:.17g}, "
-                     f"difference {abs(mism.hand - mism.reference):.3g} > tolerance {mism.tolerance:.3g}")  # fmt: skip
+        v.message = (
+            f"{mism.where}: hand {mism.hand:.17g}, autodiff {mism.reference:.17g}, "
+            f"difference {abs(mism.hand - mism.reference):.3g} > tolerance {mism.tolerance:.3g}"
+        )
         if witnesses:
             v.message += f"; and the witnesses disagree: {witnesses}"
         return v
     if witnesses:
         v.ok, v.kind, v.message = False, "witnesses", witnesses
         return v
-    if (ev.hessian is not None and np.all(np.isfinite(ev.hessian))
-            and not (model.kink_order is not None and kink <= AT_KINK)):  # fmt: skip
+    if (
+        ev.hessian is not None
+        and np.all(np.isfinite(ev.hessian))
+        and not (model.kink_order is not None and kink <= AT_KINK)
+    ):
         return _judge_hessian(model, case, ev, v)
     return v
 
@@ -152,12 +162,21 @@ def _judge_subgradient(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
     """
     keys = list(ev.grad)
     g = flatten(hand, keys)
-    v = Verdict(case, True, kind="pass", hand=hand, reference=ev.grad, tolerance={k: np.zeros_like(ev.grad[k]) for k in keys})
-    directions = list(ev.directions) + [{k: np.where(np.arange(np.size(ev.grad[k])).reshape(np.shape(ev.grad[k])) == 0, 1.0, 0.0) if k == kk else np.zeros_like(ev.grad[k]) for k in keys} for kk in keys]  # fmt: skip
+    v = Verdict(
+        case, True, kind="pass", hand=hand, reference=ev.grad, tolerance={k: np.zeros_like(ev.grad[k]) for k in keys}
+    )
+    directions = list(ev.directions)
+    for block in keys:  # and the first coordinate of each parameter block
+        e = {k: np.zeros_like(ev.grad[k]) for k in keys}
+        e[block].flat[0] = 1.0
+        directions.append(e)
     p0 = {k: np.asarray(case.params[k], dtype=float) for k in keys}
     for i, d in enumerate(directions):
         dv = flatten(d, keys)
-        f = lambda t: float(model.module.loss({k: p0[k] + t * d[k] for k in keys}, case.X, case.y, **case.hyper))  # noqa: E731
+
+        def f(t, d=d):
+            return float(model.module.loss({k: p0[k] + t * d[k] for k in keys}, case.X, case.y, **case.hyper))
+
         h0 = 1e-3 / max(float(np.linalg.norm(dv)), 1e-300)
         up, e_up = one_sided(f, h0, 1.0)
         down, e_down = one_sided(f, h0, -1.0)
@@ -165,8 +184,10 @@ def _judge_subgradient(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
         slack = gamma(dv.size) * float(np.abs(g) @ np.abs(dv))
         if not (down - e_down - slack <= gv <= up + e_up + slack):
             v.ok, v.kind = False, "gradient"
-            v.message = (f"at a kink of the loss the hand gradient is not a subgradient: along direction {i} "
-                         f"⟨g, v⟩ = {gv:.17g} is outside the one-sided derivatives [{down:.17g}, {up:.17g}]")  # fmt: skip
+            v.message = (
+                f"at a kink of the loss the hand gradient is not a subgradient: along direction {i} "
+                f"⟨g, v⟩ = {gv:.17g} is outside the one-sided derivatives [{down:.17g}, {up:.17g}]"
+            )
             v.diagnosis = v.message
             v.margin = np.inf
             return v
@@ -183,22 +204,28 @@ def _witnesses_agree(model: Model, case: Case, ev: Evidence, hand, finite_differ
         dot = float(g @ vf)
         tol = float(np.abs(vf) @ eg + gamma(vf.size) * (np.abs(g) @ np.abs(vf)) + ev.jvp_err[i])
         if abs(dot - ev.jvp[i]) > tol:
-            return (f"forward mode gives {ev.jvp[i]:.17g} along direction {i} but reverse mode "
-                    f"gives {dot:.17g} (tolerance {tol:.3g}); the loss is not differentiable here "
-                    "or uses a custom derivative rule")  # fmt: skip
+            return (
+                f"forward mode gives {ev.jvp[i]:.17g} along direction {i} but reverse mode "
+                f"gives {dot:.17g} (tolerance {tol:.3g}); the loss is not differentiable here "
+                "or uses a custom derivative rule"
+            )
         if i > 0 or not finite_differences:
             continue  # finite differences along the first direction: forward mode covers the rest
         fd, fd_tol = fd_directional(model, case, v, ev.loss, float(ev.jvp[i]), ev.loss_err)
         tol = fd_tol + float(ev.jvp_err[i])
         if not np.isfinite(fd) or abs(fd - ev.jvp[i]) > tol:
             hf = float(flatten(hand, keys) @ vf)
-            hint = ("the hand gradient agrees with finite differences, so autodiff is cut: "
-                    "a stop_gradient, or a value JAX sees as constant"
-                    if abs(hf - fd) <= tol else
-                    "the loss is not differentiable at this point (a kink, max, abs or branch), "
-                    "or it is too ill-conditioned here for finite differences")  # fmt: skip
-            return (f"autodiff gives {ev.jvp[i]:.17g} along direction {i} but finite differences "
-                    f"give {fd:.17g} (tolerance {tol:.3g}); {hint}")
+            hint = (
+                "the hand gradient agrees with finite differences, so autodiff is cut: "
+                "a stop_gradient, or a value JAX sees as constant"
+                if abs(hf - fd) <= tol
+                else "the loss is not differentiable at this point (a kink, max, abs or branch), "
+                "or it is too ill-conditioned here for finite differences"
+            )
+            return (
+                f"autodiff gives {ev.jvp[i]:.17g} along direction {i} but finite differences "
+                f"give {fd:.17g} (tolerance {tol:.3g}); {hint}"
+            )
     return ""
 
 
@@ -219,6 +246,8 @@ def _judge_hessian(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdic
         v.ok, v.kind = False, "hessian"
         v.mismatch = Mismatch("hessian", None, i, float(H[i]), float(ev.hessian[i]), float(tol[i]))
         v.hand, v.reference, v.tolerance = {"H": H}, {"H": ev.hessian}, {"H": tol}
-        v.message = (f"Hessian {v.mismatch.where}: hand {H[i]:.17g}, jax.hessian {ev.hessian[i]:.17g}, "
-                     f"difference {abs(H[i] - ev.hessian[i]):.3g} > tolerance {tol[i]:.3g}")  # fmt: skip
+        v.message = (
+            f"Hessian {v.mismatch.where}: hand {H[i]:.17g}, jax.hessian {ev.hessian[i]:.17g}, "
+            f"difference {abs(H[i] - ev.hessian[i]):.3g} > tolerance {tol[i]:.3g}"
+        )
     return v

@@ -105,15 +105,35 @@ MUTATIONS = [
     Mutation("factor_2", "twice the gradient", "constant factor 2", _scaled(2.0)),
     Mutation("factor_half", "half the gradient", "constant factor 1/2", _scaled(0.5)),
     Mutation("missing_mean", "a sum where the mean belongs (no 1/n)", "factor n", _missing_mean),
-    Mutation("dropped_bias", "∂L/∂b left out (zero)", "zero block", _drop_bias,
-             lambda m: any(k.startswith("b") for k in m.init(m.n_features or 2))),  # fmt: skip
-    Mutation("transposed_X", "features in the wrong order (X where Xᵀ belongs)", "transposed or permuted", _transposed,
-             lambda m: m.n_features is None and any(k.lower().startswith("w") for k in m.init(2))),  # fmt: skip
+    Mutation(
+        "dropped_bias",
+        "∂L/∂b left out (zero)",
+        "zero block",
+        _drop_bias,
+        lambda m: any(k.startswith("b") for k in m.init(m.n_features or 2)),
+    ),
+    Mutation(
+        "transposed_X",
+        "features in the wrong order (X where Xᵀ belongs)",
+        "transposed or permuted",
+        _transposed,
+        lambda m: m.n_features is None and any(k.lower().startswith("w") for k in m.init(2)),
+    ),
     Mutation("residual_swapped", "y − ŷ where ŷ − y belongs", "sign flip", _scaled(-1.0)),
-    Mutation("sigmoid_derivative", "∂ℓ/∂z = (p − y)·σ'(z), an extra σ'(z)", "sigmoid derivative", _sigmoid_derivative,
-             lambda m: m.target == "binary" and hasattr(m.module, "sigmoid")),  # fmt: skip
-    Mutation("one_entry_1e-6", "one entry off by a relative 1e-6", "single entry", _one_entry,
-             lambda m: any(k.lower().startswith("w") for k in m.init(m.n_features or 2))),  # fmt: skip
+    Mutation(
+        "sigmoid_derivative",
+        "∂ℓ/∂z = (p − y)·σ'(z), an extra σ'(z)",
+        "sigmoid derivative",
+        _sigmoid_derivative,
+        lambda m: m.target == "binary" and hasattr(m.module, "sigmoid"),
+    ),
+    Mutation(
+        "one_entry_1e-6",
+        "one entry off by a relative 1e-6",
+        "single entry",
+        _one_entry,
+        lambda m: any(k.lower().startswith("w") for k in m.init(m.n_features or 2)),
+    ),
     Mutation("label_one", "half as much again, only for samples with y = 1", "some samples", _label_one),
 ]
 

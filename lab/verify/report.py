@@ -15,17 +15,23 @@ def table(reports: list[ModelReport]) -> str:
     head = ("model", "cases", "worst error", "of tolerance", "derivation", "status")
     rows = [head]
     for r in reports:
-        rows.append((
-            r.model,
-            str(r.cases),
-            f"{r.max_error:.1e}",
-            _share(r.max_margin),
-            r.derivation or "-",
-            {"pass": "verified", "fail": "FAIL", "error": "ERROR"}[r.status],
-        ))  # fmt: skip
+        rows.append(
+            (
+                r.model,
+                str(r.cases),
+                f"{r.max_error:.1e}",
+                _share(r.max_margin),
+                r.derivation or "-",
+                {"pass": "verified", "fail": "FAIL", "error": "ERROR"}[r.status],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 4, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-             for row in rows]  # fmt: skip
+    lines = [
+        "  ".join(
+            c.ljust(w) if i in (0, 4, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
 
@@ -54,7 +60,8 @@ def failures(reports: list[ModelReport]) -> str:
 
 def _lit(a) -> str:
     a = np.asarray(a)
-    return f"np.array({np.array2string(a, separator=', ', precision=17, floatmode='unique', threshold=10**6, max_line_width=10**6)})"
+    text = np.array2string(a, separator=", ", precision=17, floatmode="unique", threshold=10**6, max_line_width=10**6)
+    return f"np.array({text})"
 
 
 def reproducer(r: ModelReport) -> str:
@@ -63,17 +70,19 @@ def reproducer(r: ModelReport) -> str:
     params = "{" + ", ".join(f"{k!r}: {_lit(v)}" for k, v in c.params.items()) + "}"
     hyper = "".join(f", {k}={v!r}" for k, v in c.hyper.items())
     spec = r.extra.get("spec", r.model)
-    return "\n".join([
-        "import numpy as np",
-        "import lab, lab.verify._jax as J",
-        f"model = lab.load({spec!r})",
-        f"params = {params}",
-        f"X = {_lit(c.X)}",
-        f"y = {_lit(c.y)}",
-        f"print(model.module.grad(params, X, y{hyper}))",
-        f"print(J.jax.grad(lambda p: model.module.loss(p, J.jnp.asarray(X), J.jnp.asarray(y){hyper}))"
-        "({k: J.jnp.asarray(v) for k, v in params.items()}))",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "import numpy as np",
+            "import lab, lab.verify._jax as J",
+            f"model = lab.load({spec!r})",
+            f"params = {params}",
+            f"X = {_lit(c.X)}",
+            f"y = {_lit(c.y)}",
+            f"print(model.module.grad(params, X, y{hyper}))",
+            f"print(J.jax.grad(lambda p: model.module.loss(p, J.jnp.asarray(X), J.jnp.asarray(y){hyper}))"
+            "({k: J.jnp.asarray(v) for k, v in params.items()}))",
+        ]
+    )
 
 
 def to_json(reports: list[ModelReport]) -> list[dict]:
@@ -93,18 +102,20 @@ def to_json(reports: list[ModelReport]) -> list[dict]:
                 "tolerance": f.mismatch.tolerance if f.mismatch else None,
                 "reproducer": reproducer(r),
             }
-        out.append({
-            "model": r.model,
-            "status": r.status,
-            "cases": r.cases,
-            "cases_outside_domain": r.outside,
-            "max_error": r.max_error if np.isfinite(r.max_error) else None,
-            "max_error_over_tolerance": r.max_margin if np.isfinite(r.max_margin) else None,
-            "derivation": r.derivation,
-            "message": r.message,
-            "diagnosis": (f.diagnosis or f.message) if f is not None else None,
-            "counterexample": counter,
-        })  # fmt: skip
+        out.append(
+            {
+                "model": r.model,
+                "status": r.status,
+                "cases": r.cases,
+                "cases_outside_domain": r.outside,
+                "max_error": r.max_error if np.isfinite(r.max_error) else None,
+                "max_error_over_tolerance": r.max_margin if np.isfinite(r.max_margin) else None,
+                "derivation": r.derivation,
+                "message": r.message,
+                "diagnosis": (f.diagnosis or f.message) if f is not None else None,
+                "counterexample": counter,
+            }
+        )
     return out
 
 

@@ -172,32 +172,91 @@ def _discrete(v, e, c, p):
 
 
 RULES: dict[str, Callable] = {
-    "add": _add, "sub": _add, "add_any": _add,
-    "mul": _mul, "div": _div,
-    "neg": _same, "abs": _same, "copy": _same, "copy_p": _same, "real": _same,
-    "reduce_precision": _same, "optimization_barrier": _same,
-    "max": _maxmin, "min": _maxmin,
-    "exp": _exp, "exp2": _exp2, "log": _log, "log1p": _log1p,
-    "logistic": _logistic, "tanh": _tanh, "sqrt": _sqrt,
-    "integer_pow": _integer_pow, "square": _square,
-    "reduce_sum": _reduce_sum, "reduce_max": _reduce_max, "reduce_min": _reduce_max,
-    "cumsum": _cumsum, "dot_general": _dot_general,
-}  # fmt: skip
-for _name in ("eq", "ne", "lt", "le", "gt", "ge", "sign", "floor", "ceil", "round", "is_finite",
-              "and", "or", "not", "xor", "iota", "argmax", "argmin", "stop_gradient"):  # fmt: skip
+    "add": _add,
+    "sub": _add,
+    "add_any": _add,
+    "mul": _mul,
+    "div": _div,
+    "neg": _same,
+    "abs": _same,
+    "copy": _same,
+    "copy_p": _same,
+    "real": _same,
+    "reduce_precision": _same,
+    "optimization_barrier": _same,
+    "max": _maxmin,
+    "min": _maxmin,
+    "exp": _exp,
+    "exp2": _exp2,
+    "log": _log,
+    "log1p": _log1p,
+    "logistic": _logistic,
+    "tanh": _tanh,
+    "sqrt": _sqrt,
+    "integer_pow": _integer_pow,
+    "square": _square,
+    "reduce_sum": _reduce_sum,
+    "reduce_max": _reduce_max,
+    "reduce_min": _reduce_max,
+    "cumsum": _cumsum,
+    "dot_general": _dot_general,
+}
+for _name in (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "is_finite",
+    "and",
+    "or",
+    "not",
+    "xor",
+    "iota",
+    "argmax",
+    "argmin",
+    "stop_gradient",
+):
     RULES[_name] = _discrete
 # stop_gradient is absent from jaxprs (it becomes identity); errors still flow through it
 RULES["stop_gradient"] = _same
 
 #: Primitives that move values without arithmetic: errors move the same way.
 STRUCTURAL = {
-    "broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", "convert_element_type",
-    "slice", "dynamic_slice", "concatenate", "pad", "rev", "gather", "dynamic_update_slice",
-    "select_n", "sort", "clamp", "split",
-}  # fmt: skip
-SUBJAXPR = {"pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",
-            "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
-            "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr", "checkpoint": "jaxpr"}  # fmt: skip
+    "broadcast_in_dim",
+    "reshape",
+    "squeeze",
+    "expand_dims",
+    "transpose",
+    "convert_element_type",
+    "slice",
+    "dynamic_slice",
+    "concatenate",
+    "pad",
+    "rev",
+    "gather",
+    "dynamic_update_slice",
+    "select_n",
+    "sort",
+    "clamp",
+    "split",
+}
+SUBJAXPR = {
+    "pjit": "jaxpr",
+    "jit": "jaxpr",
+    "closed_call": "call_jaxpr",
+    "core_call": "call_jaxpr",
+    "custom_jvp_call": "call_jaxpr",
+    "custom_vjp_call": "call_jaxpr",
+    "custom_vjp_call_jaxpr": "fun_jaxpr",
+    "remat": "jaxpr",
+    "checkpoint": "jaxpr",
+}
 
 
 def _structural(prim, vals, errs, params):
@@ -245,7 +304,12 @@ def _eval(jaxpr, consts, args, errs):
             out = eqn.primitive.bind(*vals, **eqn.params)
             outs = list(out) if eqn.primitive.multiple_results else [out]
             if name in STRUCTURAL:
-                out_errs = _structural(eqn.primitive, vals, [e if _is_float(a) else None for a, e in zip(vals, es, strict=True)], eqn.params)
+                out_errs = _structural(
+                    eqn.primitive,
+                    vals,
+                    [e if _is_float(a) else None for a, e in zip(vals, es, strict=True)],
+                    eqn.params,
+                )
             elif name in RULES:
                 out_errs = [RULES[name](vals, es, outs[0], eqn.params)]
             else:
@@ -284,7 +348,9 @@ def bounded(f: Callable) -> Callable:
     def run(*args):
         flat, tree = jax.tree_util.tree_flatten(args)
         spec = [jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in flat]
-        closed, out_shape = jax.make_jaxpr(lambda *xs: f(*jax.tree_util.tree_unflatten(tree, xs)), return_shape=True)(*spec)
+        closed, out_shape = jax.make_jaxpr(lambda *xs: f(*jax.tree_util.tree_unflatten(tree, xs)), return_shape=True)(
+            *spec
+        )
         outs, errs = _eval(closed.jaxpr, closed.consts, flat, [_zero(a) for a in flat])
         out_tree = jax.tree_util.tree_structure(out_shape)
         return jax.tree_util.tree_unflatten(out_tree, outs), jax.tree_util.tree_unflatten(out_tree, errs)

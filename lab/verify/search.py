@@ -58,8 +58,14 @@ def verify(
 
     first: list = []  # the first failing case, before shrinking: the widest evidence for a diagnosis
 
-    @settings(settings.get_profile(profile), database=None, phases=[Phase.generate, Phase.shrink],
-              report_multiple_bugs=False, verbosity=Verbosity.quiet, **kw)
+    @settings(
+        settings.get_profile(profile),
+        database=None,
+        phases=[Phase.generate, Phase.shrink],
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        **kw,
+    )
     @given(cases(model, scales), st.integers(0, 2**32 - 1))
     def check(drawn, fill_seed):
         batch = fill(model, drawn, BATCH, fill_seed, scales)
@@ -96,5 +102,7 @@ def verify(
         report.status, report.message = "error", str(e)
     except NotImplementedError as e:
         report.status = "error"
-        report.message = f"not implemented: {e or 'loss or grad raises NotImplementedError'} (fill in {model.source.name})"
+        report.message = (
+            f"not implemented: {e or 'loss or grad raises NotImplementedError'} (fill in {model.source.name})"
+        )
     return report
