@@ -457,9 +457,11 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     def update(p, g, L):
         gf = flatten(g)
         H = np.asarray(hess(p, X, y), dtype=np.float64)
-        try:
+        # a singular Hessian (softmax's constant shift, a dead hinge) has many Newton steps: take the
+        # shortest, so the parameters do not drift along the null space
+        if np.linalg.cond(H) < 1e12:
             d = -np.linalg.solve(H, gf)
-        except np.linalg.LinAlgError:
+        else:
             d = -np.linalg.lstsq(H, gf, rcond=None)[0]
         slope = float(gf @ d)
         if not (np.all(np.isfinite(d)) and slope < 0):

@@ -5,7 +5,8 @@ no inf, no subnormals), and every draw is labelled so a failing example reads
 well. Features and targets reuse lab/verify/cases.py, so the tests fuzz the
 same kind of data as the verifier, at the scales of the profile in force:
 n in 1..64, d in 1..8 (d is fixed by models that declare ``N_FEATURES``, such as
-linear_regression), parameter shapes from ``model.init(d)``.
+linear_regression), parameter shapes from ``model.init(d, **sizes)`` with the sizes
+(number of classes, hidden width) drawn from the model's ``SHAPES``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Problem(NamedTuple):
     params: dict[str, np.ndarray]
     X: np.ndarray
     y: np.ndarray
+    sizes: dict[str, int] = {}  # the SHAPES arguments params were made with: init(d, **sizes)
 
     @property
     def n(self) -> int:
@@ -67,20 +69,25 @@ def shapes(draw, model: Model | str, *, min_n: int = 1, max_n: int = MAX_N, max_
 
 
 @st.composite
-def parameters(draw, model: Model | str, d: int, scales: Scales = SCALES):
-    """Parameters with the keys and shapes of ``model.init(d)``."""
-    model = _model(model)
-    scale = draw(st.sampled_from(scales.params), label="parameter scale")
-    return {
-        k: draw(arrays(v.shape, scale), label=f"params[{k!r}]") for k, v in model.init(d).items()
-    }
+def sizes(draw, model: Model | str) -> dict[str, int]:
+    """The integer arguments of ``init`` that the model declares in ``SHAPES`` (classes, width)."""
+    return {k: draw(st.integers(lo, hi), label=k) for k, (lo, hi) in _model(model).shapes.items()}
 
 
 @st.composite
-def labels(draw, target: str, n: int, scales: Scales = SCALES) -> np.ndarray:
-    """``y`` of length ``n`` valid for a ``TARGET`` kind (lab.verify.cases.targets)."""
+def parameters(draw, model: Model | str, d: int, scales: Scales = SCALES, size: dict | None = None):
+    """Parameters with the keys and shapes of ``model.init(d, **size)``."""
+    model = _model(model)
+    scale = draw(st.sampled_from(scales.params), label="parameter scale")
+    return {k: draw(arrays(v.shape, scale), label=f"params[{k!r}]") for k, v in model.init(d, **(size or {})).items()}
+
+
+@st.composite
+def labels(draw, target: str, n: int, scales: Scales = SCALES, n_classes: int = 3) -> np.ndarray:
+    """``y`` of length ``n`` valid for a ``TARGET`` kind (lab.verify.cases.targets); classes
+    run from 0 to ``n_classes`` − 1."""
     scale = draw(st.sampled_from(scales.targets), label="target scale")
-    return targets(draw, target, n, scale)
+    return targets(draw, target, n, scale, n_classes)
 
 
 @st.composite
@@ -97,9 +104,10 @@ def problems(
     model = _model(model)
     n, d = draw(shapes(model, min_n=min_n, max_n=max_n, max_d=max_d), label="shape")
     X = draw(features(n, d, scales), label="X")
-    params = draw(parameters(model, d, scales), label="params")
-    y = draw(labels(model.target, X.shape[0], scales), label="y")
-    return Problem(model.name, params, X, y)
+    size = draw(sizes(model), label="sizes")
+    params = draw(parameters(model, d, scales, size), label="params")
+    y = draw(labels(model.target, X.shape[0], scales, size.get("n_classes", 3)), label="y")
+    return Problem(model.name, params, X, y, size)
 
 
 def any_problem(scales: Scales = SCALES) -> st.SearchStrategy[Problem]:

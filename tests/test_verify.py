@@ -201,6 +201,8 @@ BREAKS = {  # a classic slip in each model's own source: drop the 2, drop the 1/
     "huber_regression": ("np.clip(r, -delta, delta) / n", "np.clip(r, -delta, delta)"),
     "poisson_regression": ("g = (np.exp(z) - y) / n", "g = (y - np.exp(z)) / n"),
     "mlp": ("return (2.0 / y.shape[0]) * (yhat - y)", "return (1.0 / y.shape[0]) * (yhat - y)"),
+    "softmax_regression": ("G = (P - Y) / n", "G = (Y - P) / n"),
+    "hinge_svm": ("g = -(active * y) / n", "g = (active * y) / n"),
 }
 
 

@@ -100,6 +100,10 @@ def _exp(v, e, c, p):
     return jnp.abs(c) * jnp.expm1(e[0]) + _lib(c)
 
 
+def _expm1(v, e, c, p):
+    return jnp.abs(c + 1.0) * jnp.expm1(e[0]) + _lib(c)
+
+
 def _exp2(v, e, c, p):
     return jnp.abs(c) * jnp.expm1(math.log(2.0) * e[0]) + _lib(c)
 
@@ -187,6 +191,7 @@ RULES: dict[str, Callable] = {
     "max": _maxmin,
     "min": _maxmin,
     "exp": _exp,
+    "expm1": _expm1,
     "exp2": _exp2,
     "log": _log,
     "log1p": _log1p,

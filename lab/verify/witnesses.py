@@ -25,7 +25,7 @@ from lab.verify.rounding import U, bounded
 DIRECTIONS = 2  # random directions per case for the forward-mode and finite-difference witnesses
 #: Compiled programs kept in memory. Each holds executable pages; past about 400
 #: of them LLVM runs out of memory maps. The disk cache makes a reload cheap.
-MAX_LIVE_PROGRAMS = 128
+MAX_LIVE_PROGRAMS = 64
 _live: set = set()
 
 
