@@ -71,7 +71,8 @@ def verify(
         batch = fill(model, drawn, BATCH, fill_seed, scales)
         evidence = witness.evaluate(batch, BATCH)
         # finite differences (the slow witness) on the drawn cases; both autodiff modes on all
-        for verdict in (judge(model, c, ev, i < len(drawn)) for i, (c, ev) in enumerate(zip(batch, evidence, strict=True))):
+        pairs = enumerate(zip(batch, evidence, strict=True))
+        for verdict in (judge(model, c, ev, finite_differences=i < len(drawn)) for i, (c, ev) in pairs):
             if verdict.kind == "outside":
                 report.outside += 1
                 continue
