@@ -19,7 +19,7 @@ _quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_t
 
 PROFILES: dict[str, tuple[dict, Scales]] = {
     "dev": (dict(max_examples=15, deadline=None), ORDINARY),
-    "ci": (dict(max_examples=32, deadline=None, derandomize=True, print_blob=True), ORDINARY),
+    "ci": (dict(max_examples=16, deadline=None, derandomize=True, print_blob=True), ORDINARY),
     "thorough": (dict(max_examples=1000, deadline=None), EXTREME),
     "extreme": (dict(max_examples=100, deadline=None, derandomize=True), EXTREME),
 }
