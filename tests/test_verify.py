@@ -2,7 +2,6 @@
 
 import json
 import os
-import textwrap
 
 import numpy as np
 import pytest
@@ -10,13 +9,13 @@ import pytest
 from lab import model as registry
 from lab.cli import main
 from lab.scaffold import new
+from lab.verify._jax import jax, jnp
 from lab.verify.cases import Case
 from lab.verify.judge import judge
 from lab.verify.mutations import MUTATIONS, mutant
 from lab.verify.rounding import U, bounded
 from lab.verify.search import verify
 from lab.verify.witnesses import Witness, finite_difference
-from lab.verify._jax import jax, jnp
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
 MODELS = registry.names()
@@ -97,7 +96,9 @@ def test_witnesses_disagree_on_a_stop_gradient(tmp_path):
     f.write_text(src)
     model = registry.load(str(f))
     rng = np.random.default_rng(0)
-    case = Case({"w": rng.standard_normal(3), "b": np.asarray(0.5)}, rng.standard_normal((10, 3)), rng.standard_normal(10))
+    case = Case(
+        {"w": rng.standard_normal(3), "b": np.asarray(0.5)}, rng.standard_normal((10, 3)), rng.standard_normal(10)
+    )
     v = judge(model, case, Witness(model).evaluate([case], 4)[0])
     assert not v.ok
     assert "stop_gradient" in v.message  # the hand gradient agrees with finite differences; autodiff does not
