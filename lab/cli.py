@@ -138,6 +138,11 @@ def _verify(args) -> int:
     detail = failures(reports)
     if detail:
         print(detail)
+    from lab.verify.rounding import approximated
+
+    if approximated:
+        names = ", ".join(sorted(approximated))
+        print(f"note: the rounding bound is a first-order estimate, not rigorous, through: {names}")
     if args.json:
         write_json(reports, args.json)
     if any(r.status == "error" for r in reports) and not any(r.status == "fail" for r in reports):
