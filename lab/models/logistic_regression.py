@@ -52,8 +52,13 @@ def grad(params, X, y):
 
 
 def hessian(params, X, y):
-    """The Hessian over (w, b) flattened: (1/n) X̃ᵀ diag(p(1 − p)) X̃ with X̃ = [X, 1] (eq. 11)."""
+    """The Hessian over (w, b) flattened: (1/n) X̃ᵀ diag(p(1 − p)) X̃ with X̃ = [X, 1] (eq. 11),
+    assembled by blocks so X̃ is never built (eq. 11c)."""
+    n, d = X.shape
     p = predict(params, X)
-    Xt = np.hstack([X, np.ones((X.shape[0], 1))])
-    s = p * (1.0 - p) / X.shape[0]
-    return Xt.T @ (s[:, None] * Xt)
+    s = p * (1.0 - p) / n
+    H = np.empty((d + 1, d + 1))
+    H[:d, :d] = X.T @ (s[:, None] * X)
+    H[:d, d] = H[d, :d] = X.T @ s
+    H[d, d] = np.sum(s)
+    return H
