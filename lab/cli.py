@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", metavar="FILE", help="write one JSON object per model to FILE")
     v.add_argument("--no-derivations", action="store_true", help="skip running the derivations' Python blocks")
 
+    def rows(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive number of rows; got {text!r}")
+        return value
+
     def learning_rate(text: str):
         if text == "auto":
             return text
@@ -72,6 +81,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--tol", type=float, default=1e-8, help="stop when the gradient norm falls to this")
     t.add_argument("--batch-size", type=int, default=32, help="rows per mini-batch (sgd)")
     t.add_argument("--beta", type=float, default=0.9, help="the momentum (momentum, nesterov)")
+    t.add_argument(
+        "--hessian-rows",
+        type=rows,
+        metavar="M",
+        help="newton: take each Hessian from M random rows (cheaper on large data; the gradient uses all rows)",
+    )
+    t.add_argument(
+        "--warm-start",
+        type=rows,
+        metavar="M",
+        help="newton: start from Newton on M random rows, solved to their sampling error",
+    )
     t.add_argument("--n", type=int, default=200, help="synthetic samples")
     t.add_argument("--d", type=int, default=3, help="synthetic features")
     t.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of sgd's shuffling")
@@ -252,7 +273,10 @@ def _train(args) -> int:
         "sgd": {"batch_size": args.batch_size, "seed": args.seed},
         "momentum": {"beta": args.beta},
         "nesterov": {"beta": args.beta},
+        "newton": {"hessian_rows": args.hessian_rows, "warm_start": args.warm_start, "seed": args.seed},
     }.get(args.optimizer, {})
+    if args.optimizer != "newton" and (args.hessian_rows is not None or args.warm_start is not None):
+        raise UsageError("lab train: --hessian-rows and --warm-start apply to --optimizer newton only")
     lr = args.lr
     if args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
         auto, bound = lr == "auto", None

@@ -38,6 +38,7 @@ from lab.model import Model, Params
 CONVERGED = "converged"  # the gradient norm fell to tol
 MAX_STEPS = "max steps"
 STALLED = "stalled"  # Newton's line search found no decrease (the loss is flat to rounding)
+WARM_STEPS = 20  # Newton on a subsample stops after this many steps at most (see newton's warm_start)
 
 #: A model may declare ``CURVATURE = c``: sample i's Hessian is at most c x̃_i x̃_iᵀ (times the
 #: identity, for several outputs), plus λ I when it has an L2 hyperparameter ``lam``, so at every θ
@@ -71,6 +72,7 @@ class History:
     stop_reason: str = ""
     optimizer: str = ""
     tol: float = math.nan
+    note: str = ""  # how the run started or was set up, when that matters (Newton's options)
 
     @property
     def steps(self) -> int:
@@ -78,13 +80,15 @@ class History:
 
     @property
     def message(self) -> str:
-        """The stop reason in words, e.g. "converged: gradient norm 3.1e-09 ≤ tol 1e-08"."""
+        """The stop reason in words, e.g. "converged: gradient norm 3.1e-09 ≤ tol 1e-08", then the note."""
         gn = self.grad_norm[-1] if self.grad_norm else math.nan
         if self.stop_reason == CONVERGED:
-            return f"converged: gradient norm {gn:.2g} ≤ tol {self.tol:g}"
-        if self.stop_reason == MAX_STEPS:
-            return f"max steps: gradient norm {gn:.2g} > tol {self.tol:g}"
-        return self.stop_reason
+            said = f"converged: gradient norm {gn:.2g} ≤ tol {self.tol:g}"
+        elif self.stop_reason == MAX_STEPS:
+            said = f"max steps: gradient norm {gn:.2g} > tol {self.tol:g}"
+        else:
+            said = self.stop_reason
+        return f"{said}; {self.note}" if self.note else said
 
 
 def grad_norm(g: Params) -> float:
@@ -288,7 +292,9 @@ def _diverged(model, X, y, params0, hist: History, step: int, lr: float, optimiz
 
 # -- the shared loop -------------------------------------------------------------------------
 
-Update = Callable[[Params, Params, float], "tuple[Params, float] | None"]
+#: ``update(params, grad, loss)`` -> ``(new params, step size)``, or ``(new params, step size, loss at
+#: the new params)`` when it already computed that loss (a line search does), or None: stalled.
+Update = Callable[[Params, Params, float], "tuple[Params, float] | tuple[Params, float, float] | None"]
 
 
 def _check_run(lr: float, steps: int, tol: float) -> None:
@@ -304,20 +310,24 @@ def _check_run(lr: float, steps: int, tol: float) -> None:
         raise ValueError(f"tol must be non-negative; got {tol}")
 
 
-def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_step, beta=0.0):
+def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_step, beta=0.0, t0=None,
+         params0=None, known=None):  # fmt: skip
     """Record, check and step: the loop every full-batch optimizer shares.
 
     At each step: the loss and gradient at ``params``; stop on a non-finite or grown loss
     (:class:`DivergedError`), on ``|∇L| ≤ tol``, or after ``steps`` steps; else
     ``update(params, grad, loss)`` gives the next params and the step size (None: stalled).
+    The history's clock starts at ``t0`` (default: now); ``known`` is the loss at ``params`` when
+    the caller has it already.
     """
     loss, grad = model.module.loss, model.module.grad
     hist = History(optimizer=name, tol=tol)
-    params0 = params
-    t0 = time.perf_counter()
+    params0 = params if params0 is None else params0
+    t0 = time.perf_counter() if t0 is None else t0
+    # known: the loss at params, when the caller or the last update computed it
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step in range(steps + 1):
-            L = float(loss(params, X, y))
+            L = float(loss(params, X, y)) if known is None else known
             g = grad(params, X, y)
             gn = grad_norm(g)
             hist.loss.append(L)
@@ -337,7 +347,8 @@ def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_
             if out is None:
                 hist.stop_reason = f"{STALLED}: the line search found no decrease (gradient norm {gn:.2g})"
                 break
-            params, size = out
+            params, size, *rest = out
+            known = rest[0] if rest else None
             hist.step_size.append(size)
     return params, hist
 
@@ -439,7 +450,8 @@ def sgd(model: Model, X, y, *, lr: float, batch_size: int = 32, seed: int = 0, s
 
 
 def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float = 1e-8, params: Params | None = None,
-           c: float = 1e-4, on_step: Callable[[int], None] | None = None) -> tuple[Params, History]:  # fmt: skip
+           c: float = 1e-4, hessian_rows: int | None = None, warm_start: int | None = None, seed: int = 0,
+           on_step: Callable[[int], None] | None = None) -> tuple[Params, History]:  # fmt: skip
     """Newton's method θ ← θ − t H⁻¹∇L with the model's analytic Hessian H (over the flattened
     parameters, w then b) and a backtracking (Armijo) line search.
 
@@ -447,35 +459,93 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     L(θ + t p) ≤ L(θ) + c t ∇Lᵀp, up to rounding in L. Where H is singular the direction comes
     from least squares; where it is not a descent direction, from −∇L. Stops as :func:`gd` does,
     or "stalled" when no step down is left. Raises ``ValueError`` when the model has no hessian.
+
+    Two options make large data cheap; both assume the loss is a mean over the rows (plus terms
+    that do not depend on the data), as every model in the lab is. Neither changes what is
+    returned: the gradient, the loss and the stopping test always use all the rows.
+
+    - ``hessian_rows=m``: each step's Hessian comes from m rows drawn at random (from ``seed``),
+      an unbiased estimate at a fraction m/n of the cost. The convergence becomes linear, with a
+      rate that shrinks as m grows, instead of quadratic.
+    - ``warm_start=m``: first run Newton on m rows drawn at random, and start from its solution.
+      That solution is within sampling error of the full one, so it is solved only until the
+      Newton decrement λ² = −∇Lᵀp meets λ²/2 ≤ (P/m) |L| (P parameters), the loss's own
+      sampling error for a mean of m terms; the full-data steps then start close to the optimum.
     """
     hess = _hessian_of(model)
     _check_run(lr, steps, tol)
     params, X, y = _start(model, X, y, params)
-    loss = model.module.loss
-    eps = np.finfo(np.float64).eps
+    n = X.shape[0]
+    for what, m in (("hessian_rows", hessian_rows), ("warm_start", warm_start)):
+        if m is not None and not (isinstance(m, (int, np.integer)) and m >= 1):
+            raise ValueError(f"{what} must be a positive number of rows; got {m!r}")
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    params0, note, known = params, "", None
+    if warm_start is not None and warm_start < n:
+        idx = np.sort(rng.choice(n, int(warm_start), replace=False))
+        Xs, ys = X[idx], y[idx]
+        size = sum(int(np.size(v)) for v in params.values())
+        p, sub = params, 0
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            L = float(model.module.loss(p, Xs, ys))
+            while sub < min(steps, WARM_STEPS):
+                out = _newton_step(model.module.loss, hess, p, model.module.grad(p, Xs, ys), L, Xs, ys, lr, c)
+                if out is None:
+                    break
+                p, _, L, decrement = out
+                sub += 1
+                if decrement / 2 <= size / len(idx) * abs(L):
+                    break
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            L0, Lw = float(model.module.loss(params, X, y)), float(model.module.loss(p, X, y))
+        if Lw <= L0:  # a subsample can mislead (it may be separable where the data is not): keep the better start
+            params, known = p, Lw
+            note = f"started from Newton on {len(idx):,} of {n:,} rows ({sub} step{'s' * (sub != 1)})"
+        else:
+            known = L0
+            note = f"ignored the start from Newton on {len(idx):,} of {n:,} rows: its loss {Lw:.6g} > {L0:.6g}"
 
     def update(p, g, L):
-        gf = flatten(g)
-        H = np.asarray(hess(p, X, y), dtype=np.float64)
-        # a singular Hessian (softmax's constant shift, a dead hinge) has many Newton steps: take the
-        # shortest, so the parameters do not drift along the null space
-        if np.linalg.cond(H) < 1e12:
-            d = -np.linalg.solve(H, gf)
+        if hessian_rows is not None and hessian_rows < n:
+            idx = np.sort(rng.integers(0, n, int(hessian_rows)))
+            Xh, yh = X[idx], y[idx]
         else:
-            d = -np.linalg.lstsq(H, gf, rcond=None)[0]
-        slope = float(gf @ d)
-        if not (np.all(np.isfinite(d)) and slope < 0):
-            d, slope = -gf, -float(gf @ gf)
-        theta, t = flatten(p), lr
-        while t > 1e-12 * lr:
-            new = unflatten(theta + t * d, p)
-            if float(loss(new, X, y)) <= L + c * t * slope + 16 * eps * abs(L):
-                return new, t
-            t /= 2
-        return None
+            Xh, yh = X, y
+        out = _newton_step(model.module.loss, hess, p, g, L, X, y, lr, c, Xh=Xh, yh=yh)
+        return None if out is None else out[:3]
 
-    return _run(model, X, y, params, name="newton", lr=lr, steps=steps, tol=tol, grow=math.inf, update=update,
-                on_step=on_step)  # fmt: skip
+    params, hist = _run(model, X, y, params, name="newton", lr=lr, steps=steps, tol=tol, grow=math.inf,
+                        update=update, on_step=on_step, t0=t0, params0=params0, known=known)  # fmt: skip
+    if hessian_rows is not None and hessian_rows < n:
+        note = "; ".join(filter(None, [note, f"each Hessian from {int(hessian_rows):,} random rows"]))
+    hist.note = note
+    return params, hist
+
+
+def _newton_step(loss, hess, p, g, L, X, y, lr, c, Xh=None, yh=None):
+    """One damped Newton step from ``p`` (gradient ``g``, loss ``L``), the Hessian taken on (Xh, yh)
+    (default: X, y). Returns ``(new params, step size, new loss, decrement −∇Lᵀd)`` or None."""
+    eps = np.finfo(np.float64).eps
+    gf = flatten(g)
+    H = np.asarray(hess(p, X if Xh is None else Xh, y if yh is None else yh), dtype=np.float64)
+    # a singular Hessian (softmax's constant shift, a dead hinge) has many Newton steps: take the
+    # shortest, so the parameters do not drift along the null space
+    if np.linalg.cond(H) < 1e12:
+        d = -np.linalg.solve(H, gf)
+    else:
+        d = -np.linalg.lstsq(H, gf, rcond=None)[0]
+    slope = float(gf @ d)
+    if not (np.all(np.isfinite(d)) and slope < 0):
+        d, slope = -gf, -float(gf @ gf)
+    theta, t = flatten(p), lr
+    while t > 1e-12 * lr:
+        new = unflatten(theta + t * d, p)
+        L_new = float(loss(new, X, y))
+        if L_new <= L + c * t * slope + 16 * eps * abs(L):
+            return new, t, L_new, -slope
+        t /= 2
+    return None
 
 
 # -- the closed form -------------------------------------------------------------------------

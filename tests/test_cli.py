@@ -55,6 +55,8 @@ def test_train_with_a_huge_learning_rate_reports_divergence(capsys):
         (["train", "linear_regression", "--n", "0"], "n=0"),
         (["verify", "linear_regression", "--examples", "0"], "--examples must be at least 1"),
         (["verify", "--profile", "huge"], "invalid choice: 'huge'"),
+        (["train", "logistic_regression", "--optimizer", "newton", "--warm-start", "0"], "positive number of rows"),
+        (["train", "logistic_regression", "--optimizer", "gd", "--hessian-rows", "9"], "apply to --optimizer newton"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(capsys, argv, says):
@@ -128,3 +130,16 @@ def test_python_m_lab_models_lists_the_registry():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == names()
+
+
+def test_train_newton_on_sampled_rows_says_so(capsys):
+    """``--warm-start`` and ``--hessian-rows`` reach the same loss as exact Newton, and the stop line says
+    how the run was set up."""
+    argv = ["train", "logistic_regression", "--optimizer", "newton", "--n", "2000", "--d", "3", "--tol", "1e-12"]
+    assert main(argv) == 0
+    exact = capsys.readouterr().out.splitlines()[0]
+    assert main([*argv, "--warm-start", "500", "--hessian-rows", "200"]) == 0
+    sampled = capsys.readouterr().out.splitlines()[0]
+    final = re.compile(r"-> (\S+) in")
+    assert float(final.search(sampled)[1]) == pytest.approx(float(final.search(exact)[1]), rel=1e-9)
+    assert "started from Newton on 500 of 2,000 rows" in sampled and "each Hessian from 200 random rows" in sampled

@@ -147,6 +147,64 @@ def test_newton_without_a_hessian_is_a_value_error(tmp_path):
         fit(m, X, y)  # lr="auto" needs L
 
 
+SAMPLED = [{"hessian_rows": 50}, {"warm_start": 100}, {"warm_start": 100, "hessian_rows": 50}]
+
+
+@pytest.mark.parametrize("kw", SAMPLED, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+@pytest.mark.parametrize("name", [n for n in WITH_HESSIAN if optim.smooth(get(n))])
+def test_newton_on_sampled_rows_reaches_the_exact_optimum(name, kw):
+    """A Hessian from a random subset of rows, or a start from Newton on a subset, changes the path
+    but not the answer: the same loss to rounding and the same predictions as exact Newton, with the
+    gradient norm on all rows below tol, and a note that says what was done."""
+    m = get(name)
+    X, y, _ = synthetic(m, n=1000, d=4, seed=3)
+    exact, h_exact = fit(m, X, y, optimizer="newton", tol=1e-10, steps=100)
+    params, hist = fit(m, X, y, optimizer="newton", tol=1e-10, steps=200, seed=1, **kw)
+    assert h_exact.stop_reason == hist.stop_reason == "converged", hist.message
+    assert hist.grad_norm[-1] <= 1e-10
+    assert m.loss(params, X, y) == pytest.approx(m.loss(exact, X, y), rel=1e-12)
+    np.testing.assert_allclose(m.predict(params, X), m.predict(exact, X), rtol=1e-7, atol=1e-9)
+    if "hessian_rows" in kw:
+        assert "each Hessian from 50 random rows" in hist.message
+    if "warm_start" in kw:
+        assert re.search(r"(started from|ignored the start from) Newton on 100 of 1,000 rows", hist.message)
+    same, again = fit(m, X, y, optimizer="newton", tol=1e-10, steps=200, seed=1, **kw)
+    assert again.loss == hist.loss and all(np.array_equal(same[k], params[k]) for k in params)  # the seed decides
+
+
+def test_newton_warm_start_on_a_misleading_subset_is_ignored():
+    """Four rows of a logistic problem in four parameters are separable: Newton on them runs off
+    towards infinity. The start it gives is worse than the user's, so it is dropped and said so,
+    and the run is exact Newton from the user's start."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=300, d=3, seed=0)
+    _, exact = fit(m, X, y, optimizer="newton", tol=1e-10)
+    _, hist = fit(m, X, y, optimizer="newton", tol=1e-10, warm_start=4)
+    assert re.search(r"ignored the start from Newton on 4 of 300 rows: its loss \S+ > 0.693147", hist.message)
+    assert hist.loss == exact.loss and hist.stop_reason == "converged"
+
+
+def test_newton_warm_start_pays_off_on_large_data():
+    """From a start solved on a tenth of the rows, the full-data run needs fewer steps than from
+    zero, and its clock includes the time spent on the subset."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=20_000, d=5, seed=2)
+    _, cold = fit(m, X, y, optimizer="newton", tol=1e-10)
+    _, warm = fit(m, X, y, optimizer="newton", tol=1e-10, warm_start=2_000)
+    assert "started from Newton on 2,000 of 20,000 rows" in warm.message
+    assert warm.steps < cold.steps and warm.loss[0] < cold.loss[0]
+    assert warm.loss[-1] == pytest.approx(cold.loss[-1], rel=1e-13)
+    assert warm.time[0] > 0
+
+
+@pytest.mark.parametrize("kw", [{"hessian_rows": 0}, {"warm_start": -3}, {"hessian_rows": 2.5}])
+def test_newton_sampling_options_must_be_positive_row_counts(kw):
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=50, d=2, seed=0)
+    with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a positive number of rows"):
+        fit(m, X, y, optimizer="newton", **kw)
+
+
 # -- SGD, momentum, Nesterov -------------------------------------------------------------------
 
 
