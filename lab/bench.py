@@ -18,6 +18,7 @@ import tempfile
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 
 def _cases(model, count: int, seed: int = 0):
@@ -110,18 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.bench")
     p.add_argument("--cases", type=int, default=40, help="cases for the naive verifier, per model")
     p.add_argument("--cold", action="store_true", help="use an empty compilation cache for lab verify")
+    p.add_argument("--threads", default="auto", help="cap every contender's threads: a number, 'none' or 'auto' "
+                   "(1 when other work keeps half the CPUs busy); see lab.bench_train")  # fmt: skip
     args = p.parse_args(argv)
     if args.cold:
         os.environ["LAB_JAX_CACHE"] = tempfile.mkdtemp(prefix="lab-jax-cache-")
+    from lab import bench_train
+
+    threads, where = bench_train.cap_threads(args.threads)  # before JAX starts: XLA reads its flags once
+    print(f"benchmarks at start: {where}")
     from lab import model as registry
 
-    bench_verifier(registry.names(), args.cases)
-    detection_threshold(registry.names())
-    try:
-        from lab import bench_train
-    except ImportError:
-        return 0
-    bench_train.main()
+    with threadpool_limits(limits=threads):
+        bench_verifier(registry.names(), args.cases)
+        detection_threshold(registry.names())
+    bench_train.main(["--threads", str(threads or "none")])
     return 0
 
 

@@ -27,6 +27,7 @@ import gc
 import os
 import resource
 import statistics
+import sys
 import time
 import tracemalloc
 import warnings
@@ -270,30 +271,51 @@ def bench_gradient(n: int, d: int, repeats: int) -> None:
         print("  " + verdict(what, peak / X.nbytes, 0.5))
 
 
+def cap_threads(spec: str) -> tuple[int | None, str]:
+    """The thread cap for ``--threads spec`` and a line saying where it applies.
+
+    'auto' caps at 1 when other work already keeps half the CPUs busy (threads that wait on
+    each other then stall), else sets no cap. A cap binds every contender alike: NumPy's BLAS and
+    scikit-learn's OpenMP through threadpoolctl (see :func:`main`), and JAX through ``XLA_FLAGS``,
+    which XLA reads once, when JAX starts. Call this before anything imports JAX.
+    """
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    if spec == "auto":
+        threads = 1 if load > cpus / 2 else None
+    elif spec == "none":
+        threads = None
+    else:
+        threads = int(spec)
+    where = f"load average {load:.1f} on {cpus} CPUs; threads: {threads or 'no cap'} (--threads {spec})"
+    if threads is not None:
+        flags = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+        flags += f"intra_op_parallelism_threads={threads}"
+        current = os.environ.get("XLA_FLAGS", "")
+        if flags not in current and "jax" in sys.modules:
+            return threads, where + "; JAX had started already, so its threads are not capped"
+        if flags not in current:
+            os.environ["XLA_FLAGS"] = f"{current} {flags}".strip()
+        where += " for BLAS, OpenMP and JAX alike"
+    return threads, where
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.bench_train", description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per comparison; the median is kept")
     p.add_argument(
         "--threads",
         default="auto",
-        help="cap the BLAS threads of both sides: a number, 'none', or 'auto' (the default: 1 when other work "
-        "already keeps half the CPUs busy, where BLAS threads that wait on each other stall; else no cap)",
+        help="cap the threads of every contender (BLAS, OpenMP, JAX): a number, 'none', or 'auto' (the default: 1 "
+        "when other work already keeps half the CPUs busy, where threads that wait on each other stall; else no cap)",
     )
     p.add_argument("--quick", action="store_true", help="10× smaller data, for a smoke test")
     args = p.parse_args(argv)
     scale = 10 if args.quick else 1
     t0 = time.perf_counter()
-    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    if args.threads == "auto":
-        threads = 1 if load > cpus / 2 else None
-    elif args.threads == "none":
-        threads = None
-    else:
-        threads = int(args.threads)
+    threads, where = cap_threads(args.threads)
     print("training benchmark: ratios measured side by side in one run (the machine is noisy; only ratios count)")
-    print(f"load average at start {load:.1f} on {cpus} CPUs; BLAS threads: {threads or 'no cap'} "
-          f"(--threads {args.threads}){'; quick: 10× smaller data' if args.quick else ''}")  # fmt: skip
-    with threadpool_limits(limits=threads, user_api="blas"):
+    print(f"at start: {where}{'; quick: 10× smaller data' if args.quick else ''}")
+    with threadpool_limits(limits=threads):
         bench_logistic(100_000 // scale, 50, args.repeats)
         bench_linear(100_000 // scale, 50, args.repeats)
         bench_gradient(1_000_000 // scale, 100, args.repeats)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lab.model import Model, Params
+from lab.model import Model, Params, check_params
 
 #: The stop reasons of the iterative optimizers.
 CONVERGED = "converged"  # the gradient norm fell to tol
@@ -162,7 +162,8 @@ def _hessian_of(model: Model) -> Callable:
 def _start(model: Model, X, y, params: Params | None):
     """Checked ``(params, X, y)``, with ``params`` defaulting to ``model.init(d)``."""
     _, X, y = model.check(None, X, y)
-    return model.check(params if params is not None else model.init(X.shape[1]), X, y)
+    expected = model.init(X.shape[1])
+    return check_params(expected if params is None else params, expected, exact=not model.shapes), X, y
 
 
 def smooth(model: Model) -> bool:
@@ -311,20 +312,19 @@ def _check_run(lr: float, steps: int, tol: float) -> None:
 
 
 def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_step, beta=0.0, t0=None,
-         params0=None, known=None):  # fmt: skip
+         params0=None):  # fmt: skip
     """Record, check and step: the loop every full-batch optimizer shares.
 
     At each step: the loss and gradient at ``params``; stop on a non-finite or grown loss
     (:class:`DivergedError`), on ``|∇L| ≤ tol``, or after ``steps`` steps; else
     ``update(params, grad, loss)`` gives the next params and the step size (None: stalled).
-    The history's clock starts at ``t0`` (default: now); ``known`` is the loss at ``params`` when
-    the caller has it already.
+    The history's clock starts at ``t0`` (default: now).
     """
     loss, grad = model.module.loss, model.module.grad
     hist = History(optimizer=name, tol=tol)
     params0 = params if params0 is None else params0
     t0 = time.perf_counter() if t0 is None else t0
-    # known: the loss at params, when the caller or the last update computed it
+    known = None  # the loss at params, when the last update computed it
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step in range(steps + 1):
             L = float(loss(params, X, y)) if known is None else known
@@ -460,7 +460,7 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     from least squares; where it is not a descent direction, from −∇L. Stops as :func:`gd` does,
     or "stalled" when no step down is left. Raises ``ValueError`` when the model has no hessian.
 
-    Two options make large data cheap; both assume the loss is a mean over the rows (plus terms
+    Two options make large data cheap (they combine); both assume the loss is a mean over the rows (plus terms
     that do not depend on the data), as every model in the lab is. Neither changes what is
     returned: the gradient, the loss and the stopping test always use all the rows.
 
@@ -471,6 +471,8 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
       That solution is within sampling error of the full one, so it is solved only until the
       Newton decrement λ² = −∇Lᵀp meets λ²/2 ≤ (P/m) |L| (P parameters), the loss's own
       sampling error for a mean of m terms; the full-data steps then start close to the optimum.
+      The start is kept only if its loss on up to m other random rows is no worse than the
+      user's start there (a subsample can be separable where the data is not).
     """
     hess = _hessian_of(model)
     _check_run(lr, steps, tol)
@@ -481,42 +483,50 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
             raise ValueError(f"{what} must be a positive number of rows; got {m!r}")
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    params0, note, known = params, "", None
+    params0, note = params, ""
+    loss, grad = model.module.loss, model.module.grad
+
+    def step(p, g, L, X, y):
+        """A Newton step on (X, y), its Hessian from ``hessian_rows`` of those rows when that is fewer."""
+        Xh, yh = X, y
+        if hessian_rows is not None and hessian_rows < X.shape[0]:
+            rows = np.sort(rng.integers(0, X.shape[0], int(hessian_rows)))
+            Xh, yh = X[rows], y[rows]
+        return _newton_step(loss, hess, p, g, L, X, y, lr, c, Xh=Xh, yh=yh)
+
     if warm_start is not None and warm_start < n:
-        idx = np.sort(rng.choice(n, int(warm_start), replace=False))
-        Xs, ys = X[idx], y[idx]
+        m = int(warm_start)
+        order = rng.permutation(n)
+        mine, held = np.sort(order[:m]), np.sort(order[m : 2 * m])  # rows to solve on; rows to judge the result
+        Xs, ys = X[mine], y[mine]
         size = sum(int(np.size(v)) for v in params.values())
         p, sub = params, 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            L = float(model.module.loss(p, Xs, ys))
+            L = float(loss(p, Xs, ys))
             while sub < min(steps, WARM_STEPS):
-                out = _newton_step(model.module.loss, hess, p, model.module.grad(p, Xs, ys), L, Xs, ys, lr, c)
+                out = step(p, grad(p, Xs, ys), L, Xs, ys)
                 if out is None:
                     break
                 p, _, L, decrement = out
                 sub += 1
-                if decrement / 2 <= size / len(idx) * abs(L):
+                if decrement / 2 <= size / m * abs(L):
                     break
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            L0, Lw = float(model.module.loss(params, X, y)), float(model.module.loss(p, X, y))
-        if Lw <= L0:  # a subsample can mislead (it may be separable where the data is not): keep the better start
-            params, known = p, Lw
-            note = f"started from Newton on {len(idx):,} of {n:,} rows ({sub} step{'s' * (sub != 1)})"
+            # a subsample can mislead (it may be separable where the data is not): judge the start it
+            # gives on rows it has not seen, and keep the user's start when that is better there
+            L0, Lw = float(loss(params, X[held], y[held])), float(loss(p, X[held], y[held]))
+        if Lw <= L0:
+            params = p
+            note = f"started from Newton on {m:,} of {n:,} rows ({sub} step{'s' * (sub != 1)})"
         else:
-            known = L0
-            note = f"ignored the start from Newton on {len(idx):,} of {n:,} rows: its loss {Lw:.6g} > {L0:.6g}"
+            note = (f"ignored the start from Newton on {m:,} of {n:,} rows: on {len(held):,} other rows its loss "
+                    f"{Lw:.6g} > {L0:.6g}")  # fmt: skip
 
     def update(p, g, L):
-        if hessian_rows is not None and hessian_rows < n:
-            idx = np.sort(rng.integers(0, n, int(hessian_rows)))
-            Xh, yh = X[idx], y[idx]
-        else:
-            Xh, yh = X, y
-        out = _newton_step(model.module.loss, hess, p, g, L, X, y, lr, c, Xh=Xh, yh=yh)
+        out = step(p, g, L, X, y)
         return None if out is None else out[:3]
 
     params, hist = _run(model, X, y, params, name="newton", lr=lr, steps=steps, tol=tol, grow=math.inf,
-                        update=update, on_step=on_step, t0=t0, params0=params0, known=known)  # fmt: skip
+                        update=update, on_step=on_step, t0=t0, params0=params0)  # fmt: skip
     if hessian_rows is not None and hessian_rows < n:
         note = "; ".join(filter(None, [note, f"each Hessian from {int(hessian_rows):,} random rows"]))
     hist.note = note
