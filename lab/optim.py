@@ -28,6 +28,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,7 @@ CONVERGED = "converged"  # the gradient norm fell to tol
 MAX_STEPS = "max steps"
 STALLED = "stalled"  # Newton's line search found no decrease (the loss is flat to rounding)
 WARM_STEPS = 20  # Newton on a subsample stops after this many steps at most (see newton's warm_start)
+LADDER = 10  # a warm start on m rows starts from m/10 of them while m/10 ≥ LADDER rows per parameter
 
 #: A model may declare ``CURVATURE = c``: sample i's Hessian is at most c x̃_i x̃_iᵀ (times the
 #: identity, for several outputs), plus λ I when it has an L2 hyperparameter ``lam``, so at every θ
@@ -159,9 +161,15 @@ def _hessian_of(model: Model) -> Callable:
     return h
 
 
+#: The (X, y) that fit has just checked, so the optimizer it calls need not read X again to check it.
+_CHECKED: ContextVar[tuple] = ContextVar("checked", default=())
+
+
 def _start(model: Model, X, y, params: Params | None):
     """Checked ``(params, X, y)``, with ``params`` defaulting to ``model.init(d)``."""
-    _, X, y = model.check(None, X, y)
+    checked = _CHECKED.get()
+    if not (checked and checked[0] is X and checked[1] is y):
+        _, X, y = model.check(None, X, y)
     expected = model.init(X.shape[1])
     return check_params(expected if params is None else params, expected, exact=not model.shapes), X, y
 
@@ -471,8 +479,10 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
       That solution is within sampling error of the full one, so it is solved only until the
       Newton decrement λ² = −∇Lᵀp meets λ²/2 ≤ (P/m) |L| (P parameters), the loss's own
       sampling error for a mean of m terms; the full-data steps then start close to the optimum.
-      The start is kept only if its loss on up to m other random rows is no worse than the
-      user's start there (a subsample can be separable where the data is not).
+      That solve in turn starts from Newton on a tenth of the m rows, while a tenth still has
+      ``LADDER`` rows per parameter. The start is kept only if its loss on up to m other random
+      rows is no worse than the user's start there (a subsample can be separable where the data
+      is not).
     """
     hess = _hessian_of(model)
     _check_run(lr, steps, tol)
@@ -494,13 +504,16 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
             Xh, yh = X[rows], y[rows]
         return _newton_step(loss, hess, p, g, L, X, y, lr, c, Xh=Xh, yh=yh)
 
-    if warm_start is not None and warm_start < n:
-        m = int(warm_start)
-        order = rng.permutation(n)
-        mine, held = np.sort(order[:m]), np.sort(order[m : 2 * m])  # rows to solve on; rows to judge the result
-        Xs, ys = X[mine], y[mine]
-        size = sum(int(np.size(v)) for v in params.values())
-        p, sub = params, 0
+    size = sum(int(np.size(v)) for v in params.values())
+
+    def solve_on(p, Xs, ys):
+        """Newton on (Xs, ys) from p, to the sampling error of its m rows; itself started from a tenth
+        of them while that tenth has at least LADDER rows per parameter. Returns (params, [(rows, steps)
+        of each solve, smallest first])."""
+        m, ladder = Xs.shape[0], []
+        if m // 10 >= LADDER * size:
+            p, ladder = solve_on(p, Xs[: m // 10], ys[: m // 10])  # the rows are in random order already
+        sub = 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             L = float(loss(p, Xs, ys))
             while sub < min(steps, WARM_STEPS):
@@ -511,12 +524,22 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
                 sub += 1
                 if decrement / 2 <= size / m * abs(L):
                     break
-            # a subsample can mislead (it may be separable where the data is not): judge the start it
-            # gives on rows it has not seen, and keep the user's start when that is better there
+        return p, [*ladder, (m, sub)]
+
+    if warm_start is not None and warm_start < n:
+        m = int(warm_start)
+        drawn = rng.choice(n, min(n, 2 * m), replace=False)  # in random order
+        mine, held = drawn[:m], np.sort(drawn[m:])  # rows to solve on; up to m other rows to judge the result
+        p, ladder = solve_on(params, X[mine], y[mine])
+        # a subsample can mislead (it may be separable where the data is not): judge the start it
+        # gives on rows it has not seen, and keep the user's start when that is better there
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             L0, Lw = float(loss(params, X[held], y[held])), float(loss(p, X[held], y[held]))
         if Lw <= L0:
             params = p
-            note = f"started from Newton on {m:,} of {n:,} rows ({sub} step{'s' * (sub != 1)})"
+            rows = " then ".join(f"{r:,}" for r, _ in ladder)
+            took = " + ".join(str(k) for _, k in ladder)
+            note = f"started from Newton on {rows} of {n:,} rows ({took} step{'s' * (took != '1')})"
         else:
             note = (f"ignored the start from Newton on {m:,} of {n:,} rows: on {len(held):,} other rows its loss "
                     f"{Lw:.6g} > {L0:.6g}")  # fmt: skip
@@ -666,18 +689,22 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
 
     ``lr="auto"`` picks :func:`safe_lr` (1/L) for the gradient methods and 1 (the full step) for
     Newton; the closed form takes no step. Other keywords go to the optimizer (``batch_size``,
-    ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``). ``hyper`` fixes the model's
-    hyperparameters (``{"lam": 0.5}``); the defaults of its functions hold otherwise. Input is
-    checked with ``model.check`` first.
+    ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``, ``hessian_rows``,
+    ``warm_start``). ``hyper`` fixes the model's hyperparameters (``{"lam": 0.5}``); the defaults
+    of its functions hold otherwise. Input is checked with ``model.check`` first, once.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     model = model.with_hyper(**(hyper or {}))
     p0, X, y = _start(model, X, y, params)
-    if optimizer == "closed":
-        return closed_form(model, X, y, params=p0, **kw)
-    if isinstance(lr, str):
-        if lr != "auto":
-            raise ValueError(f"the learning rate must be a positive number or 'auto'; got {lr!r}")
-        lr = 1.0 if optimizer == "newton" else safe_lr(model, X, y, p0, optimizer=optimizer)
-    return OPTIMIZERS[optimizer](model, X, y, lr=lr, steps=steps, tol=tol, params=p0, **kw)
+    token = _CHECKED.set((X, y))
+    try:
+        if optimizer == "closed":
+            return closed_form(model, X, y, params=p0, **kw)
+        if isinstance(lr, str):
+            if lr != "auto":
+                raise ValueError(f"the learning rate must be a positive number or 'auto'; got {lr!r}")
+            lr = 1.0 if optimizer == "newton" else safe_lr(model, X, y, p0, optimizer=optimizer)
+        return OPTIMIZERS[optimizer](model, X, y, lr=lr, steps=steps, tol=tol, params=p0, **kw)
+    finally:
+        _CHECKED.reset(token)

@@ -115,7 +115,9 @@ def test_loss_that_does_not_trace_is_a_usage_error(tmp_path, capsys):
 def test_hessian_mistake_is_caught(tmp_path):
     src = registry.get("logistic_regression").source.read_text()
     f = tmp_path / "bad_hessian.py"
-    f.write_text(src.replace("s = p * (1.0 - p) / X.shape[0]", "s = p * (1.0 - p) / X.shape[0] * 2"))
+    bad = src.replace("s = p * (1.0 - p) / n", "s = p * (1.0 - p) / n * 2")
+    assert bad != src, "the Hessian weight line of logistic_regression changed"
+    f.write_text(bad)
     r = verify(registry.load(str(f)), profile="ci")
     assert r.status == "fail" and r.failure.kind == "hessian"
     assert "factor 2" in r.failure.diagnosis
@@ -124,7 +126,9 @@ def test_hessian_mistake_is_caught(tmp_path):
 def test_json_report_and_reproducer(tmp_path, capsys):
     src = registry.get("multivariate_linear_regression").source.read_text()
     f = tmp_path / "flipped.py"
-    f.write_text(src.replace("(2.0 / n) * (X.T @ r)", "-(2.0 / n) * (X.T @ r)"))
+    flipped = src.replace("g_w += X[rows].T @ r", "g_w -= X[rows].T @ r")
+    assert flipped != src, "the gradient line of multivariate_linear_regression changed"
+    f.write_text(flipped)
     out = tmp_path / "report.json"
     code = main(["verify", "linear_regression", "--module", str(f), "--json", str(out), "--no-derivations"])
     assert code == 1
@@ -196,8 +200,8 @@ def test_derivation_checks_fail_loudly(tmp_path):
 
 BREAKS = {  # a classic slip in each model's own source: drop the 2, drop the 1/n, flip a sign
     "linear_regression": ("dw = (2.0 / n)", "dw = (1.0 / n)"),
-    "multivariate_linear_regression": ("(2.0 / n) * np.sum(r)", "2.0 * np.sum(r)"),
-    "logistic_regression": ("g = (p - y) / n", "g = (y - p) / n"),
+    "multivariate_linear_regression": ("np.asarray((2.0 / n) * g_b)", "np.asarray(2.0 * g_b)"),
+    "logistic_regression": ("g = p - y[rows]", "g = y[rows] - p"),
     "ridge_regression": ('+ lam * params["w"]', '- lam * params["w"]'),
     "huber_regression": ("np.clip(r, -delta, delta) / n", "np.clip(r, -delta, delta)"),
     "poisson_regression": ("g = (np.exp(z) - y) / n", "g = (y - np.exp(z)) / n"),
