@@ -93,7 +93,7 @@ class Model:
             return self
         mod = self.module
         bound = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
-        for fn in ("loss", "grad", "hessian", "kink_distance", "closed_form"):
+        for fn in ("loss", "grad", "loss_and_grad", "hessian", "kink_distance", "closed_form"):
             if callable(getattr(mod, fn, None)):
                 setattr(bound, fn, functools.partial(getattr(mod, fn), **hyper))
         bound.__file__, bound.__name__ = mod.__file__, mod.__name__

@@ -165,6 +165,15 @@ def _hessian_of(model: Model) -> Callable:
 _CHECKED: ContextVar[tuple] = ContextVar("checked", default=())
 
 
+def _loss_and_grad(model: Model) -> Callable:
+    """The model's ``loss_and_grad`` (one pass over X; the verifier checks it against ``loss`` and
+    ``grad``), or the two called in turn."""
+    both = getattr(model.module, "loss_and_grad", None)
+    if callable(both):
+        return both
+    return lambda p, X, y: (model.module.loss(p, X, y), model.module.grad(p, X, y))
+
+
 def _start(model: Model, X, y, params: Params | None):
     """Checked ``(params, X, y)``, with ``params`` defaulting to ``model.init(d)``."""
     checked = _CHECKED.get()
@@ -328,15 +337,20 @@ def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_
     ``update(params, grad, loss)`` gives the next params and the step size (None: stalled).
     The history's clock starts at ``t0`` (default: now).
     """
-    loss, grad = model.module.loss, model.module.grad
+    grad, both = model.module.grad, _loss_and_grad(model)
     hist = History(optimizer=name, tol=tol)
     params0 = params if params0 is None else params0
     t0 = time.perf_counter() if t0 is None else t0
-    known = None  # the loss at params, when the last update computed it
+    known: tuple = ()  # (loss,) or (loss, gradient) at params, when the last update computed them
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step in range(steps + 1):
-            L = float(loss(params, X, y)) if known is None else known
-            g = grad(params, X, y)
+            if len(known) == 2:
+                L, g = known
+            elif known:
+                L, g = known[0], grad(params, X, y)
+            else:
+                L, g = both(params, X, y)
+            L = float(L)
             gn = grad_norm(g)
             hist.loss.append(L)
             hist.grad_norm.append(gn)
@@ -355,8 +369,7 @@ def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_
             if out is None:
                 hist.stop_reason = f"{STALLED}: the line search found no decrease (gradient norm {gn:.2g})"
                 break
-            params, size, *rest = out
-            known = rest[0] if rest else None
+            params, size, *known = out
             hist.step_size.append(size)
     return params, hist
 
@@ -495,6 +508,14 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     t0 = time.perf_counter()
     params0, note = params, ""
     loss, grad = model.module.loss, model.module.grad
+    fused = getattr(model.module, "loss_and_grad", None)
+
+    def at(p, X, y) -> tuple:
+        """(loss,) at p, or (loss, gradient) when the model computes both in one pass."""
+        if callable(fused):
+            L, g = fused(p, X, y)
+            return float(L), g
+        return (float(loss(p, X, y)),)
 
     def step(p, g, L, X, y):
         """A Newton step on (X, y), its Hessian from ``hessian_rows`` of those rows when that is fewer."""
@@ -502,7 +523,7 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
         if hessian_rows is not None and hessian_rows < X.shape[0]:
             rows = np.sort(rng.integers(0, X.shape[0], int(hessian_rows)))
             Xh, yh = X[rows], y[rows]
-        return _newton_step(loss, hess, p, g, L, X, y, lr, c, Xh=Xh, yh=yh)
+        return _newton_step(at, hess, p, g, L, X, y, lr, c, Xh=Xh, yh=yh)
 
     size = sum(int(np.size(v)) for v in params.values())
 
@@ -515,12 +536,14 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
             p, ladder = solve_on(p, Xs[: m // 10], ys[: m // 10])  # the rows are in random order already
         sub = 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            L = float(loss(p, Xs, ys))
+            now = at(p, Xs, ys)
             while sub < min(steps, WARM_STEPS):
-                out = step(p, grad(p, Xs, ys), L, Xs, ys)
+                L = now[0]
+                out = step(p, now[1] if len(now) == 2 else grad(p, Xs, ys), L, Xs, ys)
                 if out is None:
                     break
-                p, _, L, decrement = out
+                p, _, now, decrement = out
+                L = now[0]
                 sub += 1
                 if decrement / 2 <= size / m * abs(L):
                     break
@@ -546,7 +569,7 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
 
     def update(p, g, L):
         out = step(p, g, L, X, y)
-        return None if out is None else out[:3]
+        return None if out is None else (out[0], out[1], *out[2])
 
     params, hist = _run(model, X, y, params, name="newton", lr=lr, steps=steps, tol=tol, grow=math.inf,
                         update=update, on_step=on_step, t0=t0, params0=params0)  # fmt: skip
@@ -556,9 +579,10 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     return params, hist
 
 
-def _newton_step(loss, hess, p, g, L, X, y, lr, c, Xh=None, yh=None):
+def _newton_step(at, hess, p, g, L, X, y, lr, c, Xh=None, yh=None):
     """One damped Newton step from ``p`` (gradient ``g``, loss ``L``), the Hessian taken on (Xh, yh)
-    (default: X, y). Returns ``(new params, step size, new loss, decrement −∇Lᵀd)`` or None."""
+    (default: X, y); ``at(params, X, y)`` gives ``(loss,)`` or ``(loss, gradient)``. Returns
+    ``(new params, step size, at(new params), decrement −∇Lᵀd)``, or None when no step decreases L."""
     eps = np.finfo(np.float64).eps
     gf = flatten(g)
     H = np.asarray(hess(p, X if Xh is None else Xh, y if yh is None else yh), dtype=np.float64)
@@ -574,9 +598,9 @@ def _newton_step(loss, hess, p, g, L, X, y, lr, c, Xh=None, yh=None):
     theta, t = flatten(p), lr
     while t > 1e-12 * lr:
         new = unflatten(theta + t * d, p)
-        L_new = float(loss(new, X, y))
-        if L_new <= L + c * t * slope + 16 * eps * abs(L):
-            return new, t, L_new, -slope
+        now = at(new, X, y)
+        if now[0] <= L + c * t * slope + 16 * eps * abs(L):
+            return new, t, now, -slope
         t /= 2
     return None
 

@@ -8,6 +8,7 @@ and the optimizers that apply to it.
 from __future__ import annotations
 
 import re
+import types
 import warnings
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from strategies import synthetic_sets
 from lab import optim
 from lab.cli import main
 from lab.data import Standardizer, load, synthetic
-from lab.model import get, names
+from lab.model import Model, get, names
 from lab.model import load as load_model
 from lab.optim import DivergedError, History, fit, flatten, lipschitz, safe_lr, stable_lr, unflatten
 
@@ -199,6 +200,37 @@ def test_newton_warm_start_pays_off_on_large_data():
     assert warm.steps < cold.steps and warm.loss[0] < cold.loss[0]
     assert warm.loss[-1] == pytest.approx(cold.loss[-1], rel=1e-13)
     assert warm.time[0] > 0
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "newton"])
+def test_training_reads_x_once_per_step_through_loss_and_grad(tmp_path, optimizer):
+    """A model with loss_and_grad is trained through it: the full-batch optimizers never call loss or
+    grad on the full data, and the run matches, to rounding, the same model without loss_and_grad."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=400, d=3, seed=5)
+    calls = {"loss": 0, "grad": 0, "loss_and_grad": 0}
+    spy = types.SimpleNamespace(**{k: getattr(m.module, k) for k in dir(m.module) if not k.startswith("__")})
+
+    def counting(name):
+        f = getattr(m.module, name)
+
+        def counted(params, X, y, **k):
+            calls[name] += X.shape[0] == 400  # full-data calls only
+            return f(params, X, y, **k)
+
+        return counted
+
+    for name in calls:
+        setattr(spy, name, counting(name))
+    spy.__file__, spy.__name__ = m.module.__file__, "spy"
+    plain = types.SimpleNamespace(**vars(spy))
+    del plain.loss_and_grad
+    kw = {"steps": 20, "tol": 0.0, "lr": 0.5} if optimizer != "newton" else {"tol": 1e-12}
+    params, hist = fit(Model("spy", spy), X, y, optimizer=optimizer, **kw)
+    assert calls["loss_and_grad"] == hist.steps + 1 and calls["loss"] == calls["grad"] == 0, calls
+    ref, ref_hist = fit(Model("plain", plain), X, y, optimizer=optimizer, **kw)
+    np.testing.assert_allclose(hist.loss, ref_hist.loss, rtol=1e-13)
+    np.testing.assert_allclose(params["w"], ref["w"], rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("kw", [{"hessian_rows": 0}, {"warm_start": -3}, {"hessian_rows": 2.5}])

@@ -112,6 +112,27 @@ def test_loss_that_does_not_trace_is_a_usage_error(tmp_path, capsys):
     assert "cannot trace" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "slip, says",
+    [
+        (("np.sum(np.logaddexp(0.0, z) - y[rows] * z)", "np.sum(np.logaddexp(0.0, z))"), "loss_and_grad's loss"),
+        (("g = sigmoid(z) - y[rows]", "g = y[rows] - sigmoid(z)"), "loss_and_grad's gradient"),
+        (("return total / n, {", "return total, {"), "loss_and_grad's loss"),
+    ],
+)
+def test_a_wrong_loss_and_grad_is_caught_while_grad_is_right(tmp_path, slip, says):
+    """loss_and_grad repeats loss and grad for training; a slip in that copy alone fails verify and
+    names loss_and_grad, though grad and the Hessian are right."""
+    src = registry.get("logistic_regression").source.read_text()
+    bad = src.replace(*slip)
+    assert bad != src, "the loss_and_grad of logistic_regression changed"
+    f = tmp_path / "bad_fused.py"
+    f.write_text(bad)
+    r = verify(registry.load(str(f)), profile="ci")
+    assert r.status == "fail" and r.failure.kind == "loss_and_grad", r.message
+    assert says in r.message and says in r.failure.diagnosis
+
+
 def test_hessian_mistake_is_caught(tmp_path):
     src = registry.get("logistic_regression").source.read_text()
     f = tmp_path / "bad_hessian.py"

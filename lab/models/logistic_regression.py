@@ -57,6 +57,22 @@ def grad(params, X, y):
     return {"w": g_w / n, "b": np.asarray(g_b / n)}
 
 
+def loss_and_grad(params, X, y):
+    """L (eq. 5) and its gradient (eqs. 8, 9) in one pass over X, block by block (eq. 9a), for training.
+
+    The same formulas as ``loss`` and ``grad``; the verifier checks that both parts agree with them.
+    """
+    n = X.shape[0]
+    total, g_w, g_b = 0.0, np.zeros(X.shape[1]), 0.0
+    for rows in row_blocks(X):
+        z = X[rows] @ params["w"] + params["b"]  # (eq. 1)
+        total += np.sum(np.logaddexp(0.0, z) - y[rows] * z)  # (eqs. 5, 12)
+        g = sigmoid(z) - y[rows]  # (eq. 7)
+        g_w += X[rows].T @ g
+        g_b += np.sum(g)
+    return total / n, {"w": g_w / n, "b": np.asarray(g_b / n)}
+
+
 def hessian(params, X, y):
     """The Hessian over (w, b) flattened: (1/n) X̃ᵀ diag(p(1 − p)) X̃ with X̃ = [X, 1] (eq. 11),
     assembled by blocks so X̃ is never built (eq. 11c)."""

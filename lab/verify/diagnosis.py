@@ -55,7 +55,7 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
     first one found, with random dense data); when given, the diagnosis reads
     it, since shrinking can erase a pattern (n = 1 hides "only when y = 1").
     """
-    if v.kind in ("contract", "witnesses"):
+    if v.kind in ("contract", "witnesses", "loss_and_grad"):
         return v.message
     if "the witnesses disagree" in v.message:  # autodiff is the odd one out: say so, not how hand differs from it
         return v.message.split("the witnesses disagree: ", 1)[1]

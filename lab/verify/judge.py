@@ -36,7 +36,7 @@ NEAR_KINK = 1e-4
 class Mismatch:
     """The worst disagreement of one comparison."""
 
-    what: str  # "gradient", "hessian", "forward", "finite differences"
+    what: str  # "gradient", "hessian", "loss_and_grad", "forward", "finite differences"
     param: str | None
     index: tuple[int, ...]
     hand: float
@@ -58,7 +58,7 @@ class Verdict:
     ok: bool
     rel_error: float = 0.0  # max |hand − autodiff| / max |autodiff|, over gradient entries
     margin: float = 0.0  # max |hand − autodiff| / tolerance: the case passes while this is ≤ 1
-    kind: str = "pass"  # pass, gradient, hessian, witnesses, contract, outside (the loss is not finite)
+    kind: str = "pass"  # pass, gradient, hessian, loss_and_grad, witnesses, contract, outside (loss not finite)
     message: str = ""
     mismatch: Mismatch | None = None
     hand: dict[str, np.ndarray] = field(default_factory=dict)
@@ -141,6 +141,10 @@ def _judge(model: Model, case: Case, ev: Evidence, finite_differences: bool) -> 
     if witnesses:
         v.ok, v.kind, v.message = False, "witnesses", witnesses
         return v
+    if callable(getattr(model.module, "loss_and_grad", None)):
+        v = _judge_loss_and_grad(model, case, ev, v)
+        if not v.ok:
+            return v
     if (
         ev.hessian is not None
         and np.all(np.isfinite(ev.hessian))
@@ -231,6 +235,45 @@ def _witnesses_agree(model: Model, case: Case, ev: Evidence, hand, finite_differ
                 f"give {fd:.17g} (tolerance {tol:.3g}); {hint}"
             )
     return ""
+
+
+def _judge_loss_and_grad(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdict:
+    """The optional ``loss_and_grad`` (one pass, for training) must give the loss and the gradient
+    that the witnesses give, within the same tolerances as ``loss`` and ``grad``."""
+    try:
+        L, g = model.module.loss_and_grad(case.params, case.X, case.y, **case.hyper)
+        L, g = float(L), {k: np.asarray(x, dtype=np.float64) for k, x in g.items()}
+    except Exception as e:
+        v.ok, v.kind, v.message = False, "contract", f"loss_and_grad raised {type(e).__name__}: {e}"
+        return v
+    if set(g) != set(ev.grad) or any(g[k].shape != ev.grad[k].shape for k in g):
+        mine, want = ({k: x.shape for k, x in d.items()} for d in (g, ev.grad))
+        v.ok, v.kind = False, "contract"
+        v.message = f"loss_and_grad returns a gradient shaped {mine}; the parameters are shaped {want}"
+        return v
+    tol = 2.0 * ev.loss_err
+    if not abs(L - ev.loss) <= tol:
+        v.ok, v.kind = False, "loss_and_grad"
+        v.mismatch = Mismatch("loss_and_grad", None, (), L, ev.loss, tol)
+        v.message = (
+            f"loss_and_grad's loss {L:.17g}, the loss {ev.loss:.17g}: difference {abs(L - ev.loss):.3g} > tolerance "
+            f"{tol:.3g}"
+        )
+        return v
+    for k in g:
+        r = _ratio(np.abs(g[k] - ev.grad[k]), 2.0 * ev.grad_err[k])
+        if r.size and float(r.max()) > 1.0:
+            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
+            tol_i = 2.0 * float(ev.grad_err[k][i])
+            v.ok, v.kind = False, "loss_and_grad"
+            v.mismatch = Mismatch("loss_and_grad", k, i, float(g[k][i]), float(ev.grad[k][i]), tol_i)
+            v.message = (
+                f"loss_and_grad's gradient {v.mismatch.where}: {g[k][i]:.17g}, autodiff {ev.grad[k][i]:.17g}, "
+                f"difference {abs(g[k][i] - ev.grad[k][i]):.3g} > tolerance {tol_i:.3g}; grad itself agrees, so "
+                "the mistake is in loss_and_grad's copy of the formulas"
+            )
+            return v
+    return v
 
 
 def _judge_hessian(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdict:
