@@ -34,7 +34,7 @@ def test_correct_gradients_pass(name):
 def test_no_false_alarm_at_extreme_scales(name):
     """Features up to 1e6, scores up to 1e4, near-collinear columns, repeated rows, n = 1.
 
-    Each example checks BATCH = 64 cases, so thorough checks 10,240 cases per model and ci 3,200.
+    Each example checks BATCH = 128 cases, so thorough checks 20,480 cases per model and ci 6,400.
     """
     examples = {"thorough": 160, "ci": 50}.get(PROFILE, 12)
     r = verify(registry.get(name), profile="extreme", examples=examples)

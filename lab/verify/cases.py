@@ -18,7 +18,7 @@ from lab.model import Model
 
 MAX_N, MAX_D = 64, 8
 DRAWN = 4  # cases per example that Hypothesis draws (and shrinks)
-BATCH = 64  # cases of one shape checked in one compiled call: the drawn ones, then random fill
+BATCH = 128  # cases of one shape checked in one compiled call: the drawn ones, then random fill
 
 
 @dataclass
