@@ -310,9 +310,9 @@ def _diverged(model, X, y, params0, hist: History, step: int, lr: float, optimiz
 
 # -- the shared loop -------------------------------------------------------------------------
 
-#: ``update(params, grad, loss)`` -> ``(new params, step size)``, or ``(new params, step size, loss at
-#: the new params)`` when it already computed that loss (a line search does), or None: stalled.
-Update = Callable[[Params, Params, float], "tuple[Params, float] | tuple[Params, float, float] | None"]
+#: ``update(params, grad, loss)`` -> ``(new params, step size)``, then the loss (and the gradient) at
+#: the new params when it computed them already (a line search does), or None: stalled.
+Update = Callable[[Params, Params, float], "tuple | None"]
 
 
 def _check_run(lr: float, steps: int, tol: float) -> None:
@@ -481,9 +481,9 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     from least squares; where it is not a descent direction, from −∇L. Stops as :func:`gd` does,
     or "stalled" when no step down is left. Raises ``ValueError`` when the model has no hessian.
 
-    Two options make large data cheap (they combine); both assume the loss is a mean over the rows (plus terms
-    that do not depend on the data), as every model in the lab is. Neither changes what is
-    returned: the gradient, the loss and the stopping test always use all the rows.
+    Two options make large data cheap, alone or together. Both assume the loss is a mean over the
+    rows (plus terms that do not depend on the data), as every model in the lab is. Neither
+    changes what is returned: the gradient, the loss and the stopping test use all the rows.
 
     - ``hessian_rows=m``: each step's Hessian comes from m rows drawn at random (from ``seed``),
       an unbiased estimate at a fraction m/n of the cost. The convergence becomes linear, with a
