@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--n", type=int, default=200, help="synthetic samples")
     t.add_argument("--d", type=int, default=3, help="synthetic features")
-    t.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of sgd's shuffling")
+    t.add_argument("--seed", type=int, default=0, help="seed of the data, sgd's shuffling, newton's random rows")
     t.add_argument("--plot", metavar="FILE", help="write the loss curve to FILE (PNG)")
     t.add_argument(
         "--hyper",
