@@ -13,6 +13,7 @@ benchmark (``python -m lab.bench_train``) in a process of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import subprocess
@@ -49,37 +50,49 @@ def bench_verifier(names: list[str], cases: int) -> None:
     # every case afresh: a salt unique to this run is baked into its programs, so no cache of any
     # earlier run can serve them.
     salt = float(time.time_ns() % 1_000_003)
-    keep = jax.config.jax_persistent_cache_min_compile_time_secs
     for name in names:
         model = registry.get(name)
         t = time.perf_counter()
         r = verify(model, profile="ci")
         lab = r.cases / (time.perf_counter() - t)
         sample = _cases(model, cases)
-        # the naive programs are unique to this run: keep them out of the persistent cache, which
-        # they would otherwise grow by hundreds of useless entries per run (and pay the writes)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1e9)
-        t = time.perf_counter()
-        for i, c in enumerate(sample):  # naive: a fresh jit per case, so each case compiles
-
-            def loss(p, X, y, c=c, i=i, m=model):
-                return m.module.loss(p, X, y, **c.hyper) + 0.0 * (salt + i)
-
-            g = jax.jit(jax.grad(loss))(
-                {k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y)
-            )
-            h = model.module.grad(c.params, c.X, c.y, **c.hyper)
-            assert all(np.allclose(h[k], g[k], rtol=1e-9, atol=1e-12) for k in h)
-        naive = len(sample) / (time.perf_counter() - t)
-        t = time.perf_counter()
-        few = sample[: max(3, cases // 10)]
-        for c in few:
-            jax.grad(functools.partial(model.module.loss, **c.hyper))(
-                {k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y)
-            )
-        eager = len(few) / (time.perf_counter() - t)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", keep)
+        with _no_cache_writes(jax):
+            naive, eager = _naive_rates(model, sample, salt, cases, jax, jnp)
         print(f"{name:<32} {naive:>13.1f}/s {eager:>9.1f}/s {lab:>9.1f}/s {lab / naive:>11.1f}×")
+
+
+@contextlib.contextmanager
+def _no_cache_writes(jax):
+    """The naive programs are unique to one run: keep them out of the persistent cache, which they
+    would grow by hundreds of useless entries per run (and which a naive user would not pay for)."""
+    keep = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1e9)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", keep)
+
+
+def _naive_rates(model, sample, salt: float, cases: int, jax, jnp) -> tuple[float, float]:
+    """Cases per second of a fresh ``jax.jit(jax.grad)`` per case, and of eager ``jax.grad``."""
+    t = time.perf_counter()
+    for i, c in enumerate(sample):  # naive: a fresh jit per case, so each case compiles
+
+        def loss(p, X, y, c=c, i=i, m=model):
+            return m.module.loss(p, X, y, **c.hyper) + 0.0 * (salt + i)
+
+        params = {k: jnp.asarray(v) for k, v in c.params.items()}
+        g = jax.jit(jax.grad(loss))(params, jnp.asarray(c.X), jnp.asarray(c.y))
+        h = model.module.grad(c.params, c.X, c.y, **c.hyper)
+        assert all(np.allclose(h[k], g[k], rtol=1e-9, atol=1e-12) for k in h)
+    naive = len(sample) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    few = sample[: max(3, cases // 10)]
+    for c in few:
+        jax.grad(functools.partial(model.module.loss, **c.hyper))(
+            {k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y)
+        )
+    return naive, len(few) / (time.perf_counter() - t)
 
 
 def detection_threshold(names: list[str], cases: int = 256) -> None:

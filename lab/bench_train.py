@@ -296,9 +296,9 @@ def cap_threads(spec: str) -> tuple[int | None, str]:
         flags = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
         flags += f"intra_op_parallelism_threads={threads}"
         current = os.environ.get("XLA_FLAGS", "")
-        if flags not in current and "jax" in sys.modules:
-            return threads, where + "; JAX had started already, so its threads are not capped"
         if flags not in current:
+            if "jax" in sys.modules:
+                return threads, where + "; JAX had started already, so its threads are not capped"
             os.environ["XLA_FLAGS"] = f"{current} {flags}".strip()
         where += " for BLAS, OpenMP and JAX alike"
     return threads, where
