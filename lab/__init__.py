@@ -3,6 +3,7 @@
     >>> import lab
     >>> model = lab.get("logistic_regression")
     >>> params, history = lab.fit(model, X, y, lr=0.5, steps=500)
+    >>> lab.check(model, params, X, y)   # the hand gradient at that point, judged by every witness
 
 Importing ``lab`` does not import JAX; ``lab.verify`` does.
 """
@@ -10,5 +11,13 @@ Importing ``lab`` does not import JAX; ``lab.verify`` does.
 from lab.model import Model, ModelError, get, load, names
 from lab.optim import DivergedError, History, fit
 
-__all__ = ["DivergedError", "History", "Model", "ModelError", "fit", "get", "load", "names"]
+
+def check(model, params, X, y, **hyper):
+    """The verdict on ``model``'s hand gradient at one point (see lab/verify/point.py); imports JAX."""
+    from lab.verify.point import check as _check
+
+    return _check(model, params, X, y, **hyper)
+
+
+__all__ = ["DivergedError", "History", "Model", "ModelError", "check", "fit", "get", "load", "names"]
 __version__ = "0.1.0"

@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
     v.add_argument("--json", metavar="FILE", help="write one JSON object per model to FILE")
     v.add_argument("--no-derivations", action="store_true", help="skip running the derivations' Python blocks")
+    v.add_argument(
+        "--at",
+        metavar="FILE.npz",
+        help="judge one point with every witness: an .npz with X, y and one array per parameter (w, b, ...)",
+    )
 
     def rows(text: str) -> int:
         try:
@@ -130,6 +135,8 @@ def _verify(args) -> int:
         m = registry.load(spec)
         models.append(m)
         specs[m.name] = spec
+    if args.at:
+        return _verify_at(models, args.at)
     reports = []
     for m in models:
         with _progress(m.name) as tick:
@@ -163,12 +170,27 @@ def _verify(args) -> int:
 
     if approximated:
         names = ", ".join(sorted(approximated))
-        print(f"note: the rounding bound is a first-order estimate, not rigorous, through: {names}")
+        print(
+            "note: the rounding bound is a first-order estimate, not rigorous, through: "
+            f"{names} (where that estimate is not finite, it is taken at the ends of the error interval)"
+        )
     if args.json:
         write_json(reports, args.json)
     if any(r.status == "error" for r in reports) and not any(r.status == "fail" for r in reports):
         return 2
     return 1 if any(r.status != "pass" for r in reports) or orphans else 0
+
+
+def _verify_at(models, path: str) -> int:
+    """``lab verify NAME --at FILE.npz``: one model, one point, every witness."""
+    from lab.verify.point import check, load_point
+
+    if len(models) != 1:
+        raise UsageError(f"lab verify: --at judges one model; got {len(models)} (name one, or one --module)")
+    params, X, y = load_point(path)
+    result = check(models[0], params, X, y)
+    print(result)
+    return result.exit_code
 
 
 class _progress:

@@ -108,7 +108,11 @@ def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> 
         pscale = draw(st.sampled_from(scales.params))
         params = {k: _array(draw, s, pscale) for k, s in shapes.items()}
         y = targets(draw, model.target, X.shape[0], draw(st.sampled_from(scales.targets)), sizes.get("n_classes", 3))
-        out.append(Case(params, X, y, dict(hyper), dict(sizes)))
+        case = Case(params, X, y, dict(hyper), dict(sizes))
+        if model.kink_order is not None:  # samples exactly on the kink, where subgradient code goes wrong
+            rows = draw(st.sets(st.integers(0, X.shape[0] - 1), max_size=X.shape[0]), label="samples on the kink")
+            case = _on_kink(model, case, rows)
+        out.append(case)
     if len({c.X.shape for c in out}) > 1:  # "one_row" changes n: keep one shape per batch
         out = [c for c in out if c.X.shape == out[0].X.shape]
     return out
@@ -128,8 +132,17 @@ def fill(model: Model, drawn: list[Case], size: int, seed: int, scales: Scales =
         X = rng.uniform(-1, 1, (n, d)) * rng.choice(scales.features)
         params = {k: rng.uniform(-1, 1, np.shape(v)) * rng.choice(scales.params) for k, v in drawn[0].params.items()}
         y = _random_targets(rng, model.target, n, float(rng.choice(scales.targets)), drawn[0].sizes.get("n_classes", 3))
-        out.append(Case(params, X, y, dict(drawn[0].hyper), dict(drawn[0].sizes)))
+        case = Case(params, X, y, dict(drawn[0].hyper), dict(drawn[0].sizes))
+        if model.kink_order is not None and rng.random() < 0.5:
+            case = _on_kink(model, case, np.flatnonzero(rng.random(n) < rng.random()))
+        out.append(case)
     return out
+
+
+def _on_kink(model: Model, case: Case, rows) -> Case:
+    from lab.verify.kinks import place_on_kink  # kinks reads Case from here
+
+    return place_on_kink(model, case, rows)
 
 
 def _random_targets(rng, target: str, n: int, scale: float, n_classes: int = 3) -> np.ndarray:

@@ -33,15 +33,15 @@ def _fit_factor(h: np.ndarray, a: np.ndarray, tol: np.ndarray) -> float | None:
     return c if np.all(np.abs(h - c * a) <= slack) else None
 
 
-def _name_factor(c: float, n: int) -> str | None:
-    """Name c as one of 2, 1/2, n, 1/n and their kin, or None."""
+def _name_factor(c: float, n: int, with_n: bool = True) -> str | None:
+    """Name c as one of 2, 1/2, n, 1/n and their kin, or None; ``with_n`` adds the value of n."""
     names = {2: "2", 0.5: "1/2", 4: "4", 0.25: "1/4"}
     for value, name in names.items():
         if np.isclose(c, value, rtol=1e-9):
             return name
     for value, name in {n: "n", 1 / n: "1/n", 2 * n: "2n", n / 2: "n/2", 2 / n: "2/n", 1 / (2 * n): "1/(2n)"}.items():
         if np.isclose(c, value, rtol=1e-9):
-            return f"{name} (n = {n})"
+            return f"{name} (n = {n})" if with_n else name
     frac = Fraction(c).limit_denominator(16)
     if np.isclose(float(frac), c, rtol=1e-9):
         return str(frac)
@@ -61,12 +61,16 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
         return v.message.split("the witnesses disagree: ", 1)[1]
     if v.kind == "hessian":
         return _hessian(v)
-    v = wide if wide is not None and wide.kind == "gradient" else v
+    if v.message.startswith("at a kink") or not v.reference:  # a subgradient bracket, or differences alone
+        return v.message
+    shown = v
+    v = wide if wide is not None and wide.kind == "gradient" and wide.reference else v
     if v.case.X.shape[0] < 8 or (model.n_features is None and v.case.X.shape[1] < 3):
         v = _probe(model, witness, v)
+    same = v is shown  # sizes, rows and indices are named only when they are those of the case shown
     keys = list(v.reference)
     h, a, tol = (_flat(x, keys) for x in (v.hand, v.reference, v.tolerance))
-    n = v.case.X.shape[0]
+    n = shown.case.X.shape[0]
     if not np.all(np.isfinite(h)):
         bad = [k for k in keys if not np.all(np.isfinite(v.hand[k]))]
         return f"the hand gradient of {', '.join(bad)} is not finite (an overflow: use a stable form such as logaddexp)"
@@ -85,9 +89,14 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
     rel = abs(m.hand - m.reference) / max(abs(m.reference), 1e-300) if m is not None else 0.0
     block = np.size(v.reference[m.param]) if m is not None and m.param else 0
     if int(np.sum(np.abs(h - a) > tol)) == 1 and informative >= 1 and m is not None and (block > 1 or rel < 1e-3):
-        return f"a single entry is wrong: {m.where} is off by a relative {rel:.1e}; every other entry agrees"
+        sm = shown.mismatch
+        if not same and sm is not None and sm.param == m.param:
+            m, rel = sm, abs(sm.hand - sm.reference) / max(abs(sm.reference), 1e-300)
+        where = m.where if same or m is shown.mismatch else f"one entry of ∂L/∂{m.param}"
+        return f"a single entry is wrong: {where} is off by a relative {rel:.1e}; every other entry agrees"
 
-    c = _fit_factor(h, a, tol)
+    # a factor is earned only when it is over-determined: two or more entries stand clear of rounding
+    c = _fit_factor(h, a, tol) if int(np.sum(np.abs(a) > 10 * tol)) >= 2 else None
     if c is not None and abs(c) > 1e-3 and abs(c - 1) > 1e-3:
         if np.isclose(c, -1.0, rtol=1e-9):
             return "sign flip: the hand gradient is −1 × autodiff (ŷ − y written as y − ŷ, or a lost minus sign)"
@@ -102,16 +111,17 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
                 f"constant factor 1/n (n = {n}): the hand gradient shrinks with the number of samples; "
                 "1/n is applied twice"
             )
-        name = _name_factor(c, n) or f"{c:.6g}"
+        name = _name_factor(c, v.case.X.shape[0], same) or _fmt(c)
         hint = " (the 2 of the square?)" if name in ("2", "1/2") else ""
         return f"constant factor {name}: the hand gradient is {name} × autodiff{hint}"
 
     for k in wrong:
         hk, ak, tk = np.ravel(v.hand[k]), np.ravel(v.reference[k]), np.ravel(v.tolerance[k])
-        if right:
+        if right and int(np.sum(np.abs(ak) > 10 * tk)) >= 2:
             ck = _fit_factor(hk, ak, tk)
             if ck is not None and abs(ck - 1) > 1e-3:
-                name = "sign flip" if np.isclose(ck, -1.0) else f"constant factor {_name_factor(ck, n) or f'{ck:.6g}'}"
+                nk = _name_factor(ck, v.case.X.shape[0], same) or _fmt(ck)
+                name = "sign flip" if np.isclose(ck, -1.0) else f"constant factor {nk}"
                 return f"{name} in the gradient of {k} only; {', '.join(right)} agree"
         H, A, T = (np.asarray(x[k]) for x in (v.hand, v.reference, v.tolerance))
         if A.ndim == 2 and A.shape[0] == A.shape[1] and np.all(np.abs(H - A.T) <= T + T.T):
@@ -122,17 +132,36 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
                 "(X where Xᵀ belongs, or a reversed axis)"
             )
 
-    samples = _samples(model, witness, v)
+    samples = _samples(model, witness, v, same)
     if samples:
         return samples
 
     for k in wrong:
         p = np.ravel(v.case.params[k])
         dk = np.ravel(v.hand[k] - v.reference[k])
-        ck = _fit_factor(dk, p, np.ravel(v.tolerance[k]))
+        tk = np.ravel(v.tolerance[k])
+        # one equation in one unknown fits anything: the term must be over-determined and far above rounding
+        if int(np.sum((np.abs(p) > 0) & (np.abs(dk) > 100 * tk))) < 2:
+            continue
+        ck = _fit_factor(dk, p, tk)
         if ck is not None and ck != 0:
-            return f"a missing or extra term {ck:.6g}·{k} in ∂L/∂{k} (a regularization term?)"
-    return "unexplained: no sign flip, constant factor, zero block, permutation or per-sample pattern fits"
+            return f"a missing or extra term {_fmt(ck)}·{k} in ∂L/∂{k} (a regularization term?)"
+    hint = ""
+    if model.kink_order is None:
+        hint = (
+            "; if the loss is not smooth (abs, max, a where() with a jump in slope), declare KINK_ORDER and "
+            "kink_distance in the model file (see lab new --kink)"
+        )
+    return f"unexplained: no sign flip, constant factor, zero block, permutation or per-sample pattern fits{hint}"
+
+
+def _fmt(x: float) -> str:
+    """``x`` with enough digits to tell it from 1 (and from its neighbours), at most 17."""
+    for k in range(6, 18):
+        text = f"{x:.{k}g}"
+        if float(text) != 1.0 or x == 1.0:
+            return text
+    return repr(x)
 
 
 def _probe(model: Model, witness: Witness, v: Verdict) -> Verdict:
@@ -167,41 +196,117 @@ def _growth_with_n(model: Model, case: Case) -> float | None:
     return float(h2 @ h1) / hh if hh > 0 else None
 
 
-def _samples(model: Model, witness: Witness, v: Verdict) -> str:
-    """Check each sample alone; name the ones that fail when they are some but not all."""
+def _samples(model: Model, witness: Witness, v: Verdict, same: bool = True) -> str:
+    """Check each sample alone; name the ones that fail when they are some but not all.
+
+    Before it names samples by their labels, it reads the per-sample error as a function of the
+    score (:func:`_score_pattern`): three different slips in an exponential all look like
+    "wrong for y > 0", but their ratios to the truth (e^{2z}, −1, e^{z}) tell them apart.
+    """
     case = v.case
     n = case.X.shape[0]
     if n < 2:
         return ""
-    singles = [Case(case.params, case.X[i : i + 1], case.y[i : i + 1], case.hyper) for i in range(n)]
-    verdicts = []
-    for start in range(0, n, BATCH):
-        chunk = singles[start : start + BATCH]
-        verdicts += [judge(model, c, ev) for c, ev in zip(chunk, witness.evaluate(chunk, BATCH), strict=True)]
+    verdicts = _single(model, witness, case)
     bad = [i for i, r in enumerate(verdicts) if not r.ok]
     if len(bad) == n:
-        return _per_sample_factor(model, case, verdicts)
+        return _per_sample_factor(model, witness, case, verdicts)
     if not bad:
         return ""
+    pattern = _score_pattern(model, witness, case, bad)
+    if pattern:
+        return pattern
     ys = case.y
+    count = f" ({len(bad)} of {n})" if same else ""
     for value in np.unique(ys):
         if set(bad) == set(np.flatnonzero(ys == value)):
-            return f"wrong only for some samples: exactly those with y = {value:g} ({len(bad)} of {n})"
+            return f"wrong only for some samples: exactly those with y = {value:g}{count}"
     for label, mask in (("y > 0", ys > 0), ("y < 0", ys < 0), ("y ≥ 0", ys >= 0), ("y ≤ 0", ys <= 0)):
         if set(bad) == set(np.flatnonzero(mask)):
-            return f"wrong only for some samples: exactly those with {label} ({len(bad)} of {n})"
+            return f"wrong only for some samples: exactly those with {label}{count}"
+    if not same:
+        return "wrong only for some samples: some samples fail on their own, the others pass"
     rows = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
     return f"wrong only for some samples: rows {rows} ({len(bad)} of {n}) fail on their own, the others pass"
 
 
-def _per_sample_factor(model: Model, case: Case, verdicts: list[Verdict]) -> str:
+def _single(model: Model, witness: Witness, case: Case, y: np.ndarray | None = None) -> list[Verdict]:
+    """The verdict on each sample of ``case`` alone (with targets ``y`` in place of the case's, if given)."""
+    ys = case.y if y is None else y
+    singles = [Case(case.params, case.X[i : i + 1], ys[i : i + 1], case.hyper) for i in range(case.X.shape[0])]
+    out = []
+    for start in range(0, len(singles), BATCH):
+        chunk = singles[start : start + BATCH]
+        out += [judge(model, c, ev) for c, ev in zip(chunk, witness.evaluate(chunk, BATCH), strict=True)]
+    return out
+
+
+def _score_pattern(model: Model, witness: Witness, case: Case, rows: list[int]) -> str:
+    """For a linear-score model (w, b): is the hand ∂ℓ/∂z of the failing samples c·e^{kz} times the truth?
+
+    ∂ℓ_i/∂b is ∂ℓ_i/∂z_i for one sample. When the samples are right at y = 0, the ratio is read
+    on the part that y switches on, ∂ℓ/∂z(y) − ∂ℓ/∂z(0): that is where a slip inside y·e^{−z} lives.
+    The fit needs three samples with different scores and must leave nothing but rounding.
+    """
+    p = case.params
+    if set(p) != {"w", "b"} or np.ndim(p["w"]) != 1 or np.ndim(p["b"]) != 0 or len(rows) < 3:
+        return ""
+    idx = np.asarray(rows)
+    z = (case.X @ p["w"] + p["b"])[idx]
+    if np.ptp(z) < 1e-3 * max(1.0, float(np.max(np.abs(z)))):
+        return ""
+    full = _single(model, witness, Case(p, case.X[idx], case.y[idx], case.hyper))
+    hand = np.array([float(r.hand["b"]) for r in full if r.hand])
+    true = np.array([float(r.reference["b"]) for r in full if r.reference])
+    if hand.size != idx.size or true.size != idx.size:
+        return ""
+    part = ""
+    if model.target in ("real", "counts", "binary", "positive", "unit"):
+        zero = _single(model, witness, Case(p, case.X[idx], case.y[idx], case.hyper), np.zeros(idx.size))
+        if all(r.ok and r.kind != "outside" and r.reference for r in zero):
+            hand = hand - np.array([float(r.hand["b"]) for r in zero])
+            true = true - np.array([float(r.reference["b"]) for r in zero])
+            part = " in the part that y multiplies"
+    with np.errstate(all="ignore"):
+        rho = hand / true
+    if not np.all(np.isfinite(rho)) or np.any(rho == 0) or len(set(np.sign(rho))) > 1:
+        return ""
+    k, logc = np.polyfit(z, np.log(np.abs(rho)), 1)
+    fit = logc + k * z
+    if np.max(np.abs(np.log(np.abs(rho)) - fit)) > 1e-6 * max(1.0, float(np.max(np.abs(fit)))):
+        return ""
+    c = float(np.sign(rho[0]) * np.exp(logc))
+    k2 = round(2 * k) / 2
+    if abs(k - k2) > 1e-6:
+        return ""
+    exp = "" if k2 == 0 else "e^{" + ("−" if k2 < 0 else "") + ("" if abs(k2) == 1 else f"{abs(k2):g}") + "z}"
+    hints = {
+        2.0: "e^{z} where e^{−z} belongs?",
+        -2.0: "e^{−z} where e^{z} belongs?",
+        1.0: "a dropped factor e^{−z}?",
+        -1.0: "a dropped factor e^{z}?",
+        0.0: "a lost sign of the chain rule?" if np.isclose(c, -1.0) else "a constant factor on one term?",
+    }
+    factor = (_name_factor(c, 1, False) or _fmt(c)) if not np.isclose(c, 1.0) else ""
+    ratio = (f"{factor}·{exp}" if factor and exp else factor or exp) or "1"
+    if np.isclose(c, -1.0) and exp:
+        ratio = f"−{exp}"
+    return (
+        f"wrong only for some samples, by a ratio that depends on the score: per sample, the hand ∂ℓ/∂z{part} "
+        f"is {ratio} times the true one ({hints.get(k2, 'a wrong exponent?')})"
+    )
+
+
+def _per_sample_factor(model: Model, witness: Witness, case: Case, verdicts: list[Verdict]) -> str:
     """Every sample is off: by a factor that differs between samples, such as σ'(z)?"""
     keys = list(case.params)
     rho = []
     for r in verdicts:
-        if not r.hand:
+        if not r.hand or not r.reference:
             return ""
         h, a, t = (_flat(x, keys) for x in (r.hand, r.reference, r.tolerance))
+        if int(np.sum(np.abs(a) > 10 * t)) < 2:  # one entry fits any factor: not earned
+            return ""
         c = _fit_factor(h, a, t)
         if c is None:
             return ""
@@ -214,8 +319,13 @@ def _per_sample_factor(model: Model, case: Case, verdicts: list[Verdict]) -> str
                 "wrong sigmoid derivative: ∂ℓ/∂z carries an extra factor σ'(z) = p(1 − p) per sample; "
                 "for cross-entropy the σ' cancels and ∂ℓ/∂z = p − y"
             )
+    pattern = _score_pattern(model, witness, case, list(range(case.X.shape[0])))
+    if pattern:
+        return pattern.replace("wrong only for some samples, by", "wrong for every sample, by")
+    if np.ptp(rho) <= 1e-6 * float(np.max(np.abs(rho))):
+        return ""  # the same factor for all: not a pattern between samples
     return (
-        f"a factor that differs between samples (from {rho.min():.3g} to {rho.max():.3g}): "
+        f"a factor that differs between samples (from {_fmt(float(rho.min()))} to {_fmt(float(rho.max()))}): "
         "the derivative of a link or activation is wrong"
     )
 

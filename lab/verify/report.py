@@ -11,14 +11,17 @@ from lab.verify.search import ModelReport
 
 
 def table(reports: list[ModelReport]) -> str:
-    """One row per model: name, cases checked, worst relative error, worst error/tolerance, derivation, status."""
-    head = ("model", "cases", "worst error", "of tolerance", "derivation", "status")
+    """One row per model: name, cases checked and skipped, worst relative error, worst error/tolerance,
+    derivation, status; then a line for every model whose cases were skipped, proved nothing, or
+    were right but inexact."""
+    head = ("model", "checked", "skipped", "worst error", "of tolerance", "derivation", "status")
     rows = [head]
     for r in reports:
         rows.append(
             (
                 r.model,
                 str(r.cases),
+                str(r.outside + sum(r.inconclusive.values())),
                 f"{r.max_error:.1e}",
                 _share(r.max_margin),
                 r.derivation or "-",
@@ -28,12 +31,44 @@ def table(reports: list[ModelReport]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [
         "  ".join(
-            c.ljust(w) if i in (0, 4, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            c.ljust(w) if i in (0, 5, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
         )
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    notes = [line for r in reports for line in _notes(r)]
+    return "\n".join(line.rstrip() for line in lines + ([""] + notes if notes else []))
+
+
+def _notes(r: ModelReport) -> list[str]:
+    """What the row's counts hide: why cases were skipped, how many proved nothing, lost digits."""
+    out = []
+    total = r.cases + r.outside + sum(r.inconclusive.values())
+    for why, n in r.skipped.most_common():
+        out.append(f"{r.model}: {n} of {total} cases skipped: {why}")
+    unclear = sum(r.inconclusive.values())
+    if unclear:
+        mostly = " (most of them: read this verdict with care)" if unclear > r.cases else ""
+        whys = "; ".join(f"{n} {why}" for why, n in r.inconclusive.most_common())
+        out.append(f"{r.model}: {unclear} of {total} cases inconclusive{mostly}: {whys}")
+    if r.inexact and r.precision is not None:
+        out.append(f"{r.model}: right but inexact at {r.inexact} of {r.cases} cases: {precision_note(r.precision)}")
+    return out
+
+
+def precision_note(v) -> str:
+    """One sentence on the digits an inexact hand gradient keeps, and how we know it is rounding."""
+    p = v.precision
+    how = {
+        "extended": "in extended precision it converges to autodiff",
+        "float32": "its error grows by the ratio of float32's rounding to float64's in float32",
+        "path": "it is right at θ/2, θ/4, ... on the way to this point, where it loses fewer digits",
+    }[p.method]
+    n, d = v.case.X.shape
+    return (
+        f"your grad keeps {p.digits:.0f} of 16 digits at worst ({p.where}, a case with n = {n}, d = {d}); "
+        f"{how}, so the formula is right and its evaluation order loses the digits (a cancellation?)"
+    )
 
 
 def _share(x: float) -> str:

@@ -26,7 +26,10 @@ gradients within twice such a bound; see lab/verify/judge.py.
 The bound is first order in the errors (terms of order u² are dropped except
 where written) and it is a worst case: real errors are usually far smaller.
 Primitives without a rule get a linearized estimate, |J e| + c_f u |c|, and are
-named in ``approximated`` so a report can say the bound is not rigorous there.
+named in ``approximated`` so a report can say the bound is not rigorous there;
+where that estimate is not finite (an infinite slope times a zero error, as for
+x**0.5 at 0) the primitive is evaluated at the ends of the error interval. A rule
+that meets 0·∞ gives ∞, never NaN: a NaN bound would silently pass every test.
 """
 
 from __future__ import annotations
@@ -175,6 +178,24 @@ def _discrete(v, e, c, p):
     return None
 
 
+#: Rules that can meet 0·∞ or ∞ − ∞ when a value or an error is infinite.
+_CAN_BE_NAN = {
+    _mul,
+    _div,
+    _exp,
+    _expm1,
+    _exp2,
+    _log,
+    _log1p,
+    _logistic,
+    _tanh,
+    _sqrt,
+    _integer_pow,
+    _square,
+    _dot_general,
+}
+
+
 RULES: dict[str, Callable] = {
     "add": _add,
     "sub": _add,
@@ -317,6 +338,8 @@ def _eval(jaxpr, consts, args, errs):
                 )
             elif name in RULES:
                 out_errs = [RULES[name](vals, es, outs[0], eqn.params)]
+                if RULES[name] in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
+                    out_errs = [None if e is None else jnp.where(jnp.isnan(e), jnp.inf, e) for e in out_errs]
             else:
                 approximated.add(name)
                 out_errs = _linearized(eqn, vals, es, outs)
@@ -340,7 +363,18 @@ def _linearized(eqn, vals, errs, outs):
     if not floats:
         return [None] * len(outs)
     _, tangents = jax.jvp(f, [vals[i] for i in floats], [errs[i] for i in floats])
-    return [jnp.abs(t) + _lib(c) if _is_float(c) else None for t, c in zip(tangents, outs, strict=True)]
+    # Where the first-order estimate is not finite (x**0.5 at x = 0: an infinite slope times a zero
+    # error), evaluate the primitive at the ends of each input's error interval instead.
+    ends = [f(*[vals[i] + s * errs[i] for i in floats]) for s in (1.0, -1.0)]
+    out = []
+    for j, (t, c) in enumerate(zip(tangents, outs, strict=True)):
+        if not _is_float(c):
+            out.append(None)
+            continue
+        spread = jnp.maximum(jnp.abs(ends[0][j] - c), jnp.abs(ends[1][j] - c))
+        spread = jnp.where(jnp.isnan(spread), jnp.inf, spread)
+        out.append(jnp.where(jnp.isfinite(t), jnp.abs(t), spread) + _lib(c))
+    return out
 
 
 def bounded(f: Callable) -> Callable:

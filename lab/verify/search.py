@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,11 @@ from lab.verify.judge import Verdict, judge
 from lab.verify.profiles import PROFILES
 from lab.verify.witnesses import TraceError, Witness
 
+#: A pass needs this many conclusive cases. Fewer means the search checked almost nothing: a loss
+#: that is NaN nearly everywhere, or a gradient below rounding at every drawn point. One compiled
+#: batch holds 128 cases, so a model that verifies at all clears it with its first example.
+MIN_CASES = 100
+
 
 @dataclass
 class ModelReport:
@@ -23,10 +29,14 @@ class ModelReport:
 
     model: str
     status: str = "pass"  # pass, fail, error
-    cases: int = 0
+    cases: int = 0  # conclusive cases checked (right, or right but inexact)
     max_error: float = 0.0  # worst relative error of the hand gradient against autodiff
     max_margin: float = 0.0  # worst error over tolerance (≤ 1 passes)
-    outside: int = 0  # cases skipped because the loss itself is not finite there (e^z past 709)
+    outside: int = 0  # cases skipped (the loss itself is not finite there), counted by reason in ``skipped``
+    skipped: Counter = field(default_factory=Counter)
+    inconclusive: Counter = field(default_factory=Counter)  # cases that prove nothing, by reason
+    inexact: int = 0  # cases right in mathematics whose hand program loses digits to rounding
+    precision: Verdict | None = None  # the inexact case that loses the most digits
     failure: Verdict | None = None
     message: str = ""
     derivation: str = ""  # ok, or the first problem found
@@ -72,17 +82,27 @@ def verify(
         evidence = witness.evaluate(batch, BATCH)
         # finite differences (the slow witness) on the drawn cases; both autodiff modes on all
         pairs = enumerate(zip(batch, evidence, strict=True))
-        for verdict in (judge(model, c, ev, finite_differences=i < len(drawn)) for i, (c, ev) in pairs):
+        for verdict in (
+            judge(model, c, ev, finite_differences=i < len(drawn), witness=witness) for i, (c, ev) in pairs
+        ):
             if verdict.kind == "outside":
                 report.outside += 1
+                report.skipped[verdict.reason] += 1
+                continue
+            if verdict.kind == "inconclusive":
+                report.inconclusive[verdict.reason] += 1
                 continue
             report.cases += 1
             if on_case:
                 on_case(report.cases)
-            if verdict.ok:
+            if verdict.kind == "inexact":
+                report.inexact += 1
+                if report.precision is None or verdict.precision.digits < report.precision.precision.digits:
+                    report.precision = verdict
+            if verdict.kind == "pass":
                 report.max_error = max(report.max_error, verdict.rel_error)
                 report.max_margin = max(report.max_margin, verdict.margin)
-            else:
+            elif not verdict.ok:
                 if not first:
                     first.append(verdict)
                 raise _Found(verdict)
@@ -91,6 +111,8 @@ def verify(
         check = hseed(seed)(check)
     try:
         check()
+        if report.cases < MIN_CASES:
+            report.status, report.message = "error", _too_few(report)
     except _Found as found:
         report.status, report.failure = "fail", found.verdict
         report.message = found.verdict.message
@@ -109,3 +131,16 @@ def verify(
             f"not implemented: {e or 'loss or grad raises NotImplementedError'} (fill in {model.source.name})"
         )
     return report
+
+
+def _too_few(r: ModelReport) -> str:
+    """Why a search that found no mistake checked too little to pass, in one line."""
+    skipped, unclear = sum(r.skipped.values()), sum(r.inconclusive.values())
+    total = r.cases + skipped + unclear
+    if r.cases == 0 and skipped == total and len(r.skipped) == 1:
+        reason = next(iter(r.skipped))
+        reason = {"the loss is not finite": "the loss is not finite at any drawn point"}.get(reason, reason)
+        return f"nothing was checked: {reason} ({total} cases drawn)"
+    parts = [f"{n} skipped: {why}" for why, n in r.skipped.most_common()]
+    parts += [f"{n} inconclusive: {why}" for why, n in r.inconclusive.most_common()]
+    return f"only {r.cases} of {total} cases could be checked, fewer than {MIN_CASES} ({'; '.join(parts)})"

@@ -185,20 +185,26 @@ def finite_difference(f, h0: float, con: float = 2.0, steps: int = 20):
     return best, err, h
 
 
-def one_sided(f, h0: float, side: float, con: float = 2.0, steps: int = 16):
+def one_sided(f, h0: float, side: float, con: float = 2.0, steps: int = 16, f_err: float = 0.0):
     """The one-sided derivative lim_{h→0+} side·(f(side·h) − f(0))/h and a bound on its error.
 
     Forward differences have an error of order h, so the Neville table
     extrapolates with factors con, con², ... (Ridders' scheme for p = 1).
+    ``f_err`` bounds the absolute rounding of each value of f beyond u|f|: a loss
+    that sums large terms to a small one (y − z near a kink) is far less exact than u|f|.
     """
     f0 = f(0.0)
+    for _ in range(12):  # a first step that leaves the loss's domain shrinks until it does not
+        if np.isfinite(f(side * h0)):
+            break
+        h0 /= 16
     a = np.zeros((steps, steps))
     rounding = np.zeros(steps)
     h, best, err = h0, np.nan, np.inf
     for i in range(steps):
         fh = f(side * h)
         a[0, i] = side * (fh - f0) / h
-        rounding[i] = 4 * U * (abs(fh) + abs(f0)) / h
+        rounding[i] = (4 * U * (abs(fh) + abs(f0)) + 2 * f_err) / h
         fac = con
         for j in range(1, i + 1):
             a[j, i] = (a[j - 1, i] * fac - a[j - 1, i - 1]) / (fac - 1)
@@ -210,20 +216,38 @@ def one_sided(f, h0: float, side: float, con: float = 2.0, steps: int = 16):
     return best, err
 
 
-def fd_directional(model: Model, case: Case, v: dict[str, np.ndarray], loss: float, slope: float, loss_err: float):
+def fd_directional(
+    model: Model,
+    case: Case,
+    v: dict[str, np.ndarray],
+    loss: float,
+    slope: float,
+    loss_err: float,
+    max_step: float = np.inf,
+):
     """The derivative of the loss along ``v`` by finite differences in NumPy, with an error bound.
 
-    The first step is sized so the loss changes by about a tenth of itself;
-    the bound adds the extrapolation error estimate and the rounding error
-    of the loss values divided by the final step.
+    The first step is sized so the loss changes by about a tenth of itself, and
+    no longer than ``max_step`` (the nearest kink); where the loss is not finite
+    at that step (it left its domain), the step shrinks until it is, and with no
+    finite step there is no witness: the result is NaN. The bound adds the
+    extrapolation error estimate and the rounding error of the loss values
+    divided by the final step.
     """
     f0 = {k: np.asarray(p, dtype=np.float64) for k, p in case.params.items()}
 
     def f(t):
-        return float(model.module.loss({k: f0[k] + t * v[k] for k in f0}, case.X, case.y, **case.hyper))
+        with np.errstate(all="ignore"):
+            return float(model.module.loss({k: f0[k] + t * v[k] for k in f0}, case.X, case.y, **case.hyper))
 
     scale = max(abs(loss), 1e-3 * abs(slope), 1e-12)
-    h0 = min(1.0, 0.5 * scale / max(abs(slope), 1e-300))
+    h0 = min(1.0, 0.5 * scale / max(abs(slope), 1e-300), max_step)
+    for _ in range(12):
+        if np.isfinite(f(h0)) and np.isfinite(f(-h0)):
+            break
+        h0 /= 16
+    else:
+        return np.nan, np.nan
     d, err, h = finite_difference(f, h0)
     # A loss that is nearly piecewise linear at the scale of h0 (a saturated sigmoid with features
     # of 1e6) gives a flat, self-consistent table far from the derivative at 0. Tables from steps a

@@ -1,0 +1,147 @@
+"""A check at one point the user chooses: ``lab.check(model, params, X, y)`` and ``lab verify NAME --at FILE.npz``.
+
+The search draws its own points. A person often has one that matters: the
+optimum a fit just found, or the step where training blew up. This judges
+that point with every witness (reverse and forward mode, finite differences,
+the precision ladder) and returns one verdict that reads well in a terminal
+and in a notebook.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lab import model as registry
+from lab.verify.cases import Case
+
+#: What each verdict kind means for a person, and the exit code of `lab verify --at`.
+MEANING = {
+    "pass": ("verified", 0),
+    "inexact": ("verified, inexact", 0),
+    "inconclusive": ("inconclusive", 2),
+    "outside": ("skipped", 2),
+    "gradient": ("WRONG", 1),
+    "hessian": ("WRONG", 1),
+    "loss_and_grad": ("WRONG", 1),
+    "witnesses": ("WITNESSES DISAGREE", 1),
+    "contract": ("CONTRACT", 2),
+}
+
+
+@dataclass
+class Check:
+    """The verdict on one point, with what a person needs to act on it."""
+
+    model: str
+    status: str  # verified, verified (inexact), inconclusive, skipped, WRONG, ...
+    exit_code: int
+    detail: str  # one line: the worst error, the reason, or the mismatch
+    diagnosis: str = ""
+    verdict: object = None  # the judge's Verdict, for programs
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def __str__(self) -> str:
+        lines = [f"{self.model}: {self.status}: {self.detail}"]
+        if self.diagnosis and self.diagnosis != self.detail:
+            lines.append(f"  diagnosis: {self.diagnosis}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        color = {0: "#1a7f37", 1: "#cf222e", 2: "#9a6700"}[self.exit_code]
+        diag = f"<br><i>diagnosis:</i> {html.escape(self.diagnosis)}" if self.diagnosis else ""
+        return (
+            f'<div style="border-left:4px solid {color};padding:4px 8px">'
+            f'<b>{html.escape(self.model)}</b>: <b style="color:{color}">{html.escape(self.status)}</b><br>'
+            f"{html.escape(self.detail)}{diag}</div>"
+        )
+
+
+def check(model, params, X, y, **hyper) -> Check:
+    """Judge ``model``'s hand gradient at one point with every witness.
+
+    ``model`` is a :class:`lab.model.Model` or anything :func:`lab.model.load` takes (a name, a
+    dotted module, a path). Hyperparameters not given take their defaults. Bad input raises a
+    ``ValueError`` that names it.
+    """
+    from lab.verify.diagnosis import diagnose
+    from lab.verify.judge import judge
+    from lab.verify.report import precision_note
+    from lab.verify.witnesses import Witness
+
+    m = model if isinstance(model, registry.Model) else registry.load(str(model))
+    unknown = sorted(set(hyper) - set(m.hyperparameters))
+    if unknown:
+        known = ", ".join(m.hyperparameters) or "none"
+        raise ValueError(f"{m.name} has no hyperparameter {', '.join(unknown)}; it has: {known}")
+    X, y = registry.check_data(X, y, m.target, m.n_features)
+    expected = {k: np.asarray(v, dtype=float) for k, v in m.module.init(X.shape[1]).items()} if not m.shapes else None
+    if expected is not None:
+        params = registry.check_params(params, expected)
+    else:  # models with SHAPES (classes, hidden width): the shapes come from the point itself
+        params = {k: np.asarray(v, dtype=np.float64) for k, v in dict(params).items()}
+    defaults = _defaults(m)
+    hyper = {k: float(hyper.get(k, defaults[k])) for k in m.hyperparameters}
+    case = Case(params, X, y, hyper, _sizes(m, params, X.shape[1]))
+    witness = Witness(m)
+    v = judge(m, case, witness.evaluate([case], 1)[0], finite_differences=True, witness=witness)
+    status, code = MEANING.get(v.kind, ("WRONG", 1))
+    if v.kind in ("pass", "inexact"):
+        detail = f"largest error {v.margin:.0%} of its rounding tolerance (n = {X.shape[0]}, d = {X.shape[1]})"
+        if v.kind == "inexact":
+            detail = precision_note(v)
+        return Check(m.name, status, code, detail, verdict=v)
+    if v.kind in ("inconclusive", "outside"):
+        return Check(m.name, status, code, f"nothing to judge here: {v.reason}", verdict=v)
+    diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != "contract" else "")
+    return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v)
+
+
+def _defaults(m) -> dict[str, float]:
+    """Each hyperparameter's default: the keyword default of ``loss``."""
+    import inspect
+
+    sig = inspect.signature(m.module.loss)
+    return {k: sig.parameters[k].default for k in m.hyperparameters if k in sig.parameters}
+
+
+def _sizes(m, params, d: int) -> dict[str, int]:
+    """The integer arguments of init (SHAPES) that make ``params``' shapes."""
+    if not m.shapes:
+        return {}
+    import itertools
+
+    names = list(m.shapes)
+    ranges = [range(lo, max(hi, 64) + 1) for lo, hi in m.shapes.values()]
+    want = {k: np.shape(v) for k, v in params.items()}
+    for combo in itertools.product(*ranges):
+        sizes = dict(zip(names, combo, strict=True))
+        got = {k: np.shape(v) for k, v in m.module.init(d, **sizes).items()}
+        if got == want:
+            return sizes
+    raise ValueError(f"params' shapes {want} fit no {', '.join(names)} of {m.name}")
+
+
+def load_point(path: str | Path) -> tuple[dict, np.ndarray, np.ndarray]:
+    """``(params, X, y)`` from an ``.npz`` file holding X, y and one array per parameter name."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            data = {k: np.asarray(z[k]) for k in z.files}
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable .npz file: {type(e).__name__}: {e}") from None
+    missing = [k for k in ("X", "y") if k not in data]
+    if missing:
+        raise ValueError(f"{path} has no {' or '.join(missing)}; it holds {', '.join(sorted(data)) or 'nothing'}")
+    X, y = data.pop("X"), data.pop("y")
+    return data, X, y

@@ -1,0 +1,102 @@
+"""The hand program's own rounding: is a disagreement mathematics or arithmetic?
+
+The tolerance 2E of lab/verify/judge.py bounds the rounding of the autodiff
+program. A hand gradient that evaluates the same mathematics in another order
+(σ(z) as 1 − 1/(1 + e^z)) carries rounding of its own, which E knows nothing
+about. So when the hand gradient misses 2E, it is run again at other
+precisions, the way one checks a numerical method by refining it:
+
+- up: in extended precision (``np.longdouble``, 64 significant bits on x86).
+  A correct formula converges to the witnesses: |h_L − g| ≤ 2E. A mistake
+  does not move: h_L is off by as much as h₆₄ was.
+- down, when the hand code does not run in extended precision (it casts to
+  float64, or calls compiled code such as ``sklearn._loss``): in float32.
+  Rounding error scales with the unit roundoff, by 2²⁹ from float32 to
+  float64; a mistake does not scale. The float64 discrepancy is taken as
+  rounding when it is within 64·2⁻²⁹ of the float32 one (a factor 64 of
+  allowance for the luck of individual roundings).
+
+A discrepancy that neither run explains is a mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lab.model import Model
+from lab.verify.cases import Case
+
+U64, U32 = 2.0**-53, 2.0**-24
+#: How far the float32 run's rounding may be from its expected share, 2⁻²⁹ of it.
+LUCK = 64.0
+#: The extended run's own rounding: h_L − h₆₄ estimates h₆₄'s error, and h_L keeps about 2⁻¹¹ of it.
+EXTENDED_RESIDUAL = 2.0**-6
+
+
+@dataclass
+class Precision:
+    """How much of the hand gradient's disagreement is its own rounding."""
+
+    explained: bool  # every entry that missed 2E is explained by rounding
+    method: str  # "extended" or "float32", the run that explained it (or "" when none did)
+    digits: float  # significant digits the hand gradient keeps at its worst entry
+    where: str  # that entry, e.g. "w[0]"
+
+
+def _run(model: Model, case: Case, dtype) -> dict[str, np.ndarray] | None:
+    cast = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
+    try:
+        with np.errstate(all="ignore"):
+            g = model.module.grad(
+                {k: cast(v) for k, v in case.params.items()},
+                cast(case.X),
+                cast(case.y),
+                **{k: dtype(v) for k, v in case.hyper.items()},
+            )
+            return {k: np.asarray(v).astype(np.longdouble) for k, v in g.items()}
+    except Exception:  # compiled code that takes float64 only, or a dtype the code does not expect
+        return None
+
+
+def _name(key: str, index: tuple[int, ...]) -> str:
+    return key + (f"[{', '.join(map(str, index))}]" if index else "")
+
+
+def explain(model: Model, case: Case, hand: dict, grad: dict, tol: dict) -> Precision:
+    """Is |hand − grad| > tol, where it is, the hand program's rounding?"""
+    keys = list(grad)
+    bad = {k: np.abs(hand[k] - grad[k]) > tol[k] for k in keys}
+    worst_rel, where = 0.0, ""
+    for k in keys:
+        if bad[k].any():
+            rel = np.abs(hand[k] - grad[k]) / np.maximum(np.abs(grad[k]), tol[k])
+            rel = np.where(bad[k], rel, 0.0)
+            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(rel)), rel.shape))
+            if rel[i] >= worst_rel:
+                worst_rel, where = float(rel[i]), _name(k, i)
+    digits = float(np.clip(-np.log10(max(worst_rel, 1e-300)), 0.0, 16.0))
+
+    def ok(explained_by) -> bool:
+        return all(np.all(explained_by[k] | ~bad[k]) for k in keys)
+
+    with np.errstate(all="ignore"):
+        if np.finfo(np.longdouble).nmant > 52:
+            hi = _run(model, case, np.longdouble)
+            if hi is not None and set(hi) == set(keys) and all(hi[k].shape == grad[k].shape for k in keys):
+                near = {
+                    k: np.abs(hi[k] - grad[k]) <= tol[k] + EXTENDED_RESIDUAL * np.abs(hi[k] - hand[k]) for k in keys
+                }
+                if ok(near):
+                    return Precision(True, "extended", digits, where)
+        lo = _run(model, case, np.float32)
+        if lo is not None and set(lo) == set(keys) and all(lo[k].shape == grad[k].shape for k in keys):
+            near = {}
+            for k in keys:
+                d32 = np.abs(lo[k] - grad[k])
+                d64 = np.abs(hand[k] - grad[k])
+                near[k] = np.isfinite(d32) & (d64 <= tol[k] + LUCK * (U64 / U32) * d32)
+            if ok(near):
+                return Precision(True, "float32", digits, where)
+    return Precision(False, "", digits, where)
