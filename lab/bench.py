@@ -127,6 +127,55 @@ def detection_threshold(names: list[str], cases: int = 256) -> None:
         print(f"{name:<32} {q[0]:>9.1e} {q[1]:>9.1e} {q[2]:>9.1e}")
 
 
+def detection_after_allowance(names: list[str], cases: int = 128) -> None:
+    """The smallest relative error in one entry that the whole judge catches, precision allowance included.
+
+    The tolerance 2E is for the autodiff side; a discrepancy beyond it is rerun in extended precision
+    and float32 (lab/verify/precision.py) and may be excused as the hand program's rounding. Here the
+    largest entry of a correct gradient is multiplied by 1 + ε, and each random case (n in 1..64,
+    d in 1..8, unit scale) is judged: the table gives the share of cases that catch each ε.
+    """
+    from lab import model as registry
+    from lab.verify.cases import BATCH
+    from lab.verify.judge import judge
+    from lab.verify.mutations import Mutation, mutant
+    from lab.verify.witnesses import Witness
+
+    eps = [1e-8, 1e-10, 1e-12, 1e-13, 1e-14]
+    print("\ndetection after the precision allowance: share of cases that catch one entry off by a relative ε")
+    print(f"{'model':<32} " + " ".join(f"{e:>7.0e}" for e in eps))
+    for name in names:
+        model = registry.get(name)
+
+        def slip(e):
+            def make(mod):
+                def grad(p, X, y, **h):
+                    g = {k: np.array(v, dtype=float) for k, v in mod.grad(p, X, y, **h).items()}
+                    k = max(g, key=lambda key: float(np.max(np.abs(g[key]))) if g[key].size else 0.0)
+                    g[k].flat[int(np.argmax(np.abs(g[k])))] *= 1 + e
+                    return g
+
+                return grad
+
+            return mutant(model, Mutation(f"entry_{e:g}", "", "", make))
+
+        mutants = [slip(e) for e in eps]
+        caught, total = np.zeros(len(eps)), 0
+        sample = _cases(model, cases, seed=2)
+        by_shape: dict = {}
+        for c in sample:
+            by_shape.setdefault((c.X.shape, tuple(np.shape(v) for v in c.params.values())), []).append(c)
+        w = Witness(model)
+        for group in by_shape.values():
+            for c, ev in zip(group, w.evaluate(group, BATCH), strict=True):
+                if judge(model, c, ev, finite_differences=False).kind != "pass":
+                    continue  # inconclusive or skipped: no verdict to break
+                total += 1
+                for j, m in enumerate(mutants):
+                    caught[j] += not judge(m, c, ev, finite_differences=False, witness=w).ok
+        print(f"{name:<32} " + " ".join(f"{x / max(total, 1):>7.0%}" for x in caught))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.bench")
     p.add_argument("--cases", type=int, default=40, help="cases for the naive verifier, per model")
@@ -140,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench_verifier(registry.names(), args.cases)
     detection_threshold(registry.names())
+    detection_after_allowance(registry.names())
     # Training runs in a process of its own: a thread cap reaches JAX only through XLA_FLAGS, read once
     # when JAX starts, and those flags are part of the compilation cache's keys, so setting them here
     # would have sent the verifier above past its warm cache.

@@ -95,7 +95,7 @@ def check(model, params, X, y, **hyper) -> Check:
     v = judge(m, case, witness.evaluate([case], 1)[0], finite_differences=True, witness=witness)
     status, code = MEANING.get(v.kind, ("WRONG", 1))
     if v.kind in ("pass", "inexact"):
-        detail = f"largest error {v.margin:.0%} of its rounding tolerance (n = {X.shape[0]}, d = {X.shape[1]})"
+        detail = f"largest error {v.margin:.1%} of its rounding tolerance (n = {X.shape[0]}, d = {X.shape[1]})"
         if v.kind == "inexact":
             detail = precision_note(v)
         return Check(m.name, status, code, detail, verdict=v)

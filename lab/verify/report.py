@@ -59,6 +59,12 @@ def _notes(r: ModelReport) -> list[str]:
 def precision_note(v) -> str:
     """One sentence on the digits an inexact hand gradient keeps, and how we know it is rounding."""
     p = v.precision
+    if p.method == "loss":
+        return (
+            f"the loss program is the inexact side ({p.where}): your grad keeps its digits in extended "
+            "precision, and agrees with autodiff at θ/2, θ/4, ...; here the loss takes a branch whose exact "
+            "derivative differs from the function it stands for (a cut-off such as log1pexp(z) = z for large z?)"
+        )
     how = {
         "extended": "in extended precision it converges to autodiff",
         "float32": "its error grows by the ratio of float32's rounding to float64's in float32",

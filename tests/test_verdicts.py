@@ -1,0 +1,346 @@
+"""What a verdict means, on code the lab did not write: inexact is not wrong, nothing checked is not a pass,
+NaN from autodiff is not "outside", exact kinks, sound bounds, earned diagnoses, a check at a given point."""
+
+import re
+import textwrap
+
+import numpy as np
+import pytest
+
+import lab
+from lab import model as registry
+from lab.cli import main
+from lab.verify import kinks
+from lab.verify._jax import jax, jnp
+from lab.verify.cases import BATCH, Case
+from lab.verify.judge import judge
+from lab.verify.mutations import MUTATIONS, mutant
+from lab.verify.rounding import bounded
+from lab.verify.search import MIN_CASES, verify
+from lab.verify.witnesses import Witness
+
+HEAD = """
+import numpy as np
+from array_api_compat import array_namespace
+TARGET = "{target}"
+def init(d):
+    return {{"w": np.zeros(d), "b": np.zeros(())}}
+def predict(params, X):
+    return X @ params["w"] + params["b"]
+"""
+
+LOGISTIC_LOSS = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    z = X @ params["w"] + params["b"]
+    return xp.mean(xp.logaddexp(xp.zeros_like(z), z) - y * z)
+"""
+
+
+def write(tmp_path, name, body, target="real"):
+    f = tmp_path / f"{name}.py"
+    f.write_text(HEAD.format(target=target) + textwrap.dedent(body))
+    return registry.load(str(f))
+
+
+def logistic_with(tmp_path, name, sigmoid):
+    return write(
+        tmp_path,
+        name,
+        LOGISTIC_LOSS
+        + f"""
+def grad(params, X, y):
+    z = X @ params["w"] + params["b"]
+    p = {sigmoid}
+    g = (p - y) / X.shape[0]
+    return {{"w": X.T @ g, "b": np.sum(g)}}
+""",
+        target="binary",
+    )
+
+
+def one_case(model, params, X, y, hyper=None):
+    case = Case({k: np.asarray(v, dtype=float) for k, v in params.items()}, np.asarray(X, float), np.asarray(y, float))
+    case.hyper = hyper or {}
+    w = Witness(model)
+    return case, w, w.evaluate([case], BATCH)[0]
+
+
+# -- inexact is not wrong ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sigmoid", ["1 - 1 / (1 + np.exp(z))", "0.5 * (1 + np.tanh(z / 2))"], ids=["one_minus", "tanh"]
+)
+def test_a_right_formula_in_another_order_verifies_as_inexact(tmp_path, sigmoid):
+    r = verify(logistic_with(tmp_path, "other_order", sigmoid), profile="ci")
+    assert r.status == "pass", r.message
+    assert r.cases >= MIN_CASES
+
+
+def test_the_precision_note_names_the_digits_kept(tmp_path):
+    model = logistic_with(tmp_path, "cancels", "1 - 1 / (1 + np.exp(z))")
+    X, y = np.array([[1.0], [2.0]]), np.array([0.0, 1.0])
+    case, w, ev = one_case(model, {"w": [-6.0], "b": -3.0}, X, y)  # z = −9, −15: 1 − 1/(1 + e^z) cancels
+    v = judge(model, case, ev, witness=w)
+    assert v.ok and v.kind == "inexact"
+    assert 3 <= v.precision.digits <= 13
+    assert v.precision.method in ("extended", "float32", "path")
+
+
+def test_a_small_mistake_is_still_caught_on_ordinary_data():
+    """One entry off by a relative 1e-9 fails on ordinary data, after the precision allowance."""
+    model = registry.get("logistic_regression")
+    slip = next(mu for mu in MUTATIONS if mu.name == "one_entry_1e-6")
+
+    def grad(p, X, y):
+        g = {k: np.array(v, dtype=float) for k, v in model.module.grad(p, X, y).items()}
+        g["w"].flat[0] *= 1 + 1e-9
+        return g
+
+    bad = mutant(model, slip)
+    bad.module.grad = grad
+    r = verify(bad, profile="ci")
+    assert r.status == "fail"
+    assert "single entry" in r.failure.diagnosis
+
+
+# -- never vacuous -----------------------------------------------------------------------------------
+
+
+def test_a_loss_that_is_never_finite_does_not_pass(tmp_path, capsys):
+    body = """
+    def loss(params, X, y):
+        xp = array_namespace(X, y)
+        z = X @ params["w"] + params["b"]
+        return xp.mean(xp.log(-(z * z) - 1))
+    def grad(params, X, y):
+        return {"w": np.ones_like(params["w"]), "b": np.ones(())}
+    """
+    m = write(tmp_path, "never_finite", body)
+    r = verify(m, profile="ci")
+    assert r.status == "error" and r.cases == 0
+    assert "not finite at any drawn point" in r.message
+    assert main(["verify", "--module", str(m.source), "--no-derivations"]) == 2
+    out = capsys.readouterr().out
+    assert "skipped" in out and "the loss is not finite" in out
+
+
+def test_a_tiny_gradient_is_inconclusive_not_a_pass():
+    """At a saturated logistic point the gradient is below rounding: a factor-2 mistake would pass there."""
+    model = registry.get("logistic_regression")
+    X, y = np.array([[30.0]]), np.array([1.0])
+    params = {"w": np.array([1.3]), "b": np.array(0.0)}
+    case, w, ev = one_case(model, params, X, y)
+    assert judge(model, case, ev).kind == "inconclusive"
+    doubled = mutant(model, next(mu for mu in MUTATIONS if mu.name == "factor_2"))
+    assert judge(doubled, case, ev).kind == "inconclusive"
+
+
+# -- NaN from autodiff is not "outside" ----------------------------------------------------------------
+
+SOFTPLUS_WHERE = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    z = X @ params["w"] + params["b"]
+    return xp.mean(xp.where(z > 700, z, xp.log1p(xp.exp(z))) - y * z)
+"""
+
+
+@pytest.mark.parametrize(
+    "p, ok",
+    [("np.exp(z) / (1 + np.exp(z))", False), ("np.exp(-np.logaddexp(0, -z))", True)],
+    ids=["overflows", "stable"],
+)
+def test_where_autodiff_is_nan_the_hand_gradient_is_judged_by_differences(tmp_path, p, ok):
+    grad = f"""
+def grad(params, X, y):
+    z = X @ params["w"] + params["b"]
+    g = ({p} - y) / X.shape[0]
+    return {{"w": X.T @ g, "b": np.sum(g)}}
+"""
+    m = write(tmp_path, "softplus_" + ("ok" if ok else "bad"), SOFTPLUS_WHERE + grad, target="binary")
+    case, w, ev = one_case(m, {"w": [800.0], "b": 0.5}, [[1.0], [0.5]], [1.0, 0.0])
+    assert not all(np.all(np.isfinite(g)) for g in ev.grad.values())  # autodiff is NaN past z = 709
+    v = judge(m, case, ev)
+    assert v.ok is ok, v.message
+    if not ok:
+        assert "one-sided derivatives" in v.message
+
+
+# -- kinks ---------------------------------------------------------------------------------------------
+
+PINBALL = """
+KINK_ORDER = 1
+TAU = 0.3
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = y - (X @ params["w"] + params["b"])
+    return xp.mean(xp.maximum(TAU * r, (TAU - 1) * r))
+def kink_distance(params, X, y):
+    return np.abs(y - (X @ params["w"] + params["b"]))
+def grad(params, X, y):
+    r = y - (X @ params["w"] + params["b"])
+    dr = np.where(r > 0, -TAU, np.where(r < 0, 1 - TAU, {at_zero})) / X.shape[0]
+    return {{"w": X.T @ dr, "b": np.sum(dr)}}
+"""
+
+
+def test_samples_are_placed_exactly_on_the_kink():
+    rng = np.random.default_rng(1)
+    for name in ("hinge_svm", "huber_regression"):
+        m = registry.get(name)
+        n = 12
+        y = rng.choice([-1.0, 1.0], n) if m.target == "signed" else rng.standard_normal(n) * 5
+        case = Case({"w": rng.standard_normal(3), "b": np.asarray(0.7)}, rng.standard_normal((n, 3)) * 4, y)
+        case.hyper = {k: (lo + hi) / 2 for k, (lo, hi) in m.hyperparameters.items()}
+        placed = kinks.place_on_kink(m, case, range(0, n, 3))
+        d = m.module.kink_distance(placed.params, placed.X, placed.y, **placed.hyper)
+        assert np.all(d[::3] <= 4 * np.finfo(float).eps * np.abs(placed.y[::3]).max())
+        assert kinks.at_kink(m, placed)[::3].all() and not kinks.at_kink(m, placed)[1::3].any()
+
+
+@pytest.mark.parametrize(
+    "name, at_zero, ok", [("low", "-TAU", True), ("high", "1 - TAU", True), ("outside", "2.0", False)]
+)
+def test_a_subgradient_at_an_exact_kink(tmp_path, name, at_zero, ok):
+    """At r = 0 any slope in [−τ, 1 − τ] is a subgradient (scikit-learn's takes −τ); 2 is not."""
+    m = write(tmp_path, f"pinball_{name}", PINBALL.format(at_zero=at_zero))
+    rng = np.random.default_rng(0)
+    X, w, b = rng.standard_normal((20, 2)) * 10, rng.standard_normal(2), 0.4
+    y = X @ w + b
+    y[::2] += rng.standard_normal(10)  # half on the kink, half off; one close to a second kink
+    y[1] = X[1] @ w + b + 1e-4
+    case = kinks.place_on_kink(m, Case({"w": w, "b": np.asarray(b)}, X, y), range(0, 20, 2))
+    wit = Witness(m)
+    v = judge(m, case, wit.evaluate([case], BATCH)[0], witness=wit)
+    assert v.ok is ok, v.message
+    if ok:
+        r = verify(m, profile="extreme", examples=10)
+        assert r.status == "pass", r.message
+
+
+# -- sound bounds --------------------------------------------------------------------------------------
+
+
+def test_the_rounding_bound_of_a_square_root_at_zero_is_finite():
+    (c,), (e,) = jax.jit(bounded(lambda x: [jnp.maximum(x, 0.0) ** 0.5]))(jnp.zeros(3))
+    assert np.all(np.isfinite(np.asarray(e))) and np.all(np.asarray(e) < 1e-300)
+
+
+def test_a_nan_bound_never_passes_silently(tmp_path):
+    body = """
+    def loss(params, X, y):
+        xp = array_namespace(X, y)
+        r = X @ params["w"] + params["b"] - xp.maximum(y, 0.0) ** 0.5
+        return xp.mean(r * r)
+    def grad(params, X, y):
+        r = X @ params["w"] + params["b"] - np.sqrt(y)
+        g = 2 * r / X.shape[0]
+        return {"w": X.T @ g, "b": np.sum(g) * 3}
+    """
+    m = write(tmp_path, "sqrt_target", body, target="counts")
+    case, w, ev = one_case(m, {"w": [0.5], "b": 0.2}, [[1.0], [2.0]], [0.0, 4.0])
+    assert all(np.all(np.isfinite(e)) for e in ev.grad_err.values())
+    assert not judge(m, case, ev).ok
+
+
+# -- earned diagnoses -----------------------------------------------------------------------------------
+
+GAMMA = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    z = X @ params["w"] + params["b"]
+    return xp.mean(z + y * xp.exp(-z))
+def grad(params, X, y):
+    z = X @ params["w"] + params["b"]
+    g = ({dldz}) / X.shape[0]
+    return {{"w": X.T @ g, "b": np.sum(g)}}
+"""
+
+
+@pytest.mark.parametrize(
+    "name, dldz, says",
+    [
+        ("exp_sign", "1 - y * np.exp(z)", "e^{2z}"),
+        ("chain_sign", "1 + y * np.exp(-z)", "-1 times"),
+        ("dropped_exp", "1 - y", "e^{z} times"),
+    ],
+)
+def test_the_per_sample_ratio_is_read_as_a_function_of_the_score(tmp_path, name, dldz, says):
+    m = write(tmp_path, f"gamma_{name}", GAMMA.format(dldz=dldz), target="counts")
+    r = verify(m, profile="ci")
+    assert r.status == "fail"
+    assert says in r.failure.diagnosis, r.failure.diagnosis
+
+
+def test_an_error_confined_to_one_scalar_gets_no_invented_term(tmp_path):
+    """One equation in one unknown fits "c·b" to any error in b: that is not a diagnosis."""
+    model = registry.get("multivariate_linear_regression")
+
+    def grad(p, X, y):
+        g = model.module.grad(p, X, y)
+        return {"w": g["w"], "b": np.asarray(g["b"] + 1e-3 * np.sin(7 * p["b"] + 1))}
+
+    bad = mutant(model, MUTATIONS[0])
+    bad.module.grad = grad
+    r = verify(bad, profile="ci")
+    assert r.status == "fail"
+    assert "regularization" not in r.failure.diagnosis
+
+
+@pytest.mark.parametrize("mutation", [mu for mu in MUTATIONS if mu.name != "sigmoid_derivative"], ids=lambda m: m.name)
+def test_a_diagnosis_names_only_what_the_counterexample_shows(mutation):
+    r = verify(mutant(registry.get("multivariate_linear_regression"), mutation), profile="ci")
+    assert r.status == "fail"
+    n, d = r.failure.case.X.shape
+    text = r.failure.diagnosis
+    for i in re.findall(r"\bw\[(\d+)\]", text):
+        assert int(i) < d, text
+    for m in re.findall(r"n = (\d+)", text):
+        assert int(m) == n, text
+    assert "from 1 to 1" not in text
+
+
+# -- a check at a given point ------------------------------------------------------------------------------
+
+
+def test_check_at_a_point_in_python_and_at_the_command_line(tmp_path, capsys):
+    model = registry.get("logistic_regression")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), (rng.random(40) < 0.5).astype(float)
+    params = {"w": rng.standard_normal(3), "b": np.asarray(0.2)}
+    result = lab.check(model, params, X, y)
+    assert result.ok and result.status == "verified"
+    assert "verified" in result._repr_html_()
+    wrong = lab.check(mutant(model, MUTATIONS[0]), params, X, y)
+    assert wrong.exit_code == 1 and "sign flip" in wrong.diagnosis
+
+    np.savez(tmp_path / "point.npz", X=X, y=y, **params)
+    assert main(["verify", "logistic_regression", "--at", str(tmp_path / "point.npz")]) == 0
+    assert "verified" in capsys.readouterr().out
+    np.savez(tmp_path / "no_y.npz", X=X, **params)
+    assert main(["verify", "logistic_regression", "--at", str(tmp_path / "no_y.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no y" in err
+
+
+def test_a_cut_off_in_the_loss_is_blamed_on_the_loss(tmp_path):
+    """log1pexp(z) = z above 33.3 has derivative exactly 1 there; the hand σ(z) is the better answer."""
+    body = """
+    def loss(params, X, y):
+        xp = array_namespace(X, y)
+        z = X @ params["w"] + params["b"]
+        return xp.mean(xp.where(z > 33.3, z, xp.log1p(xp.exp(z))) - y * z)
+    def grad(params, X, y):
+        z = X @ params["w"] + params["b"]
+        p = np.exp(-np.logaddexp(0.0, -z))
+        g = (p - y) / X.shape[0]
+        return {"w": X.T @ g, "b": np.sum(g)}
+    """
+    m = write(tmp_path, "cut_off", body, target="binary")
+    case, w, ev = one_case(m, {"w": [34.0], "b": 0.0}, [[1.0]], [0.0])
+    v = judge(m, case, ev, witness=w)
+    assert v.ok and v.kind == "inexact" and v.precision.method == "loss"
+    r = verify(m, profile="ci")
+    assert r.status == "pass", r.message
