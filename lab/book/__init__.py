@@ -14,10 +14,10 @@ from lab.book.build import OUT, BuildError, BuildResult, ToolMissing, build
 __all__ = ["OUT", "BuildError", "BuildResult", "ToolMissing", "build", "run"]
 
 
-def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT) -> int:
+def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT, **build_kw) -> int:
     """``lab book [--open] [NAME]``: build the book; open the index or NAME's page. Exit 0, 1 (bad source) or 2."""
     try:
-        result = build(out)
+        result = build(out, **build_kw)
     except BuildError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)
