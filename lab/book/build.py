@@ -691,7 +691,8 @@ def build(
     for m, (h, err) in zip(items, typeset([(m.tex, m.display) for m in items]), strict=True):
         if err is not None:
             pos = re.search(r"at position (\d+)", err)
-            line = m.line + (m.tex.count("\n", 0, max(int(pos.group(1)) - 1, 0)) if pos else 0)
+            at = max(int(pos.group(1)) - 1, 0) if pos else (len(m.tex) if "end of input" in err else 0)
+            line = m.line + m.tex.count("\n", 0, at)
             problems.append(f"{m.file}:{line}: {err}")
         m.html = h or ""
     if problems:
