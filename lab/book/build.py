@@ -224,6 +224,7 @@ def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dic
     md = _markdown()
     tokens = md.parse(text)
     src_lines = text.splitlines()
+    labelled = set(TAG.findall(text))  # the python blocks link only the equations that exist
     math: list[Math] = []
     tags: dict[str, int] = {}
     problems: list[str] = []
@@ -263,7 +264,8 @@ def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dic
         tok = tokens[idx]
         lang = (tok.info or "").split()[0] if tok.info else ""
         if lang == "python":
-            body = "\n".join(_link_citations(x, None, "") for x in _highlight_lines(tok.content, _lexer("python")))
+            lines = _highlight_lines(tok.content, _lexer("python"))
+            body = "\n".join(_link_citations(x, labelled, "") for x in lines)
             return (
                 '<figure class="checked"><figcaption>Python, run and checked by <code>make verify</code>'
                 f'</figcaption><pre class="src"><code>{body}</code></pre></figure>\n'
