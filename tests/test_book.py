@@ -18,25 +18,29 @@ from pathlib import Path
 import pytest
 
 from lab.book import BuildError, build, run
-from lab.book.build import MODELS, ROOT, TAG, ToolMissing, cited
+from lab.book.build import MODELS, ROOT, TAG, ToolMissing, cited, ensure_katex
 
 DERIV = ROOT / "derivations"
 CHROMIUM = Path("/usr/bin/chromium")
 PAIR = ("logistic_regression", "linear_regression")
 
-try:  # node and KaTeX must be there for any build; npm ci is run by the build when node_modules is missing
-    from lab.book.build import ensure_katex
 
-    ensure_katex()
-    NO_NODE = ""
-except ToolMissing as e:
-    NO_NODE = str(e)
+def _need(why: str):
+    """Skip with one line; under CI=true, where everything must be installed, fail instead."""
+    pytest.fail(why) if os.environ.get("CI") == "true" else pytest.skip(why)
 
-needs_node = pytest.mark.skipif(bool(NO_NODE) and os.environ.get("CI") != "true", reason=NO_NODE or "node")
+
+@pytest.fixture(scope="session")
+def node():
+    """node, npm and KaTeX (the build runs npm ci when node_modules is missing or older than the lock)."""
+    try:
+        ensure_katex()
+    except ToolMissing as e:
+        _need(str(e))
 
 
 @pytest.fixture
-def sources(tmp_path: Path):
+def sources(tmp_path: Path, node):
     """Copies of two derivations and their models, to edit."""
     d, m = tmp_path / "derivations", tmp_path / "models"
     d.mkdir()
@@ -63,7 +67,6 @@ def _insert(path: Path, after_line: int, text: str) -> int:
 # -- the build -----------------------------------------------------------------------------------
 
 
-@needs_node
 def test_an_unknown_macro_fails_the_build_with_file_line_and_katex_message(sources, capsys):
     d, m, out = sources
     md = d / "logistic_regression.md"
@@ -78,7 +81,6 @@ def test_an_unknown_macro_fails_the_build_with_file_line_and_katex_message(sourc
     assert f"{md.as_posix()}:{line}: KaTeX parse error" in capsys.readouterr().err
 
 
-@needs_node
 def test_an_unbalanced_brace_in_a_display_block_names_its_own_line(sources):
     md = sources[0] / "linear_regression.md"
     start = _insert(md, 4, "$$\na = 1\n\\frac{1}{2\n$$")
@@ -89,7 +91,6 @@ def test_an_unbalanced_brace_in_a_display_block_names_its_own_line(sources):
     )
 
 
-@needs_node
 def test_a_citation_of_a_missing_equation_fails_the_build(sources):
     py = sources[1] / "logistic_regression.py"
     line = _insert(py, 20, "# the curvature of the loss (eq. 99)")
@@ -98,7 +99,6 @@ def test_a_citation_of_a_missing_equation_fails_the_build(sources):
     assert f"{py.as_posix()}:{line}: cites eq. 99, which" in "\n".join(e.value.problems)
 
 
-@needs_node
 def test_links_go_both_ways_and_no_raw_tex_is_left(sources):
     _build(sources)
     for name in PAIR:
@@ -125,7 +125,6 @@ def source_lines(name: str) -> list[str]:
     return (MODELS / f"{name}.py").read_text(encoding="utf-8").splitlines()
 
 
-@needs_node
 def test_a_rebuild_after_one_derivation_changes_rebuilds_that_page_only(sources):
     first = _build(sources)
     assert sorted(first.built) == sorted(PAIR) and first.index_built
@@ -139,7 +138,6 @@ def test_a_rebuild_after_one_derivation_changes_rebuilds_that_page_only(sources)
     assert "One more sentence" in (sources[2] / "linear_regression.html").read_text(encoding="utf-8")
 
 
-@needs_node
 def test_the_card_shows_the_report_and_says_how_to_get_one(sources, tmp_path):
     _build(sources)
     page = (sources[2] / "logistic_regression.html").read_text(encoding="utf-8")
@@ -185,10 +183,8 @@ ARGS = [
 
 
 @pytest.fixture(scope="session")
-def book(tmp_path_factory):
+def book(tmp_path_factory, node):
     """The whole book, built once for the session, with figures and whatever report make verify left."""
-    if NO_NODE:
-        pytest.fail(NO_NODE) if os.environ.get("CI") == "true" else pytest.skip(NO_NODE)
     out = tmp_path_factory.mktemp("book")
     build(out)
     return out
@@ -197,8 +193,7 @@ def book(tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        why = "no /usr/bin/chromium (apt-get install chromium); the browser tests need it"
-        pytest.fail(why) if os.environ.get("CI") == "true" else pytest.skip(why)
+        _need("no /usr/bin/chromium (apt-get install chromium); the browser tests need it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
