@@ -13,7 +13,12 @@
   window.addEventListener("hashchange", function () { mark(false); });
   document.addEventListener("click", function (ev) {
     var a = ev.target.closest && ev.target.closest('a[href^="#"]');
-    if (a && a.getAttribute("href") === location.hash) { ev.preventDefault(); mark(true); }
+    if (!a) return;
+    // keep the place the reader came from marked too: the code line of a citation, the equation of a back-link
+    document.querySelectorAll(".from").forEach(function (e) { e.classList.remove("from"); });
+    var from = a.closest(".line, .eq");
+    if (from) from.classList.add("from");
+    if (a.getAttribute("href") === location.hash) { ev.preventDefault(); mark(true); }
   });
   mark(false);
 })();
