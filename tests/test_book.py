@@ -249,6 +249,16 @@ def test_every_page_loads_offline_with_no_error_and_all_math_typeset(book, brows
 _IN_VIEW = """id => { const e = document.getElementById(id); const r = e.getBoundingClientRect();
   return {target: e.matches(':target'), hl: e.classList.contains('hl'),
           visible: r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth}; }"""
+LANDED = {"target": True, "hl": True, "visible": True}
+
+
+def _landed(page, anchor: str) -> dict:
+    """Where the element ``anchor`` is once the hash change has been handled (waits up to 2 s for it)."""
+    try:
+        page.wait_for_function(f"id => Object.values(({_IN_VIEW})(id)).every(Boolean)", arg=anchor, timeout=2000)
+    except Exception:  # noqa: BLE001 - the assertion below shows what did not happen
+        pass
+    return page.evaluate(_IN_VIEW, anchor)
 
 
 @pytest.mark.parametrize("name", PAGES[1:])
@@ -261,8 +271,8 @@ def test_each_citation_and_back_link_lands_on_its_target_and_highlights_it(book,
             link = links.nth(i)
             target = link.get_attribute("href")[1:]
             link.click()
-            state = page.evaluate(_IN_VIEW, target)
-            assert state == {"target": True, "hl": True, "visible": True}, (selector, target, state)
+            state = _landed(page, target)
+            assert state == LANDED, (selector, target, state)
             clicked += 1
     assert clicked > 0 and page.problems == []
     page.close()
@@ -275,7 +285,7 @@ def test_deep_links_land_and_narrow_screens_do_not_overflow(book, browser, name)
     label = sorted(cited(source[line - 1]))[0]
     for anchor in (f"eq-{label}", f"L{line}"):
         page = _open(browser, (book / f"{name}.html").as_uri() + f"#{anchor}")
-        assert page.evaluate(_IN_VIEW, anchor) == {"target": True, "hl": True, "visible": True}, anchor
+        assert _landed(page, anchor) == LANDED, anchor
         page.close()
     page = _open(browser, (book / f"{name}.html").as_uri() + f"#eq-{label}", width=390, height=800, scheme="dark")
     assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "sideways overflow at 390 px"
