@@ -646,7 +646,8 @@ def build(
         manifest = {}
     builder = _sha(_builder_hash(), katex_version(), figures)
     if force or manifest.get("builder") != builder:
-        manifest = {"builder": builder, "pages": {}, "figures": {}, "index": None}
+        figs = {} if force else manifest.get("figures", {})  # a figure has a key of its own: kept if it still holds
+        manifest = {"builder": builder, "pages": {}, "figures": figs, "index": None}
         _write_assets(out)
     elif not (out / "assets" / "katex" / "katex.min.css").exists():
         _write_assets(out)
