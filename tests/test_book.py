@@ -91,6 +91,15 @@ def test_an_unbalanced_brace_in_a_display_block_names_its_own_line(sources):
     )
 
 
+def test_an_unclosed_display_never_leaves_raw_dollars_in_a_page(sources):
+    md = sources[0] / "linear_regression.md"
+    line = _insert(md, 4, "An unclosed display: $$ x = 1 and so on.")
+    with pytest.raises(BuildError) as e:
+        _build(sources)
+    assert e.value.problems == [f"{md.as_posix()}:{line}: the page would contain '$$' (unclosed $$?)"]
+    assert not (sources[2] / "linear_regression.html").exists()
+
+
 def test_a_citation_of_a_missing_equation_fails_the_build(sources):
     py = sources[1] / "logistic_regression.py"
     line = _insert(py, 20, "# the curvature of the loss (eq. 99)")

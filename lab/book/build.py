@@ -724,9 +724,13 @@ def build(
                 manifest["figures"][p.name] = fig
                 result.figures_drawn.append(p.name)
         page = _page_html(p, all_names, _figure_html(p.name, fig))
-        bad = [w for w in ("katex-error", "$$") if w in page]
+        prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
+        bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
         if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
-            raise BuildError([f"{p.md_rel}:1: the page would contain {' and '.join(map(repr, bad))}"])
+            line = _line_of(p.text, prose[prose.index("$$") :]) if "$$" in bad else 1
+            raise BuildError(
+                [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
+            )
         (out / f"{p.name}.html").write_text(page, encoding="utf-8")
         manifest["pages"][p.name] = page_key(p)
         result.built.append(p.name)
@@ -747,6 +751,13 @@ def build(
     _save_manifest(man_path, manifest)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _line_of(text: str, rendered: str) -> int:
+    """The line of ``text`` where a stretch of rendered HTML starts (its first words, tags dropped), else 1."""
+    words = html.unescape(re.sub(r"<[^>]+>", "", rendered[:200])).strip()[:16]
+    at = text.find(words) if words else -1
+    return text.count("\n", 0, at) + 1 if at >= 0 else 1
 
 
 def _save_manifest(path: Path, manifest: dict) -> None:
