@@ -317,3 +317,14 @@ def test_the_index_links_every_page_and_the_readme_figures(book, browser):
     assert [f"figures/{f}" for f in figures if f"derivations/figures/{f}" in readme] == sorted(shown)
     assert page.problems == []
     page.close()
+
+
+def test_without_javascript_the_math_shows_and_a_deep_link_still_highlights(book, browser):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto((book / "logistic_regression.html").as_uri() + "#eq-7")
+    assert page.locator(".md .katex-html").count() > 50
+    assert page.locator(".md .katex-html").first.is_visible()
+    style = page.evaluate("getComputedStyle(document.getElementById('eq-7')).backgroundColor")
+    assert style not in ("rgba(0, 0, 0, 0)", "transparent"), "the :target highlight needs no script"
+    context.close()
