@@ -203,9 +203,9 @@ def _markdown() -> MarkdownIt:
     return md
 
 
-def _lines_of_inline(src_lines: list[str], token, content: str, start: int) -> int:
+def _lines_of_inline(src_lines: list[str], token, content: str) -> int:
     """The 1-based line of ``content`` inside an inline token that spans ``token.map``."""
-    a, b = token.map if token.map else (start, start + 1)
+    a, b = token.map if token.map else (0, 1)
     block = "\n".join(src_lines[a:b])
     at = block.find(content)
     return a + 1 + (block.count("\n", 0, at) if at >= 0 else 0)
@@ -233,7 +233,7 @@ def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dic
             tok.meta["line"] = tok.map[0] + 1 if tok.map else 1
         for child in tok.children or ():
             if child.type.startswith("math"):
-                child.meta["line"] = _lines_of_inline(src_lines, tok, child.content, 0)
+                child.meta["line"] = _lines_of_inline(src_lines, tok, child.content)
 
     def add(tok, display: bool) -> int:
         raw = tok.content
@@ -296,13 +296,13 @@ def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dic
     }
     for name, fn in rules.items():
         md.add_render_rule(name, fn)
-    md.add_render_rule("image", lambda self, t, i, o, e: _image(md, t, i, o, e, images))
+    md.add_render_rule("image", lambda self, t, i, o, e: _image(t[i], images))
     body = md.renderer.render(tokens, md.options, {})
     return Derivation(body, math, tags, problems)
 
 
-def _image(md, tokens, idx, options, env, images: dict[str, Path]) -> str:
-    tok = tokens[idx]
+def _image(tok, images: dict[str, Path]) -> str:
+    """An image of the derivation, copied into book/figures/ by the build."""
     src = tok.attrGet("src") or ""
     if not re.match(r"^[a-z]+:", src):
         images[Path(src).name] = Path(src)
