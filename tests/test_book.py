@@ -134,6 +134,17 @@ def source_lines(name: str) -> list[str]:
     return (MODELS / f"{name}.py").read_text(encoding="utf-8").splitlines()
 
 
+def test_a_derivation_links_other_pages_and_shows_its_images_from_the_book(sources):
+    d, _, out = sources
+    (d / "figures").mkdir()
+    shutil.copy(DERIV / "figures" / "lr_sweep.png", d / "figures" / "lr_sweep.png")
+    _insert(d / "linear_regression.md", 4, "![the sweep](figures/lr_sweep.png) and [the other](logistic_regression.md)")
+    _build(sources)
+    page = (out / "linear_regression.html").read_text(encoding="utf-8")
+    assert '<img src="figures/lr_sweep.png" alt="the sweep"' in page and (out / "figures" / "lr_sweep.png").exists()
+    assert '<a href="logistic_regression.html">the other</a>' in page
+
+
 def test_a_rebuild_after_one_derivation_changes_rebuilds_that_page_only(sources):
     first = _build(sources)
     assert sorted(first.built) == sorted(PAIR) and first.index_built
