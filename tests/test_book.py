@@ -164,7 +164,8 @@ def test_the_card_shows_the_report_and_says_how_to_get_one(sources, tmp_path):
     assert "No verification report yet" in page and "make verify" in page
     report = tmp_path / "verify.json"
     entry = {"model": "logistic_regression", "status": "pass", "cases": 2048, "cases_skipped": 3,
-             "max_error": 2.1e-07, "max_error_over_tolerance": 0.33, "derivation": "ok", "new_field": [1]}  # fmt: skip
+             "max_error": 2.1e-07, "max_error_over_tolerance": 0.33, "derivation": "ok", "new_field": [1],
+             "inconclusive": {"inside rounding": 4, "no scale": 1}}  # fmt: skip
     report.write_text(json.dumps([entry]), encoding="utf-8")
     Path(f"{report}.commit").write_text("abc123def456\n", encoding="utf-8")
     d, m, out = sources
@@ -172,7 +173,7 @@ def test_the_card_shows_the_report_and_says_how_to_get_one(sources, tmp_path):
     assert sorted(result.built) == sorted(PAIR)  # the cards changed
     page = (out / "logistic_regression.html").read_text(encoding="utf-8")
     card = page[page.index('id="verification"') : page.index("</section>")]
-    for want in ("verified", "2048", "2.1e-07", "33%", "abc123def456", "skipped", ">3<"):
+    for want in ("verified", "2048", "2.1e-07", "33%", "abc123def456", "skipped", ">3<", "inconclusive", ">5<"):
         assert want in card, want
     other = (out / "linear_regression.html").read_text(encoding="utf-8")
     assert "has no entry for linear_regression" in other

@@ -405,13 +405,14 @@ def card(name: str, report: dict[str, dict], meta: dict, source_mtime: float = 0
         ("cases", html.escape(str(r.get("cases", "–")))),
     ]
     for key, value in r.items():  # newer counts of the report (skipped, inconclusive, outside the domain)
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and key != "cases"
-            and (key.startswith("cases_") or "inconclusive" in key or "skipped" in key)
-        ):
-            rows.append((key.removeprefix("cases_").replace("_", " "), str(value)))
+        if key == "cases" or not (key.startswith("cases_") or "inconclusive" in key or "skipped" in key):
+            continue
+        label = html.escape(key.removeprefix("cases_").replace("_", " "))
+        if isinstance(value, int) and not isinstance(value, bool):
+            rows.append((label, str(value)))
+        elif isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):  # counts by reason
+            why = html.escape("; ".join(f"{n} {reason}" for reason, n in value.items()), quote=True)
+            rows.append((label, f'<span title="{why}">{sum(value.values())}</span>'))
     rows += [
         ("worst error", f"{err:.1e}" if isinstance(err, int | float) else "–"),
         ("of tolerance", _share(r.get("max_error_over_tolerance"))),
