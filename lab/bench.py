@@ -6,8 +6,9 @@ the same process, never an absolute target.
 Verifier: cases per second of ``lab.verify.search.verify`` against a naive
 verifier that builds ``jax.jit(jax.grad(loss))`` for every case (so it compiles
 once per case, the cost the lab's batching and caches avoid) and against eager
-``jax.grad``. Then the detection threshold of the tolerance, and then the training
-benchmark (``python -m lab.bench_train``) in a process of its own.
+``jax.grad``. Then the detection threshold of the tolerance, the study book (a full
+build, a rebuild after one derivation changes, and the page weight), and then the
+training benchmark (``python -m lab.bench_train``) in a process of its own.
 """
 
 from __future__ import annotations
@@ -175,6 +176,47 @@ def detection_after_allowance(names: list[str], cases: int = 128) -> None:
                     caught[j] += not judge(m, c, ev, finite_differences=False, witness=w).ok
         print(f"{name:<32} " + " ".join(f"{x / max(total, 1):>7.0%}" for x in caught))
 
+def bench_book(changed: str = "logistic_regression") -> None:
+    """The study book: a full build of every page into an empty folder (KaTeX, Pygments and the
+    trained-model figures), then a rebuild after one derivation changes, then the page weight."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    from lab.book.build import DERIVATIONS, REPORT, build, ensure_katex
+
+    ensure_katex()  # npm ci, when needed, is set-up, not build time
+    with tempfile.TemporaryDirectory(prefix="lab-book-bench-") as tmp:
+        deriv, out = Path(tmp) / "derivations", Path(tmp) / "book"
+        shutil.copytree(DERIVATIONS, deriv)
+        t = time.perf_counter()
+        full = build(out, derivations=deriv, report=REPORT)
+        t_full = time.perf_counter() - t
+        md = deriv / f"{changed}.md"
+        md.write_text(md.read_text(encoding="utf-8") + "\nOne more sentence, with $x^2$.\n", encoding="utf-8")
+        t = time.perf_counter()
+        again = build(out, derivations=deriv, report=REPORT)
+        t_again = time.perf_counter() - t
+        print(f"\nbook: {len(full.built)} model pages and the index, built with `lab book`")
+        print(f"  full build, into an empty folder      {t_full:6.2f} s  ({len(full.figures_drawn)} figures drawn)")
+        print(
+            f"  rebuild after one derivation changes  {t_again:6.2f} s  (rebuilt: {', '.join(again.built) or 'none'})"
+        )
+        fonts = sum(f.stat().st_size for f in (out / "assets" / "katex" / "fonts").glob("*.woff2"))
+        print(
+            f"  page weight in kB: HTML, CSS, script, images; with fonts adds all KaTeX's woff2, {fonts / 1e3:.0f} kB"
+        )
+        print("  (an upper bound: a page loads only the fonts it uses)")
+        print(f"  {'page':<32} {'HTML':>7} {'all but fonts':>14} {'with fonts':>11}")
+        for page in sorted(out.glob("*.html")):
+            text = page.read_text(encoding="utf-8")
+            refs = set(re.findall(r'(?:href|src)="((?:assets|figures)/[^"#]+)"', text))
+            refs = {r for r in refs if r.endswith((".css", ".js", ".png", ".svg", ".jpg"))}
+            size = page.stat().st_size + sum((out / r).stat().st_size for r in refs if (out / r).exists())
+            print(
+                f"  {page.stem:<32} {page.stat().st_size / 1e3:>7.0f} {size / 1e3:>14.0f} {(size + fonts) / 1e3:>11.0f}"
+            )
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.bench")
@@ -182,7 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cold", action="store_true", help="use an empty compilation cache for lab verify")
     p.add_argument("--threads", default="auto", help="the training benchmark's thread cap: a number, 'none' or "
                    "'auto' (1 when other work keeps half the CPUs busy); see lab.bench_train")  # fmt: skip
+    p.add_argument("--book-only", action="store_true", help="only the study book's build times and page weight")
     args = p.parse_args(argv)
+    if args.book_only:
+        bench_book()
+        return 0
     if args.cold:
         os.environ["LAB_JAX_CACHE"] = tempfile.mkdtemp(prefix="lab-jax-cache-")
     from lab import model as registry
@@ -190,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_verifier(registry.names(), args.cases)
     detection_threshold(registry.names())
     detection_after_allowance(registry.names())
+    bench_book()
     # Training runs in a process of its own: a thread cap reaches JAX only through XLA_FLAGS, read once
     # when JAX starts, and those flags are part of the compilation cache's keys, so setting them here
     # would have sent the verifier above past its warm cache.

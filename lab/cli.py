@@ -119,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     mu.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
 
     sub.add_parser("models", help="list the registered models")
+
+    bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
+    bk.add_argument("name", nargs="?", help="the model whose page to open (default: the index)")
+    bk.add_argument("--open", action="store_true", help="open the page in the default web browser")
     return p
 
 
@@ -390,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
             return _new(args)
         if args.command == "mutants":
             return _mutants(args)
+        if args.command == "book":
+            from lab.book import run
+
+            return run(args.name, open_it=args.open)
         if args.command == "models":
             for n in registry.names():
                 print(n)

@@ -1,0 +1,37 @@
+"""The study book: every derivation beside the code it justifies, linked both ways (``make book``, ``lab book``).
+
+See :mod:`lab.book.build` for how a page is made.
+"""
+
+from __future__ import annotations
+
+import sys
+import webbrowser
+from pathlib import Path
+
+from lab.book.build import OUT, BuildError, BuildResult, ToolMissing, build
+
+__all__ = ["OUT", "BuildError", "BuildResult", "ToolMissing", "build", "run"]
+
+
+def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT, **build_kw) -> int:
+    """``lab book [--open] [NAME]``: build the book; open the index or NAME's page. Exit 0, 1 (bad source) or 2."""
+    try:
+        result = build(out, **build_kw)
+    except BuildError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        print(f"lab book: {len(e.problems)} problem(s); no page with an error was written", file=sys.stderr)
+        return 1
+    except ToolMissing as e:
+        print(f"lab book: {e}", file=sys.stderr)
+        return 2
+    page = out / ("index.html" if name is None else f"{name}.html")
+    if not page.exists():
+        print(f"lab book: no page for {name!r}; the models are listed in {out / 'index.html'}", file=sys.stderr)
+        return 2
+    built = f"{len(result.built)} page(s) built, {len(result.kept)} unchanged"
+    print(f"book: {built}, index {'built' if result.index_built else 'unchanged'} ({result.seconds:.1f} s): {page}")
+    if open_it:
+        webbrowser.open(page.resolve().as_uri())
+    return 0

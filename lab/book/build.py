@@ -1,0 +1,767 @@
+"""Build the study book: one page per model, the derivation beside the code, linked both ways.
+
+Sources: ``derivations/NAME.md`` (markdown-it-py with dollar math and tables) and
+``lab/models/NAME.py`` (Pygments). All math of a build goes to KaTeX in one node
+process (``katex_batch.cjs``, KaTeX pinned by ``package-lock.json``), so a page needs
+no script to show its math. An equation ``\\tag{7}`` gets the anchor ``eq-7``; every
+``(eq. 7)`` in the code links to it, and under equation 7 "implemented at lines ..."
+links back to ``#L54``. The parsing of tags and citations is the verifier's own
+(``lab.verify.derivations``), so the book and ``make verify`` agree on what a citation is.
+
+Incremental: ``book/.manifest.json`` keeps a hash of each page's inputs (its derivation,
+its code, its verification card, its figure's inputs and the builder itself). A page
+whose hash is unchanged is not rebuilt, and node is not started when no page needs math.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+from mdit_py_plugins.anchors import anchors_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer, TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from lab.verify.derivations import CITE, TAG, _label_key, cited
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+OUT = ROOT / "book"
+DERIVATIONS = ROOT / "derivations"
+MODELS = ROOT / "lab" / "models"
+README = ROOT / "README.md"
+#: Where ``make verify`` writes its JSON report, and the commit it ran on, for the verification cards.
+REPORT = ROOT / ".cache" / "verify.json"
+COMMIT_SUFFIX = ".commit"
+KATEX = HERE / "node_modules" / "katex"
+LOCK = HERE / "package-lock.json"
+INSTALL = "apt-get install nodejs npm"
+MANIFEST = ".manifest.json"
+CODE_STYLES = ("default", "github-dark")  # Pygments styles: light, and dark under prefers-color-scheme
+SITE = "The gradient lab"
+
+
+class BuildError(Exception):
+    """The sources are wrong: each problem is one ``file:line: message`` line. Exit code 1."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class ToolMissing(Exception):
+    """node or npm is missing: one line with the command that installs them. Exit code 2."""
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    built: list[str] = field(default_factory=list)  # pages (model names) written by this build
+    kept: list[str] = field(default_factory=list)  # pages whose inputs had not changed
+    index_built: bool = False
+    figures_drawn: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# -- KaTeX ----------------------------------------------------------------------------------
+
+
+def ensure_katex() -> Path:
+    """KaTeX from npm at the version of package-lock.json: ``npm ci`` when it is missing or older than the lock."""
+    stamp = HERE / "node_modules" / ".package-lock.json"
+    if (KATEX / "package.json").exists() and stamp.exists() and stamp.stat().st_mtime >= LOCK.stat().st_mtime:
+        return KATEX
+    if not shutil.which("npm") or not shutil.which("node"):
+        raise ToolMissing(f"the book needs node and npm, to install KaTeX; install them with: {INSTALL}")
+    proc = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, capture_output=True, text=True
+    )
+    if proc.returncode != 0 or not (KATEX / "package.json").exists():
+        raise ToolMissing(f"npm ci in {HERE} failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+    stamp.touch()
+    return KATEX
+
+
+def katex_version() -> str:
+    return json.loads((ensure_katex() / "package.json").read_text(encoding="utf-8"))["version"]
+
+
+def typeset(items: list[tuple[str, bool]]) -> list[tuple[str | None, str | None]]:
+    """KaTeX on every ``(tex, display)`` at once, in one node process: ``(html, None)`` or ``(None, error)``."""
+    if not items:
+        return []
+    ensure_katex()
+    node = shutil.which("node")
+    if node is None:
+        raise ToolMissing(f"the book needs node, to run KaTeX; install it with: {INSTALL}")
+    payload = json.dumps([{"tex": t, "display": d} for t, d in items])
+    proc = subprocess.run(
+        [node, str(HERE / "katex_batch.cjs")], input=payload, capture_output=True, text=True, encoding="utf-8"
+    )
+    if proc.returncode != 0:
+        raise ToolMissing(f"KaTeX's node script failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return [(r.get("html"), r.get("error")) for r in json.loads(proc.stdout)["results"]]
+
+
+# -- the code pane --------------------------------------------------------------------------
+
+
+def _link_citations(line_html: str, known: set[str] | None, page: str = "") -> str:
+    """Turn every "(eq. 7)" / "(eqs. 8, 9)" in a highlighted line into links to ``page#eq-N``.
+
+    ``known``: the labels that exist (others stay text); None links every label.
+    """
+
+    def one(m: re.Match) -> str:
+        labels = cited(m.group(0))
+        start = m.start(1) - m.start(0)
+
+        def label(t: re.Match) -> str:
+            lab = t.group(0)
+            if lab not in labels or (known is not None and lab not in known):
+                return lab
+            return f'<a class="cite" href="{page}#eq-{_anchor(lab)}">{lab}</a>'
+
+        inner = re.sub(r"[0-9][0-9a-z]*", label, m.group(1))
+        return m.group(0)[:start] + inner + m.group(0)[m.end(1) - m.start(0) :]
+
+    return CITE.sub(one, line_html)
+
+
+def _highlight_lines(source: str, lexer) -> list[str]:
+    """The source highlighted by Pygments, one HTML string per source line (spans are closed at each line end)."""
+    out = highlight(source, lexer, HtmlFormatter(nowrap=True)).split("\n")
+    n = source.count("\n") + (0 if source.endswith("\n") else 1)
+    return out[:n]
+
+
+@dataclass
+class Code:
+    html: str
+    cites: dict[str, list[int]]  # label -> lines that cite it
+    problems: list[str]
+
+
+def code_pane(source: str, rel: str, tags: set[str], deriv_rel: str) -> Code:
+    """The whole model file, highlighted, each line ``id="L<n>"``, every citation a link to its equation."""
+    lines = _highlight_lines(source, PythonLexer(stripnl=False, ensurenl=True))
+    cites: dict[str, list[int]] = {}
+    problems = []
+    for i, text in enumerate(source.splitlines(), start=1):
+        for lab in sorted(cited(text), key=_label_key):
+            cites.setdefault(lab, []).append(i)
+            if lab not in tags:
+                problems.append(f"{rel}:{i}: cites eq. {lab}, which {deriv_rel} does not label")
+    for lab in sorted(cited(source) - set(cites), key=_label_key):  # a citation broken over two lines
+        if lab not in tags:
+            problems.append(f"{rel}:1: cites eq. {lab}, which {deriv_rel} does not label")
+    rows = []
+    for i, line_html in enumerate(lines, start=1):
+        rows.append(
+            f'<span class="line" id="L{i}"><a class="ln" href="#L{i}" aria-label="line {i}">{i}</a>'
+            f'<span class="lc">{_link_citations(line_html, tags) or " "}</span></span>'
+        )
+    return Code('<pre class="src code-file"><code>' + "".join(rows) + "</code></pre>", cites, problems)
+
+
+# -- the derivation pane --------------------------------------------------------------------
+
+MATH = "\x00M{}\x00"
+MATH_RE = re.compile("\x00M(\\d+)\x00")
+
+
+@dataclass
+class Math:
+    tex: str
+    display: bool
+    file: str
+    line: int
+    html: str = ""
+
+
+def _anchor(label: str) -> str:
+    return re.sub(r"[^0-9A-Za-z._-]", "-", label)
+
+
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False})
+    md.use(dollarmath_plugin, allow_labels=False, allow_space=True, allow_digits=False, double_inline=True)
+    md.use(anchors_plugin, min_level=2, max_level=3)
+    md.enable(["table", "strikethrough"])
+    return md
+
+
+def _lines_of_inline(src_lines: list[str], token, content: str) -> int:
+    """The 1-based line of ``content`` inside an inline token that spans ``token.map``."""
+    a, b = token.map if token.map else (0, 1)
+    block = "\n".join(src_lines[a:b])
+    at = block.find(content)
+    return a + 1 + (block.count("\n", 0, at) if at >= 0 else 0)
+
+
+@dataclass
+class Derivation:
+    html: str
+    math: list[Math]
+    tags: dict[str, int]  # label -> line of its equation
+    problems: list[str]
+
+
+def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dict[str, Path]) -> Derivation:
+    """Markdown to HTML with a placeholder for each formula (typeset later, all pages in one batch)."""
+    md = _markdown()
+    tokens = md.parse(text)
+    src_lines = text.splitlines()
+    labelled = set(TAG.findall(text))  # the python blocks link only the equations that exist
+    math: list[Math] = []
+    tags: dict[str, int] = {}
+    problems: list[str] = []
+    for tok in tokens:
+        if tok.type in ("math_block", "math_block_label"):
+            tok.meta["line"] = tok.map[0] + 1 if tok.map else 1
+        for child in tok.children or ():
+            if child.type.startswith("math"):
+                child.meta["line"] = _lines_of_inline(src_lines, tok, child.content)
+
+    def add(tok, display: bool) -> int:
+        raw = tok.content
+        lead = raw[: len(raw) - len(raw.lstrip())].count("\n")  # $$ on a line of its own: the TeX starts below
+        math.append(Math(raw.strip(), display, rel, tok.meta.get("line", 1) + lead))
+        return len(math) - 1
+
+    def math_inline(self, tokens, idx, options, env):
+        return MATH.format(add(tokens[idx], False))
+
+    def math_inline_double(self, tokens, idx, options, env):
+        return f'<span class="display-inline">{MATH.format(add(tokens[idx], True))}</span>'
+
+    def math_block(self, tokens, idx, options, env):
+        tok = tokens[idx]
+        i = add(tok, True)
+        found = TAG.findall(tok.content)
+        if not found:
+            return f'<div class="eq">{MATH.format(i)}</div>\n'
+        lab = found[0]
+        if lab in tags:
+            problems.append(f"{rel}:{tok.meta['line']}: \\tag{{{lab}}} again (first at line {tags[lab]})")
+        tags[lab] = tok.meta["line"]
+        attrs = f'id="eq-{_anchor(lab)}" data-eq="{html.escape(lab)}"'
+        return f'<div class="eq" {attrs}>{MATH.format(i)}@@IMPL:{lab}@@</div>\n'
+
+    def fence(self, tokens, idx, options, env):
+        tok = tokens[idx]
+        lang = (tok.info or "").split()[0] if tok.info else ""
+        if lang == "python":
+            lines = _highlight_lines(tok.content, _lexer("python"))
+            body = "\n".join(_link_citations(x, labelled, "") for x in lines)
+            return (
+                '<figure class="checked"><figcaption>Python, run and checked by <code>make verify</code>'
+                f'</figcaption><pre class="src"><code>{body}</code></pre></figure>\n'
+            )
+        body = "\n".join(_highlight_lines(tok.content, _lexer(lang)))
+        return f'<pre class="src"><code>{body}</code></pre>\n'
+
+    def link_open(self, tokens, idx, options, env):
+        tok = tokens[idx]
+        tok.attrSet("href", _rewrite_href(tok.attrGet("href") or "", names, page))
+        return self.renderToken(tokens, idx, options, env)
+
+    def table_open(self, tokens, idx, options, env):
+        return '<div class="table">' + self.renderToken(tokens, idx, options, env)
+
+    def table_close(self, tokens, idx, options, env):
+        return self.renderToken(tokens, idx, options, env) + "</div>"
+
+    rules = {
+        "math_inline": math_inline,
+        "math_inline_double": math_inline_double,
+        "math_block": math_block,
+        "math_block_label": math_block,
+        "fence": fence,
+        "link_open": link_open,
+        "table_open": table_open,
+        "table_close": table_close,
+    }
+    for name, fn in rules.items():
+        md.add_render_rule(name, fn)
+    md.add_render_rule("image", lambda self, t, i, o, e: _image(t[i], images))
+    body = md.renderer.render(tokens, md.options, {})
+    return Derivation(body, math, tags, problems)
+
+
+def _image(tok, images: dict[str, Path]) -> str:
+    """An image of the derivation, copied into book/figures/ by the build."""
+    src = tok.attrGet("src") or ""
+    if not re.match(r"^[a-z]+:", src):
+        images[Path(src).name] = Path(src)
+        tok.attrSet("src", f"figures/{Path(src).name}")
+    alt = html.escape("".join(c.content for c in tok.children or ()))
+    return f'<img src="{html.escape(tok.attrGet("src"))}" alt="{alt}" loading="lazy">'
+
+
+def _lexer(lang: str):
+    try:
+        return get_lexer_by_name(lang or "text", stripnl=False, ensurenl=True)
+    except ClassNotFound:
+        return TextLexer(stripnl=False, ensurenl=True)
+
+
+def _rewrite_href(href: str, names: set[str], page: str) -> str:
+    """Links between sources become links between pages: NAME.md -> NAME.html, lab/models/NAME.py -> #code."""
+    if re.match(r"^[a-z]+:|^#", href):
+        return href
+    path, _, frag = href.partition("#")
+    p = Path(path)
+    if p.suffix == ".md" and p.stem in names and p.parent.name in ("", ".", "derivations"):
+        return f"{p.stem}.html" + (f"#{frag}" if frag else "")
+    if p.suffix == ".py" and p.parent.name == "models" and p.stem in names:
+        return "#code" if p.stem == page else f"{p.stem}.html#code"
+    return href  # book/ sits beside derivations/, so ../lab/x.py still names the same file
+
+
+def _implemented(lab: str, lines: list[int]) -> str:
+    if not lines:
+        return ""
+    links = ", ".join(f'<a class="back" href="#L{n}">{n}</a>' for n in lines)
+    word = "line" if len(lines) == 1 else "lines"
+    return f'<p class="impl">implemented at {word} {links} <span class="where">of the code</span></p>'
+
+
+# -- the verification card ------------------------------------------------------------------
+
+
+def read_report(path: Path | None) -> tuple[dict[str, dict], dict]:
+    """The JSON report of ``make verify`` by model, and facts about it (when, which commit). Read defensively."""
+    if path is None or not Path(path).exists():
+        return {}, {}
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return {}, {"error": f"{path.name} could not be read: {e}"}
+    rows = data.get("models", data.get("reports", [])) if isinstance(data, dict) else data
+    by_model = {r["model"]: r for r in rows if isinstance(r, dict) and r.get("model")}
+    mtime = path.stat().st_mtime
+    meta = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(mtime)), "mtime": mtime}
+    commit_file = path.with_name(path.name + COMMIT_SUFFIX)
+    commit = data.get("commit") if isinstance(data, dict) else None
+    if not commit and commit_file.exists():
+        commit = commit_file.read_text(encoding="utf-8").strip()
+    if commit:
+        meta["commit"] = commit
+    else:
+        head = _git("rev-parse", "--short=12", "HEAD")
+        meta["commit"] = f"{head} (HEAD when the book was built; the report names none)" if head else "unknown"
+    return by_model, meta
+
+
+def _git(*args: str) -> str:
+    try:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+STATUS = {"pass": ("verified", "ok"), "fail": ("FAIL", "bad"), "error": ("ERROR", "bad")}
+
+
+def _share(x) -> str:
+    if not isinstance(x, int | float):
+        return "–"
+    return f"{x:.0%}" if x <= 10 else f"{x:.1e}×"
+
+
+def card(name: str, report: dict[str, dict], meta: dict, source_mtime: float = 0.0) -> str:
+    """The model's latest result from ``make verify``, or how to get one."""
+    how = (
+        "Run <code>make verify</code>: it checks every model and writes the report the book reads; "
+        "then <code>make book</code>."
+    )
+    if meta.get("error"):
+        said = html.escape(meta["error"])
+        return f'<section class="card none" id="verification"><h2>Verification</h2><p>{said}. {how}</p></section>'
+    r = report.get(name)
+    if r is None:
+        said = "No verification report yet." if not report else f"The last report has no entry for {name}."
+        return f'<section class="card none" id="verification"><h2>Verification</h2><p>{said} {how}</p></section>'
+    status = str(r.get("status", "?"))
+    word, cls = STATUS.get(status, (status, "bad"))
+    err = r.get("max_error")
+    rows = [
+        ("status", f'<strong class="status {cls}">{html.escape(word)}</strong>'),
+        ("cases", html.escape(str(r.get("cases", "–")))),
+    ]
+    for key, value in r.items():  # newer counts of the report (skipped, inconclusive, outside the domain)
+        if key == "cases" or not (key.startswith("cases_") or "inconclusive" in key or "skipped" in key):
+            continue
+        label = html.escape(key.removeprefix("cases_").replace("_", " "))
+        if isinstance(value, int) and not isinstance(value, bool):
+            rows.append((label, str(value)))
+        elif isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):  # counts by reason
+            why = html.escape("; ".join(f"{n} {reason}" for reason, n in value.items()), quote=True)
+            rows.append((label, f'<span title="{why}">{sum(value.values())}</span>'))
+    rows += [
+        ("worst error", f"{err:.1e}" if isinstance(err, int | float) else "–"),
+        ("of tolerance", _share(r.get("max_error_over_tolerance"))),
+        ("derivation", html.escape(str(r.get("derivation") or "–"))),
+        ("commit", f"<code>{html.escape(str(r.get('commit') or meta.get('commit', 'unknown')))}</code>"),
+        ("run", html.escape(str(meta.get("when", "–")))),
+    ]
+    dl = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in rows)
+    notes = []
+    for key in ("message", "diagnosis"):
+        if r.get(key) and status != "pass":
+            notes.append(f"<p class='msg'>{html.escape(str(r[key]))}</p>")
+    if source_mtime and meta.get("mtime") and source_mtime > meta["mtime"]:
+        notes.append(
+            "<p class='stale'>The model or its derivation changed after this run: <code>make verify</code> again.</p>"
+        )
+    return (
+        f'<section class="card {cls}" id="verification"><h2>Verification <span class="by">by <code>make verify</code>'
+        f"</span></h2><dl>{dl}</dl>{''.join(notes)}</section>"
+    )
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+def _head(title: str) -> str:
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="color-scheme" content="light dark">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        '<link rel="stylesheet" href="assets/katex/katex.min.css">\n'
+        '<link rel="stylesheet" href="assets/code.css">\n'
+        '<link rel="stylesheet" href="assets/book.css">\n'
+        '<script src="assets/book.js" defer></script>\n</head>\n'
+    )
+
+
+def _nav(names: list[str], current: str | None) -> str:
+    opts = "".join(
+        f'<li><a href="{n}.html"{" aria-current=page" if n == current else ""}>{n.replace("_", " ")}</a></li>'
+        for n in names
+    )
+    return f'<nav class="models" aria-label="models"><ul>{opts}</ul></nav>'
+
+
+def _docline(source: str) -> str:
+    m = re.match(r'\s*(?:"""|\'\'\')\s*(.+)', source)
+    return m.group(1).strip() if m else ""
+
+
+@dataclass
+class Page:
+    name: str
+    md_path: Path
+    py_path: Path
+    md_rel: str
+    py_rel: str
+    text: str
+    source: str
+    card: str
+    figure_key: str
+    deriv: Derivation | None = None
+    code: Code | None = None
+
+
+def _page_html(p: Page, names: list[str], figure_html: str) -> str:
+    body = p.deriv.html
+    for lab in p.deriv.tags:
+        body = body.replace(f"@@IMPL:{lab}@@", _implemented(lab, p.code.cites.get(lab, [])))
+    body = MATH_RE.sub(lambda m: p.deriv.math[int(m.group(1))].html, body)
+    return (
+        _head(f"{p.name} · {SITE}")
+        + '<body class="model-page">\n<header class="top"><a class="home" href="index.html">'
+        + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1><a class="jump" href="#code">code ↓</a></header>\n'
+        + _nav(names, p.name)
+        + '\n<main class="split">\n<article class="pane derivation" id="derivation">\n'
+        + p.card
+        + f'\n<div class="md">{body}</div>\n'
+        + figure_html
+        + '</article>\n<section class="pane code" id="code" aria-label="the code">\n'
+        + f'<h2 class="file"><a href="../{html.escape(p.py_rel)}">{html.escape(p.py_rel)}</a>'
+        + f'<span class="meta">{p.source.count(chr(10))} lines · its equations link left</span></h2>\n'
+        + p.code.html
+        + "\n</section>\n</main>\n</body>\n</html>\n"
+    )
+
+
+def _figure_html(name: str, fig: dict) -> str:
+    if fig.get("file"):
+        return (
+            f'<section class="trained" id="trained"><h2>Trained</h2><figure><a href="figures/{fig["file"]}">'
+            f'<img src="figures/{fig["file"]}" alt="{html.escape(fig["caption"])}" loading="lazy"></a>'
+            f"<figcaption>{html.escape(fig['caption'])} Drawn by <code>lab.plots</code> when the book was built."
+            "</figcaption></figure></section>\n"
+        )
+    why = html.escape(fig["caption"])
+    return f'<section class="trained" id="trained"><h2>Trained</h2><p class="nofig">{why}</p></section>\n'
+
+
+def _readme_figures(readme: Path | None) -> list[tuple[Path, str]]:
+    """The images the README shows, with their alt text, in order."""
+    if readme is None or not readme.exists():
+        return []
+    out = []
+    for tok in _markdown().parse(readme.read_text(encoding="utf-8")):
+        for c in tok.children or ():
+            if c.type == "image" and not re.match(r"^[a-z]+:", c.attrGet("src") or ""):
+                src = readme.parent / c.attrGet("src")
+                if src.exists():
+                    out.append((src, "".join(x.content for x in c.children or ()) or src.stem))
+    return out
+
+
+def _index_html(names: list[str], lines: dict[str, str], report: dict, meta: dict, figs: list[tuple[str, str]]) -> str:
+    rows = []
+    for n in names:
+        r = report.get(n)
+        word, cls = STATUS.get(str(r.get("status")), (str(r.get("status")), "bad")) if r else ("not run", "none")
+        rows.append(
+            f'<tr><td><a href="{n}.html"><strong>{n}</strong></a></td><td>{html.escape(lines.get(n, ""))}</td>'
+            f'<td><span class="status {cls}">{html.escape(word)}</span></td>'
+            f'<td class="links"><a href="{n}.html#derivation">derivation</a> · <a href="{n}.html#code">code</a> · '
+            f'<a href="{n}.html#trained">trained</a></td></tr>'
+        )
+    when = (
+        f"Status from <code>make verify</code> on commit <code>{html.escape(meta['commit'])}</code>, {meta['when']}."
+        if meta.get("commit") and report
+        else "No verification report yet: run <code>make verify</code>, then <code>make book</code>."
+    )
+    gallery = "".join(
+        f'<figure><a href="figures/{f}"><img src="figures/{f}" alt="{html.escape(alt)}" loading="lazy"></a>'
+        f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+        for f, alt in figs
+    )
+    return (
+        _head(f"{SITE}: the study book")
+        + '<body class="index-page">\n<header class="top"><a class="home" href="index.html">'
+        + f'{SITE}</a><span class="sep">/</span><h1>the study book</h1></header>\n<main class="index">\n'
+        + "<p>Each page puts a model's derivation beside its code. Every <em>(eq. N)</em> in the code links to "
+        + "equation N, and every equation the code cites lists the lines that implement it. The math is typeset "
+        + "when the book is built, so the pages work offline.</p>\n"
+        + f'<p class="when">{when}</p>\n'
+        + '<div class="table"><table class="models"><thead><tr><th>model</th><th>what it teaches</th>'
+        + "<th>status</th><th>read</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>\n"
+        + (f'<h2 id="figures">The README\'s figures</h2>\n<div class="gallery">{gallery}</div>\n' if gallery else "")
+        + "</main>\n</body>\n</html>\n"
+    )
+
+
+# -- the build ------------------------------------------------------------------------------------
+
+
+def _sha(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _builder_hash() -> str:
+    files = sorted(p for p in HERE.iterdir() if p.suffix in (".py", ".css", ".js", ".cjs") or p.name == LOCK.name)
+    return _sha(*(p.name.encode() + p.read_bytes() for p in files))
+
+
+def _figure_inputs(py_text: str) -> str:
+    lab = ROOT / "lab"
+    deps = [lab / "plots.py", lab / "optim.py", lab / "data.py", lab / "model.py", HERE / "figures.py"]
+    return _sha(py_text, *(p.read_bytes() for p in deps if p.exists()))
+
+
+def _rel(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _write_assets(out: Path) -> None:
+    assets = out / "assets"
+    (assets / "katex").mkdir(parents=True, exist_ok=True)
+    dist = ensure_katex() / "dist"
+    shutil.copy2(dist / "katex.min.css", assets / "katex" / "katex.min.css")
+    shutil.copytree(dist / "fonts", assets / "katex" / "fonts", dirs_exist_ok=True)
+    shutil.copy2(HERE / "book.css", assets / "book.css")
+    shutil.copy2(HERE / "book.js", assets / "book.js")
+    light, dark = (HtmlFormatter(style=s) for s in CODE_STYLES)
+    css = (
+        "/* Pygments: light, and dark under prefers-color-scheme. */\n"
+        + light.get_style_defs(".src")
+        + "\n@media (prefers-color-scheme: dark) {\n"
+        + dark.get_style_defs(".src")
+        + "\n}\n"
+    )
+    (assets / "code.css").write_text(css, encoding="utf-8")
+
+
+def build(
+    out: Path = OUT,
+    *,
+    derivations: Path = DERIVATIONS,
+    models: Path = MODELS,
+    report: Path | None = REPORT,
+    readme: Path | None = README,
+    names: list[str] | None = None,
+    figures: bool = True,
+    force: bool = False,
+) -> BuildResult:
+    """Build (or bring up to date) the book in ``out``; raise BuildError listing every ``file:line`` problem."""
+    t0 = time.perf_counter()
+    out, derivations, models = Path(out), Path(derivations), Path(models)
+    result = BuildResult(out)
+    all_names = sorted(p.stem for p in models.glob("*.py") if not p.stem.startswith("_"))
+    wanted = all_names if names is None else list(names)
+    problems = [f"{_rel(models)}/{n}.py: no such model" for n in wanted if n not in all_names]
+    problems += [
+        f"{_rel(derivations / (n + '.md'))}:1: missing: model {n} has no derivation"
+        for n in wanted
+        if n in all_names and not (derivations / f"{n}.md").exists()
+    ]
+    if problems:
+        raise BuildError(problems)
+
+    out.mkdir(parents=True, exist_ok=True)
+    man_path = out / MANIFEST
+    try:
+        manifest = json.loads(man_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    builder = _sha(_builder_hash(), katex_version(), figures)
+    if force or manifest.get("builder") != builder:
+        figs = {} if force else manifest.get("figures", {})  # a figure has a key of its own: kept if it still holds
+        manifest = {"builder": builder, "pages": {}, "figures": figs, "index": None}
+        _write_assets(out)
+    elif not (out / "assets" / "katex" / "katex.min.css").exists():
+        _write_assets(out)
+
+    rep, meta = read_report(report)
+    pages: list[Page] = []
+    for n in wanted:
+        md_path, py_path = derivations / f"{n}.md", models / f"{n}.py"
+        text, source = md_path.read_text(encoding="utf-8"), py_path.read_text(encoding="utf-8")
+        newest = max(md_path.stat().st_mtime, py_path.stat().st_mtime)
+        pages.append(
+            Page(
+                n,
+                md_path,
+                py_path,
+                _rel(md_path),
+                _rel(py_path),
+                text,
+                source,
+                card(n, rep, meta, newest),
+                _figure_inputs(source) if figures else "off",
+            )  # fmt: skip
+        )
+
+    def page_key(p: Page) -> str:
+        return _sha(builder, p.text, p.source, p.card, p.figure_key, "\n".join(all_names))
+
+    todo = [
+        p
+        for p in pages
+        if force or manifest["pages"].get(p.name) != page_key(p) or not (out / f"{p.name}.html").exists()
+    ]
+
+    # parse everything first, then one KaTeX batch for every page, so all errors come out together
+    images: dict[str, Path] = {}
+    for p in todo:
+        page_images: dict[str, Path] = {}
+        p.deriv = derivation_pane(p.text, p.md_rel, set(all_names), p.name, page_images)
+        for fname, src in page_images.items():
+            images[fname] = (p.md_path.parent / src).resolve()
+        p.code = code_pane(p.source, p.py_rel, set(p.deriv.tags), p.md_rel)
+        problems += p.deriv.problems + p.code.problems
+    items = [m for p in todo for m in p.deriv.math]
+    for m, (h, err) in zip(items, typeset([(m.tex, m.display) for m in items]), strict=True):
+        if err is not None:
+            pos = re.search(r"at position (\d+)", err)
+            at = max(int(pos.group(1)) - 1, 0) if pos else (len(m.tex) if "end of input" in err else 0)
+            line = m.line + m.tex.count("\n", 0, at)
+            problems.append(f"{m.file}:{line}: {err}")
+        m.html = h or ""
+    if problems:
+        for p in todo:
+            manifest["pages"].pop(p.name, None)
+        _save_manifest(man_path, manifest)
+        raise BuildError(problems)
+
+    figdir = out / "figures"
+    figdir.mkdir(exist_ok=True)
+    for fname, src in images.items():
+        if src.exists():
+            shutil.copy2(src, figdir / fname)
+    for p in todo:
+        fig = {"caption": "Figures are off for this build (figures=False)."}
+        if figures:
+            cached = manifest["figures"].get(p.name)
+            fresh = cached and cached.get("key") == p.figure_key
+            if fresh and (not cached.get("file") or (figdir / cached["file"]).exists()):
+                fig = cached
+            else:
+                from lab.book.figures import trained
+
+                f = trained(p.name, figdir / f"{p.name}-trained.png")
+                fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
+                manifest["figures"][p.name] = fig
+                result.figures_drawn.append(p.name)
+        page = _page_html(p, all_names, _figure_html(p.name, fig))
+        prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
+        bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
+        if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
+            line = _line_of(p.text, prose[prose.index("$$") :]) if "$$" in bad else 1
+            raise BuildError(
+                [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
+            )
+        (out / f"{p.name}.html").write_text(page, encoding="utf-8")
+        manifest["pages"][p.name] = page_key(p)
+        result.built.append(p.name)
+    result.kept = [p.name for p in pages if p.name not in result.built]
+
+    figs = _readme_figures(readme)
+    for src, _ in figs:
+        shutil.copy2(src, figdir / src.name)
+    lines = {n: _docline((models / f"{n}.py").read_text(encoding="utf-8")) for n in all_names}
+    statuses = json.dumps({n: (rep.get(n) or {}).get("status") for n in all_names})
+    index_key = _sha(builder, json.dumps(lines, sort_keys=True), statuses, meta.get("commit"), meta.get("when"),
+                     *(f"{s.name}:{a}" for s, a in figs))  # fmt: skip
+    if force or manifest.get("index") != index_key or not (out / "index.html").exists():
+        page = _index_html(all_names, lines, rep, meta, [(s.name, a) for s, a in figs])
+        (out / "index.html").write_text(page, encoding="utf-8")
+        manifest["index"] = index_key
+        result.index_built = True
+    _save_manifest(man_path, manifest)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _line_of(text: str, rendered: str) -> int:
+    """The line of ``text`` where a stretch of rendered HTML starts (its first words, tags dropped), else 1."""
+    words = html.unescape(re.sub(r"<[^>]+>", "", rendered[:200])).strip()[:16]
+    at = text.find(words) if words else -1
+    return text.count("\n", 0, at) + 1 if at >= 0 else 1
+
+
+def _save_manifest(path: Path, manifest: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,342 @@
+"""The study book (lab/book): the build, its errors, its links, and the pages in a real browser.
+
+The unit tests build a page or two from copies of the sources, without figures. The
+browser tests build the whole book once per session into a temporary folder and drive
+Debian's chromium through Playwright (never ``playwright install``). Without chromium
+they skip with one line, except under CI=true, where a skip is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab.book import BuildError, build, run
+from lab.book.build import MODELS, ROOT, TAG, ToolMissing, cited, ensure_katex
+
+DERIV = ROOT / "derivations"
+CHROMIUM = Path("/usr/bin/chromium")
+PAIR = ("logistic_regression", "linear_regression")
+
+
+def _need(why: str):
+    """Skip with one line; under CI=true, where everything must be installed, fail instead."""
+    pytest.fail(why) if os.environ.get("CI") == "true" else pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def node():
+    """node, npm and KaTeX (the build runs npm ci when node_modules is missing or older than the lock)."""
+    try:
+        ensure_katex()
+    except ToolMissing as e:
+        _need(str(e))
+
+
+@pytest.fixture
+def sources(tmp_path: Path, node):
+    """Copies of two derivations and their models, to edit."""
+    d, m = tmp_path / "derivations", tmp_path / "models"
+    d.mkdir()
+    m.mkdir()
+    for n in PAIR:
+        shutil.copy(DERIV / f"{n}.md", d / f"{n}.md")
+        shutil.copy(MODELS / f"{n}.py", m / f"{n}.py")
+    return d, m, tmp_path / "book"
+
+
+def _build(sources, **kw):
+    d, m, out = sources
+    return build(out, derivations=d, models=m, report=None, readme=None, figures=False, **kw)
+
+
+def _insert(path: Path, after_line: int, text: str) -> int:
+    """Insert ``text`` as a new line after line ``after_line``; return its 1-based line number."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(after_line, text + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return after_line + 1
+
+
+# -- the build -----------------------------------------------------------------------------------
+
+
+def test_an_unknown_macro_fails_the_build_with_file_line_and_katex_message(sources, capsys):
+    d, m, out = sources
+    md = d / "logistic_regression.md"
+    line = _insert(md, 10, r"A typo: $\sigmoid(z)$ is not a macro.")
+    with pytest.raises(BuildError) as e:
+        _build(sources)
+    assert any(p.startswith(f"{md.as_posix()}:{line}: ") and r"Undefined control sequence: \sigmoid" in p
+               for p in e.value.problems), e.value.problems  # fmt: skip
+    assert not (out / "logistic_regression.html").exists()  # no page with an error is written
+    code = run(out=out, derivations=d, models=m, report=None, readme=None, figures=False)
+    assert code == 1
+    assert f"{md.as_posix()}:{line}: KaTeX parse error" in capsys.readouterr().err
+
+
+def test_an_unbalanced_brace_in_a_display_block_names_its_own_line(sources):
+    md = sources[0] / "linear_regression.md"
+    start = _insert(md, 4, "$$\na = 1\n\\frac{1}{2\n$$")
+    with pytest.raises(BuildError) as e:
+        _build(sources)
+    assert any(p.startswith(f"{md.as_posix()}:{start + 2}: KaTeX parse error") for p in e.value.problems), (
+        e.value.problems
+    )
+
+
+def test_an_unclosed_display_never_leaves_raw_dollars_in_a_page(sources):
+    md = sources[0] / "linear_regression.md"
+    line = _insert(md, 4, "An unclosed display: $$ x = 1 and so on.")
+    with pytest.raises(BuildError) as e:
+        _build(sources)
+    assert e.value.problems == [f"{md.as_posix()}:{line}: the page would contain '$$' (unclosed $$?)"]
+    assert not (sources[2] / "linear_regression.html").exists()
+
+
+def test_a_citation_of_a_missing_equation_fails_the_build(sources):
+    py = sources[1] / "logistic_regression.py"
+    line = _insert(py, 20, "# the curvature of the loss (eq. 99)")
+    with pytest.raises(BuildError) as e:
+        _build(sources)
+    assert f"{py.as_posix()}:{line}: cites eq. 99, which" in "\n".join(e.value.problems)
+
+
+def test_links_go_both_ways_and_no_raw_tex_is_left(sources):
+    _build(sources)
+    for name in PAIR:
+        page = (sources[2] / f"{name}.html").read_text(encoding="utf-8")
+        text = (DERIV / f"{name}.md").read_text(encoding="utf-8")
+        source = (MODELS / f"{name}.py").read_text(encoding="utf-8")
+        assert "$$" not in page and "katex-error" not in page
+        for label in set(TAG.findall(text)):
+            assert f'id="eq-{label}"' in page
+        for i, line in enumerate(source.splitlines(), start=1):
+            assert f'id="L{i}"' in page
+            for label in cited(line):
+                assert f'<a class="cite" href="#eq-{label}">{label}</a>' in page  # code -> equation
+                assert f'<a class="back" href="#L{i}">{i}</a>' in page  # equation -> code
+        assert page.count('class="katex-mathml"') == page.count('class="katex-html"')  # MathML kept
+    page = (sources[2] / "logistic_regression.html").read_text(encoding="utf-8")
+    eq7 = page[page.index('id="eq-7"') :]
+    lines = [i for i, s in enumerate(source_lines("logistic_regression"), 1) if "7" in cited(s)]
+    want = "implemented at lines " + ", ".join(f'<a class="back" href="#L{i}">{i}</a>' for i in lines)
+    assert want in eq7[: eq7.index("</div>")]
+
+
+def source_lines(name: str) -> list[str]:
+    return (MODELS / f"{name}.py").read_text(encoding="utf-8").splitlines()
+
+
+def test_a_derivation_links_other_pages_and_shows_its_images_from_the_book(sources):
+    d, _, out = sources
+    (d / "figures").mkdir()
+    shutil.copy(DERIV / "figures" / "lr_sweep.png", d / "figures" / "lr_sweep.png")
+    _insert(d / "linear_regression.md", 4, "![the sweep](figures/lr_sweep.png) and [the other](logistic_regression.md)")
+    _build(sources)
+    page = (out / "linear_regression.html").read_text(encoding="utf-8")
+    assert '<img src="figures/lr_sweep.png" alt="the sweep"' in page and (out / "figures" / "lr_sweep.png").exists()
+    assert '<a href="logistic_regression.html">the other</a>' in page
+
+
+def test_a_rebuild_after_one_derivation_changes_rebuilds_that_page_only(sources):
+    first = _build(sources)
+    assert sorted(first.built) == sorted(PAIR) and first.index_built
+    again = _build(sources)
+    assert again.built == [] and not again.index_built
+    md = sources[0] / "linear_regression.md"
+    md.write_text(md.read_text(encoding="utf-8") + "\nOne more sentence, with $x^2$.\n", encoding="utf-8")
+    after = _build(sources)
+    assert after.built == ["linear_regression"] and after.kept == ["logistic_regression"]
+    assert not after.index_built
+    assert "One more sentence" in (sources[2] / "linear_regression.html").read_text(encoding="utf-8")
+
+
+def test_the_card_shows_the_report_and_says_how_to_get_one(sources, tmp_path):
+    _build(sources)
+    page = (sources[2] / "logistic_regression.html").read_text(encoding="utf-8")
+    assert "No verification report yet" in page and "make verify" in page
+    report = tmp_path / "verify.json"
+    entry = {"model": "logistic_regression", "status": "pass", "cases": 2048, "cases_skipped": 3,
+             "max_error": 2.1e-07, "max_error_over_tolerance": 0.33, "derivation": "ok", "new_field": [1],
+             "inconclusive": {"inside rounding": 4, "no scale": 1}}  # fmt: skip
+    report.write_text(json.dumps([entry]), encoding="utf-8")
+    Path(f"{report}.commit").write_text("abc123def456\n", encoding="utf-8")
+    d, m, out = sources
+    result = build(out, derivations=d, models=m, report=report, readme=None, figures=False)
+    assert sorted(result.built) == sorted(PAIR)  # the cards changed
+    page = (out / "logistic_regression.html").read_text(encoding="utf-8")
+    card = page[page.index('id="verification"') : page.index("</section>")]
+    for want in ("verified", "2048", "2.1e-07", "33%", "abc123def456", "skipped", ">3<", "inconclusive", ">5<"):
+        assert want in card, want
+    other = (out / "linear_regression.html").read_text(encoding="utf-8")
+    assert "has no entry for linear_regression" in other
+
+
+def test_make_book_without_node_says_how_to_install_it_in_one_line(tmp_path):
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    (tmp_path / "make").symlink_to(make)
+    proc = subprocess.run([str(tmp_path / "make"), "-s", "book"], cwd=ROOT, env={"PATH": str(tmp_path)},
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "apt-get install nodejs npm" in proc.stderr
+
+
+# -- in a real browser ------------------------------------------------------------------------------
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory, node):
+    """The whole book, built once for the session, with figures and whatever report make verify left."""
+    out = tmp_path_factory.mktemp("book")
+    build(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        _need("no /usr/bin/chromium (apt-get install chromium); the browser tests need it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def _names() -> list[str]:
+    return sorted(p.stem for p in MODELS.glob("*.py") if not p.stem.startswith("_"))
+
+
+PAGES = ["index", *_names()]
+SHOTS = ROOT / "book" / "screenshots"
+
+
+def _open(browser, url: str, width: int = 1280, height: int = 800, scheme: str = "light"):
+    page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
+    page.on("request", lambda r: r.url.startswith("file://") or page.problems.append(f"request: {r.url}"))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    return page
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_loads_offline_with_no_error_and_all_math_typeset(book, browser, name):
+    page = _open(browser, (book / f"{name}.html").as_uri())
+    page.evaluate("document.fonts.ready")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    assert page.problems == []
+    if name == "index":
+        assert page.locator("table.models tbody tr").count() == len(PAGES) - 1
+        page.close()
+        return
+    assert page.locator(".katex-error").count() == 0
+    prose = page.evaluate(
+        """() => { const md = document.querySelector('.md').cloneNode(true);
+                   md.querySelectorAll('pre, code, .katex-mathml').forEach(e => e.remove());
+                   return md.textContent; }"""
+    )
+    assert "$" not in prose and not re.search(r"\\[A-Za-z]+", prose), "raw TeX left in the page"
+    text = (DERIV / f"{name}.md").read_text(encoding="utf-8")
+    assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text))
+    assert page.locator(".md .katex").count() == page.locator(".md .katex .katex-html").count() > 0
+    assert page.locator("#trained img").count() == 1  # a figure of the model trained
+    page.close()
+
+
+_IN_VIEW = """id => { const e = document.getElementById(id); const r = e.getBoundingClientRect();
+  return {target: e.matches(':target'), hl: e.classList.contains('hl'),
+          visible: r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth}; }"""
+LANDED = {"target": True, "hl": True, "visible": True}
+
+
+def _landed(page, anchor: str) -> dict:
+    """Where the element ``anchor`` is once the hash change has been handled (waits up to 2 s for it)."""
+    try:
+        page.wait_for_function(f"id => Object.values(({_IN_VIEW})(id)).every(Boolean)", arg=anchor, timeout=2000)
+    except Exception:  # noqa: BLE001 - the assertion below shows what did not happen
+        pass
+    return page.evaluate(_IN_VIEW, anchor)
+
+
+@pytest.mark.parametrize("name", PAGES[1:])
+def test_each_citation_and_back_link_lands_on_its_target_and_highlights_it(book, browser, name):
+    page = _open(browser, (book / f"{name}.html").as_uri())
+    clicked = 0
+    for selector in ("#code a.cite", ".eq .impl a.back"):
+        links = page.locator(selector)
+        for i in range(links.count()):
+            link = links.nth(i)
+            target = link.get_attribute("href")[1:]
+            link.click()
+            state = _landed(page, target)
+            assert state == LANDED, (selector, target, state)
+            clicked += 1
+    assert clicked > 0 and page.problems == []
+    page.close()
+
+
+@pytest.mark.parametrize("name", PAGES[1:])
+def test_deep_links_land_and_narrow_screens_do_not_overflow(book, browser, name):
+    source = (MODELS / f"{name}.py").read_text(encoding="utf-8").splitlines()
+    line = next(i for i, s in enumerate(source, 1) if cited(s))
+    label = sorted(cited(source[line - 1]))[0]
+    for anchor in (f"eq-{label}", f"L{line}"):
+        page = _open(browser, (book / f"{name}.html").as_uri() + f"#{anchor}")
+        assert _landed(page, anchor) == LANDED, anchor
+        page.close()
+    page = _open(browser, (book / f"{name}.html").as_uri() + f"#eq-{label}", width=390, height=800, scheme="dark")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "sideways overflow at 390 px"
+    assert page.evaluate(_IN_VIEW, f"eq-{label}")["visible"]
+    page.screenshot(path=str(SHOTS / f"{name}-390-dark.png"))
+    page.close()
+
+
+def test_the_index_links_every_page_and_the_readme_figures(book, browser):
+    page = _open(browser, (book / "index.html").as_uri(), width=390)
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    hrefs = page.eval_on_selector_all("a", "as => as.map(a => a.getAttribute('href'))")
+    for n in PAGES[1:]:
+        assert f"{n}.html" in hrefs
+    figures = sorted(p.name for p in (ROOT / "derivations" / "figures").glob("*.png"))
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the gallery's images load lazily
+    page.wait_for_function("[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth)")
+    shown = page.eval_on_selector_all(".gallery img", "is => is.map(i => i.getAttribute('src'))")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [f"figures/{f}" for f in figures if f"derivations/figures/{f}" in readme] == sorted(shown)
+    assert page.problems == []
+    page.close()
+
+
+def test_without_javascript_the_math_shows_and_a_deep_link_still_highlights(book, browser):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto((book / "logistic_regression.html").as_uri() + "#eq-7")
+    assert page.locator(".md .katex-html").count() > 50
+    assert page.locator(".md .katex-html").first.is_visible()
+    style = page.evaluate("getComputedStyle(document.getElementById('eq-7')).backgroundColor")
+    assert style not in ("rgba(0, 0, 0, 0)", "transparent"), "the :target highlight needs no script"
+    context.close()
