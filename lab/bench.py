@@ -148,7 +148,7 @@ def detection_after_allowance(names: list[str], cases: int = 128) -> None:
     for name in names:
         model = registry.get(name)
 
-        def slip(e):
+        def slip(e, model=model):
             def make(mod):
                 def grad(p, X, y, **h):
                     g = {k: np.array(v, dtype=float) for k, v in mod.grad(p, X, y, **h).items()}
