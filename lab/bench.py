@@ -176,6 +176,7 @@ def detection_after_allowance(names: list[str], cases: int = 128) -> None:
                     caught[j] += not judge(m, c, ev, finite_differences=False, witness=w).ok
         print(f"{name:<32} " + " ".join(f"{x / max(total, 1):>7.0%}" for x in caught))
 
+
 def bench_book(changed: str = "logistic_regression") -> None:
     """The study book: a full build of every page into an empty folder (KaTeX, Pygments and the
     trained-model figures), then a rebuild after one derivation changes, then the page weight."""
