@@ -68,7 +68,8 @@ def precision_note(v) -> str:
     how = {
         "extended": "in extended precision it converges to autodiff",
         "float32": "its error grows by the ratio of float32's rounding to float64's in float32",
-        "path": "it is right at θ/2, θ/4, ... on the way to this point, where it loses fewer digits",
+        "path": "on the path θ/2, θ/4, ... to this point it is right from some point on, and before that "
+        "it only loses digits towards 0",
     }[p.method]
     n, d = v.case.X.shape
     return (
@@ -149,6 +150,10 @@ def to_json(reports: list[ModelReport]) -> list[dict]:
                 "status": r.status,
                 "cases": r.cases,
                 "cases_outside_domain": r.outside,
+                "cases_skipped": dict(r.skipped),
+                "cases_inconclusive": dict(r.inconclusive),
+                "cases_inexact": r.inexact,
+                "precision": precision_note(r.precision) if r.precision is not None else None,
                 "max_error": r.max_error if np.isfinite(r.max_error) else None,
                 "max_error_over_tolerance": r.max_margin if np.isfinite(r.max_margin) else None,
                 "derivation": r.derivation,
