@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 import math
-import re
-import importlib.util
 import pkgutil
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +137,8 @@ class Model:
         known = self.hyperparameters
         unknown = sorted(set(hyper) - set(known))
         if unknown:
-            raise ValueError(f"{self.name} has no hyperparameter {', '.join(unknown)}; it has: {', '.join(known) or 'none'}")
+            have = ", ".join(known) or "none"
+            raise ValueError(f"{self.name} has no hyperparameter {', '.join(unknown)}; it has: {have}")
         domains, out = self.hyper_domains, {}
         for k, v in hyper.items():
             try:
@@ -308,7 +309,9 @@ def check_loss_value(value: Any, fn: str = "loss") -> None:
         raise ModelError(f"{fn} returns a {_kind(value)}; it must return a scalar, a number of shape ()")
     shape = np.shape(value)
     if shape != ():
-        raise ModelError(f"{fn} returns shape {shape}; it must return a scalar of shape () (the mean, not one loss per sample)")
+        raise ModelError(
+            f"{fn} returns shape {shape}; it must return a scalar of shape () (a mean, not one per sample)"
+        )
     dtype = np.asarray(value).dtype
     if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
         raise ModelError(f"{fn} returns dtype {dtype}; it must return a real number")
@@ -324,7 +327,7 @@ def check_grad_value(g: Any, params: Params, fn: str = "grad") -> None:
     for k, ref in params.items():
         v = g[k]
         if not isinstance(v, (np.ndarray, np.generic)):
-            raise ModelError(f"{fn}[{k!r}] is a {_kind(v)}; return a NumPy array (np.asarray(...)) of shape {np.shape(ref)}")
+            raise ModelError(f"{fn}[{k!r}] is a {_kind(v)}; return a NumPy array of shape {np.shape(ref)} (np.asarray)")
         if v.shape != np.shape(ref):
             raise ModelError(f"{fn}[{k!r}] has shape {v.shape}; params[{k!r}] has shape {np.shape(ref)}")
         if not np.issubdtype(v.dtype, np.floating):
@@ -449,8 +452,9 @@ def _check_hyper_declarations(name: str, module: ModuleType) -> None:
         except ValueError as e:
             raise ModelError(f"model {name!r}: HYPER_DOMAIN[{k!r}]: {e}") from None
         if not domain.covers(lo, hi):
-            raise ModelError(f"model {name!r}: HYPERPARAMETERS[{k!r}] fuzzes [{lo:g}, {hi:g}], outside its domain {domain}")
+            raise ModelError(
+                f"model {name!r}: HYPERPARAMETERS[{k!r}] fuzzes [{lo:g}, {hi:g}], outside its domain {domain}"
+            )
         default = defaults.get(k, inspect.Parameter.empty)
         if isinstance(default, (int, float)) and default not in domain:
             raise ModelError(f"model {name!r}: loss's default {k}={default:g} is outside its domain {domain}")
-
