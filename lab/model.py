@@ -390,10 +390,17 @@ def all_models() -> list[Model]:
 
 
 def load(spec: str) -> Model:
-    """A model from a registered name, a dotted module name or a path to a ``.py`` file."""
+    """A model from a registered name, a dotted module name or a path to a ``.py`` file.
+
+    ``my_loss`` names the file ``my_loss.py`` in the current folder when there is one (so a
+    user's file works with or without ``.py``); a plain name that is neither registered, nor a
+    file, nor an importable module is a :class:`ModelError` listing the known models.
+    """
     if spec in names():
         return get(spec)
     path = Path(spec)
+    if not spec.endswith(".py") and not path.exists() and Path(spec + ".py").is_file():
+        spec, path = spec + ".py", Path(spec + ".py")
     if spec.endswith(".py") or path.exists():
         if not path.is_file():
             raise ModelError(f"no such model file: {spec}")
@@ -410,6 +417,8 @@ def load(spec: str) -> Model:
             sys.modules.pop(mod_name, None)
             raise ModelError(f"{spec} does not import: {type(e).__name__}: {e}") from None
         return _wrap(name, module)
+    if spec.isidentifier() and importlib.util.find_spec(spec) is None:
+        raise ModelError(f"unknown model {spec!r}; known models: {', '.join(names())} (or a path to your own .py file)")
     return _wrap(spec.rsplit(".", 1)[-1], _import(spec))
 
 
