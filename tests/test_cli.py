@@ -185,7 +185,10 @@ def test_verify_module_says_which_derivation_it_checks(tmp_path, capsys):
     the model makes it "unchecked", and the run fails."""
     (tmp_path / "my_mlr.py").write_text(MLR.read_text())
     md = tmp_path / "my_mlr.md"
-    md.write_text("# My MLR\n\n```python\nassert True\ng = model.grad\n```\n")
+    from lab.verify.derivations import cited
+
+    tags = "".join(f"$$ x \\tag{{{label}}} $$\n" for label in cited(MLR.read_text()))  # every label the code cites
+    md.write_text(f"# My MLR\n\n{tags}\n```python\nassert True\ng = model.grad\n```\n")
     assert main(["verify", "--module", str(tmp_path / "my_mlr.py"), "--examples", "2"]) == 1
     out = capsys.readouterr().out
     assert f"my_mlr: checking the derivation {md}" in out
