@@ -294,3 +294,17 @@ def test_every_error_path_is_one_line_exit_2_and_no_traceback(tmp_path, capsys, 
         argv += ["--root", str(tmp_path / "root")]
     assert main(argv) == 2
     assert says in _one_line_error(capsys)
+
+
+def test_lab_new_asks_on_a_terminal(monkeypatch):
+    """The questions of ``lab new`` on a terminal: a bad answer is asked again, Enter keeps the default,
+    and the answers become the target, the kink order and the hyperparameters."""
+    from lab import cli
+
+    answers = iter(["reals", "positive", "3", "1", "tau=2:1", "tau=0.1:0.9 in (0, 1); s=1:2"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    target, kink, hyper = cli._ask()
+    assert (target, kink) == ("positive", 1)
+    assert [(h.name, h.lo, h.hi, h.domain) for h in hyper] == [("tau", 0.1, 0.9, "(0, 1)"), ("s", 1, 2, "(-inf, inf)")]
+    monkeypatch.setattr("builtins.input", lambda prompt: "")
+    assert cli._ask() == ("real", None, [])

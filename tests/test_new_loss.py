@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab.cli import main
 from lab.data import synthetic
-from lab.model import load
+from lab.model import TARGETS, load
 from lab.optim import fit
+from lab.scaffold import new, parse_hyper
 from lab.verify import derivations
 from lab.verify.search import verify
 
@@ -179,3 +181,24 @@ def test_a_derivation_whose_block_asserts_nothing_is_unchecked(tmp_path, capsys)
     assert "asserts nothing about log_cosh" in d.problems[0]
     md.write_text(text)
     assert derivations.check_file(md, model).status == "ok"
+
+
+@pytest.mark.parametrize("kink", [None, 1, 2])
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_every_target_and_kink_gives_a_model_that_loads(tmp_path, target, kink):
+    """For each target and kink order the template is a module that loads, keeps the contract's names,
+    says its target and kink order, predicts where y lives, and has a derivation still "template"."""
+    py, md = new("fresh", tmp_path, target=target, kink=kink, hyper=[parse_hyper("a=1:2 in (0, inf)")])
+    model = load(str(py))
+    assert (model.target, model.kink_order, model.hyperparameters) == (target, kink, {"a": (1.0, 2.0)})
+    X, y, _ = synthetic(model, n=30, d=2, seed=0)
+    params = {k: np.full(np.shape(v), 0.3) for k, v in model.init(2).items()}
+    yhat = model.predict(params, X)
+    assert yhat.shape == (30,) and np.all(np.isfinite(yhat))
+    if target in ("positive", "counts"):
+        assert np.all(yhat > 0)
+    if target in ("unit", "binary"):
+        assert np.all((yhat > 0) & (yhat < 1))
+    if kink is not None:
+        assert np.array_equal(model.module.kink_distance(params, X, y), np.abs(yhat - y))
+    assert derivations.check_file(md, model).status == "template"
