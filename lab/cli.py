@@ -163,7 +163,7 @@ def _verify(args) -> int:
         r.extra["spec"] = specs[m.name]
         if not args.no_derivations:
             path = derivations.derivation_for(m)
-            if path.exists() and m.name in specs and specs[m.name] in args.module:
+            if path.exists() and specs.get(m.name) in args.module:
                 print(f"{m.name}: checking the derivation {path}")
             if path.exists():
                 d = derivations.check_file(path, m)
