@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lab", description="Hand-derived gradients, proved against JAX and finite differences.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     v = sub.add_parser("verify", help="check every gradient (and Hessian) against the witnesses, and the derivations")
     v.add_argument("names", nargs="*", help="registered models to verify (default: all)")
@@ -113,12 +113,27 @@ def _parser() -> argparse.ArgumentParser:
     n = sub.add_parser("new", help="scaffold lab/models/NAME.py and derivations/NAME.md from templates")
     n.add_argument("name")
     n.add_argument("--root", help="the project folder to write into (default: this checkout)")
+    n.add_argument("--target", choices=list(registry.TARGETS), help="what y may hold (default: real)")
+    n.add_argument(
+        "--kink",
+        type=int,
+        choices=[1, 2],
+        help="the loss has a kink: 1 where the gradient jumps (|r|, pinball, hinge), 2 where only the second "
+        "derivative does (Huber)",
+    )
+    n.add_argument(
+        "--hyper",
+        action="append",
+        default=[],
+        metavar="NAME=LO:HI[ in DOMAIN]",
+        help="a keyword-only hyperparameter, its fuzz range and valid domain, e.g. 'tau=0.01:0.99 in (0, 1)'",
+    )
 
     mu = sub.add_parser("mutants", help="seed classic mistakes into each model's gradient; show which are caught")
     mu.add_argument("names", nargs="*", help="models (default: all)")
     mu.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
 
-    sub.add_parser("models", help="list the registered models")
+    sub.add_parser("models", help="list the registered models: description, target, hyperparameters")
 
     bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
     bk.add_argument("name", nargs="?", help="the model whose page to open (default: the index)")
@@ -126,11 +141,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _commands(parser: argparse.ArgumentParser) -> str:
+    """``lab`` alone: the subcommands, one line each."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    width = max(len(c.dest) for c in sub._choices_actions)
+    lines = ["usage: lab COMMAND [options]   (lab COMMAND --help for its options)", "", "commands:"]
+    lines += [f"  {c.dest:<{width}}  {c.help}" for c in sub._choices_actions]
+    return "\n".join(lines)
+
+
 def _verify(args) -> int:
     from lab.verify import derivations
     from lab.verify.report import failures, table, write_json
     from lab.verify.search import verify
 
+    if args.json:
+        _check_writable(args.json, "lab verify: --json")
     if args.examples is not None and args.examples < 1:
         raise UsageError("--examples must be at least 1")
     models = [registry.get(n) for n in args.names] if args.names else ([] if args.module else registry.all_models())
@@ -141,6 +167,8 @@ def _verify(args) -> int:
         specs[m.name] = spec
     if args.at:
         return _verify_at(models, args.at)
+    for m in models:  # what loss and grad return, on a few rows, before any long run
+        _contract(m)
     reports = []
     for m in models:
         with _progress(m.name) as tick:
@@ -148,9 +176,11 @@ def _verify(args) -> int:
         r.extra["spec"] = specs[m.name]
         if not args.no_derivations:
             path = derivations.derivation_for(m)
+            if path.exists() and specs.get(m.name) in args.module:
+                print(f"{m.name}: checking the derivation {path}")
             if path.exists():
                 d = derivations.check_file(path, m)
-                r.derivation = "ok" if d.ok else "FAIL"
+                r.derivation = d.status
                 if not d.ok:
                     r.message = (r.message + "; " if r.message else "") + "; ".join(d.problems)
                     r.status = "fail" if r.status == "pass" else r.status
@@ -185,6 +215,17 @@ def _verify(args) -> int:
     return 1 if any(r.status != "pass" for r in reports) or orphans else 0
 
 
+def _contract(m) -> None:
+    """The model contract on 8 rows of synthetic data at init's parameters: a ``ModelError`` in one line."""
+    from lab.data import synthetic
+
+    X, y, _ = synthetic(m, n=8, d=3, seed=0)
+    try:
+        registry.check_contract(m, m.init(X.shape[1]), X, y)
+    except registry.ModelError as e:
+        raise registry.ModelError(f"{m.name}: {e}") from None
+
+
 def _verify_at(models, path: str) -> int:
     """``lab verify NAME --at FILE.npz``: one model, one point, every witness."""
     from lab.verify.point import check, load_point
@@ -197,15 +238,48 @@ def _verify_at(models, path: str) -> int:
     return result.exit_code
 
 
+def _check_writable(path: str, what: str) -> None:
+    """A ``UsageError`` now, before a long run, when ``path`` cannot be written."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UsageError(f"{what}: {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise UsageError(f"{what}: cannot write {path}: there is no folder {folder}")
+    if not os.access(p if p.exists() else folder, os.W_OK):
+        raise UsageError(f"{what}: cannot write {path}: permission denied")
+
+
 class _progress:
-    """A live count of checked cases on stderr, when stderr is a terminal."""
+    """A live count of checked cases on stderr: a rich spinner on a terminal, else one plain line
+    about every ``EVERY`` seconds (a log, CI), with the model, the cases done and the time elapsed."""
+
+    EVERY = 10.0
 
     def __init__(self, name: str):
         self.name = name
         self.live = None
+        self.cases = 0
+        self.stop = None
+
+    def _lines(self, t0: float) -> None:
+        import time
+
+        while not self.stop.wait(self.EVERY):
+            print(f"lab: {self.name}: {self.cases} cases checked, {time.monotonic() - t0:.0f} s", file=sys.stderr,
+                  flush=True)  # fmt: skip
 
     def __enter__(self):
-        if sys.stderr.isatty():
+        if not sys.stderr.isatty():
+            import threading
+            import time
+
+            self.stop = threading.Event()
+            threading.Thread(target=self._lines, args=(time.monotonic(),), daemon=True).start()
+        else:
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -222,10 +296,13 @@ class _progress:
         return self.tick
 
     def tick(self, cases: int) -> None:
+        self.cases = cases
         if self.live is not None:
             self.live.update(self.task, completed=cases)
 
     def __exit__(self, *exc):
+        if self.stop is not None:
+            self.stop.set()
         if self.live is not None:
             self.live.stop()
 
@@ -233,11 +310,48 @@ class _progress:
 def _new(args) -> int:
     from pathlib import Path
 
-    from lab.scaffold import ROOT, new
+    from lab.scaffold import ROOT, new, parse_hyper
 
-    py, md = new(args.name, Path(args.root) if args.root else ROOT)
-    print(f"wrote {py}\nwrote {md}\nfill in loss and grad, then: lab verify {args.name}")
+    target, kink, hyper = args.target, args.kink, [parse_hyper(h) for h in args.hyper]
+    if target is None and kink is None and not hyper and sys.stdin.isatty() and sys.stdout.isatty():
+        target, kink, hyper = _ask()
+    py, md = new(args.name, Path(args.root) if args.root else ROOT, target=target or "real", kink=kink, hyper=hyper)
+    print(f"wrote {py}\nwrote {md}")
+    if kink is not None:
+        print(f"the loss has a kink (KINK_ORDER = {kink}): check kink_distance in {py.name}, written for r = ŷ − y = 0")
+    print(f"fill in loss and grad, then: lab verify {args.name}")
     return 0
+
+
+def _ask():
+    """The model's nature, asked on a terminal: target, kink, hyperparameters (Enter keeps the default)."""
+    from lab.scaffold import parse_hyper
+
+    def ask(question: str, default: str, ok) -> str:
+        while True:
+            try:
+                answer = input(f"{question} [{default}]: ").strip() or default
+            except EOFError:
+                return default
+            if ok(answer):
+                return answer
+            print(f"  not one of the choices: {answer!r}")
+
+    def hyper_ok(text: str) -> bool:
+        try:
+            [parse_hyper(h) for h in filter(None, (t.strip() for t in text.split(";")))]
+        except ValueError as e:
+            print(f"  {e}")
+            return False
+        return True
+
+    target = ask(f"what may y hold? ({', '.join(registry.TARGETS)})", "real", lambda a: a in registry.TARGETS)
+    kink = ask("is the loss smooth? none, 1 (the gradient jumps: |r|, pinball, hinge), 2 (only the second "
+               "derivative: Huber)", "none", lambda a: a in ("none", "1", "2"))  # fmt: skip
+    hyper = ask("hyperparameters, e.g. tau=0.01:0.99 in (0, 1); separate several with ';'", "none",
+                lambda a: a == "none" or hyper_ok(a))  # fmt: skip
+    specs = [] if hyper == "none" else [parse_hyper(h) for h in filter(None, (t.strip() for t in hyper.split(";")))]
+    return target, None if kink == "none" else int(kink), specs
 
 
 def _mutants(args) -> int:
@@ -303,9 +417,11 @@ def _train(args) -> int:
     }.get(args.optimizer, {})
     if args.optimizer != "newton" and (args.hessian_rows is not None or args.warm_start is not None):
         raise UsageError("lab train: --hessian-rows and --warm-start apply to --optimizer newton only")
-    lr = args.lr
+    start, X, y = m.check(m.init(X.shape[1]), X, y)
+    registry.check_contract(m, start, X[:16], y[:16])  # before the learning rate reads the Hessian and grad
+    lr, bound = args.lr, None
     if args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
-        auto, bound = lr == "auto", None
+        auto = lr == "auto"
         if auto and not hasattr(m.module, "hessian"):
             raise ValueError(f"--lr auto needs the hessian of {m.name!r}, which it does not define; pass --lr FLOAT")
         try:
@@ -347,6 +463,10 @@ def _train(args) -> int:
     finally:
         if live is not None:
             live.stop()
+    if hist.loss[-1] > hist.loss[0] and args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
+        advice = f"for this data a stable learning rate is below {bound:.4g}" if bound else "lower the learning rate"
+        raise ValueError(f"training made the loss worse, {hist.loss[0]:.6g} -> {hist.loss[-1]:.6g}, at learning rate "
+                         f"{lr:.4g}; {advice}")  # fmt: skip
     for line in notes:
         print(line)
     print(f"{m.name}: loss {hist.loss[0]:.6g} -> {hist.loss[-1]:.10g} in {hist.steps} steps ({hist.message})")
@@ -383,6 +503,26 @@ def _train(args) -> int:
     return 0
 
 
+def _models() -> int:
+    """Each registered model: its name, the first line of its docstring, its target and hyperparameters."""
+    import inspect
+
+    rows = [("model", "target", "hyperparameters (default, domain)", "description")]
+    for name in registry.names():
+        m = registry.get(name)
+        doc = (m.module.__doc__ or "").strip().splitlines()
+        sig = inspect.signature(m.module.loss).parameters
+        hyper = ", ".join(
+            f"{k}={sig[k].default:g} in {d}" if k in sig and isinstance(sig[k].default, (int, float)) else f"{k} in {d}"
+            for k, d in m.hyper_domains.items()
+        )
+        rows.append((name, m.target, hyper or "-", doc[0] if doc else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -399,9 +539,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return run(args.name, open_it=args.open)
         if args.command == "models":
-            for n in registry.names():
-                print(n)
-            return 0
+            return _models()
+        print(_commands(_parser()))
+        return 0
     except UsageError as e:
         print(f"{e}", file=sys.stderr)
         return 2

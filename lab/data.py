@@ -30,7 +30,9 @@ def synthetic(model: Model, n: int = 200, d: int = 3, seed: int = 0, noise: floa
 
     Real targets are a linear function plus Gaussian noise; binary targets are
     drawn from the logistic model; counts from a Poisson with a log link;
-    classes from a softmax of linear scores; signed labels are ±1.
+    classes from a softmax of linear scores; signed labels are ±1; positive
+    targets from a Gamma (shape 5) with a log link, mean exp(z/2); unit targets
+    from a Beta with mean σ(z) and precision 10, kept inside [1e-6, 1 − 1e-6].
     """
     if n < 1 or d < 1:
         raise ValueError(f"need n ≥ 1 and d ≥ 1; got n={n}, d={d}")
@@ -55,6 +57,13 @@ def synthetic(model: Model, n: int = 200, d: int = 3, seed: int = 0, noise: floa
         p = np.exp(s - s.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         y = np.array([rng.choice(k, p=row) for row in p], dtype=float)
+    elif model.target == "positive":
+        shape = 5.0  # the Gamma's shape k: its coefficient of variation is 1/√k
+        y = rng.gamma(shape, np.exp(np.clip(z / 2, -5, 5)) / shape)
+        y = np.maximum(y, np.finfo(float).tiny)  # a draw can round to 0; y > 0 strictly
+    elif model.target == "unit":
+        mu, phi = 1 / (1 + np.exp(-z)), 10.0
+        y = np.clip(rng.beta(mu * phi, (1 - mu) * phi), 1e-6, 1 - 1e-6)
     else:
         raise ValueError(f"no synthetic data for TARGET {model.target!r}")
     return X, y, {"w": w, "b": np.asarray(b)}

@@ -15,7 +15,10 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import inspect
+import math
 import pkgutil
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,8 @@ TARGETS = {
     "counts": "non-negative integers",
     "classes": "class indices 0, 1, ..., k-1",
     "signed": "the labels -1 and +1",
+    "positive": "positive real numbers (y > 0)",
+    "unit": "real numbers strictly between 0 and 1",
 }
 REQUIRED = ("TARGET", "init", "loss", "grad", "predict")
 DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
@@ -44,12 +49,64 @@ class ModelError(ValueError):
     """A model module does not keep the contract, or cannot be found or imported."""
 
 
+# -- hyperparameter domains ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The values a hyperparameter may take, such as (0, 1) or [0, inf).
+
+    Written as a string in interval notation: a round bracket leaves the end out, a
+    square bracket keeps it in, and ``inf`` is allowed at either end (always left out).
+    """
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_closed: bool = False
+    hi_closed: bool = False
+
+    def __contains__(self, x: float) -> bool:
+        above = x >= self.lo if self.lo_closed else x > self.lo
+        below = x <= self.hi if self.hi_closed else x < self.hi
+        return bool(above and below)
+
+    def covers(self, lo: float, hi: float) -> bool:
+        """Whether every number of the closed range [lo, hi] lies in this interval."""
+        return lo in self and hi in self
+
+    def __str__(self) -> str:
+        def end(x: float) -> str:
+            return "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:g}"
+
+        return f"{'[' if self.lo_closed else '('}{end(self.lo)}, {end(self.hi)}{']' if self.hi_closed else ')'}"
+
+
+ANY_NUMBER = Interval()
+_INTERVAL = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^\])\s]+)\s*([\])])\s*$")
+
+
+def parse_interval(text: str) -> Interval:
+    """``"(0, 1)"``, ``"[0, inf)"``, ``"(0, inf)"``: an :class:`Interval`; ``ValueError`` otherwise."""
+    m = _INTERVAL.match(str(text))
+    bad = ValueError(f"{text!r} is not an interval such as (0, 1), [0, inf) or (-inf, inf)")
+    if not m:
+        raise bad
+    try:
+        lo, hi = float(m[2]), float(m[3])
+    except ValueError:
+        raise bad from None
+    if math.isnan(lo) or math.isnan(hi) or not lo < hi or lo == math.inf or hi == -math.inf:
+        raise bad
+    return Interval(lo, hi, m[1] == "[" and math.isfinite(lo), m[4] == "]" and math.isfinite(hi))
+
+
 @dataclass(frozen=True)
 class Model:
     """A model module together with the checks around its contract."""
 
     name: str
     module: ModuleType
+    hyper: tuple[tuple[str, float], ...] = ()  # the hyperparameters fixed by with_hyper, as (name, value) pairs
 
     @property
     def target(self) -> str:
@@ -64,6 +121,34 @@ class Model:
     def hyperparameters(self) -> dict[str, tuple[float, float]]:
         """Keyword-only hyperparameters and the range the verifier fuzzes."""
         return dict(getattr(self.module, "HYPERPARAMETERS", {}))
+
+    @property
+    def hyper_domains(self) -> dict[str, Interval]:
+        """Each hyperparameter's valid values, from the module's ``HYPER_DOMAIN`` (any number when undeclared).
+
+        The domain says what the value means (a quantile τ lies in (0, 1)); the fuzz range in
+        ``HYPERPARAMETERS`` is the part of it the verifier draws from, and lies inside it.
+        """
+        declared = getattr(self.module, "HYPER_DOMAIN", {})
+        return {k: parse_interval(declared[k]) if k in declared else ANY_NUMBER for k in self.hyperparameters}
+
+    def check_hyper(self, hyper: dict[str, float]) -> dict[str, float]:
+        """``hyper`` as floats, or a ``ValueError`` naming an unknown name or a value outside its domain."""
+        known = self.hyperparameters
+        unknown = sorted(set(hyper) - set(known))
+        if unknown:
+            have = ", ".join(known) or "none"
+            raise ValueError(f"{self.name} has no hyperparameter {', '.join(unknown)}; it has: {have}")
+        domains, out = self.hyper_domains, {}
+        for k, v in hyper.items():
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"hyperparameter {k} of {self.name} must be a number; got {v!r}") from None
+            if not math.isfinite(x) or x not in domains[k]:
+                raise ValueError(f"{k} = {x:g} is outside its domain {domains[k]} for {self.name}")
+            out[k] = x
+        return out
 
     @property
     def shapes(self) -> dict[str, tuple[int, int]]:
@@ -84,11 +169,12 @@ class Model:
         return Path(self.module.__file__ or "")
 
     def with_hyper(self, **hyper: float) -> Model:
-        """This model with its hyperparameters (λ, δ, ...) fixed at ``hyper``, for training and reports."""
-        unknown = sorted(set(hyper) - set(self.hyperparameters))
-        if unknown:
-            known = ", ".join(self.hyperparameters) or "none"
-            raise ValueError(f"{self.name} has no hyperparameter {', '.join(unknown)}; it has: {known}")
+        """This model with its hyperparameters (λ, δ, ...) fixed at ``hyper``, for training and reports.
+
+        A name the model does not have, or a value outside its domain (``HYPER_DOMAIN``), is a
+        ``ValueError`` naming it.
+        """
+        hyper = self.check_hyper(hyper)
         if not hyper:
             return self
         mod = self.module
@@ -97,13 +183,17 @@ class Model:
             if callable(getattr(mod, fn, None)):
                 setattr(bound, fn, functools.partial(getattr(mod, fn), **hyper))
         bound.__file__, bound.__name__ = mod.__file__, mod.__name__
-        return Model(self.name, bound)
+        return Model(self.name, bound, tuple({**dict(self.hyper), **hyper}.items()))
 
     def init(self, n_features: int, **shape: int) -> Params:
         return {k: np.asarray(v, dtype=np.float64) for k, v in self.module.init(n_features, **shape).items()}
 
     def check(self, params: Params | None, X: Any, y: Any | None = None):
-        """Validate and convert inputs; return ``(params, X, y)`` as float64 arrays."""
+        """Validate and convert inputs; return ``(params, X, y)`` as float64 arrays.
+
+        The hyperparameters fixed by :meth:`with_hyper` are checked against their domains too.
+        """
+        self.check_hyper(dict(self.hyper))
         X, y = check_data(X, y, self.target, self.n_features)
         if params is not None:
             params = check_params(params, self.init(X.shape[1]), exact=not self.shapes)
@@ -176,6 +266,8 @@ def check_target(y: np.ndarray, target: str) -> None:
         "signed": lambda v: (v == -1) | (v == 1),
         "counts": lambda v: (v >= 0) & (v == np.round(v)),
         "classes": lambda v: (v >= 0) & (v == np.round(v)),
+        "positive": lambda v: v > 0,
+        "unit": lambda v: (v > 0) & (v < 1),
     }
     if target not in allowed:
         raise ModelError(f"unknown TARGET {target!r}; expected one of {', '.join(TARGETS)}")
@@ -204,6 +296,79 @@ def check_params(params: Any, expected: Params, exact: bool = True) -> Params:
     return out
 
 
+# -- what loss and grad return ------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def check_loss_value(value: Any, fn: str = "loss") -> None:
+    """Raise :class:`ModelError` unless ``value`` is a real scalar: a 0-d number (finite or not)."""
+    if isinstance(value, (list, tuple, dict, str, bytes)) or value is None:
+        raise ModelError(f"{fn} returns a {_kind(value)}; it must return a scalar, a number of shape ()")
+    shape = np.shape(value)
+    if shape != ():
+        raise ModelError(
+            f"{fn} returns shape {shape}; it must return a scalar of shape () (a mean, not one per sample)"
+        )
+    dtype = np.asarray(value).dtype
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise ModelError(f"{fn} returns dtype {dtype}; it must return a real number")
+
+
+def check_grad_value(g: Any, params: Params, fn: str = "grad") -> None:
+    """Raise :class:`ModelError` unless ``g`` is a dict with exactly ``params``' keys, each value a NumPy
+    array (or NumPy scalar) of the same shape with a float dtype. The message names the key and both shapes."""
+    if not isinstance(g, dict):
+        raise ModelError(f"{fn} returns a {_kind(g)}; it must return a dict with the keys of params: {sorted(params)}")
+    if set(g) != set(params):
+        raise ModelError(f"{fn} returns keys {sorted(g)}; params has keys {sorted(params)}")
+    for k, ref in params.items():
+        v = g[k]
+        if not isinstance(v, (np.ndarray, np.generic)):
+            raise ModelError(f"{fn}[{k!r}] is a {_kind(v)}; return a NumPy array of shape {np.shape(ref)} (np.asarray)")
+        if v.shape != np.shape(ref):
+            raise ModelError(f"{fn}[{k!r}] has shape {v.shape}; params[{k!r}] has shape {np.shape(ref)}")
+        if not np.issubdtype(v.dtype, np.floating):
+            raise ModelError(f"{fn}[{k!r}] has dtype {v.dtype}; it must be a float array (float64)")
+
+
+def _call(fn: str, f, *args):
+    try:
+        return f(*args)
+    except NotImplementedError as e:
+        raise ModelError(f"{fn} is not implemented yet: {e or 'it raises NotImplementedError'}") from e
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"{fn} raised {type(e).__name__}: {e}") from e
+
+
+def check_contract(model: Model, params: Params, X: np.ndarray, y: np.ndarray) -> None:
+    """Call ``loss`` and ``grad`` once (and ``loss_and_grad`` when defined) and check what they return.
+
+    ``loss`` must return a real scalar (shape (); whether it is finite is not this check's business);
+    ``grad`` a dict with exactly the keys of ``params``, each a NumPy array with that parameter's
+    shape and a float dtype. On a failure: a :class:`ModelError` (a ``ValueError``) in one line
+    naming the function, the key and both shapes, for example
+    ``grad['b'] has shape (1,); params['b'] has shape ()``. An exception raised inside a function
+    becomes a ``ModelError`` naming it too. ``params``, ``X`` and ``y`` should be checked arrays
+    (see :meth:`Model.check`); the hyperparameters are the model's own (see :meth:`Model.with_hyper`).
+    """
+    mod = model.module
+    with np.errstate(all="ignore"):
+        check_loss_value(_call("loss", mod.loss, params, X, y))
+        check_grad_value(_call("grad", mod.grad, params, X, y), params)
+        both = getattr(mod, "loss_and_grad", None)
+        if callable(both):
+            out = _call("loss_and_grad", both, params, X, y)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise ModelError(f"loss_and_grad returns a {_kind(out)}; it must return a pair (loss, grad)")
+            check_loss_value(out[0], "loss_and_grad's loss")
+            check_grad_value(out[1], params, "loss_and_grad's grad")
+
+
 # -- the registry -------------------------------------------------------------
 
 
@@ -225,10 +390,17 @@ def all_models() -> list[Model]:
 
 
 def load(spec: str) -> Model:
-    """A model from a registered name, a dotted module name or a path to a ``.py`` file."""
+    """A model from a registered name, a dotted module name or a path to a ``.py`` file.
+
+    ``my_loss`` names the file ``my_loss.py`` in the current folder when there is one (so a
+    user's file works with or without ``.py``); a plain name that is neither registered, nor a
+    file, nor an importable module is a :class:`ModelError` listing the known models.
+    """
     if spec in names():
         return get(spec)
     path = Path(spec)
+    if not spec.endswith(".py") and not path.exists() and Path(spec + ".py").is_file():
+        spec, path = spec + ".py", Path(spec + ".py")
     if spec.endswith(".py") or path.exists():
         if not path.is_file():
             raise ModelError(f"no such model file: {spec}")
@@ -245,6 +417,8 @@ def load(spec: str) -> Model:
             sys.modules.pop(mod_name, None)
             raise ModelError(f"{spec} does not import: {type(e).__name__}: {e}") from None
         return _wrap(name, module)
+    if spec.isidentifier() and importlib.util.find_spec(spec) is None:
+        raise ModelError(f"unknown model {spec!r}; known models: {', '.join(names())} (or a path to your own .py file)")
     return _wrap(spec.rsplit(".", 1)[-1], _import(spec))
 
 
@@ -265,4 +439,31 @@ def _wrap(name: str, module: ModuleType) -> Model:
         raise ModelError(f"model {name!r} lacks {', '.join(missing)} (the contract needs {', '.join(REQUIRED)})")
     if module.TARGET not in TARGETS:
         raise ModelError(f"model {name!r} has TARGET {module.TARGET!r}; expected one of {', '.join(TARGETS)}")
+    _check_hyper_declarations(name, module)
     return Model(name, module)
+
+
+def _check_hyper_declarations(name: str, module: ModuleType) -> None:
+    """HYPER_DOMAIN names only declared hyperparameters, each domain parses, and both the fuzz range and
+    the default of ``loss`` lie inside it; otherwise a ``ModelError`` naming the hyperparameter."""
+    fuzz = dict(getattr(module, "HYPERPARAMETERS", {}))
+    declared = dict(getattr(module, "HYPER_DOMAIN", {}))
+    stray = sorted(set(declared) - set(fuzz))
+    if stray:
+        raise ModelError(f"model {name!r}: HYPER_DOMAIN names {', '.join(stray)}, which HYPERPARAMETERS does not")
+    try:
+        defaults = {k: p.default for k, p in inspect.signature(module.loss).parameters.items()}
+    except (TypeError, ValueError):
+        defaults = {}
+    for k, (lo, hi) in fuzz.items():
+        try:
+            domain = parse_interval(declared[k]) if k in declared else ANY_NUMBER
+        except ValueError as e:
+            raise ModelError(f"model {name!r}: HYPER_DOMAIN[{k!r}]: {e}") from None
+        if not domain.covers(lo, hi):
+            raise ModelError(
+                f"model {name!r}: HYPERPARAMETERS[{k!r}] fuzzes [{lo:g}, {hi:g}], outside its domain {domain}"
+            )
+        default = defaults.get(k, inspect.Parameter.empty)
+        if isinstance(default, (int, float)) and default not in domain:
+            raise ModelError(f"model {name!r}: loss's default {k}={default:g} is outside its domain {domain}")

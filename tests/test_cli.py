@@ -48,7 +48,6 @@ def test_train_with_a_huge_learning_rate_reports_divergence(capsys):
     "argv, says",
     [
         (["frobnicate"], "invalid choice: 'frobnicate'"),
-        ([], "required: command"),
         (["train", "linear_regression", "--bogus"], "unrecognized arguments: --bogus"),
         (["train", "linear_regression", "--lr", "fast"], "expected a number or 'auto'; got 'fast'"),
         (["train", "nope"], "'nope'"),
@@ -120,7 +119,8 @@ def test_train_prints_the_loss_and_the_fitted_parameters(capsys):
 
 
 def test_python_m_lab_models_lists_the_registry():
-    """``python -m lab models`` (a real process) prints one registered name per line."""
+    """``python -m lab models`` (a real process) prints a header, then one line per registered model: its
+    name, target, hyperparameters with their domains, and the first line of its docstring."""
     done = subprocess.run(
         [sys.executable, "-m", "lab", "models"],
         cwd=ROOT,
@@ -129,7 +129,14 @@ def test_python_m_lab_models_lists_the_registry():
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == names()
+    head, *lines = done.stdout.splitlines()
+    assert head.split()[:2] == ["model", "target"]
+    assert [line.split()[0] for line in lines] == names()
+    for line in lines:
+        m = get(line.split()[0])
+        assert line.split()[1] == m.target
+        assert m.module.__doc__.strip().splitlines()[0] in line
+        assert all(f"{k}=" in line and f" in {d}" in line for k, d in m.hyper_domains.items())
 
 
 def test_train_newton_on_sampled_rows_says_so(capsys):
@@ -144,3 +151,160 @@ def test_train_newton_on_sampled_rows_says_so(capsys):
     assert float(final.search(sampled)[1]) == pytest.approx(float(final.search(exact)[1]), rel=1e-9)
     assert re.search(r"started from Newton on (\S+ then )?500 of 2,000 rows", sampled)
     assert "each Hessian from 200 random rows" in sampled
+
+
+def test_lab_alone_lists_its_subcommands(capsys):
+    """``lab`` with no arguments prints each subcommand with its help line and exits 0."""
+    assert main([]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    for command in ("verify", "train", "new", "mutants", "models"):
+        assert re.search(rf"^  {command}\s+\S", out, re.M), out
+
+
+def test_train_that_makes_the_loss_worse_fails_naming_the_rate_and_bound(capsys):
+    """``--lr 100`` on logistic regression does not blow up but ends above its start: exit 2, one line with
+    the learning rate and the stable bound, which is below 100."""
+    assert main(["train", "logistic_regression", "--lr", "100", "--steps", "50"]) == 2
+    line = _one_line_error(capsys)
+    m = re.search(r"loss worse, (\S+) -> (\S+), at learning rate 100; .* stable learning rate is below (\S+)$", line)
+    assert m, line
+    assert float(m[2]) > float(m[1]) and float(m[3]) < 100
+
+
+def test_train_accepts_a_module_name_without_py_from_its_folder(tmp_path, monkeypatch, capsys):
+    """``lab train my_mlr`` in the folder of my_mlr.py trains that file."""
+    (tmp_path / "my_mlr.py").write_text(MLR.read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "my_mlr", "--steps", "20", "--lr", "0.1"]) == 0
+    assert "my_mlr: loss" in capsys.readouterr().out
+
+
+def test_verify_module_says_which_derivation_it_checks(tmp_path, capsys):
+    """A my_mlr.md beside my_mlr.py is picked up, and the run says so; a block that asserts nothing about
+    the model makes it "unchecked", and the run fails."""
+    (tmp_path / "my_mlr.py").write_text(MLR.read_text())
+    md = tmp_path / "my_mlr.md"
+    from lab.verify.derivations import cited
+
+    tags = "".join(f"$$ x \\tag{{{label}}} $$\n" for label in cited(MLR.read_text()))  # every label the code cites
+    md.write_text(f"# My MLR\n\n{tags}\n```python\nassert True\ng = model.grad\n```\n")
+    assert main(["verify", "--module", str(tmp_path / "my_mlr.py"), "--examples", "2"]) == 1
+    out = capsys.readouterr().out
+    assert f"my_mlr: checking the derivation {md}" in out
+    row = next(line for line in out.splitlines() if line.startswith("my_mlr "))
+    assert row.split()[-2:] == ["unchecked", "FAIL"], row  # its block asserts nothing about the model
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch, capsys):
+    """With stderr not a terminal, ``_progress`` prints a plain line every EVERY seconds naming the model,
+    the cases done and the seconds elapsed, and stops when the run ends."""
+    import time
+
+    from lab import cli
+
+    monkeypatch.setattr(cli._progress, "EVERY", 0.05)
+    with cli._progress("some_model") as tick:
+        tick(7)
+        time.sleep(0.18)
+    time.sleep(0.15)
+    lines = capsys.readouterr().err.splitlines()
+    assert 2 <= len(lines) <= 4, lines
+    assert all(re.fullmatch(r"lab: some_model: 7 cases checked, \d+ s", line) for line in lines), lines
+
+
+BROKEN_GRAD = "\n\ndef grad(params, X, y):\n    g = _grad(params, X, y)\n    return {BODY}\n"
+
+
+def _user_file(tmp_path, name, body=None, loss=None):
+    """multivariate_linear_regression under another name, its grad (or loss) replaced."""
+    src = MLR.read_text().replace("def grad(", "def _grad(")
+    if body is None:
+        src = src.replace("def _grad(", "def grad(")
+    else:
+        src += BROKEN_GRAD.replace("{BODY}", body)
+    if loss is not None:
+        src = src.replace("def loss(", "def _loss(") + f"\n\ndef loss(params, X, y):\n    return {loss}\n"
+    path = tmp_path / f"{name}.py"
+    path.write_text(src)
+    return str(path)
+
+
+#: every error path of the command line: (argv, with {tmp} for a temporary folder; a phrase of the line)
+ERROR_PATHS = [
+    (["frobnicate"], "invalid choice"),
+    (["verify", "nope"], "unknown model 'nope'"),
+    (["verify", "--module", "{tmp}/absent.py"], "no such model file"),
+    (["verify", "--module", "{tmp}/broken.py"], "does not import"),
+    (["verify", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["verify", "linear_regression", "--examples", "0"], "--examples must be at least 1"),
+    (["verify", "linear_regression", "--json", "/nonexistent/dir/r.json"], "there is no folder /nonexistent/dir"),
+    (["verify", "linear_regression", "--json", "{tmp}"], "is a folder"),
+    (["verify", "--seed", "x"], "invalid int value"),
+    (["train", "nope"], "known models: hinge_svm"),
+    (["train", "lab.models.nope"], "no model module named"),
+    (["train", "linear_regression", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train", "linear_regression", "--lr", "fast"], "expected a number or 'auto'"),
+    (["train", "linear_regression", "--lr", "-1"], "learning rate must be a positive number"),
+    (["train", "linear_regression", "--n", "0"], "n=0"),
+    (["train", "linear_regression", "--steps", "-2"], "steps must be non-negative"),
+    (["train", "linear_regression", "--optimizer", "adam"], "invalid choice: 'adam'"),
+    (["train", "linear_regression", "--target", "y"], "--target goes with --csv"),
+    (["train", "linear_regression", "--csv", "{tmp}/absent.csv"], "--csv needs --target"),
+    (["train", "linear_regression", "--csv", "{tmp}/absent.csv", "--target", "y"], "no such file"),
+    (["train", "linear_regression", "--data", "diabetes"], "exactly 1 feature"),
+    (["train", "ridge_regression", "--hyper", "lam"], "--hyper takes NAME=NUMBER"),
+    (["train", "ridge_regression", "--hyper", "lam=-1"], "lam = -1 is outside its domain [0, inf)"),
+    (["train", "huber_regression", "--hyper", "delta=0"], "delta = 0 is outside its domain (0, inf)"),
+    (["train", "ridge_regression", "--hyper", "tau=0.5"], "has no hyperparameter tau"),
+    (["train", "hinge_svm", "--lr", "auto"], "no learning rate is stable"),
+    (["train", "logistic_regression", "--lr", "1e9", "--steps", "20"], "diverged"),
+    (["train", "logistic_regression", "--lr", "100", "--steps", "50"], "made the loss worse"),
+    (["train", "logistic_regression", "--optimizer", "closed"], "closed form applies to least squares"),
+    (["train", "logistic_regression", "--optimizer", "newton", "--warm-start", "0"], "positive number of rows"),
+    (["train", "logistic_regression", "--optimizer", "gd", "--hessian-rows", "9"], "apply to --optimizer newton"),
+    (["train", "{tmp}/list_grad.py", "--lr", "0.1"], "grad returns a list; it must return a dict"),
+    (["train", "{tmp}/b_shape.py", "--lr", "0.1"], "grad['b'] has shape (1,); params['b'] has shape ()"),
+    (["train", "{tmp}/vector_loss.py", "--lr", "0.1"], "loss returns shape (16,); it must return a scalar"),
+    (["train", "{tmp}/fresh.py", "--lr", "0.1"], "loss is not implemented yet"),
+    (["new", "Bad-Name"], "not a valid model name"),
+    (["new", "linear_regression"], "exists already"),
+    (["new", "x_loss", "--target", "complex"], "invalid choice: 'complex'"),
+    (["new", "x_loss", "--kink", "3"], "invalid choice: 3"),
+    (["new", "x_loss", "--hyper", "tau=0.9:0.1"], "--hyper"),
+    (["new", "x_loss", "--hyper", "tau=0.5:2 in (0, 1)"], "outside"),
+    (["mutants", "nope"], "unknown model 'nope'"),
+]
+
+
+@pytest.mark.parametrize("argv, says", ERROR_PATHS, ids=[" ".join(a) for a, _ in ERROR_PATHS])
+def test_every_error_path_is_one_line_exit_2_and_no_traceback(tmp_path, capsys, argv, says):
+    """Each error path of the command line, through ``main`` with stderr captured: exit 2, exactly one
+    line on stderr naming the problem, nothing on stdout, no traceback."""
+    from lab.scaffold import new
+
+    (tmp_path / "broken.py").write_text("raise ImportError('no such thing')\n")
+    _user_file(tmp_path, "list_grad", body="list(g.values())")
+    _user_file(tmp_path, "b_shape", body="{'w': g['w'], 'b': g['b'].reshape(1)}")
+    _user_file(tmp_path, "vector_loss", loss="(X @ params['w'] + params['b'] - y) ** 2")
+    py, _ = new("fresh", tmp_path / "root")
+    (tmp_path / "fresh.py").write_text(py.read_text())
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] == "new" and argv[1] != "linear_regression":
+        argv += ["--root", str(tmp_path / "root")]
+    assert main(argv) == 2
+    assert says in _one_line_error(capsys)
+
+
+def test_lab_new_asks_on_a_terminal(monkeypatch):
+    """The questions of ``lab new`` on a terminal: a bad answer is asked again, Enter keeps the default,
+    and the answers become the target, the kink order and the hyperparameters."""
+    from lab import cli
+
+    answers = iter(["reals", "positive", "3", "1", "tau=2:1", "tau=0.1:0.9 in (0, 1); s=1:2"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    target, kink, hyper = cli._ask()
+    assert (target, kink) == ("positive", 1)
+    assert [(h.name, h.lo, h.hi, h.domain) for h in hyper] == [("tau", 0.1, 0.9, "(0, 1)"), ("s", 1, 2, "(-inf, inf)")]
+    monkeypatch.setattr("builtins.input", lambda prompt: "")
+    assert cli._ask() == ("real", None, [])

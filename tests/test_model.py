@@ -276,3 +276,166 @@ def test_fit_accepts_array_likes_as_the_model_does():
     ref, _ = fit(m, X, y, lr=0.1, steps=10)
     got, _ = fit(m, X.tolist(), y.tolist(), lr=0.1, steps=10)
     assert all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
+# -- targets, hyperparameter domains, the contract check ---------------------------------------
+
+
+def _user_model(tmp_path, name: str, source: str) -> Model:
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    return load(str(path))
+
+
+@pytest.mark.parametrize(
+    "target, good, bad",
+    [("positive", [1e-300, 0.5, 3e8], [0.0, -1.0]), ("unit", [1e-9, 0.5, 1 - 1e-9], [0.0, 1.0, 1.5, -0.2])],
+)
+def test_positive_and_unit_targets_accept_their_values_only(target, good, bad):
+    """check_target accepts y > 0 (positive) and 0 < y < 1 (unit) and names the first value outside."""
+    from lab.model import check_target
+
+    check_target(np.array(good), target)
+    for v in bad:
+        with pytest.raises(ValueError, match=rf"found {v:g} at index 1"):
+            check_target(np.array([good[1], v]), target)
+
+
+@pytest.mark.parametrize("target", ["positive", "unit"])
+def test_synthetic_data_fits_positive_and_unit_targets(tmp_path, target):
+    """synthetic() draws targets of the new kinds that pass their own check and are not all alike."""
+    m = _user_model(tmp_path, f"m_{target}", MLR_SOURCE.replace('TARGET = "real"', f'TARGET = "{target}"'))
+    X, y, _ = synthetic(m, n=500, d=3, seed=2)
+    m.check(None, X, y)
+    assert np.all(y > 0) and (target != "unit" or np.all(y < 1))
+    assert np.std(y) > 0.05 * np.mean(y)
+
+
+@pytest.mark.parametrize(
+    "text, inside, outside",
+    [("(0, 1)", [1e-12, 0.5, 1 - 1e-12], [0.0, 1.0, -3.0]), ("[0, inf)", [0.0, 1e300], [-1e-300]),
+     ("(-inf, 2]", [-1e300, 2.0], [2.0000001])],
+)  # fmt: skip
+def test_intervals_parse_and_contain_what_they_say(text, inside, outside):
+    """parse_interval reads round and square brackets and inf; membership follows the brackets."""
+    from lab.model import parse_interval
+
+    iv = parse_interval(text)
+    assert all(x in iv for x in inside) and not any(x in iv for x in outside)
+    assert parse_interval(str(iv)) == iv
+
+
+@pytest.mark.parametrize("text", ["0, 1", "(1, 0)", "(a, 1)", "[0, 1", "(nan, 1)"])
+def test_bad_intervals_are_a_value_error(text):
+    from lab.model import parse_interval
+
+    with pytest.raises(ValueError, match="is not an interval"):
+        parse_interval(text)
+
+
+@pytest.mark.parametrize(
+    "name, key, bad, good", [("ridge_regression", "lam", -0.1, 0.0), ("huber_regression", "delta", 0.0, 0.5),
+                             ("hinge_svm", "lam", -1e-9, 1e-9), ("softmax_regression", "lam", -1.0, 0.0)],
+)  # fmt: skip
+def test_hyperparameters_outside_their_domain_are_refused_by_training(name, key, bad, good):
+    """with_hyper, Model.check and fit refuse a value outside HYPER_DOMAIN, naming it and the domain;
+    a value on a closed end is accepted."""
+    m, _, X, y = _valid(name, n=30)
+    with pytest.raises(ValueError, match=rf"{key} = {bad:g} is outside its domain [\[(]0, inf\)"):
+        m.with_hyper(**{key: bad})
+    with pytest.raises(ValueError, match="outside its domain"):
+        fit(m, X, y, lr=0.01, steps=2, hyper={key: bad})
+    forged = Model(m.name, m.module, ((key, bad),))  # made without with_hyper
+    with pytest.raises(ValueError, match="outside its domain"):
+        forged.check(None, X, y)
+    fit(m, X, y, lr=0.01, steps=2, hyper={key: good})
+
+
+def test_every_fuzz_range_lies_inside_its_domain():
+    """The registered models' fuzz ranges sit inside their declared domains (load checks it)."""
+    for name in MODELS:
+        m = get(name)
+        for k, (lo, hi) in m.hyperparameters.items():
+            assert m.hyper_domains[k].covers(lo, hi), (name, k)
+
+
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        ('HYPERPARAMETERS = {"lam": (1e-3, 10.0)}', r"fuzzes \[-1, 10\], outside its domain \[0, inf\)"),
+        ('HYPERPARAMETERS = {"lam": (1e-3, 10.0)}\nLAM = -0.5', r"default lam=-0.5 is outside"),
+        ('HYPER_DOMAIN = {"lam": "[0, inf)", "mu": "(0, 1)"}', r"HYPER_DOMAIN names mu"),
+        ('HYPER_DOMAIN = {"lam": "0 to 1"}', r"HYPER_DOMAIN\['lam'\]: '0 to 1' is not an interval"),
+    ],
+)
+def test_bad_domain_declarations_are_refused_on_load(tmp_path, edit, pattern):
+    """A fuzz range or default outside the domain, a domain for no hyperparameter, or one that does not
+    parse: load raises a ModelError naming it."""
+    src = (MODELS_DIR / "ridge_regression.py").read_text()
+    if edit.startswith("HYPERPARAMETERS") and "LAM" not in edit:
+        src = src.replace('HYPERPARAMETERS = {"lam": (1e-3, 10.0)}', 'HYPERPARAMETERS = {"lam": (-1.0, 10.0)}')
+    elif "LAM" in edit:
+        src = src.replace("LAM = 0.1", "LAM = -0.5")
+    else:
+        src = src.replace('HYPER_DOMAIN = {"lam": "[0, inf)"}', edit)
+    with pytest.raises(ModelError, match=pattern):
+        _user_model(tmp_path, "my_ridge", src)
+
+
+#: what goes wrong -> the message it must give
+BROKEN_RETURNS = {
+    "grad returns a list": r"^grad returns a list; it must return a dict",
+    "b of shape (1,)": r"^grad\['b'\] has shape \(1,\); params\['b'\] has shape \(\)$",
+    "a list value": r"^grad\['w'\] is a list",
+    "integer dtype": r"^grad\['w'\] has dtype int",
+    "a missing key": r"^grad returns keys \['w'\]; params has keys \['b', 'w'\]$",
+    "vector loss": r"^loss returns shape \(7,\); it must return a scalar",
+    "loss raises": r"^loss raised KeyError",
+    "not implemented": r"^grad is not implemented yet",
+}
+
+
+def _broken(case: str):
+    """A module namespace like multivariate_linear_regression's, broken as ``case`` says."""
+    from types import SimpleNamespace
+
+    mod = get("multivariate_linear_regression").module
+    ok_grad, ok_loss = mod.grad, mod.loss
+    grads = {
+        "grad returns a list": lambda p, X, y: list(ok_grad(p, X, y).values()),
+        "b of shape (1,)": lambda p, X, y: {**ok_grad(p, X, y), "b": np.reshape(ok_grad(p, X, y)["b"], (1,))},
+        "a list value": lambda p, X, y: {**ok_grad(p, X, y), "w": ok_grad(p, X, y)["w"].tolist()},
+        "integer dtype": lambda p, X, y: {**ok_grad(p, X, y), "w": np.zeros(X.shape[1], dtype=int)},
+        "a missing key": lambda p, X, y: {"w": ok_grad(p, X, y)["w"]},
+    }
+    losses = {
+        "vector loss": lambda p, X, y: (X @ p["w"] + p["b"] - y) ** 2,
+        "loss raises": lambda p, X, y: p["nope"],
+    }
+
+    def not_implemented(p, X, y):
+        raise NotImplementedError("write the gradient")
+
+    fake = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
+    fake.grad = not_implemented if case == "not implemented" else grads.get(case, ok_grad)
+    fake.loss = losses.get(case, ok_loss)
+    fake.__file__, fake.__name__ = mod.__file__, "broken"
+    return Model("broken", fake)
+
+
+@pytest.mark.parametrize("case", BROKEN_RETURNS)
+def test_the_contract_check_names_the_function_and_key(case):
+    """check_contract raises a one-line ModelError naming what loss or grad returned wrong; fit and
+    the correct model pass."""
+    from lab.model import check_contract
+
+    pattern = BROKEN_RETURNS[case]
+    m, params, X, y = _valid("multivariate_linear_regression", n=7)
+    params, X, y = m.check(params, X, y)
+    check_contract(m, params, X, y)  # the real model keeps the contract
+    bad = _broken(case)
+    with pytest.raises(ModelError, match=pattern) as e:
+        check_contract(bad, params, X, y)
+    assert len(str(e.value).splitlines()) == 1
+    with pytest.raises(ModelError, match=pattern):
+        fit(bad, X, y, lr=0.1, steps=3)

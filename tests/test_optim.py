@@ -1,4 +1,4 @@
-"""The optimizers, the learning-rate story and the closed form (lab/optim.py), and their agreement
+"""The optimizers, the learning-rate story and the closed form (lab/optim/), and their agreement
 with scikit-learn on its bundled data sets.
 
 Tests that hold for any model keeping the contract are parametrized over ``lab.model.names()``

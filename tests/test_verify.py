@@ -191,11 +191,12 @@ def test_add_a_new_loss_end_to_end(tmp_path, capsys):
         "    return {'w': X.T @ t, 'b': np.asarray(t.sum())}  # (eq. 4)",
     )
     py.write_text(src)
+    stub = "# s = ...  # ∂ℓ_i/∂ŷ_i from (eq. 3), computed here from X, y and params\n"
+    assert stub in md.read_text()
     md.write_text(md.read_text().replace(
-        "g = model.grad(params, X, y)  # compare with your formula of section 4",
-        "g = model.grad(params, X, y)\n"
+        stub,
         "t = np.tanh(X @ params['w'] + params['b'] - y) / len(y)\n"
-        "assert np.allclose(g['w'], X.T @ t) and np.isclose(g['b'], t.sum())",
+        "assert np.allclose(g['w'], X.T @ t) and np.isclose(g['b'], t.sum())\n",
     ))  # fmt: skip
     assert main(["verify", "--module", str(py)]) == 0
     out = capsys.readouterr().out

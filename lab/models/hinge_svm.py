@@ -16,6 +16,7 @@ TARGET = "signed"
 #: L2 strength on w (b is not penalized); SVC(kernel="linear", C) minimizes n C times this objective
 #: with lam = 1 / (n C) (eq. 15). LinearSVC(loss="hinge") also penalizes b, a little.
 HYPERPARAMETERS = {"lam": (1e-3, 10.0)}
+HYPER_DOMAIN = {"lam": "[0, inf)"}  # a negative λ makes the objective unbounded below
 LAM = 0.01  # the default λ
 #: The gradient jumps at the kink (the loss itself is continuous).
 KINK_ORDER = 1

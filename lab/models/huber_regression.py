@@ -13,6 +13,7 @@ from array_api_compat import array_namespace
 
 TARGET = "real"
 HYPERPARAMETERS = {"delta": (0.1, 10.0)}
+HYPER_DOMAIN = {"delta": "(0, inf)"}  # δ is a distance; at δ = 0 the loss is 0 everywhere
 KINK_ORDER = 2  # the gradient is continuous; the Hessian jumps at |r| = δ (eq. 9)
 #: ρ''(r) ∈ {0, 1}, so λ_max(H) ≤ λ_max(X̃ᵀX̃)/n at every θ (eq. 11).
 CURVATURE = 1.0

@@ -12,6 +12,7 @@ from array_api_compat import array_namespace
 
 TARGET = "real"
 HYPERPARAMETERS = {"lam": (1e-3, 10.0)}
+HYPER_DOMAIN = {"lam": "[0, inf)"}  # λ = 0 is least squares; a negative λ rewards large weights
 LAM = 0.1  # the default strength λ
 
 

@@ -19,6 +19,7 @@ from array_api_compat import array_namespace
 TARGET = "classes"
 #: L2 strength on W (b is not penalized); sklearn's LogisticRegression(C) is lam = 1/(n C) (eq. 17)
 HYPERPARAMETERS = {"lam": (0.0, 10.0)}
+HYPER_DOMAIN = {"lam": "[0, inf)"}  # a negative λ makes the objective unbounded below
 #: The number of classes the verifier draws for init(d, n_classes=k).
 SHAPES = {"n_classes": (2, 5)}
 #: Sample i's Hessian is at most ½ x̃_i x̃_iᵀ ⊗ I (Böhning): λ_max(H) ≤ λ_max(X̃ᵀX̃)/(2n) + λ (eq. 16)

@@ -76,6 +76,10 @@ def targets(draw, target: str, n: int, scale: float, n_classes: int = 3) -> np.n
         return draw(hnp.arrays(np.float64, (n,), elements=st.integers(0, 30).map(float), fill=st.nothing()))
     if target == "classes":
         return draw(hnp.arrays(np.float64, (n,), elements=st.integers(0, n_classes - 1).map(float), fill=st.nothing()))
+    if target == "positive":  # y > 0, over three decades below the scale
+        return draw(hnp.arrays(np.float64, (n,), elements=st.floats(scale * 1e-3, scale), fill=st.nothing()))
+    if target == "unit":  # 0 < y < 1, kept 1e-6 from both ends
+        return draw(hnp.arrays(np.float64, (n,), elements=st.floats(1e-6, 1 - 1e-6), fill=st.nothing()))
     raise ValueError(f"unknown TARGET {target!r}")
 
 
@@ -156,4 +160,8 @@ def _random_targets(rng, target: str, n: int, scale: float, n_classes: int = 3) 
         return rng.integers(0, 31, n).astype(float)
     if target == "classes":
         return rng.integers(0, n_classes, n).astype(float)
+    if target == "positive":
+        return rng.uniform(1e-3, 1, n) * scale
+    if target == "unit":
+        return rng.uniform(1e-6, 1 - 1e-6, n)
     raise ValueError(f"unknown TARGET {target!r}")

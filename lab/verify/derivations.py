@@ -4,6 +4,11 @@ A derivation is ``derivations/NAME.md`` beside ``lab/models/NAME.py``. Its
 ```` ```python ```` blocks run in order in one namespace, like cells of a
 notebook, so a later block can use what an earlier one defined. A block
 fails the check when it raises (its ``assert`` statements are the checks).
+
+A derivation has one of four statuses: "ok"; "FAIL" (a block raises, a cited
+label is missing, ...); "template", when it is still the text ``lab new`` wrote;
+and "unchecked", when its blocks assert nothing about the model: they still
+pass when the model's ``grad`` is made wrong (1.5 × grad + 0.1).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from lab import model as registry
+from lab.scaffold import is_template
 
 BLOCK = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
 TAG = re.compile(r"\\tag\{([^}]+)\}")
@@ -27,10 +35,21 @@ class DerivationResult:
     name: str
     blocks: int = 0
     problems: list[str] = field(default_factory=list)
+    template: bool = False  # still the text lab new wrote
+    unchecked: bool = False  # the blocks pass with a wrong grad too
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def status(self) -> str:
+        """ "ok", "template", "unchecked" or "FAIL": the derivation column of ``lab verify``."""
+        if self.template:
+            return "template"
+        if self.unchecked:
+            return "unchecked"
+        return "ok" if self.ok else "FAIL"
 
 
 def blocks(text: str) -> list[tuple[int, str]]:
@@ -53,6 +72,11 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
         result.problems.append(f"{path.name} justifies no model: there is no lab/models/{path.stem}.py")
         return result
     text = path.read_text(encoding="utf-8")
+    if is_template(text, path.stem):
+        result.template = True
+        result.problems.append(f"{path.name} is still the template that lab new wrote: write the derivation and "
+                               "the checks of its steps")  # fmt: skip
+        return result
     found = blocks(text)
     result.blocks = len(found)
     if not found:
@@ -65,6 +89,23 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
         result.problems.append(
             f"lab/models/{model.name}.py cites eq. {', '.join(missing)}, which {path.name} does not label"
         )
+    failed = _run_blocks(path, found, model)
+    if failed:
+        result.problems.append(failed)
+    elif found and not result.problems:
+        with _wrong_grad(model):
+            noticed = _run_blocks(path, found, model)
+        if not noticed:
+            result.unchecked = True
+            result.problems.append(
+                f"{path.name} asserts nothing about {model.name}: its blocks pass even when grad returns "
+                "1.5 × grad + 0.1; assert your formula against model.grad"
+            )
+    return result
+
+
+def _run_blocks(path: Path, found: list[tuple[int, str]], model: registry.Model) -> str:
+    """Run the blocks in one namespace; the first failure in words, or "" when all pass."""
     namespace: dict = {"__name__": f"derivation_{path.stem}", "model": model}
     for line, code in found:
         out = io.StringIO()
@@ -76,9 +117,35 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
             where = (
                 f"line {line + tb.lineno - 1}" if tb.filename.startswith(str(path)) else f"{tb.filename}:{tb.lineno}"
             )
-            result.problems.append(f"{path.name} block at line {line} failed at {where}: {type(e).__name__}: {e}")
-            break
-    return result
+            return f"{path.name} block at line {line} failed at {where}: {type(e).__name__}: {e}"
+    return ""
+
+
+@contextlib.contextmanager
+def _wrong_grad(model: registry.Model):
+    """Within the block, the model module's ``grad`` (and ``loss_and_grad``) return 1.5 × grad + 0.1, by
+    whatever path a block reaches them (``model``, ``get``, or an import of the module)."""
+    mod = model.module
+    saved = {k: getattr(mod, k) for k in ("grad", "loss_and_grad") if callable(getattr(mod, k, None))}
+
+    def wrong(g):
+        return {k: 1.5 * np.asarray(v, dtype=float) + 0.1 for k, v in g.items()}
+
+    def grad(*a, **kw):
+        return wrong(saved["grad"](*a, **kw))
+
+    def loss_and_grad(*a, **kw):
+        L, g = saved["loss_and_grad"](*a, **kw)
+        return L, wrong(g)
+
+    try:
+        mod.grad = grad
+        if "loss_and_grad" in saved:
+            mod.loss_and_grad = loss_and_grad
+        yield
+    finally:
+        for k, f in saved.items():
+            setattr(mod, k, f)
 
 
 def derivation_for(model: registry.Model) -> Path:
@@ -119,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     results = check_all()
     width = max(len(r.name) for r in results) if results else 10
     for r in results:
-        status = "ok" if r.ok else "FAIL"
+        status = r.status
         print(f"{r.name:<{width}}  {r.blocks:>2} blocks  {status}")
         for p in r.problems:
             print(f"  - {p}")

@@ -146,13 +146,32 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
         ck = _fit_factor(dk, p, tk)
         if ck is not None and ck != 0:
             return f"a missing or extra term {_fmt(ck)}·{k} in ∂L/∂{k} (a regularization term?)"
-    hint = ""
-    if model.kink_order is None:
-        hint = (
-            "; if the loss is not smooth (abs, max, a where() with a jump in slope), declare KINK_ORDER and "
-            "kink_distance in the model file (see lab new --kink)"
-        )
-    return f"unexplained: no sign flip, constant factor, zero block, permutation or per-sample pattern fits{hint}"
+    return (
+        "unexplained: no sign flip, constant factor, zero block, permutation or per-sample pattern fits"
+        + _kink_hint(model, shown)
+    )
+
+
+def _kink_hint(model: Model, v: Verdict) -> str:
+    """When the loss has a kink at the case shown and the model declares none: say so, with the two slopes."""
+    m = v.mismatch
+    if model.kink_order is not None or m is None or m.param is None or not v.reference:
+        return ""
+    from lab.verify.judge import _sided
+
+    e = {k: np.zeros(np.shape(v.reference[k])) for k in v.reference}
+    e[m.param][m.index] = 1.0
+    with np.errstate(all="ignore"):
+        loss = float(model.module.loss(v.case.params, v.case.X, v.case.y, **v.case.hyper))
+    err = 4 * np.finfo(float).eps * max(abs(loss), 1e-300)
+    down, e_down, up, e_up = _sided(model, v.case, e, 1e-3, err)
+    if not (np.isfinite(down) and np.isfinite(up)) or abs(up - down) <= 4 * (e_up + e_down) + 1e-12 * abs(up):
+        return ""
+    return (
+        f"; the loss has a kink here: along {m.where} its slope is {down:.6g} on one side and {up:.6g} on the "
+        "other. Declare KINK_ORDER = 1 and kink_distance in the model file (see lab new --kink), and the "
+        "verifier will check a subgradient there"
+    )
 
 
 def _fmt(x: float) -> str:

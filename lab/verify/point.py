@@ -88,6 +88,7 @@ def check(model, params, X, y, **hyper) -> Check:
         params = registry.check_params(params, expected)
     else:  # models with SHAPES (classes, hidden width): the shapes come from the point itself
         params = {k: np.asarray(v, dtype=np.float64) for k, v in dict(params).items()}
+    registry.check_contract(m.with_hyper(**hyper), params, X, y)  # one line naming the function and shapes
     defaults = _defaults(m)
     hyper = {k: float(hyper.get(k, defaults[k])) for k in m.hyperparameters}
     case = Case(params, X, y, hyper, _sizes(m, params, X.shape[1]))

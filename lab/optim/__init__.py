@@ -1,0 +1,116 @@
+"""Training: optimizers for any model that keeps the contract, and the learning-rate story.
+
+Every optimizer takes a :class:`lab.model.Model`, data ``X`` (n, d) and ``y`` (n,),
+and returns ``(params, History)``:
+
+- :func:`gd`: batch gradient descent, θ ← θ − lr ∇L(θ);
+- :func:`sgd`: mini-batch SGD, reshuffled every epoch from a seed;
+- :func:`momentum` (heavy ball) and :func:`nesterov`;
+- :func:`newton`: Newton's method with the model's analytic Hessian and a backtracking
+  (Armijo) line search;
+- :func:`closed_form`: the normal equations of least squares, by Cholesky (or a model's own
+  ``closed_form``, as ridge_regression has).
+
+They stop when the gradient norm falls to ``tol`` (``stop_reason`` "converged") or after ``steps``
+steps ("max steps"); :attr:`History.message` says which in words, with the numbers.
+
+:func:`fit` is the single entry point. :func:`lipschitz`, :func:`stable_lr` and
+:func:`safe_lr` give the step sizes that keep gradient descent stable: on a quadratic loss
+with Hessian H and L = λ_max(H), gradient descent converges exactly when 0 < lr < 2/L.
+
+The package keeps its jobs apart: :mod:`~lab.optim.rates` (the learning-rate story),
+:mod:`~lab.optim.first_order`, :mod:`~lab.optim.newton`, :mod:`~lab.optim.closed` (the closed
+form), with :mod:`~lab.optim.history` (what a run records), :mod:`~lab.optim.inputs` (checked
+input) and :mod:`~lab.optim.loop` (the loop the iterative methods share).
+
+NumPy only: training never imports JAX (``lab.verify`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lab.model import Model, Params, check_contract
+from lab.optim.closed import closed_form, least_squares
+from lab.optim.first_order import gd, momentum, nesterov, sgd
+from lab.optim.history import CONVERGED, MAX_STEPS, STALLED, DivergedError, History, flatten, grad_norm, unflatten
+from lab.optim.inputs import _CHECKED, _start
+from lab.optim.loop import Update
+from lab.optim.newton import LADDER, WARM_STEPS, newton
+from lab.optim.rates import PENALTY, Curvature, lipschitz, safe_lr, smooth, stable_lr
+
+__all__ = [
+    "CONVERGED",
+    "LADDER",
+    "MAX_STEPS",
+    "OPTIMIZERS",
+    "PENALTY",
+    "STALLED",
+    "WARM_STEPS",
+    "Curvature",
+    "DivergedError",
+    "History",
+    "Update",
+    "closed_form",
+    "fit",
+    "flatten",
+    "gd",
+    "grad_norm",
+    "least_squares",
+    "lipschitz",
+    "momentum",
+    "nesterov",
+    "newton",
+    "safe_lr",
+    "sgd",
+    "smooth",
+    "stable_lr",
+    "unflatten",
+]
+
+# -- the entry point ---------------------------------------------------------------------------
+
+OPTIMIZERS: dict[str, Callable[..., tuple[Params, History]]] = {
+    "gd": gd,
+    "sgd": sgd,
+    "momentum": momentum,
+    "nesterov": nesterov,
+    "newton": newton,
+    "closed": closed_form,
+}
+
+
+#: The rows on which :func:`fit` checks what loss and grad return (shapes do not depend on n).
+CONTRACT_ROWS = 16
+
+
+def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", steps: int = 1000,
+        tol: float = 1e-8, params: Params | None = None, hyper: dict[str, float] | None = None,
+        **kw) -> tuple[Params, History]:  # fmt: skip
+    """Train ``model`` on ``(X, y)`` with ``optimizer`` (a key of :data:`OPTIMIZERS`).
+
+    ``lr="auto"`` picks :func:`safe_lr` (1/L) for the gradient methods and 1 (the full step) for
+    Newton; the closed form takes no step. Other keywords go to the optimizer (``batch_size``,
+    ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``, ``hessian_rows``,
+    ``warm_start``). ``hyper`` fixes the model's hyperparameters (``{"lam": 0.5}``); the defaults
+    of its functions hold otherwise (a value outside the model's ``HYPER_DOMAIN`` is a ``ValueError``).
+    Input is checked with ``model.check`` first, once, and what ``loss`` and ``grad`` return with
+    :func:`lab.model.check_contract` (a ``ModelError`` naming the function, the key and the shapes).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    model = model.with_hyper(**(hyper or {}))
+    p0, X, y = _start(model, X, y, params)
+    # what loss and grad return, once, before any step: on a few rows, so X is still read once per step
+    check_contract(model, p0, X[:CONTRACT_ROWS], y[:CONTRACT_ROWS])
+    token = _CHECKED.set((X, y))
+    try:
+        if optimizer == "closed":
+            return closed_form(model, X, y, params=p0, **kw)
+        if isinstance(lr, str):
+            if lr != "auto":
+                raise ValueError(f"the learning rate must be a positive number or 'auto'; got {lr!r}")
+            lr = 1.0 if optimizer == "newton" else safe_lr(model, X, y, p0, optimizer=optimizer)
+        return OPTIMIZERS[optimizer](model, X, y, lr=lr, steps=steps, tol=tol, params=p0, **kw)
+    finally:
+        _CHECKED.reset(token)
