@@ -80,8 +80,8 @@ def test_a_right_formula_in_another_order_verifies_as_inexact(tmp_path, sigmoid)
 
 def test_the_precision_note_names_the_digits_kept(tmp_path):
     model = logistic_with(tmp_path, "cancels", "1 - 1 / (1 + np.exp(z))")
-    X, y = np.array([[1.0], [2.0]]), np.array([0.0, 1.0])
-    case, w, ev = one_case(model, {"w": [-6.0], "b": -3.0}, X, y)  # z = −9, −15: 1 − 1/(1 + e^z) cancels
+    X, y = np.array([[1.0], [2.0]]), np.array([0.0, 0.0])
+    case, w, ev = one_case(model, {"w": [-10.0], "b": 0.0}, X, y)  # z = −10, −20: 1 − 1/(1 + e^z) cancels
     v = judge(model, case, ev, witness=w)
     assert v.ok and v.kind == "inexact"
     assert 3 <= v.precision.digits <= 13

@@ -172,7 +172,8 @@ def test_add_a_new_loss_end_to_end(tmp_path, capsys):
     """The README's guide: scaffold, see "not implemented", write log-cosh, verify, break it, see it fail."""
     py, md = new("log_cosh", tmp_path)
     assert main(["verify", "--module", str(py), "--examples", "3"]) == 2
-    assert "not implemented" in capsys.readouterr().out
+    err = capsys.readouterr().err  # the contract check, before any case is drawn: one line
+    assert "not implemented" in err and err.count("\n") == 1
     with pytest.raises(ValueError, match="exists already"):
         new("log_cosh", tmp_path)
     with pytest.raises(ValueError, match="not a valid model name"):

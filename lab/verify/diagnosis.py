@@ -48,7 +48,9 @@ def _name_factor(c: float, n: int, with_n: bool = True) -> str | None:
     return None
 
 
-def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = None) -> str:
+def diagnose(
+    model: Model, witness: Witness, v: Verdict, wide: Verdict | None = None, shown: Verdict | None = None
+) -> str:
     """A sentence naming the kind of mistake behind verdict ``v``.
 
     ``wide`` is a failing case with more samples than the shrunk ``v`` (the
@@ -61,9 +63,14 @@ def diagnose(model: Model, witness: Witness, v: Verdict, wide: Verdict | None = 
         return v.message.split("the witnesses disagree: ", 1)[1]
     if v.kind == "hessian":
         return _hessian(v)
-    if v.message.startswith("at a kink") or not v.reference:  # a subgradient bracket, or differences alone
+    if v.message.startswith("at a kink"):  # a subgradient outside its bracket: is it wrong off the kinks too?
+        off = _probe(model, witness, v)
+        if off is not v and off.kind == "gradient" and off.reference:
+            return f"{diagnose(model, witness, off, shown=v)} (and at a kink, not a subgradient)"
         return v.message
-    shown = v
+    if not v.reference:  # judged by finite differences alone: the message says it all
+        return v.message
+    shown = shown or v
     v = wide if wide is not None and wide.kind == "gradient" and wide.reference else v
     if v.case.X.shape[0] < 8 or (model.n_features is None and v.case.X.shape[1] < 3):
         v = _probe(model, witness, v)

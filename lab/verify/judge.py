@@ -100,33 +100,50 @@ def judge(model: Model, case: Case, ev: Evidence, finite_differences: bool = Tru
 PATH = 10
 
 
-def _collapsed(hand: dict, grad: dict, tol: dict) -> bool:
-    """Has the hand gradient lost its digits towards 0 (|h − g| ≤ |g|), rather than gone to a wrong value?"""
-    return all(np.all(np.abs(hand[k] - grad[k]) <= np.abs(grad[k]) + tol[k]) for k in grad)
+def _collapsed(hand: dict, grad: dict, tol: dict, stable: bool, scale: float) -> bool:
+    """Is the discrepancy a loss of digits rather than a wrong value?
+
+    Either the hand gradient lost its digits towards 0 (|h − g| ≤ |g|), or the hand program keeps
+    its digits (``stable``) and the discrepancy is tiny, 2⁻⁴⁰ of ``scale`` (the gradient's size
+    along the path): then the loss program's derivative is what lost them, as a cut-off does.
+    """
+    return all(
+        np.all(np.abs(hand[k] - grad[k]) <= np.abs(grad[k]) + tol[k])
+        or (stable and np.all(np.abs(hand[k] - grad[k]) <= 2.0**-40 * scale + tol[k]))
+        for k in grad
+    )
 
 
-def _continuation(model: Model, case: Case, witness, hand: dict, grad: dict, tol: dict) -> bool:
+def _size(g: dict) -> float:
+    return max((float(np.max(np.abs(v))) for v in g.values() if np.size(v)), default=0.0)
+
+
+def _continuation(model: Model, case: Case, witness, hand: dict, grad: dict, tol: dict, stable: bool) -> bool:
     """Does the discrepancy at θ fade along the path θ/2, θ/4, ..., θ/2¹⁰, as cancellation does?
 
     A correct formula that cancels (1 − 1/(1 + e^z) at z = −335) can lose every digit in every
     precision at hand, so no ladder of precisions shows it converging. Along the path to θ it
     cancels less and less: it is right (exactly, or within its own rounding) from some point
-    on, and before that it has only lost digits towards 0. A mistake (a factor, a sign, a
-    dropped or extra term, one wrong entry) stays wrong at the end of the path, and a wrong
-    value (e^{−z} for e^{z}) is not a loss of digits.
+    on, and before that it has only lost digits (see :func:`_collapsed`). A mistake (a factor, a
+    sign, a dropped or extra term, one wrong entry) stays wrong at the end of the path, and a
+    wrong value (e^{−z} for e^{z}) is not a loss of digits.
     """
-    if not _collapsed(hand, grad, tol):
-        return False
     path = [
         Case({k: np.asarray(v) * 0.5**j for k, v in case.params.items()}, case.X, case.y, case.hyper, case.sizes)
         for j in range(1, PATH + 1)
     ]
+    verdicts = [_judge(model, c, ev, False, None) for c, ev in zip(path, witness.evaluate(path, BATCH), strict=True)]
+    scale = max([_size(hand)] + [_size(r.reference) for r in verdicts if r.reference])
+    if not _collapsed(hand, grad, tol, stable, scale):
+        return False
     right = []
-    for c, ev in zip(path, witness.evaluate(path, BATCH), strict=True):
-        r = _judge(model, c, ev, False, None)
+    for r in verdicts:
         ok = r.kind in ("pass", "inexact", "inconclusive")
-        if not ok and (r.kind != "gradient" or not r.reference or not _collapsed(r.hand, r.reference, r.tolerance)):
-            return False
+        if not ok:
+            if r.kind != "gradient" or not r.reference:
+                return False
+            if not _collapsed(r.hand, r.reference, r.tolerance, r.precision is not None and r.precision.stable, scale):
+                return False
         right.append(ok)
     first = right.index(True) if True in right else len(right)
     return len(right) - first >= 2 and all(right[first:])
@@ -186,10 +203,18 @@ def _judge(model: Model, case: Case, ev: Evidence, finite_differences: bool, wit
             if (
                 not v.precision.explained
                 and witness is not None
-                and _continuation(model, case, witness, hand, ev.grad, tol)
+                and _continuation(model, case, witness, hand, ev.grad, tol, v.precision.stable)
             ):
-                # right on the way here; and if the hand code keeps its digits, the loss is what changed
-                v.precision.explained, v.precision.method = True, "loss" if v.precision.stable else "path"
+                # right on the way here. If the hand code keeps its digits in every precision and has not
+                # lost magnitude (cancellation drives a value towards 0), the loss is what changed.
+                kept = v.precision.stable and all(
+                    np.all(
+                        (np.abs(hand[k]) >= (1 - 2.0**-20) * np.abs(ev.grad[k]))
+                        | (np.abs(hand[k] - ev.grad[k]) <= tol[k])
+                    )
+                    for k in hand
+                )
+                v.precision.explained, v.precision.method = True, "loss" if kept else "path"
             v.ok, v.kind = (True, "inexact") if v.precision.explained else (False, "gradient")
         if not v.ok:
             v.message = (
