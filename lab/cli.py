@@ -190,13 +190,22 @@ def _verify(args) -> int:
                     r.status = "fail" if r.status == "pass" else r.status
                     r.message = (r.message + "; " if r.message else "") + f"no derivation: expected {path}"
         reports.append(r)
+    lessons: list = []
     if not args.no_derivations and not args.names and not args.module:
-        orphans = [d for d in derivations.check_all() if d.name not in registry.names()]
+        checked = derivations.check_all()
+        lessons = [d for d in checked if d.name.startswith(f"{derivations.LESSONS}/")]
+        orphans = [d for d in checked if d.name not in registry.names() and d not in lessons]
         for d in orphans:
             print(f"derivations/{d.name}.md: FAIL: {'; '.join(d.problems)}")
     else:
         orphans = []
     print(table(reports))
+    if lessons:
+        width = max(len(d.name) for d in lessons) + len("derivations/.md")
+        for d in lessons:
+            print(f"{'derivations/' + d.name + '.md':<{width}}  {d.blocks:>2} blocks  {d.status}")
+            for problem in d.problems:
+                print(f"  - {problem}")
     detail = failures(reports)
     if detail:
         print(detail)
@@ -212,7 +221,7 @@ def _verify(args) -> int:
         write_json(reports, args.json)
     if any(r.status == "error" for r in reports) and not any(r.status == "fail" for r in reports):
         return 2
-    return 1 if any(r.status != "pass" for r in reports) or orphans else 0
+    return 1 if any(r.status != "pass" for r in reports) or orphans or not all(d.ok for d in lessons) else 0
 
 
 def _contract(m) -> None:
