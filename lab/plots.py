@@ -430,9 +430,9 @@ def steps_by_condition(kappas, counts: dict, path, title: str = "Steps to conver
     return _save(fig, path)
 
 
-def links_and_variances(z, curves: dict, path) -> Figure:
+def links_and_variances(z, curves: dict, path, mu_lim=(-2.0, 3.0)) -> Figure:
     """Left: each inverse link μ(z); right: its variance function v(μ) against μ. ``curves`` maps a label to
-    ``(mu, v)``, arrays over the scores ``z``."""
+    ``(mu, v)``, arrays over the scores ``z``; the axes show μ within ``mu_lim``."""
     fig, (left, right) = _figure("links_and_variances", ncols=2)
     for label, (mu, v) in curves.items():
         left.plot(z, mu, lw=2, label=label)
@@ -444,6 +444,9 @@ def links_and_variances(z, curves: dict, path) -> Figure:
     right.set_xlabel("mean μ")
     right.set_ylabel("variance v(μ) = dμ/dz")
     right.set_title("Variance functions: the Hessian's weights")
+    left.set_ylim(*mu_lim)
+    right.set_xlim(*mu_lim)
+    right.set_ylim(0.0, mu_lim[1])
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
         ax.legend()
