@@ -45,6 +45,7 @@ LESSON_FIGSIZE = {
     "weight_growth": (6.5, 4.5),
     "validation_curve": (6.5, 4.5),
     "timings": (6.5, 4.5),
+    "spectra": (6.5, 4.5),
 }
 #: The default learning rates of ``learning_rates``, as fractions of 2/L.
 FRACTIONS = (0.05, 0.5, 0.95, 1.1)
@@ -424,6 +425,22 @@ def steps_by_condition(kappas, counts: dict, path, title: str = "Steps to conver
     ax.set_yscale("log")
     ax.set_xlabel("condition number κ = L/μ")
     ax.set_ylabel("steps to the tolerance")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def spectra(eigenvalues: dict, path, title: str = "Hessian eigenvalues") -> Figure:
+    """Each Hessian's eigenvalues, largest first, on a log scale (``eigenvalues``: label -> values); the legend
+    gives each condition number κ = λ_max/λ_min."""
+    fig, (ax,) = _figure("spectra")
+    for label, ev in eigenvalues.items():
+        ev = np.sort(np.asarray(ev, dtype=float))[::-1]
+        ax.plot(np.arange(1, ev.size + 1), ev, "o-", lw=2, label=f"{label} (κ = {ev[0] / ev[-1]:.3g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("index, largest first")
+    ax.set_ylabel("eigenvalue (log scale)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
