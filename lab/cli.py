@@ -138,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
     bk.add_argument("name", nargs="?", help="the model whose page to open (default: the index)")
     bk.add_argument("--open", action="store_true", help="open the page in the default web browser")
+
+    nb = sub.add_parser(
+        "notebook", help="write a runnable Jupyter notebook of a model (derivation + training) or lesson"
+    )
+    nb.add_argument("name", help="a model (lab models) or a lesson (derivations/lessons/NAME.md)")
+    nb.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: NAME.ipynb here)")
     return p
 
 
@@ -512,6 +518,17 @@ def _train(args) -> int:
     return 0
 
 
+def _notebook(args) -> int:
+    from lab import notebook
+
+    kind, _ = notebook.source(args.name)  # an unknown name: one line, before anything is written
+    if args.output:
+        _check_writable(args.output, "lab notebook: -o")
+    path = notebook.write(args.name, args.output)
+    print(f"wrote {path}: the {kind} {args.name}, runnable with jupyter in the lab's environment")
+    return 0
+
+
 def _models() -> int:
     """Each registered model: its name, the first line of its docstring, its target and hyperparameters."""
     import inspect
@@ -549,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
             return run(args.name, open_it=args.open)
         if args.command == "models":
             return _models()
+        if args.command == "notebook":
+            return _notebook(args)
         print(_commands(_parser()))
         return 0
     except UsageError as e:

@@ -469,6 +469,24 @@ def _nav(names: list[str], current: str | None) -> str:
     return f'<nav class="models" aria-label="models"><ul>{opts}</ul></nav>'
 
 
+NOTEBOOKS = "notebooks"  # book/notebooks/NAME.ipynb, written by lab.notebook when a page is built
+
+
+def _notebook_link(name: str) -> str:
+    return (f'<a class="notebook" href="{NOTEBOOKS}/{name}.ipynb" download title="a runnable Jupyter notebook of '
+            f'this page (lab notebook {name})">notebook ↓</a>')  # fmt: skip
+
+
+def _write_notebook(out: Path, name: str, derivations: Path) -> None:
+    """book/notebooks/NAME.ipynb, for the lab's own derivations: a build from other sources (the tests' copies)
+    writes none, and its pages' notebook links lead nowhere."""
+    if derivations.resolve() != DERIVATIONS.resolve():
+        return
+    from lab.notebook import write
+
+    write(name, out / NOTEBOOKS / f"{name}.ipynb")
+
+
 def _docline(source: str) -> str:
     m = re.match(r'\s*(?:"""|\'\'\')\s*(.+)', source)
     return m.group(1).strip() if m else ""
@@ -497,7 +515,8 @@ def _page_html(p: Page, names: list[str], figure_html: str) -> str:
     return (
         _head(f"{p.name} · {SITE}")
         + '<body class="model-page">\n<header class="top"><a class="home" href="index.html">'
-        + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1><a class="jump" href="#code">code ↓</a></header>\n'
+        + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1>{_notebook_link(p.name)}'
+        + '<a class="jump" href="#code">code ↓</a></header>\n'
         + _nav(names, p.name)
         + '\n<main class="split">\n<article class="pane derivation" id="derivation">\n'
         + p.card
@@ -626,7 +645,7 @@ def _lesson_html(stem: str, title: str, deriv: Derivation, names: list[str], les
     return (
         _head(f"{title} · {SITE}")
         + '<body class="lesson-page">\n<header class="top"><a class="home" href="index.html">'
-        + f'{SITE}</a><span class="sep">/</span><h1>{html.escape(title)}</h1></header>\n'
+        + f'{SITE}</a><span class="sep">/</span><h1>{html.escape(title)}</h1>{_notebook_link(stem)}</header>\n'
         + _nav(names, None)
         + _lesson_nav(lessons, stem)
         + '\n<main class="index lesson">\n<article class="derivation" id="derivation">\n'
@@ -684,8 +703,12 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
         if "katex-error" in page:
             raise BuildError([f"{_rel(p)}:1: the page would contain 'katex-error'"])
         (out / f"{LESSON_PREFIX}{p.stem}.html").write_text(page, encoding="utf-8")
+        _write_notebook(out, p.stem, derivations)
         manifest["lessons"][p.stem] = key
         result.built.append(LESSON_PREFIX + p.stem)
+    for stem in stems:
+        if not (out / NOTEBOOKS / f"{stem}.ipynb").exists():
+            _write_notebook(out, stem, derivations)
     for stale in set(manifest["lessons"]) - set(stems):
         manifest["lessons"].pop(stale)
     return listed
@@ -861,9 +884,13 @@ def build(
                 [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
             )
         (out / f"{p.name}.html").write_text(page, encoding="utf-8")
+        _write_notebook(out, p.name, derivations)
         manifest["pages"][p.name] = page_key(p)
         result.built.append(p.name)
     result.kept = [p.name for p in pages if p.name not in result.built]
+    for name in result.kept:
+        if not (out / NOTEBOOKS / f"{name}.ipynb").exists():
+            _write_notebook(out, name, derivations)
 
     try:
         lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result)
