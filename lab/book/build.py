@@ -507,7 +507,7 @@ class Page:
     code: Code | None = None
 
 
-def _page_html(p: Page, names: list[str], figure_html: str) -> str:
+def _page_html(p: Page, names: list[str], figure_html: str, lessons: list[str] = ()) -> str:
     body = p.deriv.html
     for lab in p.deriv.tags:
         body = body.replace(f"@@IMPL:{lab}@@", _implemented(lab, p.code.cites.get(lab, [])))
@@ -518,6 +518,7 @@ def _page_html(p: Page, names: list[str], figure_html: str) -> str:
         + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1>{_notebook_link(p.name)}'
         + '<a class="jump" href="#code">code ↓</a></header>\n'
         + _nav(names, p.name)
+        + (_lesson_nav(list(lessons), None) if lessons else "")
         + '\n<main class="split">\n<article class="pane derivation" id="derivation">\n'
         + p.card
         + f'\n<div class="md">{body}</div>\n'
@@ -875,7 +876,7 @@ def build(
                 fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
                 manifest["figures"][p.name] = fig
                 result.figures_drawn.append(p.name)
-        page = _page_html(p, all_names, _figure_html(p.name, fig))
+        page = _page_html(p, all_names, _figure_html(p.name, fig), sorted(lesson_stems))
         prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
         bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
         if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
