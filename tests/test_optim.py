@@ -638,7 +638,7 @@ def test_fit_on_separable_classes_says_the_loss_has_no_minimum(which):
     norms, losses = [], []
     for steps in (100, 400, 1600):
         params, hist = fit(m, X, y, steps=steps)
-        assert hist.separable is True
+        assert hist.separable is True and hist.no_minimum is True
         assert hist.message.startswith("the classes are linearly separable: the loss has no minimum"), hist.message
         assert "converged" not in hist.message and "lam=" in hist.message
         norms.append(np.linalg.norm(params["w"]))
@@ -680,6 +680,46 @@ def test_separable_agrees_with_the_margin_lp_and_skips_what_is_too_large():
         assert separable(X, 2 * y - 1) is separable(X, y)
     n = MAX_ENTRIES // 4 + 1
     assert separable(np.zeros((n, 3)), np.ones(n)) is None
+
+
+LINEAR_PROBABILITY = '''"""Least squares on 0/1 labels: a binary model whose loss has a minimum, separable or not."""
+import numpy as np
+from array_api_compat import array_namespace
+
+TARGET = "binary"
+
+
+def init(n_features):
+    return {"w": np.zeros(n_features), "b": np.zeros(())}
+
+
+def predict(params, X):
+    return X @ params["w"] + params["b"]
+
+
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = X @ params["w"] + params["b"] - y
+    return xp.mean(r * r)
+
+
+def grad(params, X, y):
+    r = X @ params["w"] + params["b"] - y
+    return {"w": 2 * X.T @ r / len(y), "b": np.asarray(2 * np.sum(r) / len(y))}
+'''
+
+
+def test_a_binary_loss_with_a_minimum_on_separable_data_is_not_told_otherwise(tmp_path):
+    """Separable classes, but a squared error: its loss grows along the separating direction, so it has a
+    minimum; the fit records the separability, converges, and says "converged"."""
+    m = _user_model(tmp_path, "linear_probability", LINEAR_PROBABILITY)
+    X, y = _separable_sets()["wine class 0 vs rest"]
+    X = Standardizer().fit_transform(X)
+    _, hist = fit(m, X, y, lr=0.01, steps=100_000, tol=1e-8)
+    assert hist.separable is True and hist.no_minimum is False
+    assert hist.stop_reason == "converged" and hist.message.startswith("converged"), hist.message
+    _, logistic = fit(get("logistic_regression"), X, y, steps=50)
+    assert logistic.separable is True and logistic.no_minimum is True
 
 
 def test_hinge_and_penalized_models_are_not_told_there_is_no_minimum():

@@ -46,7 +46,9 @@ class History:
     #: For a binary classifier trained without a penalty: whether the training classes are linearly separable
     #: (then the loss has no minimum), None when not checked or undecided (:mod:`lab.optim.separable`).
     separable: bool | None = None
-    #: What to do about it, said after the fact in :attr:`message`.
+    #: True when, moreover, the model's loss keeps falling along the separating direction: it has no minimum,
+    #: and :attr:`message` says so in place of "converged", naming ``separable_fix``.
+    no_minimum: bool = False
     separable_fix: str = ""
 
     @property
@@ -58,7 +60,7 @@ class History:
         """The stop reason in words, e.g. "converged: gradient norm 3.1e-09 ≤ tol 1e-08", then the note; on
         linearly separable classes (``separable``), that the loss has no minimum, in place of "converged"."""
         gn = self.grad_norm[-1] if self.grad_norm else math.nan
-        if self.separable:  # "converged" would be false: there is no minimum to converge to
+        if self.no_minimum:  # "converged" would be false: there is no minimum to converge to
             said = f"{SEPARABLE}; {self.separable_fix}" if self.separable_fix else SEPARABLE
             said += f" (stopped at step {self.steps}, gradient norm {gn:.2g})"
         elif self.stop_reason == CONVERGED:

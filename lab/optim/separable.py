@@ -13,6 +13,8 @@ solved by scipy's HiGHS with a zero objective. On separable data the cross-entro
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 #: Give up (answer None) after this many seconds: the answer is a note, never worth a long wait.
@@ -36,8 +38,14 @@ def signs(y: np.ndarray) -> np.ndarray:
 
 def separable(X, y, *, time_limit: float = TIME_LIMIT) -> bool | None:
     """True when a hyperplane x ↦ xᵀ w + b separates the classes of ``y`` (0/1 or ±1) strictly, False when
-    none does, None when the solver did not decide within ``time_limit`` seconds or the data has more than
-    ``MAX_ENTRIES`` entries.
+    none does, None when undecided (see :func:`separating_hyperplane`)."""
+    return separating_hyperplane(X, y, time_limit=time_limit)[0]
+
+
+def separating_hyperplane(X, y, *, time_limit: float = TIME_LIMIT) -> tuple[bool | None, np.ndarray | None]:
+    """``(True, θ)`` when a hyperplane x ↦ xᵀ w + b separates the classes of ``y`` (0/1 or ±1) strictly, with
+    θ = (w, b) flattened and every margin at least 1; ``(False, None)`` when none does; ``(None, None)`` when
+    the solver did not decide within ``time_limit`` seconds or the data has more than ``MAX_ENTRIES`` entries.
 
     One class alone counts as separable (w = 0 and a large |b|): the loss has no minimum then either.
     """
@@ -47,14 +55,24 @@ def separable(X, y, *, time_limit: float = TIME_LIMIT) -> bool | None:
     s = signs(y)
     n, d = X.shape
     if n * (d + 1) > MAX_ENTRIES:
-        return None
+        return None, None
     A = np.empty((n, d + 1))
     np.multiply(-s[:, None], X, out=A[:, :d])  # −s_i x_iᵀ w − s_i b ≤ −1
     A[:, d] = -s
     res = linprog(np.zeros(d + 1), A_ub=A, b_ub=-np.ones(n), bounds=(None, None), method="highs",
                   options={"time_limit": float(time_limit), "presolve": True})  # fmt: skip
     if res.status == 0:
-        return True
+        return True, np.asarray(res.x)  # (w, b) flattened, with every margin s_i (x_iᵀ w + b) ≥ 1
     if res.status == 2:  # infeasible: every hyperplane misplaces some sample
-        return False
-    return None
+        return False, None
+    return None, None
+
+
+def falls_along(loss, X, y, theta: np.ndarray, scales=(1.0, 4.0, 16.0, 64.0)) -> bool:
+    """Whether ``loss({"w", "b"}, X, y)`` keeps falling, staying positive, along the ray t·θ: the model's own
+    loss confirms it has no minimum in that direction (the cross-entropy does; a squared error on 0/1
+    labels, which has a minimum, does not)."""
+    d = X.shape[1]
+    with np.errstate(all="ignore"):
+        values = [float(loss({"w": t * theta[:d], "b": np.asarray(t * theta[d])}, X, y)) for t in scales]
+    return all(np.isfinite(v) for v in values) and all(a > c > 0 for a, c in pairwise(values))
