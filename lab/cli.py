@@ -198,7 +198,7 @@ def _verify(args) -> int:
         reports.append(r)
     lessons: list = []
     if not args.no_derivations and not args.names and not args.module:
-        checked = derivations.check_all()
+        checked = derivations.check_all(registry.DERIVATIONS)
         lessons = [d for d in checked if d.name.startswith(f"{derivations.LESSONS}/")]
         orphans = [d for d in checked if d.name not in registry.names() and d not in lessons]
         for d in orphans:

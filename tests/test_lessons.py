@@ -82,3 +82,29 @@ def test_check_all_reports_lessons_under_their_own_name_not_as_orphans(tmp_path)
     assert results["lessons/good"].ok
     assert not any("justifies no model" in p for r in results.values() for p in r.problems)
     assert "no derivation" in " ".join(results["logistic_regression"].problems)  # the models are still required
+
+
+def test_a_full_lab_verify_lists_the_lessons_and_a_failing_one_fails_the_run(tmp_path, monkeypatch, capsys):
+    """Below the table, one line per lesson; a lesson that fails makes the exit code 1. (The models' search
+    is replaced by a stub that passes at once: this test is about the lessons, not the witnesses.)"""
+    from lab import model as registry
+    from lab.cli import main
+    from lab.verify import search
+
+    monkeypatch.setattr(search, "verify", lambda m, **kw: search.ModelReport(m.name, cases=1))
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    for path in LESSONS:
+        assert re.search(rf"^derivations/lessons/{path.stem}\.md\s+\d+ blocks\s+ok$", out, re.M), out
+    assert "justifies no model" not in out
+
+    root = tmp_path / "derivations"
+    (root / "lessons").mkdir(parents=True)
+    for name in registry.names():  # the models' derivations, and one lesson that fails
+        (root / f"{name}.md").write_text(registry.get(name).derivation.read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "lessons" / "broken.md").write_text(GOOD.replace("< 1e-3 *", "> 1e3 *"), encoding="utf-8")
+    monkeypatch.setattr(registry, "DERIVATIONS", root)
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^derivations/lessons/broken\.md\s+1 blocks\s+FAIL$", out, re.M), out
+    assert "broken.md block at line" in out
