@@ -474,3 +474,8 @@ def test_logistic_lam_zero_is_the_unpenalized_model():
     assert g["b"] == g0["b"]
     dH = mod.hessian(params, X, y, lam=lam) - mod.hessian(params, X, y)
     np.testing.assert_allclose(dH, np.diag([lam] * 3 + [0.0]), atol=1e-15)
+    model = get("logistic_regression")  # the curvature bound (eq. 11a) grows by λ, so the safe step shrinks
+    bound0, bound = curvature(model, X, y)["global"], curvature(model.with_hyper(lam=lam), X, y)["global"]
+    assert bound == pytest.approx(bound0 + lam, rel=1e-12)
+    H = mod.hessian({"w": 3 * params["w"], "b": params["b"]}, X, y, lam=lam)
+    assert np.linalg.eigvalsh(H).max() <= bound + 1e-12

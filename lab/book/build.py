@@ -1,4 +1,6 @@
-"""Build the study book: one page per model, the derivation beside the code, linked both ways.
+"""Build the study book: one page per model, the derivation beside the code, linked both ways; one page
+per lesson (``derivations/lessons/NAME.md`` -> ``lesson-NAME.html``, its figures drawn by running its blocks);
+and each page's notebook in ``notebooks/`` (``lab.notebook``).
 
 Sources: ``derivations/NAME.md`` (markdown-it-py with dollar math and tables) and
 ``lab/models/NAME.py`` (Pygments). All math of a build goes to KaTeX in one node
