@@ -138,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
     bk.add_argument("name", nargs="?", help="the model whose page to open (default: the index)")
     bk.add_argument("--open", action="store_true", help="open the page in the default web browser")
+
+    nb = sub.add_parser(
+        "notebook", help="write a runnable Jupyter notebook of a model (derivation + training) or lesson"
+    )
+    nb.add_argument("name", help="a model (lab models) or a lesson (derivations/lessons/NAME.md)")
+    nb.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: NAME.ipynb here)")
     return p
 
 
@@ -190,13 +196,22 @@ def _verify(args) -> int:
                     r.status = "fail" if r.status == "pass" else r.status
                     r.message = (r.message + "; " if r.message else "") + f"no derivation: expected {path}"
         reports.append(r)
+    lessons: list = []
     if not args.no_derivations and not args.names and not args.module:
-        orphans = [d for d in derivations.check_all() if d.name not in registry.names()]
+        checked = derivations.check_all(registry.DERIVATIONS)
+        lessons = [d for d in checked if d.name.startswith(f"{derivations.LESSONS}/")]
+        orphans = [d for d in checked if d.name not in registry.names() and d not in lessons]
         for d in orphans:
             print(f"derivations/{d.name}.md: FAIL: {'; '.join(d.problems)}")
     else:
         orphans = []
     print(table(reports))
+    if lessons:
+        width = max(len(d.name) for d in lessons) + len("derivations/.md")
+        for d in lessons:
+            print(f"{'derivations/' + d.name + '.md':<{width}}  {d.blocks:>2} blocks  {d.status}")
+            for problem in d.problems:
+                print(f"  - {problem}")
     detail = failures(reports)
     if detail:
         print(detail)
@@ -212,7 +227,7 @@ def _verify(args) -> int:
         write_json(reports, args.json)
     if any(r.status == "error" for r in reports) and not any(r.status == "fail" for r in reports):
         return 2
-    return 1 if any(r.status != "pass" for r in reports) or orphans else 0
+    return 1 if any(r.status != "pass" for r in reports) or orphans or not all(d.ok for d in lessons) else 0
 
 
 def _contract(m) -> None:
@@ -503,6 +518,17 @@ def _train(args) -> int:
     return 0
 
 
+def _notebook(args) -> int:
+    from lab import notebook
+
+    kind, _ = notebook.source(args.name)  # an unknown name: one line, before anything is written
+    if args.output:
+        _check_writable(args.output, "lab notebook: -o")
+    path = notebook.write(args.name, args.output)
+    print(f"wrote {path}: the {kind} {args.name}, runnable with jupyter in the lab's environment")
+    return 0
+
+
 def _models() -> int:
     """Each registered model: its name, the first line of its docstring, its target and hyperparameters."""
     import inspect
@@ -540,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
             return run(args.name, open_it=args.open)
         if args.command == "models":
             return _models()
+        if args.command == "notebook":
+            return _notebook(args)
         print(_commands(_parser()))
         return 0
     except UsageError as e:

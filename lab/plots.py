@@ -36,13 +36,24 @@ FIGSIZE = {
     "decision_boundary": (6.5, 5.5),
     "optimizer_comparison": (11.0, 4.5),
 }
+#: The lessons' figures (derivations/lessons/), drawn by the lessons' own blocks when they are checked and
+#: when the book is built; ``python -m lab.plots`` does not draw them.
+LESSON_FIGSIZE = {
+    "spectral_rates": (7.0, 4.5),
+    "steps_by_condition": (6.5, 4.5),
+    "links_and_variances": (11.0, 4.2),
+    "weight_growth": (6.5, 4.5),
+    "validation_curve": (6.5, 4.5),
+    "timings": (6.5, 4.5),
+    "spectra": (6.5, 4.5),
+}
 #: The default learning rates of ``learning_rates``, as fractions of 2/L.
 FRACTIONS = (0.05, 0.5, 0.95, 1.1)
 GROW = 1e6  # a run has diverged once its loss grows past GROW times its start
 
 
 def _figure(name: str, ncols: int = 1) -> tuple[Figure, list]:
-    fig = Figure(figsize=FIGSIZE[name], dpi=DPI, layout="constrained")
+    fig = Figure(figsize={**FIGSIZE, **LESSON_FIGSIZE}[name], dpi=DPI, layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, list(axes)
 
@@ -373,6 +384,142 @@ def optimizer_comparison(model: Model, X, y, path) -> Figure:
 
 
 # -- make plots -----------------------------------------------------------------
+
+
+# -- the lessons' figures (derivations/lessons/) --------------------------------------------------
+
+
+def spectral_rates(errors, rates, path, title: str = "Gradient descent along each Hessian eigenvector") -> Figure:
+    """|error| along each eigenvector against the step (solid, measured), with the prediction |1 − ηλᵢ|ᵏ |e₀ᵢ|
+    (dashed). ``errors`` is (steps + 1, m): the error's coordinates in the eigenbasis; ``rates`` the m factors
+    1 − ηλᵢ."""
+    fig, (ax,) = _figure("spectral_rates")
+    errors = np.abs(np.asarray(errors, dtype=float))
+    k = np.arange(errors.shape[0])
+    for i, r in enumerate(np.asarray(rates, dtype=float)):
+        (line,) = ax.plot(k, np.maximum(errors[:, i], 1e-300), "o", ms=4, label=f"|1 − ηλ| = {abs(r):.3g}")
+        ax.plot(k, np.maximum(errors[0, i] * np.abs(r) ** k, 1e-300), ls="--", lw=1, color=line.get_color())
+    ax.plot([], [], "o", ms=4, color="gray", label="measured")
+    ax.plot([], [], ls="--", color="gray", label="predicted |1 − ηλ|ᵏ |e₀|")
+    ax.set_yscale("log")
+    ax.set_xlabel("step k")
+    ax.set_ylabel("|error along eigenvector| (log scale)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def steps_by_condition(kappas, counts: dict, path, title: str = "Steps to converge against the condition number"
+                       ) -> Figure:  # fmt: skip
+    """Steps to a tolerance against κ = L/μ on log-log axes, one line per method (``counts``: label -> steps),
+    with the reference slopes κ and √κ."""
+    fig, (ax,) = _figure("steps_by_condition")
+    kappas = np.asarray(kappas, dtype=float)
+    for label, c in counts.items():
+        ax.plot(kappas, c, "o-", lw=2, label=label)
+    first = [float(np.asarray(c, dtype=float)[0]) for c in counts.values()]
+    ax.plot(kappas, max(first) * kappas / kappas[0], "k--", lw=1, label="∝ κ")
+    ax.plot(kappas, min(first) * np.sqrt(kappas / kappas[0]), "k:", lw=1, label="∝ √κ")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("condition number κ = L/μ")
+    ax.set_ylabel("steps to the tolerance")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def spectra(eigenvalues: dict, path, title: str = "Hessian eigenvalues") -> Figure:
+    """Each Hessian's eigenvalues, largest first, on a log scale (``eigenvalues``: label -> values); the legend
+    gives each condition number κ = λ_max/λ_min."""
+    fig, (ax,) = _figure("spectra")
+    for label, ev in eigenvalues.items():
+        ev = np.sort(np.asarray(ev, dtype=float))[::-1]
+        ax.plot(np.arange(1, ev.size + 1), ev, "o-", lw=2, label=f"{label} (κ = {ev[0] / ev[-1]:.3g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("index, largest first")
+    ax.set_ylabel("eigenvalue (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def links_and_variances(z, curves: dict, path, mu_lim=(-2.0, 3.0)) -> Figure:
+    """Left: each inverse link μ(z); right: its variance function v(μ) against μ. ``curves`` maps a label to
+    ``(mu, v)``, arrays over the scores ``z``; the axes show μ within ``mu_lim``."""
+    fig, (left, right) = _figure("links_and_variances", ncols=2)
+    for label, (mu, v) in curves.items():
+        left.plot(z, mu, lw=2, label=label)
+        order = np.argsort(mu)
+        right.plot(np.asarray(mu)[order], np.asarray(v)[order], lw=2, label=label)
+    left.set_xlabel("score z = xᵀw + b")
+    left.set_ylabel("mean μ = g⁻¹(z)")
+    left.set_title("Inverse links")
+    right.set_xlabel("mean μ")
+    right.set_ylabel("variance v(μ) = dμ/dz")
+    right.set_title("Variance functions: the Hessian's weights")
+    left.set_ylim(*mu_lim)
+    right.set_xlim(*mu_lim)
+    right.set_ylim(0.0, mu_lim[1])
+    for ax in (left, right):
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    return _save(fig, path)
+
+
+def weight_growth(budgets, norms: dict, path, title: str = "Weights against the step budget") -> Figure:
+    """‖w‖ after each step budget (log scale), one line per model or setting (``norms``: label -> values)."""
+    fig, (ax,) = _figure("weight_growth")
+    for label, v in norms.items():
+        ax.plot(budgets, v, "o-", lw=2, label=label)
+    ax.set_xscale("log")  # ‖w‖ ~ log t on separable data: a straight line here
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("steps of gradient descent (log scale)")
+    ax.set_ylabel("‖w‖")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def validation_curve(x, train, valid, path, *, xlabel: str, log_x: bool = True, chosen: float | None = None,
+                     title: str = "Training and validation loss") -> Figure:  # fmt: skip
+    """Training and validation loss against a capacity or a penalty, with the chosen value marked."""
+    fig, (ax,) = _figure("validation_curve")
+    ax.plot(x, train, "o-", lw=2, label="training loss")
+    ax.plot(x, valid, "s-", lw=2, label="validation loss")
+    if chosen is not None:
+        ax.axvline(chosen, color="gray", ls="--", label=f"chosen: {chosen:.3g}")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("mean squared error (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def timings(ns, seconds: dict, path, *, floor=None, title: str = "Time per gradient against n") -> Figure:
+    """Seconds per call against n on log-log axes, one line per implementation; ``floor`` (optional) is the
+    time of one read of X, the physical floor."""
+    fig, (ax,) = _figure("timings")
+    for label, t in seconds.items():
+        ax.plot(ns, t, "o-", lw=2, label=label)
+    if floor is not None:
+        ax.plot(ns, floor, "k--", lw=1, label="one read of X (the floor)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rows n")
+    ax.set_ylabel("seconds per gradient (log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,6 +145,50 @@ def test_a_derivation_links_other_pages_and_shows_its_images_from_the_book(sourc
     assert '<a href="logistic_regression.html">the other</a>' in page
 
 
+LESSON = """# A demo lesson
+
+It links [a model](../linear_regression.md), [another lesson](other.md), and shows ![a figure](figures/demo.png).
+
+$$
+e_{k+1} = (I - \\eta H)\\, e_k . \\tag{1}
+$$
+
+```python
+assert True
+```
+"""
+
+
+def test_a_lesson_gets_a_page_linked_from_the_index_and_to_the_models(sources):
+    d, _, out = sources
+    (d / "lessons").mkdir()
+    (d / "lessons" / "demo.md").write_text(LESSON, encoding="utf-8")
+    (d / "lessons" / "other.md").write_text("# Other\n\nText.\n", encoding="utf-8")
+    first = _build(sources)
+    assert {"lesson-demo", "lesson-other"} <= set(first.built)
+    page = (out / "lesson-demo.html").read_text(encoding="utf-8")
+    assert '<a href="linear_regression.html">a model</a>' in page
+    assert '<a href="lesson-other.html">another lesson</a>' in page
+    assert '<img src="figures/demo.png" alt="a figure"' in page and 'id="eq-1"' in page
+    assert "katex" in page and "$$" not in page.split("<pre")[0]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'table class="lessons"' in index and 'href="lesson-demo.html"' in index and "A demo lesson" in index
+    assert index.count('<tr><td><a href="lesson-') == 2
+    again = _build(sources)
+    assert again.built == []
+
+
+def test_a_latex_error_in_a_lesson_fails_the_build_with_its_file_and_line(sources):
+    d, _, _ = sources
+    (d / "lessons").mkdir()
+    (d / "lessons" / "demo.md").write_text(LESSON.replace("\\eta", "\\nosuchmacro"), encoding="utf-8")
+    with pytest.raises(BuildError) as e:
+        _build(sources)
+    assert any(p.startswith(str(d / "lessons" / "demo.md")) or "lessons/demo.md:6:" in p for p in e.value.problems), (
+        e.value.problems
+    )
+
+
 def test_a_rebuild_after_one_derivation_changes_rebuilds_that_page_only(sources):
     first = _build(sources)
     assert sorted(first.built) == sorted(PAIR) and first.index_built
@@ -280,6 +324,26 @@ def _landed(page, anchor: str) -> dict:
     except Exception:  # noqa: BLE001 - the assertion below shows what did not happen
         pass
     return page.evaluate(_IN_VIEW, anchor)
+
+
+LESSON_PAGES = sorted(p.stem for p in (DERIV / "lessons").glob("*.md"))
+
+
+@pytest.mark.parametrize("name", LESSON_PAGES)
+def test_every_lesson_page_loads_offline_with_its_math_and_figures(book, browser, name):
+    page = _open(browser, (book / f"lesson-{name}.html").as_uri())
+    page.evaluate("document.fonts.ready")
+    page.evaluate("document.querySelectorAll('.md img').forEach(i => { i.loading = 'eager'; })")  # lazy: load now
+    page.wait_for_function("[...document.querySelectorAll('.md img')].every(i => i.complete)")
+    assert page.problems == []
+    assert page.locator(".katex-error").count() == 0
+    text = (DERIV / "lessons" / f"{name}.md").read_text(encoding="utf-8")
+    assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text)) > 0
+    widths = page.eval_on_selector_all(".md img", "is => is.map(i => i.naturalWidth)")
+    assert widths and all(w > 0 for w in widths), "a figure of the lesson did not load"
+    page.close()
+    index = (book / "index.html").read_text(encoding="utf-8")
+    assert f'href="lesson-{name}.html"' in index
 
 
 @pytest.mark.parametrize("name", PAGES[1:])

@@ -603,3 +603,141 @@ def test_breast_cancer_all_features_separable_both_reach_the_infimum():
     assert np.all((2 * y - 1) * z > 0)
     _, loss = _sklearn_logistic(X, y)
     assert 0 < hist.loss[-1] < 1e-9 and 0 < loss < 1e-9
+
+
+# -- separable classes: the loss has no minimum ----------------------------------------------------
+
+
+def _separable_sets():
+    from sklearn.datasets import load_breast_cancer, load_wine
+
+    X, y = load_breast_cancer(return_X_y=True)  # all 30 features
+    Xw, yw = load_wine(return_X_y=True)
+    return {"breast_cancer": (X, y.astype(float)), "wine class 0 vs rest": (Xw, (yw == 0).astype(float))}
+
+
+def _lp_separable(X, y) -> bool:
+    """An independent check: the margin LP max t s.t. s_i(x_iᵀw + b) ≥ t, |w|, |b| ≤ 1 has t > 0."""
+    s = np.where(y > 0, 1.0, -1.0)
+    n, d = X.shape
+    A = np.hstack([-s[:, None] * X, -s[:, None], np.ones((n, 1))])  # −s_i(x_iᵀw + b) + t ≤ 0
+    c = np.zeros(d + 2)
+    c[-1] = -1.0
+    res = linprog(c, A_ub=A, b_ub=np.zeros(n), bounds=[(-1, 1)] * (d + 1) + [(None, 1)])
+    return res.status == 0 and -res.fun > 1e-9
+
+
+@pytest.mark.parametrize("which", ["breast_cancer", "wine class 0 vs rest"])
+def test_fit_on_separable_classes_says_the_loss_has_no_minimum(which):
+    """Separable classes: fit records it and says so in place of "converged", with the fix; the
+    weights it returns keep growing with the step budget, and the loss keeps falling towards 0."""
+    X, y = _separable_sets()[which]
+    X = Standardizer().fit_transform(X)
+    assert _lp_separable(X, y)
+    m = get("logistic_regression")
+    norms, losses = [], []
+    for steps in (100, 400, 1600):
+        params, hist = fit(m, X, y, steps=steps)
+        assert hist.separable is True and hist.no_minimum is True
+        assert hist.message.startswith("the classes are linearly separable: the loss has no minimum"), hist.message
+        assert "converged" not in hist.message and "lam=" in hist.message
+        norms.append(np.linalg.norm(params["w"]))
+        losses.append(hist.loss[-1])
+    assert norms[0] < norms[1] < norms[2]
+    assert losses[0] > losses[1] > losses[2] > 0
+    _, newton = fit(m, X, y, optimizer="newton", steps=100)  # even a "converged" Newton run is told
+    assert newton.separable is True and "converged" not in newton.message
+
+
+def test_fit_on_overlapping_classes_converges_and_says_so():
+    """Classes that overlap: not separable (checked by an independent margin LP), the fit converges to
+    sklearn's minimizer and the message says "converged"; a penalty skips the check."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 4))
+    y = (rng.random(400) < 1 / (1 + np.exp(-(X @ np.array([1.0, -2.0, 0.5, 0.0]))))).astype(float)
+    assert not _lp_separable(X, y)
+    m = get("logistic_regression")
+    _, hist = fit(m, X, y, optimizer="newton", tol=1e-10)
+    assert hist.separable is False and hist.message.startswith("converged"), hist.message
+    _, hist = fit(m, X, y, hyper={"lam": 0.01}, steps=50)
+    assert hist.separable is None and hist.message.startswith("max steps")
+    _, hist = fit(m, X, y, steps=10, check_separable=False)
+    assert hist.separable is None
+
+
+def test_separable_agrees_with_the_margin_lp_and_skips_what_is_too_large():
+    """separable() agrees with the independent margin LP on separable, overlapping and one-class data,
+    takes 0/1 and ±1 labels alike, and answers None above MAX_ENTRIES instead of taking long."""
+    from lab.optim.separable import MAX_ENTRIES, separable
+
+    rng = np.random.default_rng(1)
+    cases = list(_separable_sets().values())
+    X = rng.normal(size=(60, 3))
+    cases += [(X, (X[:, 0] + X[:, 1] > 0.3).astype(float)), (X, (X[:, 0] ** 2 > 0.5).astype(float)),
+              (X, np.ones(60))]  # fmt: skip
+    for X, y in cases:
+        assert separable(X, y) is _lp_separable(X, y)
+        assert separable(X, 2 * y - 1) is separable(X, y)
+    n = MAX_ENTRIES // 4 + 1
+    assert separable(np.zeros((n, 3)), np.ones(n)) is None
+
+
+LINEAR_PROBABILITY = '''"""Least squares on 0/1 labels: a binary model whose loss has a minimum, separable or not."""
+import numpy as np
+from array_api_compat import array_namespace
+
+TARGET = "binary"
+
+
+def init(n_features):
+    return {"w": np.zeros(n_features), "b": np.zeros(())}
+
+
+def predict(params, X):
+    return X @ params["w"] + params["b"]
+
+
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = X @ params["w"] + params["b"] - y
+    return xp.mean(r * r)
+
+
+def grad(params, X, y):
+    r = X @ params["w"] + params["b"] - y
+    return {"w": 2 * X.T @ r / len(y), "b": np.asarray(2 * np.sum(r) / len(y))}
+'''
+
+
+def test_a_binary_loss_with_a_minimum_on_separable_data_is_not_told_otherwise(tmp_path):
+    """Separable classes, but a squared error: its loss grows along the separating direction, so it has a
+    minimum; the fit records the separability, converges, and says "converged"."""
+    m = _user_model(tmp_path, "linear_probability", LINEAR_PROBABILITY)
+    X, y = _separable_sets()["wine class 0 vs rest"]
+    X = Standardizer().fit_transform(X)
+    _, hist = fit(m, X, y, lr=0.01, steps=100_000, tol=1e-8)
+    assert hist.separable is True and hist.no_minimum is False
+    assert hist.stop_reason == "converged" and hist.message.startswith("converged"), hist.message
+    _, logistic = fit(get("logistic_regression"), X, y, steps=50)
+    assert logistic.separable is True and logistic.no_minimum is True
+
+
+def test_hinge_and_penalized_models_are_not_told_there_is_no_minimum():
+    """The hinge reaches 0 at finite weights (a kink at the margin), and a penalty λ > 0 gives a minimum:
+    neither is checked. Regression models never are."""
+    assert optim.unbounded_when_separable(get("logistic_regression"))
+    assert not optim.unbounded_when_separable(get("logistic_regression").with_hyper(lam=0.1))
+    assert not optim.unbounded_when_separable(get("hinge_svm"))
+    assert not optim.unbounded_when_separable(get("multivariate_linear_regression"))
+
+
+def test_lab_train_on_breast_cancer_says_separable_and_exits_0(capsys):
+    """`lab train` prints the one line in place of "converged" and exits 0: the fit did what was asked."""
+    assert main(["train", "logistic_regression", "--data", "breast_cancer", "--steps", "200"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    line = next(li for li in out.splitlines() if li.startswith("logistic_regression: loss"))
+    assert "the classes are linearly separable: the loss has no minimum" in line and "converged" not in line
+    assert main(["train", "logistic_regression", "--data", "breast_cancer", "--steps", "200", "--hyper",
+                 "lam=0.01"]) == 0  # fmt: skip
+    assert "separable" not in capsys.readouterr().out

@@ -176,3 +176,39 @@ def test_main_writes_every_plot(tmp_path):
     assert sorted(printed) == sorted(f"{name}.png" for name in plots.FIGSIZE)
     for name in plots.FIGSIZE:
         check_png(out / f"{name}.png", name)
+
+
+def _lesson_figures(tmp_path):
+    """Each lesson figure drawn from small made-up numbers: (name, Figure, path)."""
+    k = np.arange(5)
+    z = np.linspace(-3, 3, 50)
+    s = 1 / (1 + np.exp(-z))
+    ns = [10, 100, 1000]
+    return [
+        ("spectral_rates", plots.spectral_rates(0.9 ** k[:, None] * np.array([1.0, 0.5]), [0.9, -0.5],
+                                                tmp_path / "a.png"), tmp_path / "a.png"),
+        ("steps_by_condition", plots.steps_by_condition([10, 100], {"gd": [20, 200], "hb": [8, 25]},
+                                                        tmp_path / "b.png"), tmp_path / "b.png"),
+        ("links_and_variances", plots.links_and_variances(z, {"sigmoid": (s, s * (1 - s)), "exp": (np.exp(z),
+                                                          np.exp(z))}, tmp_path / "c.png"), tmp_path / "c.png"),
+        ("weight_growth", plots.weight_growth(ns, {"a": [1, 2, 3], "b": [1, 1.5, 1.5]}, tmp_path / "d.png"),
+         tmp_path / "d.png"),
+        ("validation_curve", plots.validation_curve(ns, [3, 2, 1], [3, 1, 2], tmp_path / "e.png", xlabel="λ",
+                                                    chosen=100), tmp_path / "e.png"),
+        ("timings", plots.timings(ns, {"loop": [1e-3, 1e-2, 1e-1]}, tmp_path / "f.png", floor=[1e-6, 1e-5, 1e-4]),
+         tmp_path / "f.png"),
+        ("spectra", plots.spectra({"raw": [1e3, 1.0, 1e-2], "standardized": [3.0, 1.0, 0.5]}, tmp_path / "g.png"),
+         tmp_path / "g.png"),
+    ]  # fmt: skip
+
+
+def test_every_lesson_figure_is_a_labelled_png_of_its_size(tmp_path):
+    """The lessons' figures keep the house rules: their own size (LESSON_FIGSIZE), titled axes, a legend."""
+    drawn = _lesson_figures(tmp_path)
+    assert sorted(name for name, _, _ in drawn) == sorted(plots.LESSON_FIGSIZE)
+    assert not set(plots.LESSON_FIGSIZE) & set(plots.FIGSIZE)  # python -m lab.plots draws FIGSIZE only
+    for name, fig, path in drawn:
+        w, h = plots.LESSON_FIGSIZE[name]
+        assert png_size(path) == (round(w * plots.DPI), round(h * plots.DPI))
+        assert imread(path).std() > 0.05, f"{name} looks blank"
+        check_labels(fig)

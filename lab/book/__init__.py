@@ -27,8 +27,11 @@ def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT, **bu
         print(f"lab book: {e}", file=sys.stderr)
         return 2
     page = out / ("index.html" if name is None else f"{name}.html")
+    if name is not None and not page.exists():  # a lesson: lesson-NAME.html
+        page = out / f"lesson-{name.removeprefix('lessons/')}.html"
     if not page.exists():
-        print(f"lab book: no page for {name!r}; the models are listed in {out / 'index.html'}", file=sys.stderr)
+        print(f"lab book: no page for {name!r}; the models and lessons are listed in {out / 'index.html'}",
+              file=sys.stderr)  # fmt: skip
         return 2
     built = f"{len(result.built)} page(s) built, {len(result.kept)} unchanged"
     print(f"book: {built}, index {'built' if result.index_built else 'unchanged'} ({result.seconds:.1f} s): {page}")

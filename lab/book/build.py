@@ -1,4 +1,6 @@
-"""Build the study book: one page per model, the derivation beside the code, linked both ways.
+"""Build the study book: one page per model, the derivation beside the code, linked both ways; one page
+per lesson (``derivations/lessons/NAME.md`` -> ``lesson-NAME.html``, its figures drawn by running its blocks);
+and each page's notebook in ``notebooks/`` (``lab.notebook``).
 
 Sources: ``derivations/NAME.md`` (markdown-it-py with dollar math and tables) and
 ``lab/models/NAME.py`` (Pygments). All math of a build goes to KaTeX in one node
@@ -51,6 +53,8 @@ INSTALL = "apt-get install nodejs npm"
 MANIFEST = ".manifest.json"
 CODE_STYLES = ("default", "github-dark")  # Pygments styles: light, and dark under prefers-color-scheme
 SITE = "The gradient lab"
+LESSONS = "lessons"  # derivations/lessons/NAME.md: a chapter across models, on the page lesson-NAME.html
+LESSON_PREFIX = "lesson-"
 
 
 class BuildError(Exception):
@@ -219,7 +223,8 @@ class Derivation:
     problems: list[str]
 
 
-def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dict[str, Path]) -> Derivation:
+def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dict[str, Path],
+                    lessons: set[str] = frozenset()) -> Derivation:  # fmt: skip
     """Markdown to HTML with a placeholder for each formula (typeset later, all pages in one batch)."""
     md = _markdown()
     tokens = md.parse(text)
@@ -275,7 +280,7 @@ def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dic
 
     def link_open(self, tokens, idx, options, env):
         tok = tokens[idx]
-        tok.attrSet("href", _rewrite_href(tok.attrGet("href") or "", names, page))
+        tok.attrSet("href", _rewrite_href(tok.attrGet("href") or "", names, page, lessons))
         return self.renderToken(tokens, idx, options, env)
 
     def table_open(self, tokens, idx, options, env):
@@ -318,13 +323,20 @@ def _lexer(lang: str):
         return TextLexer(stripnl=False, ensurenl=True)
 
 
-def _rewrite_href(href: str, names: set[str], page: str) -> str:
-    """Links between sources become links between pages: NAME.md -> NAME.html, lab/models/NAME.py -> #code."""
+def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = frozenset()) -> str:
+    """Links between sources become links between pages: NAME.md -> NAME.html, lab/models/NAME.py -> #code,
+    lessons/NAME.md -> lesson-NAME.html (and, from a lesson, ../NAME.md -> NAME.html)."""
     if re.match(r"^[a-z]+:|^#", href):
         return href
     path, _, frag = href.partition("#")
     p = Path(path)
-    if p.suffix == ".md" and p.stem in names and p.parent.name in ("", ".", "derivations"):
+    if (
+        p.suffix == ".md"
+        and p.stem in lessons
+        and (p.parent.name == LESSONS or (page.startswith(LESSON_PREFIX) and p.parent.name in ("", ".")))
+    ):
+        return f"{LESSON_PREFIX}{p.stem}.html" + (f"#{frag}" if frag else "")
+    if p.suffix == ".md" and p.stem in names and p.parent.name in ("", ".", "..", "derivations"):
         return f"{p.stem}.html" + (f"#{frag}" if frag else "")
     if p.suffix == ".py" and p.parent.name == "models" and p.stem in names:
         return "#code" if p.stem == page else f"{p.stem}.html#code"
@@ -459,6 +471,24 @@ def _nav(names: list[str], current: str | None) -> str:
     return f'<nav class="models" aria-label="models"><ul>{opts}</ul></nav>'
 
 
+NOTEBOOKS = "notebooks"  # book/notebooks/NAME.ipynb, written by lab.notebook when a page is built
+
+
+def _notebook_link(name: str) -> str:
+    return (f'<a class="notebook" href="{NOTEBOOKS}/{name}.ipynb" download title="a runnable Jupyter notebook of '
+            f'this page (lab notebook {name})">notebook ↓</a>')  # fmt: skip
+
+
+def _write_notebook(out: Path, name: str, derivations: Path) -> None:
+    """book/notebooks/NAME.ipynb, for the lab's own derivations: a build from other sources (the tests' copies)
+    writes none, and its pages' notebook links lead nowhere."""
+    if derivations.resolve() != DERIVATIONS.resolve():
+        return
+    from lab.notebook import write
+
+    write(name, out / NOTEBOOKS / f"{name}.ipynb")
+
+
 def _docline(source: str) -> str:
     m = re.match(r'\s*(?:"""|\'\'\')\s*(.+)', source)
     return m.group(1).strip() if m else ""
@@ -479,7 +509,7 @@ class Page:
     code: Code | None = None
 
 
-def _page_html(p: Page, names: list[str], figure_html: str) -> str:
+def _page_html(p: Page, names: list[str], figure_html: str, lessons: list[str] = ()) -> str:
     body = p.deriv.html
     for lab in p.deriv.tags:
         body = body.replace(f"@@IMPL:{lab}@@", _implemented(lab, p.code.cites.get(lab, [])))
@@ -487,8 +517,10 @@ def _page_html(p: Page, names: list[str], figure_html: str) -> str:
     return (
         _head(f"{p.name} · {SITE}")
         + '<body class="model-page">\n<header class="top"><a class="home" href="index.html">'
-        + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1><a class="jump" href="#code">code ↓</a></header>\n'
+        + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1>{_notebook_link(p.name)}'
+        + '<a class="jump" href="#code">code ↓</a></header>\n'
         + _nav(names, p.name)
+        + (_lesson_nav(list(lessons), None) if lessons else "")
         + '\n<main class="split">\n<article class="pane derivation" id="derivation">\n'
         + p.card
         + f'\n<div class="md">{body}</div>\n'
@@ -527,7 +559,8 @@ def _readme_figures(readme: Path | None) -> list[tuple[Path, str]]:
     return out
 
 
-def _index_html(names: list[str], lines: dict[str, str], report: dict, meta: dict, figs: list[tuple[str, str]]) -> str:
+def _index_html(names: list[str], lines: dict[str, str], report: dict, meta: dict, figs: list[tuple[str, str]],
+                lessons: list[tuple[str, str, str]] = ()) -> str:  # fmt: skip
     rows = []
     for n in names:
         r = report.get(n)
@@ -560,9 +593,128 @@ def _index_html(names: list[str], lines: dict[str, str], report: dict, meta: dic
         + "<th>status</th><th>read</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>\n"
+        + _lessons_table(lessons)
         + (f'<h2 id="figures">The README\'s figures</h2>\n<div class="gallery">{gallery}</div>\n' if gallery else "")
         + "</main>\n</body>\n</html>\n"
     )
+
+
+# -- the lessons ----------------------------------------------------------------------------------
+
+
+def _lesson_title(text: str, stem: str) -> str:
+    m = re.search(r"^#\s+(.+)$", text, re.M)
+    return m.group(1).strip() if m else stem.replace("_", " ")
+
+
+def _lesson_summary(text: str) -> str:
+    """The first sentence of the lesson's first paragraph, as plain text."""
+    body = re.sub(r"^#.*$", "", text, count=1, flags=re.M).strip().split("\n\n")[0]
+    plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", " ".join(body.split())).replace("`", "")
+    m = re.match(r"(.+?[.:])(\s|$)", plain)
+    return m.group(1) if m else plain
+
+
+def _lessons_table(lessons) -> str:
+    if not lessons:
+        return ""
+    rows = "".join(
+        f'<tr><td><a href="{LESSON_PREFIX}{stem}.html"><strong>{html.escape(title)}</strong></a></td>'
+        f"<td>{html.escape(summary)}</td></tr>"
+        for stem, title, summary in lessons
+    )
+    return (
+        '<h2 id="lessons">Lessons</h2>\n<p>Chapters across the models. Their Python blocks are checked by '
+        "<code>make verify</code> against the lab's own models, and their figures are drawn when the book is built."
+        '</p>\n<div class="table"><table class="lessons"><thead><tr><th>lesson</th><th>what it shows</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table></div>\n"
+    )
+
+
+def _lesson_nav(lessons: list[str], current: str | None) -> str:
+    opts = "".join(
+        f'<li><a href="{LESSON_PREFIX}{n}.html"{" aria-current=page" if n == current else ""}>{n.replace("_", " ")}'
+        "</a></li>"
+        for n in lessons
+    )
+    return f'<nav class="models lessons" aria-label="lessons"><ul><li>lessons:</li>{opts}</ul></nav>'
+
+
+def _lesson_html(stem: str, title: str, deriv: Derivation, names: list[str], lessons: list[str]) -> str:
+    body = deriv.html
+    for lab in deriv.tags:
+        body = body.replace(f"@@IMPL:{lab}@@", "")
+    body = MATH_RE.sub(lambda m: deriv.math[int(m.group(1))].html, body)
+    return (
+        _head(f"{title} · {SITE}")
+        + '<body class="lesson-page">\n<header class="top"><a class="home" href="index.html">'
+        + f'{SITE}</a><span class="sep">/</span><h1>{html.escape(title)}</h1>{_notebook_link(stem)}</header>\n'
+        + _nav(names, None)
+        + _lesson_nav(lessons, stem)
+        + '\n<main class="index lesson">\n<article class="derivation" id="derivation">\n'
+        + f'<div class="md">{body}</div>\n'
+        + "</article>\n</main>\n</body>\n</html>\n"
+    )
+
+
+def _lab_sources_hash() -> str:
+    """What a lesson's blocks may call: every file of the lab package."""
+    lab = ROOT / "lab"
+    return _sha(*(p.relative_to(lab).as_posix().encode() + p.read_bytes() for p in sorted(lab.rglob("*.py"))))
+
+
+def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, all_names: list[str], figures: bool,
+                   force: bool, result: BuildResult) -> list[tuple[str, str, str]]:  # fmt: skip
+    """Write lesson-NAME.html for each derivations/lessons/NAME.md, running its blocks to draw its figures into
+    out/figures/ when ``figures``; return (stem, title, summary) for the index."""
+    from lab.verify.derivations import run_lesson
+
+    paths = sorted(p for p in (derivations / LESSONS).glob("*.md") if not p.stem.startswith("_"))
+    stems = [p.stem for p in paths]
+    listed, todo = [], []
+    code_key = _lab_sources_hash() if paths and figures else ""
+    for p in paths:
+        text = p.read_text(encoding="utf-8")
+        listed.append((p.stem, _lesson_title(text, p.stem), _lesson_summary(text)))
+        key = _sha(builder, text, code_key, figures, "\n".join(all_names), "\n".join(stems))
+        page = out / f"{LESSON_PREFIX}{p.stem}.html"
+        if force or manifest["lessons"].get(p.stem) != key or not page.exists():
+            todo.append((p, text, key))
+    problems: list[str] = []
+    rendered = []
+    for p, text, key in todo:
+        rel = _rel(p)
+        if figures:
+            failed = run_lesson(p, out / "figures")
+            if failed:
+                problems.append(f"{rel}: {failed}")
+                continue
+        deriv = derivation_pane(text, rel, set(all_names), LESSON_PREFIX + p.stem, {}, set(stems))
+        problems += deriv.problems
+        rendered.append((p, text, key, deriv))
+    items = [m for *_, deriv in rendered for m in deriv.math]
+    for m, (h, err) in zip(items, typeset([(m.tex, m.display) for m in items]), strict=True):
+        if err is not None:
+            problems.append(f"{m.file}:{m.line}: {err}")
+        m.html = h or ""
+    if problems:
+        for p, *_ in todo:
+            manifest["lessons"].pop(p.stem, None)
+        raise BuildError(problems)
+    for p, text, key, deriv in rendered:
+        page = _lesson_html(p.stem, _lesson_title(text, p.stem), deriv, all_names, stems)
+        if "katex-error" in page:
+            raise BuildError([f"{_rel(p)}:1: the page would contain 'katex-error'"])
+        (out / f"{LESSON_PREFIX}{p.stem}.html").write_text(page, encoding="utf-8")
+        _write_notebook(out, p.stem, derivations)
+        manifest["lessons"][p.stem] = key
+        result.built.append(LESSON_PREFIX + p.stem)
+    for stem in stems:
+        if not (out / NOTEBOOKS / f"{stem}.ipynb").exists():
+            _write_notebook(out, stem, derivations)
+    for stale in set(manifest["lessons"]) - set(stems):
+        manifest["lessons"].pop(stale)
+    return listed
 
 
 # -- the build ------------------------------------------------------------------------------------
@@ -648,11 +800,13 @@ def build(
     builder = _sha(_builder_hash(), katex_version(), figures)
     if force or manifest.get("builder") != builder:
         figs = {} if force else manifest.get("figures", {})  # a figure has a key of its own: kept if it still holds
-        manifest = {"builder": builder, "pages": {}, "figures": figs, "index": None}
+        manifest = {"builder": builder, "pages": {}, "figures": figs, "index": None, "lessons": {}}
         _write_assets(out)
     elif not (out / "assets" / "katex" / "katex.min.css").exists():
         _write_assets(out)
 
+    manifest.setdefault("lessons", {})
+    lesson_stems = {p.stem for p in (derivations / LESSONS).glob("*.md") if not p.stem.startswith("_")}
     rep, meta = read_report(report)
     pages: list[Page] = []
     for n in wanted:
@@ -674,7 +828,7 @@ def build(
         )
 
     def page_key(p: Page) -> str:
-        return _sha(builder, p.text, p.source, p.card, p.figure_key, "\n".join(all_names))
+        return _sha(builder, p.text, p.source, p.card, p.figure_key, "\n".join(all_names), *sorted(lesson_stems))
 
     todo = [
         p
@@ -686,7 +840,7 @@ def build(
     images: dict[str, Path] = {}
     for p in todo:
         page_images: dict[str, Path] = {}
-        p.deriv = derivation_pane(p.text, p.md_rel, set(all_names), p.name, page_images)
+        p.deriv = derivation_pane(p.text, p.md_rel, set(all_names), p.name, page_images, lesson_stems)
         for fname, src in page_images.items():
             images[fname] = (p.md_path.parent / src).resolve()
         p.code = code_pane(p.source, p.py_rel, set(p.deriv.tags), p.md_rel)
@@ -724,7 +878,7 @@ def build(
                 fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
                 manifest["figures"][p.name] = fig
                 result.figures_drawn.append(p.name)
-        page = _page_html(p, all_names, _figure_html(p.name, fig))
+        page = _page_html(p, all_names, _figure_html(p.name, fig), sorted(lesson_stems))
         prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
         bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
         if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
@@ -733,9 +887,19 @@ def build(
                 [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
             )
         (out / f"{p.name}.html").write_text(page, encoding="utf-8")
+        _write_notebook(out, p.name, derivations)
         manifest["pages"][p.name] = page_key(p)
         result.built.append(p.name)
     result.kept = [p.name for p in pages if p.name not in result.built]
+    for name in result.kept:
+        if not (out / NOTEBOOKS / f"{name}.ipynb").exists():
+            _write_notebook(out, name, derivations)
+
+    try:
+        lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result)
+    except BuildError:
+        _save_manifest(man_path, manifest)
+        raise
 
     figs = _readme_figures(readme)
     for src, _ in figs:
@@ -743,9 +907,9 @@ def build(
     lines = {n: _docline((models / f"{n}.py").read_text(encoding="utf-8")) for n in all_names}
     statuses = json.dumps({n: (rep.get(n) or {}).get("status") for n in all_names})
     index_key = _sha(builder, json.dumps(lines, sort_keys=True), statuses, meta.get("commit"), meta.get("when"),
-                     *(f"{s.name}:{a}" for s, a in figs))  # fmt: skip
+                     *(f"{s.name}:{a}" for s, a in figs), json.dumps(lessons))  # fmt: skip
     if force or manifest.get("index") != index_key or not (out / "index.html").exists():
-        page = _index_html(all_names, lines, rep, meta, [(s.name, a) for s, a in figs])
+        page = _index_html(all_names, lines, rep, meta, [(s.name, a) for s, a in figs], lessons)
         (out / "index.html").write_text(page, encoding="utf-8")
         manifest["index"] = index_key
         result.index_built = True

@@ -12,7 +12,11 @@ and returns ``(params, History)``:
   ``closed_form``, as ridge_regression has).
 
 They stop when the gradient norm falls to ``tol`` (``stop_reason`` "converged") or after ``steps``
-steps ("max steps"); :attr:`History.message` says which in words, with the numbers.
+steps ("max steps"); :attr:`History.message` says which in words, with the numbers. For a binary
+classifier without a penalty, :func:`fit` also checks whether the classes are linearly separable
+(:mod:`~lab.optim.separable`, a linear program): ``History.separable`` records it, and when the
+model's loss keeps falling along the separating direction (it has no minimum, ``History.no_minimum``)
+the message says so in place of "converged".
 
 :func:`fit` is the single entry point. :func:`lipschitz`, :func:`stable_lr` and
 :func:`safe_lr` give the step sizes that keep gradient descent stable: on a quadratic loss
@@ -30,6 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from lab.model import Model, Params, check_contract
 from lab.optim.closed import closed_form, least_squares
 from lab.optim.first_order import gd, momentum, nesterov, sgd
@@ -37,7 +43,8 @@ from lab.optim.history import CONVERGED, MAX_STEPS, STALLED, DivergedError, Hist
 from lab.optim.inputs import _CHECKED, _start
 from lab.optim.loop import Update
 from lab.optim.newton import LADDER, WARM_STEPS, newton
-from lab.optim.rates import PENALTY, Curvature, lipschitz, safe_lr, smooth, stable_lr
+from lab.optim.rates import PENALTY, Curvature, _default, lipschitz, safe_lr, smooth, stable_lr
+from lab.optim.separable import FIX_OTHER, FIX_PENALTY, falls_along, separable, separating_hyperplane
 
 __all__ = [
     "CONVERGED",
@@ -62,9 +69,12 @@ __all__ = [
     "nesterov",
     "newton",
     "safe_lr",
+    "separable",
+    "separating_hyperplane",
     "sgd",
     "smooth",
     "stable_lr",
+    "unbounded_when_separable",
     "unflatten",
 ]
 
@@ -86,7 +96,7 @@ CONTRACT_ROWS = 16
 
 def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", steps: int = 1000,
         tol: float = 1e-8, params: Params | None = None, hyper: dict[str, float] | None = None,
-        **kw) -> tuple[Params, History]:  # fmt: skip
+        check_separable: bool = True, **kw) -> tuple[Params, History]:  # fmt: skip
     """Train ``model`` on ``(X, y)`` with ``optimizer`` (a key of :data:`OPTIMIZERS`).
 
     ``lr="auto"`` picks :func:`safe_lr` (1/L) for the gradient methods and 1 (the full step) for
@@ -96,6 +106,13 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
     of its functions hold otherwise (a value outside the model's ``HYPER_DOMAIN`` is a ``ValueError``).
     Input is checked with ``model.check`` first, once, and what ``loss`` and ``grad`` return with
     :func:`lab.model.check_contract` (a ``ModelError`` naming the function, the key and the shapes).
+
+    For a binary classifier without a penalty (:func:`unbounded_when_separable`), ``check_separable``
+    solves a linear program after the run (:func:`lab.optim.separable.separable`, under a second for
+    n·(d + 1) up to 10⁶, skipped above): ``History.separable`` is True when the classes are linearly
+    separable. When the model's loss also keeps falling along the separating direction (the cross-entropy
+    does), ``History.no_minimum`` is True and the message says the loss has no minimum in place of
+    "converged".
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -111,6 +128,23 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
             if lr != "auto":
                 raise ValueError(f"the learning rate must be a positive number or 'auto'; got {lr!r}")
             lr = 1.0 if optimizer == "newton" else safe_lr(model, X, y, p0, optimizer=optimizer)
-        return OPTIMIZERS[optimizer](model, X, y, lr=lr, steps=steps, tol=tol, params=p0, **kw)
+        params, hist = OPTIMIZERS[optimizer](model, X, y, lr=lr, steps=steps, tol=tol, params=p0, **kw)
     finally:
         _CHECKED.reset(token)
+    if check_separable and unbounded_when_separable(model):
+        hist.separable, theta = separating_hyperplane(X, y)
+        if hist.separable and set(p0) == {"w", "b"} and np.shape(p0["w"]) == (X.shape[1],) and np.ndim(p0["b"]) == 0:
+            hist.no_minimum = falls_along(model.module.loss, X, y, theta)
+            hist.separable_fix = FIX_PENALTY if PENALTY in model.hyperparameters else FIX_OTHER
+    return params, hist
+
+
+def unbounded_when_separable(model: Model) -> bool:
+    """Whether :func:`fit` checks for separable classes, which can leave ``model``'s loss without a minimum: a
+    binary classifier (TARGET "binary" or "signed") with no L2 penalty (``lam`` absent or 0) and a smooth loss.
+    (A loss with a kink at the margin, such as the hinge, reaches its minimum 0 at finite weights on separable
+    data.) Whether the loss has a minimum is then read from the loss itself along the separating direction
+    (:func:`lab.optim.separable.falls_along`): a squared error on 0/1 labels has one."""
+    if model.target not in ("binary", "signed") or not smooth(model):
+        return False
+    return not (PENALTY in model.hyperparameters and _default(model, PENALTY) > 0)

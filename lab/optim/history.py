@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab.model import Params
+from lab.optim.separable import SEPARABLE
 
 #: The stop reasons of the iterative optimizers.
 CONVERGED = "converged"  # the gradient norm fell to tol
@@ -42,6 +43,13 @@ class History:
     optimizer: str = ""
     tol: float = math.nan
     note: str = ""  # how the run started or was set up, when that matters (Newton's options)
+    #: For a binary classifier trained without a penalty: whether the training classes are linearly separable
+    #: (then the loss has no minimum), None when not checked or undecided (:mod:`lab.optim.separable`).
+    separable: bool | None = None
+    #: True when, moreover, the model's loss keeps falling along the separating direction: it has no minimum,
+    #: and :attr:`message` says so in place of "converged", naming ``separable_fix``.
+    no_minimum: bool = False
+    separable_fix: str = ""
 
     @property
     def steps(self) -> int:
@@ -49,9 +57,13 @@ class History:
 
     @property
     def message(self) -> str:
-        """The stop reason in words, e.g. "converged: gradient norm 3.1e-09 ≤ tol 1e-08", then the note."""
+        """The stop reason in words, e.g. "converged: gradient norm 3.1e-09 ≤ tol 1e-08", then the note; on
+        linearly separable classes (``separable``), that the loss has no minimum, in place of "converged"."""
         gn = self.grad_norm[-1] if self.grad_norm else math.nan
-        if self.stop_reason == CONVERGED:
+        if self.no_minimum:  # "converged" would be false: there is no minimum to converge to
+            said = f"{SEPARABLE}; {self.separable_fix}" if self.separable_fix else SEPARABLE
+            said += f" (stopped at step {self.steps}, gradient norm {gn:.2g})"
+        elif self.stop_reason == CONVERGED:
             said = f"converged: gradient norm {gn:.2g} ≤ tol {self.tol:g}"
         elif self.stop_reason == MAX_STEPS:
             said = f"max steps: gradient norm {gn:.2g} > tol {self.tol:g}"

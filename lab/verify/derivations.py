@@ -9,6 +9,12 @@ A derivation has one of four statuses: "ok"; "FAIL" (a block raises, a cited
 label is missing, ...); "template", when it is still the text ``lab new`` wrote;
 and "unchecked", when its blocks assert nothing about the model: they still
 pass when the model's ``grad`` is made wrong (1.5 × grad + 0.1).
+
+A lesson is ``derivations/lessons/NAME.md``: a chapter across models, named by no model file.
+It is checked the same way (its blocks run in one namespace; it labels its equations), with
+``FIGURES`` in the namespace, a folder its blocks draw their figures into (a temporary one here,
+``book/figures/`` when the book is built). Its result is named ``lessons/NAME``; it is "unchecked"
+when its blocks still pass with every model's ``grad`` made wrong.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import tempfile
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,9 +111,9 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
     return result
 
 
-def _run_blocks(path: Path, found: list[tuple[int, str]], model: registry.Model) -> str:
+def _run_blocks(path: Path, found: list[tuple[int, str]], model: registry.Model | None, **names) -> str:
     """Run the blocks in one namespace; the first failure in words, or "" when all pass."""
-    namespace: dict = {"__name__": f"derivation_{path.stem}", "model": model}
+    namespace: dict = {"__name__": f"derivation_{path.stem}", "model": model, **names}
     for line, code in found:
         out = io.StringIO()
         try:
@@ -148,6 +155,52 @@ def _wrong_grad(model: registry.Model):
             setattr(mod, k, f)
 
 
+#: The folder of the lessons, under the derivations.
+LESSONS = "lessons"
+
+
+def lesson_name(path: Path) -> str:
+    return f"{LESSONS}/{path.stem}"
+
+
+def run_lesson(path: Path, figures: Path) -> str:
+    """Run a lesson's blocks with ``FIGURES = figures``; the first failure in words, or "" when all pass."""
+    figures.mkdir(parents=True, exist_ok=True)
+    return _run_blocks(path, blocks(path.read_text(encoding="utf-8")), None, FIGURES=figures)
+
+
+def check_lesson(path: Path, figures: Path | None = None) -> DerivationResult:
+    """Run one lesson's blocks (drawing its figures into ``figures``, a temporary folder by default), check that
+    it labels its equations, and that its asserts notice a wrong ``grad`` in the models it uses."""
+    result = DerivationResult(lesson_name(path))
+    text = path.read_text(encoding="utf-8")
+    found = blocks(text)
+    result.blocks = len(found)
+    if not found:
+        result.problems.append(f"{path.name} has no ```python block that checks a claim")
+    if not TAG.search(text):
+        result.problems.append(f"{path.name} labels no equation (\\tag{{N}})")
+    with tempfile.TemporaryDirectory() as tmp:
+        failed = run_lesson(path, Path(figures) if figures is not None else Path(tmp))
+        if failed:
+            result.problems.append(failed)
+        elif found and not result.problems:
+            with contextlib.ExitStack() as stack:
+                for m in registry.all_models():
+                    stack.enter_context(_wrong_grad(m))
+                noticed = run_lesson(path, Path(tmp) / "wrong")
+            if not noticed:
+                result.unchecked = True
+                result.problems.append(f"{path.name} asserts nothing about the lab's models: its blocks pass even "
+                                       "when every grad returns 1.5 × grad + 0.1")  # fmt: skip
+    return result
+
+
+def check_lessons(root: Path = registry.DERIVATIONS / LESSONS) -> list[DerivationResult]:
+    """Check every lesson in ``root``."""
+    return [check_lesson(p) for p in sorted(Path(root).glob("*.md")) if not p.stem.startswith("_")]
+
+
 def derivation_for(model: registry.Model) -> Path:
     """Where a model's derivation lives: derivations/NAME.md, beside the package or beside a user's file."""
     if model.name in registry.names() and model.source.parent == Path(registry.lab.models.__path__[0]):
@@ -165,7 +218,8 @@ def _label_key(label: str):
 
 
 def check_all(root: Path = registry.DERIVATIONS, extra: list[registry.Model] = ()) -> list[DerivationResult]:
-    """Check every derivation, and every registered model for a derivation of its own."""
+    """Check every derivation, every registered model for a derivation of its own, and every lesson
+    (``root/lessons/*.md``, results named ``lessons/NAME``)."""
     results = []
     models = {m: registry.get(m) for m in registry.names()}
     for m in extra:
@@ -179,6 +233,7 @@ def check_all(root: Path = registry.DERIVATIONS, extra: list[registry.Model] = (
         if path.stem.startswith("_") or path.stem in ("README", "index"):
             continue
         results.append(check_file(path, models.get(path.stem)))
+    results += check_lessons(root / LESSONS)
     return sorted(results, key=lambda r: r.name)
 
 

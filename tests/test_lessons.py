@@ -1,0 +1,110 @@
+"""The lessons (derivations/lessons/*.md): checked like derivations by make verify, never taken for a
+derivation without a model, and each a page of the study book."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from lab.verify import derivations
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "derivations" / "lessons").glob("*.md"))
+
+GOOD = """# A lesson
+
+Gradient descent on least squares, by the model's own grad:
+
+$$
+\\theta_{k+1} = \\theta_k - \\eta \\nabla L(\\theta_k) . \\tag{1}
+$$
+
+```python
+import numpy as np
+from lab import get, plots
+from lab.optim import History
+
+m = get("multivariate_linear_regression")
+X = np.arange(12.0).reshape(6, 2) / 10
+y = X @ np.array([1.0, -1.0]) + 0.5
+p = m.init(2)
+hist = History()
+for _ in range(300):
+    g = m.grad(p, X, y)
+    hist.loss.append(m.loss(p, X, y))
+    p = {k: p[k] - 0.5 * g[k] for k in p}          # (1)
+assert m.loss(p, X, y) < 1e-3 * hist.loss[0]
+plots.loss_curve(hist, FIGURES / "a-lesson.png")
+```
+"""
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_every_lesson_runs_labels_its_equations_and_checks_the_models(path, tmp_path):
+    """Each lesson's blocks pass, draw their figures into FIGURES, and fail when every grad is made wrong."""
+    r = derivations.check_lesson(path, tmp_path)
+    assert r.status == "ok", r.problems
+    assert r.name == f"lessons/{path.stem}" and r.blocks >= 2
+    text = path.read_text(encoding="utf-8")
+    for image in re.findall(r"!\[[^\]]*\]\(figures/([^)]+)\)", text):
+        assert (tmp_path / image).stat().st_size > 1000, f"{path.name} shows {image}, which its blocks did not draw"
+
+
+def test_a_lesson_that_checks_nothing_or_fails_is_reported(tmp_path):
+    good = tmp_path / "good.md"
+    good.write_text(GOOD, encoding="utf-8")
+    r = derivations.check_lesson(good, tmp_path / "figs")
+    assert r.status == "ok", r.problems
+    assert (tmp_path / "figs" / "a-lesson.png").exists()
+
+    idle = tmp_path / "idle.md"  # asserts only arithmetic: a wrong grad goes unnoticed
+    idle.write_text("# Idle\n\n$$ x \\tag{1} $$\n\n```python\nassert 1 + 1 == 2\n```\n", encoding="utf-8")
+    r = derivations.check_lesson(idle)
+    assert r.status == "unchecked" and "asserts nothing about the lab's models" in r.problems[0]
+
+    broken = tmp_path / "broken.md"
+    broken.write_text(GOOD.replace("< 1e-3 *", "> 1e3 *"), encoding="utf-8")
+    r = derivations.check_lesson(broken)
+    assert r.status == "FAIL" and "broken.md block at line" in r.problems[0] and "AssertionError" in r.problems[0]
+
+    untagged = tmp_path / "untagged.md"
+    untagged.write_text(GOOD.replace("\\tag{1}", ""), encoding="utf-8")
+    assert "labels no equation" in " ".join(derivations.check_lesson(untagged).problems)
+
+
+def test_check_all_reports_lessons_under_their_own_name_not_as_orphans(tmp_path):
+    """A lesson names no model: check_all calls it lessons/NAME, and it is no derivation without a model."""
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / "lessons" / "good.md").write_text(GOOD, encoding="utf-8")
+    results = {r.name: r for r in derivations.check_all(tmp_path)}
+    assert results["lessons/good"].ok
+    assert not any("justifies no model" in p for r in results.values() for p in r.problems)
+    assert "no derivation" in " ".join(results["logistic_regression"].problems)  # the models are still required
+
+
+def test_a_full_lab_verify_lists_the_lessons_and_a_failing_one_fails_the_run(tmp_path, monkeypatch, capsys):
+    """Below the table, one line per lesson; a lesson that fails makes the exit code 1. (The models' search
+    is replaced by a stub that passes at once: this test is about the lessons, not the witnesses.)"""
+    from lab import model as registry
+    from lab.cli import main
+    from lab.verify import search
+
+    monkeypatch.setattr(search, "verify", lambda m, **kw: search.ModelReport(m.name, cases=1))
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    for path in LESSONS:
+        assert re.search(rf"^derivations/lessons/{path.stem}\.md\s+\d+ blocks\s+ok$", out, re.M), out
+    assert "justifies no model" not in out
+
+    root = tmp_path / "derivations"
+    (root / "lessons").mkdir(parents=True)
+    for name in registry.names():  # the models' derivations, and one lesson that fails
+        (root / f"{name}.md").write_text(registry.get(name).derivation.read_text(encoding="utf-8"), encoding="utf-8")
+    (root / "lessons" / "broken.md").write_text(GOOD.replace("< 1e-3 *", "> 1e3 *"), encoding="utf-8")
+    monkeypatch.setattr(registry, "DERIVATIONS", root)
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^derivations/lessons/broken\.md\s+1 blocks\s+FAIL$", out, re.M), out
+    assert "broken.md block at line" in out
