@@ -117,7 +117,7 @@ def test_loss_that_does_not_trace_is_a_usage_error(tmp_path, capsys):
     [
         (("np.sum(np.logaddexp(0.0, z) - y[rows] * z)", "np.sum(np.logaddexp(0.0, z))"), "loss_and_grad's loss"),
         (("g = sigmoid(z) - y[rows]", "g = y[rows] - sigmoid(z)"), "loss_and_grad's gradient"),
-        (("return total / n, {", "return total, {"), "loss_and_grad's loss"),
+        (("return total / n + 0.5 * lam", "return total + 0.5 * lam"), "loss_and_grad's loss"),
     ],
 )
 def test_a_wrong_loss_and_grad_is_caught_while_grad_is_right(tmp_path, slip, says):
@@ -136,7 +136,7 @@ def test_a_wrong_loss_and_grad_is_caught_while_grad_is_right(tmp_path, slip, say
 def test_hessian_mistake_is_caught(tmp_path):
     src = registry.get("logistic_regression").source.read_text()
     f = tmp_path / "bad_hessian.py"
-    bad = src.replace("s = p * (1.0 - p) / n", "s = p * (1.0 - p) / n * 2")
+    bad = src.replace("    return H\n", "    return 2 * H\n")  # the whole Hessian: its λ part too
     assert bad != src, "the Hessian weight line of logistic_regression changed"
     f.write_text(bad)
     r = verify(registry.load(str(f)), profile="ci")
