@@ -128,6 +128,8 @@ def _continuation(model: Model, case: Case, witness, hand: dict, grad: dict, tol
     sign, a dropped or extra term, one wrong entry) stays wrong at the end of the path, and a
     wrong value (e^{−z} for e^{z}) is not a loss of digits.
     """
+    if not stable and not _collapsed(hand, grad, tol, False, 0.0):
+        return False  # a wrong value, not lost digits: no need to walk the path
     path = [
         Case({k: np.asarray(v) * 0.5**j for k, v in case.params.items()}, case.X, case.y, case.hyper, case.sizes)
         for j in range(1, PATH + 1)
