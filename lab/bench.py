@@ -96,6 +96,47 @@ def _naive_rates(model, sample, salt: float, cases: int, jax, jnp) -> tuple[floa
     return naive, len(few) / (time.perf_counter() - t)
 
 
+_LAB = "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))"
+_IMPORT = "import lab.verify.search"
+
+
+def _wall(args: list[str], env: dict) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", *args], env=env, check=False, capture_output=True)
+    return time.perf_counter() - t
+
+
+def bench_runs(names: list[str], repeats: int = 3, everything: bool = True) -> None:
+    """`lab verify NAME` as a person runs it, each in a fresh process, as ratios to a bare
+    ``python -c "import lab.verify.search"`` timed in between (interleaved; medians of ``repeats``).
+
+    cold: an empty cache (the first run of a new model file); warm: the runs after it;
+    dev: ``--profile dev`` on that warm cache. The cache is a fresh folder of this run.
+    """
+    print(f"\nlab verify NAME, wall time as a ratio to the bare import (medians of {repeats}, interleaved)")
+    print(f"{'model':<32} {'import s':>9} {'cold':>7} {'warm':>7} {'dev':>7}")
+    with tempfile.TemporaryDirectory(prefix="lab-bench-cache-") as cache:
+        env = dict(os.environ, LAB_JAX_CACHE=cache)
+        rows = [[n] for n in names] + ([["all nine (make verify)"]] if everything else [])
+        for row in rows:
+            name = row[0]
+            argv = ["verify"] if name.startswith("all ") else ["verify", name]
+            imports, cold = [_wall([_IMPORT], env)], _wall([_LAB, *argv], env)
+            warm, dev = [], []
+            for _ in range(repeats):
+                imports.append(_wall([_IMPORT], env))
+                warm.append(_wall([_LAB, *argv], env))
+            for _ in range(repeats):
+                imports.append(_wall([_IMPORT], env))
+                dev.append(_wall([_LAB, *argv, "--profile", "dev"], env))
+            base = float(np.median(imports))
+            print(
+                f"{name:<32} {base:>9.2f} {cold / base:>6.1f}× {np.median(warm) / base:>6.1f}× "
+                f"{np.median(dev) / base:>6.1f}×",
+                flush=True,
+            )
+
+
 def detection_threshold(names: list[str], cases: int = 256) -> None:
     """The smallest relative error in one gradient entry that the tolerance lets through, on ordinary data.
 

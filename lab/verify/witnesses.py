@@ -12,29 +12,93 @@ lab/verify/rounding.py, and is kept in the persistent compilation cache.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
+import sys
+import types
 from dataclasses import dataclass
-from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
 from lab.model import Model
-from lab.verify._jax import jax, jnp
+from lab.verify._jax import CACHE_DIR, jax, jnp
 from lab.verify.cases import Case
 from lab.verify.rounding import U, bounded
+from lab.verify.store import Store, _installed, file_hash, versions
 
 DIRECTIONS = 2  # random directions per case for the forward-mode and finite-difference witnesses
 #: Compiled programs kept in memory. Each holds executable pages; past about 400
-#: of them LLVM runs out of memory maps. The disk cache makes a reload cheap.
+#: of them LLVM runs out of memory maps. The program store makes a reload cheap.
 MAX_LIVE_PROGRAMS = 64
-_live: set = set()
+_live: dict = {}  # key -> compiled program, oldest first
+
+#: The compiled programs on disk (lab/verify/store.py), beside JAX's cache folder; off with it.
+STORE = Store(None if CACHE_DIR is None else CACHE_DIR / "programs")
+#: The lab's own files that build the traced program: an edit to any of them is a new program.
+_BUILDERS = [str(Path(__file__).with_name(f)) for f in ("witnesses.py", "rounding.py", "_jax.py", "store.py")]
+_VERSIONS: list[str] = []
 
 
-def _note_program(key) -> None:
-    if key not in _live:
-        if len(_live) >= MAX_LIVE_PROGRAMS:
-            jax.clear_caches()
-            _live.clear()
-        _live.add(key)
+def _remember(key, program) -> None:
+    if key in _live:
+        return
+    if len(_live) >= MAX_LIVE_PROGRAMS:
+        jax.clear_caches()
+        _live.pop(next(iter(_live)))
+    _live[key] = program
+
+
+def _versions() -> str:
+    if not _VERSIONS:
+        _VERSIONS.append(versions())
+    return _VERSIONS[0]
+
+
+def _reach(fn) -> list[str] | None:
+    """The source files ``fn``'s program can be made of: its own file and, through its module's
+    globals, every module, function and class it can reach that is not part of an installed package.
+
+    None when the program may depend on values no file holds: a closure, a ``functools.partial``
+    (a model with its hyperparameters bound), or a callable object. Such a loss is traced every run.
+    """
+    if not isinstance(fn, types.FunctionType) or fn.__closure__:
+        return None
+    files: set[str] = set()
+    todo, seen = [fn.__globals__], set()
+    while todo:
+        ns = todo.pop()
+        if id(ns) in seen:
+            continue
+        seen.add(id(ns))
+        for v in list(ns.values()):
+            if isinstance(v, types.ModuleType):
+                f, inner = getattr(v, "__file__", None), vars(v)
+            elif isinstance(v, types.FunctionType):
+                f, inner = v.__code__.co_filename, v.__globals__
+            elif isinstance(v, type):
+                mod = sys.modules.get(v.__module__)
+                f, inner = getattr(mod, "__file__", None), vars(mod) if mod else {}
+            else:
+                continue
+            if f and not _installed(f) and f not in files:
+                files.add(f)
+                todo.append(inner)
+    files.add(fn.__code__.co_filename)
+    return sorted(files)
+
+
+def _constants(fn) -> str:
+    """``fn``'s defaults and the plain values among the globals it names (a module constant a test may
+    change at run time)."""
+    out = [repr(fn.__defaults__), repr(fn.__kwdefaults__)]
+    for name in fn.__code__.co_names:
+        v = fn.__globals__.get(name)
+        if isinstance(v, (bool, int, float, complex, str, bytes, tuple, type(None))):
+            out.append(f"{name}={v!r}")
+        elif isinstance(v, np.ndarray):
+            out.append(f"{name}={v.dtype}{v.shape}:{hashlib.sha256(v.tobytes()).hexdigest()}")
+    return ";".join(out)
 
 
 TRACE_ERRORS = (
@@ -117,27 +181,113 @@ class Witness:
         values, errors = bounded(jax.vmap(self._witnesses))(params, X, y, hyper, V)
         return values, errors
 
-    @cached_property
-    def _batched(self):
-        return jax.jit(self._all)
+    def _source_key(self, tree, flat) -> str | None:
+        """The store's key for this program read from source, without tracing; None when the loss
+        may depend on more than its source (see :func:`_reach`)."""
+        loss = self.model.module.loss
+        files = _reach(loss)
+        if files is None:
+            return None
+        parts = [
+            _versions(),
+            *(file_hash(f) for f in _BUILDERS),
+            *sorted(file_hash(f) for f in files),
+            loss.__qualname__,
+            _constants(loss),
+            f"hessian={self.has_hessian}",
+            ",".join(self.keys),
+            str(tree),
+            *(f"{np.shape(a)}{np.result_type(a).str}" for a in flat),
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def _program(self, args, fresh: bool = False):
+        """The compiled program for arguments shaped like ``args``: from memory, from the store by
+        source (no tracing), from the store by program (traced and lowered, not compiled), or compiled.
+        Returns the program and whether it came from the store."""
+        flat, tree = jax.tree_util.tree_flatten(args)
+        key = None if fresh else self._source_key(tree, flat)
+        if key is not None:
+            if key in _live:
+                return _live[key], False
+            ref = STORE.get(f"s-{key}")
+            program = self._load(ref.decode(errors="replace")) if ref else None
+            if program is not None:
+                _remember(key, program)
+                return program, True
+        from lab.verify import rounding
+
+        before = set(rounding.approximated)
+        rounding.approximated.clear()
+        try:
+            lowered = jax.jit(self._all).trace(*args).lower()
+            names = sorted(rounding.approximated)
+        finally:
+            rounding.approximated.update(before)
+        text = lowered.as_text()
+        digest = hashlib.sha256(f"{_versions()}\n{tree}\n{text}".encode()).hexdigest()
+        program = None if fresh else (_live.get(digest) or self._load(digest))
+        loaded = program is not None
+        if program is None:
+            program = lowered.compile()
+            try:
+                from jax.experimental.serialize_executable import serialize
+
+                STORE.put(f"p-{digest}", pickle.dumps((serialize(program), names)))
+            except Exception:  # a program JAX cannot serialize (constants captured) stays in memory only
+                pass
+        if key is not None:
+            STORE.put(f"s-{key}", digest.encode())
+            _remember(key, program)
+        _remember(digest, program)
+        return program, loaded
+
+    def _load(self, digest: str):
+        """The program stored under ``digest``, or None (missing, damaged, or from another JAX)."""
+        payload = STORE.get(f"p-{digest}")
+        if payload is None:
+            return None
+        try:
+            from jax.experimental.serialize_executable import deserialize_and_load
+
+            (blob, in_tree, out_tree), names = pickle.loads(payload)
+            program = deserialize_and_load(blob, in_tree, out_tree)
+        except Exception:
+            STORE.discard(f"p-{digest}")
+            return None
+        from lab.verify import rounding
+
+        rounding.approximated.update(names)  # what tracing would have noted, for the report
+        return program
+
+    def _run(self, args):
+        try:
+            program, loaded = self._program(args)
+            try:
+                return program(*args)
+            except jax.errors.JaxRuntimeError:
+                if not loaded:
+                    raise
+            # a stored program that loads but does not run is rebuilt from the loss, and replaced
+            _live.clear()
+            program, _ = self._program(args, fresh=True)
+            return program(*args)
+        except TRACE_ERRORS as e:
+            raise TraceError(
+                f"JAX cannot trace {self.model.name}.loss: {type(e).__name__}: {str(e).splitlines()[0]} "
+                "(write the loss with array_namespace(X, y), not numpy)"
+            ) from None
 
     def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
         """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
         template = {k: batch[0].params[k] for k in self.keys}
-        _note_program((id(self), batch[0].shape, tuple(v.shape for v in template.values()), max(size, len(batch))))
         V = directions(template, batch[0].shape)
         padded = [batch[i % len(batch)] for i in range(max(size, len(batch)))]
         stack = lambda xs: jnp.asarray(np.stack(xs))  # noqa: E731
         params = {k: stack([c.params[k] for c in padded]) for k in template}
         hyper = {k: stack([c.hyper[k] for c in padded]) for k in batch[0].hyper}
         Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
-        try:
-            out = self._batched(params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs)
-        except TRACE_ERRORS as e:
-            raise TraceError(
-                f"JAX cannot trace {self.model.name}.loss: {type(e).__name__}: {str(e).splitlines()[0]} "
-                "(write the loss with array_namespace(X, y), not numpy)"
-            ) from None
+        out = self._run((params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs))
         values, errors = jax.tree_util.tree_map(np.asarray, out)
         out = dict(values, **{f"{k}_err": v for k, v in errors.items()})
         return [
