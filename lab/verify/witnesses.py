@@ -49,13 +49,26 @@ def _remember(key, program) -> None:
     _live[key] = program
 
 
+_pending: dict = {}  # key -> future of a program being loaded in the background (see Witness.prefetch)
+_loader: list = []  # the one loader thread, started on first use
+
+
 def _versions() -> str:
     if not _VERSIONS:
         _VERSIONS.append(versions())
     return _VERSIONS[0]
 
 
+_reached: dict = {}
+
+
 def _reach(fn) -> list[str] | None:
+    if fn not in _reached:
+        _reached[fn] = _find_reach(fn)
+    return _reached[fn]
+
+
+def _find_reach(fn) -> list[str] | None:
     """The source files ``fn``'s program can be made of: its own file and, through its module's
     globals, every module, function and class it can reach that is not part of an installed package.
 
@@ -197,7 +210,7 @@ class Witness:
             f"hessian={self.has_hessian}",
             ",".join(self.keys),
             str(tree),
-            *(f"{np.shape(a)}{np.result_type(a).str}" for a in flat),
+            *(f"{tuple(a.shape)}{np.dtype(a.dtype).str}" for a in flat),
         ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -210,8 +223,7 @@ class Witness:
         if key is not None:
             if key in _live:
                 return _live[key], False
-            ref = STORE.get(f"s-{key}")
-            program = self._load(ref.decode(errors="replace")) if ref else None
+            program = _pending.pop(key).result() if key in _pending else self._stored(key)
             if program is not None:
                 _remember(key, program)
                 return program, True
@@ -241,6 +253,23 @@ class Witness:
             _remember(key, program)
         _remember(digest, program)
         return program, loaded
+
+    def _stored(self, key: str):
+        ref = STORE.get(f"s-{key}")
+        return self._load(ref.decode(errors="replace")) if ref else None
+
+    def prefetch(self, batches: list[list[Case]], size: int) -> None:
+        """Load the stored programs for the shapes of ``batches`` in a background thread, while the
+        search draws and judges: loading an executable releases the GIL. Nothing is traced there."""
+        for batch in batches:
+            flat, tree = jax.tree_util.tree_flatten(self._arrays(batch, size))
+            key = self._source_key(tree, flat)
+            if key is not None and key not in _live and key not in _pending and STORE.enabled:
+                if not _loader:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    _loader.append(ThreadPoolExecutor(1, thread_name_prefix="lab-program-loader"))
+                _pending[key] = _loader[0].submit(self._stored, key)
 
     def _load(self, digest: str):
         """The program stored under ``digest``, or None (missing, damaged, or from another JAX)."""
@@ -278,16 +307,22 @@ class Witness:
                 "(write the loss with array_namespace(X, y), not numpy)"
             ) from None
 
-    def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
-        """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
+    def _arrays(self, batch: list[Case], size: int, V=None):
+        """The program's arguments for ``batch`` padded to ``size`` cases, as NumPy arrays."""
         template = {k: batch[0].params[k] for k in self.keys}
-        V = directions(template, batch[0].shape)
+        V = directions(template, batch[0].shape) if V is None else V
         padded = [batch[i % len(batch)] for i in range(max(size, len(batch)))]
-        stack = lambda xs: jnp.asarray(np.stack(xs))  # noqa: E731
+        stack = np.stack
         params = {k: stack([c.params[k] for c in padded]) for k in template}
         hyper = {k: stack([c.hyper[k] for c in padded]) for k in batch[0].hyper}
         Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
-        out = self._run((params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs))
+        return params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs
+
+    def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
+        """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
+        V = directions({k: batch[0].params[k] for k in self.keys}, batch[0].shape)
+        # device_put, not jnp.asarray: that would compile a copy for every new shape
+        out = self._run(jax.device_put(self._arrays(batch, size, V)))
         values, errors = jax.tree_util.tree_map(np.asarray, out)
         out = dict(values, **{f"{k}_err": v for k, v in errors.items()})
         return [
