@@ -10,7 +10,7 @@ store keeps the compiled program itself (``jax.experimental.serialize_executable
   it was (the usual edit: ``grad``) misses the first key, traces and lowers, and finds the program here
   without compiling it.
 
-Every key holds the version of JAX, jaxlib, Python and the lab, and the CPU's platform and
+Every key holds the version of JAX, jaxlib, Python, NumPy, array-api-compat and the lab, and the CPU's platform and
 features, since an executable is machine code. Entries are written to a temporary file and renamed
 into place, so two processes that share the store never read half an entry, and each entry carries
 a SHA-256 of its payload, checked before it is loaded: a truncated or corrupt entry is deleted and
@@ -177,8 +177,10 @@ def file_hash(path: str) -> str:
 
 def versions() -> str:
     """JAX, jaxlib, Python, the lab's package version, and the machine the code is compiled for."""
+    import array_api_compat
     import jax
     import jaxlib
+    import numpy
 
     from lab.verify._jax import jax as _configured  # noqa: F401  (x64 is part of every program)
 
@@ -194,6 +196,8 @@ def versions() -> str:
             f"jax {jax.__version__}",
             f"jaxlib {jaxlib.__version__}",
             f"python {sys.version_info[:3]}",
+            f"numpy {numpy.__version__}",
+            f"array-api-compat {array_api_compat.__version__}",
             f"lab {lab_version}",
             f"{backend.platform} {backend.platform_version}",
             platform.machine(),

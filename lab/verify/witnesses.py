@@ -7,7 +7,9 @@
 
 JAX compiles one program per model and shape. That program checks a batch of
 cases at once (``jax.vmap``), carries the rounding bounds of
-lab/verify/rounding.py, and is kept in the persistent compilation cache.
+lab/verify/rounding.py, and is kept, compiled, in the program store
+(lab/verify/store.py): a warm run loads it without tracing the loss or the
+rounding interpreter.
 """
 
 from __future__ import annotations
@@ -49,8 +51,12 @@ def _remember(key, program) -> None:
     _live[key] = program
 
 
-_pending: dict = {}  # key -> future of a program being loaded in the background (see Witness.prefetch)
-_loader: list = []  # the one loader thread, started on first use
+#: XLA's options for the witness programs. LLVM's optimizations take 60% of a compile and buy little
+#: here: a program runs in milliseconds, is compiled once per shape, and its rounding bounds hold for
+#: any order of evaluation the optimizer could choose.
+COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
+_pending: dict = {}  # key -> future of (program, from the store) being made ready (see Witness.prefetch)
+_workers: list = []  # the threads that load and compile, started on first use
 
 
 def _versions() -> str:
@@ -214,19 +220,8 @@ class Witness:
         ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
-    def _program(self, args, fresh: bool = False):
-        """The compiled program for arguments shaped like ``args``: from memory, from the store by
-        source (no tracing), from the store by program (traced and lowered, not compiled), or compiled.
-        Returns the program and whether it came from the store."""
-        flat, tree = jax.tree_util.tree_flatten(args)
-        key = None if fresh else self._source_key(tree, flat)
-        if key is not None:
-            if key in _live:
-                return _live[key], False
-            program = _pending.pop(key).result() if key in _pending else self._stored(key)
-            if program is not None:
-                _remember(key, program)
-                return program, True
+    def _lower(self, args):
+        """Trace and lower the program: (lowered, its digest, the primitives met without a rounding rule)."""
         from lab.verify import rounding
 
         before = set(rounding.approximated)
@@ -236,18 +231,39 @@ class Witness:
             names = sorted(rounding.approximated)
         finally:
             rounding.approximated.update(before)
-        text = lowered.as_text()
-        digest = hashlib.sha256(f"{_versions()}\n{tree}\n{text}".encode()).hexdigest()
+        tree = jax.tree_util.tree_structure(args)
+        digest = hashlib.sha256(f"{_versions()}\n{COMPILE_OPTIONS}\n{tree}\n{lowered.as_text()}".encode()).hexdigest()
+        return lowered, digest, names
+
+    @staticmethod
+    def _compile(lowered, digest: str, names: list[str]):
+        program = lowered.compile(COMPILE_OPTIONS)
+        try:
+            from jax.experimental.serialize_executable import serialize
+
+            STORE.put(f"p-{digest}", pickle.dumps((serialize(program), names)))
+        except Exception:  # a program JAX cannot serialize (constants captured) stays in memory only
+            pass
+        return program
+
+    def _program(self, args, fresh: bool = False):
+        """The compiled program for arguments shaped like ``args``: from memory, from the store by
+        source (no tracing), from the store by program (traced and lowered, not compiled), or compiled.
+        Returns the program and whether it came from the store."""
+        flat, tree = jax.tree_util.tree_flatten(args)
+        key = None if fresh else self._source_key(tree, flat)
+        if key is not None:
+            if key in _live:
+                return _live[key], False
+            program, loaded = _pending.pop(key).result() if key in _pending else (self._stored(key), True)
+            if program is not None:
+                _remember(key, program)
+                return program, loaded
+        lowered, digest, names = self._lower(args)
         program = None if fresh else (_live.get(digest) or self._load(digest))
         loaded = program is not None
         if program is None:
-            program = lowered.compile()
-            try:
-                from jax.experimental.serialize_executable import serialize
-
-                STORE.put(f"p-{digest}", pickle.dumps((serialize(program), names)))
-            except Exception:  # a program JAX cannot serialize (constants captured) stays in memory only
-                pass
+            program = self._compile(lowered, digest, names)
         if key is not None:
             STORE.put(f"s-{key}", digest.encode())
             _remember(key, program)
@@ -259,17 +275,35 @@ class Witness:
         return self._load(ref.decode(errors="replace")) if ref else None
 
     def prefetch(self, batches: list[list[Case]], size: int) -> None:
-        """Load the stored programs for the shapes of ``batches`` in a background thread, while the
-        search draws and judges: loading an executable releases the GIL. Nothing is traced there."""
+        """Get the programs for the shapes of ``batches`` ready in background threads while the search
+        draws and judges. A stored program is loaded there (loading releases the GIL); a missing one is
+        traced here, one after another, and compiled there, so tracing the next overlaps compiling this."""
         for batch in batches:
-            flat, tree = jax.tree_util.tree_flatten(self._arrays(batch, size))
+            args = self._arrays(batch, size)
+            flat, tree = jax.tree_util.tree_flatten(args)
             key = self._source_key(tree, flat)
-            if key is not None and key not in _live and key not in _pending and STORE.enabled:
-                if not _loader:
-                    from concurrent.futures import ThreadPoolExecutor
+            if key is None or key in _live or key in _pending:
+                continue
+            if not _workers:
+                from concurrent.futures import ThreadPoolExecutor
 
-                    _loader.append(ThreadPoolExecutor(1, thread_name_prefix="lab-program-loader"))
-                _pending[key] = _loader[0].submit(self._stored, key)
+                _workers.append(ThreadPoolExecutor(2, thread_name_prefix="lab-program"))
+            if STORE.enabled and (STORE.root / f"s-{key}").exists():
+                _pending[key] = _workers[0].submit(lambda key=key: (self._stored(key), True))
+                continue
+            try:
+                lowered, digest, names = self._lower(args)
+            except Exception:  # the search meets the error itself, and reports it there
+                return
+            _pending[key] = _workers[0].submit(self._build, key, lowered, digest, names)
+
+    def _build(self, key: str, lowered, digest: str, names: list[str]):
+        program = self._load(digest)
+        loaded = program is not None
+        if program is None:
+            program = self._compile(lowered, digest, names)
+        STORE.put(f"s-{key}", digest.encode())
+        return program, loaded
 
     def _load(self, digest: str):
         """The program stored under ``digest``, or None (missing, damaged, or from another JAX)."""
