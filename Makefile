@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= ci
 
-.PHONY: verify test lint bench plots book clean
+.PHONY: verify test lint bench plots book clean clean-cache
 
 # (Re)create the venv when it is missing or older than pyproject.toml.
 $(STAMP): pyproject.toml
@@ -53,3 +53,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build *.egg-info plots book lab/book/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The verifier's compiled programs ($$LAB_JAX_CACHE, else ~/.cache/gradient-lab/jax); `lab cache info` shows them.
+clean-cache: $(STAMP)
+	$(BIN)/lab cache clear

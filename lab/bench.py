@@ -3,7 +3,8 @@
 The machine is noisy, so every figure is a ratio against a reference timed in
 the same process, never an absolute target.
 
-Verifier: cases per second of ``lab.verify.search.verify`` against a naive
+Verifier: ``lab verify NAME`` cold, warm and under ``--profile dev``, each a fresh process timed as a
+ratio to the bare import; and cases per second of ``lab.verify.search.verify`` against a naive
 verifier that builds ``jax.jit(jax.grad(loss))`` for every case (so it compiles
 once per case, the cost the lab's batching and caches avoid) and against eager
 ``jax.grad``. Then the detection threshold of the tolerance, the study book (a full
@@ -59,7 +60,8 @@ def bench_verifier(names: list[str], cases: int) -> None:
         sample = _cases(model, cases)
         with _no_cache_writes(jax):
             naive, eager = _naive_rates(model, sample, salt, cases, jax, jnp)
-        print(f"{name:<32} {naive:>13.1f}/s {eager:>9.1f}/s {lab:>9.1f}/s {lab / naive:>11.1f}×")
+        mark = "" if lab / naive >= 10 else "  (below the 10× target)"
+        print(f"{name:<32} {naive:>13.1f}/s {eager:>9.1f}/s {lab:>9.1f}/s {lab / naive:>11.1f}×{mark}")
 
 
 @contextlib.contextmanager
@@ -94,6 +96,47 @@ def _naive_rates(model, sample, salt: float, cases: int, jax, jnp) -> tuple[floa
             {k: jnp.asarray(v) for k, v in c.params.items()}, jnp.asarray(c.X), jnp.asarray(c.y)
         )
     return naive, len(few) / (time.perf_counter() - t)
+
+
+_LAB = "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))"
+_IMPORT = "import lab.verify.search"
+
+
+def _wall(args: list[str], env: dict) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", *args], env=env, check=False, capture_output=True)
+    return time.perf_counter() - t
+
+
+def bench_runs(names: list[str], repeats: int = 3, everything: bool = True) -> None:
+    """`lab verify NAME` as a person runs it, each in a fresh process, as ratios to a bare
+    ``python -c "import lab.verify.search"`` timed in between (interleaved; medians of ``repeats``).
+
+    cold: an empty cache (the first run of a new model file); warm: the runs after it;
+    dev: ``--profile dev`` on that warm cache. The cache is a fresh folder of this run.
+    """
+    print(f"\nlab verify NAME, wall time as a ratio to the bare import (medians of {repeats}, interleaved)")
+    print(f"{'model':<32} {'import s':>9} {'cold':>7} {'warm':>7} {'dev':>7}")
+    with tempfile.TemporaryDirectory(prefix="lab-bench-cache-") as cache:
+        env = dict(os.environ, LAB_JAX_CACHE=cache)
+        rows = [[n] for n in names] + ([["all nine (make verify)"]] if everything else [])
+        for row in rows:
+            name = row[0]
+            argv = ["verify"] if name.startswith("all ") else ["verify", name]
+            imports, cold = [_wall([_IMPORT], env)], _wall([_LAB, *argv], env)
+            warm, dev = [], []
+            for _ in range(repeats):
+                imports.append(_wall([_IMPORT], env))
+                warm.append(_wall([_LAB, *argv], env))
+            for _ in range(repeats):
+                imports.append(_wall([_IMPORT], env))
+                dev.append(_wall([_LAB, *argv, "--profile", "dev"], env))
+            base = float(np.median(imports))
+            print(
+                f"{name:<32} {base:>9.2f} {cold / base:>6.1f}× {np.median(warm) / base:>6.1f}× "
+                f"{np.median(dev) / base:>6.1f}×",
+                flush=True,
+            )
 
 
 def detection_threshold(names: list[str], cases: int = 256) -> None:
@@ -225,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cold", action="store_true", help="use an empty compilation cache for lab verify")
     p.add_argument("--threads", default="auto", help="the training benchmark's thread cap: a number, 'none' or "
                    "'auto' (1 when other work keeps half the CPUs busy); see lab.bench_train")  # fmt: skip
+    p.add_argument("--no-runs", action="store_true", help="skip the cold, warm and dev runs of `lab verify NAME`")
     p.add_argument("--book-only", action="store_true", help="only the study book's build times and page weight")
     args = p.parse_args(argv)
     if args.book_only:
@@ -235,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     from lab import model as registry
 
     bench_verifier(registry.names(), args.cases)
+    if not args.no_runs:
+        bench_runs(registry.names())
     detection_threshold(registry.names())
     detection_after_allowance(registry.names())
     bench_book()

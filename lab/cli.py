@@ -1,4 +1,4 @@
-"""The command line: ``lab verify``, ``lab train``, ``lab models``.
+"""The command line: ``lab verify``, ``lab train``, ``lab models``, ``lab cache``.
 
 A thin shell over the Python API. Bad input is one line on stderr and exit 2;
 a wrong gradient is exit 1; success is exit 0.
@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     mu.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
 
     sub.add_parser("models", help="list the registered models: description, target, hyperparameters")
+
+    ca = sub.add_parser("cache", help="the verifier's compiled programs on disk: where and how large, or clear them")
+    ca.add_argument("action", choices=["info", "clear"])
 
     bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
     bk.add_argument("name", nargs="?", help="the model whose page to open (default: the index)")
@@ -390,6 +393,33 @@ def _mutants(args) -> int:
     return 0 if killed == total else 1
 
 
+def _cache(args) -> int:
+    """``lab cache info | clear``: the program store (lab/verify/store.py) in $LAB_JAX_CACHE or the user's cache."""
+    from lab.verify.store import MAX_MB
+    from lab.verify.witnesses import STORE
+
+    if STORE.root is None:
+        print("the cache is off (LAB_JAX_CACHE=off)")
+        return 0
+    folder = STORE.root.parent
+    # entries of JAX's own compilation cache, which earlier versions of the lab kept in the same folder
+    jax_files = [p for p in folder.glob("*") if p.is_file() and p.name.endswith(("-cache", "-atime"))]
+    if args.action == "clear":
+        n = STORE.clear()
+        for p in jax_files:
+            p.unlink(missing_ok=True)
+        print(f"removed {n} compiled programs and {len(jax_files)} older JAX cache files from {folder}")
+        return 0
+    size = STORE.size()
+    old = sum(p.stat().st_size for p in jax_files)
+    print(f"folder:   {STORE.root}")
+    count = len(STORE.entries())
+    print(f"programs: {count} entries, {size / 2**20:.1f} MB of at most {MAX_MB:.0f} MB (set by LAB_CACHE_MAX_MB)")
+    if jax_files:
+        print(f"older JAX cache files: {len(jax_files)}, {old / 2**20:.1f} MB (`lab cache clear` removes them)")
+    return 0
+
+
 def _hyper(pairs: list[str]) -> dict[str, float]:
     out = {}
     for pair in pairs:
@@ -564,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
             from lab.book import run
 
             return run(args.name, open_it=args.open)
+        if args.command == "cache":
+            return _cache(args)
         if args.command == "models":
             return _models()
         if args.command == "notebook":

@@ -1,9 +1,16 @@
-"""JAX as the witness: CPU only, float64, and a persistent compilation cache.
+"""JAX as the witness: CPU only, float64, and where compiled programs are kept.
 
 This is the one place the lab switches on x64. Every module that needs JAX
 imports it from here, so the switch happens before any JAX array exists.
 The model modules never import this: JAX checks their gradients, it does not
 compute them.
+
+The witnesses' compiled programs are kept on disk by the lab's program store
+(lab/verify/store.py) in ``CACHE_DIR``: ``$LAB_JAX_CACHE``, else the user's cache
+folder (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/gradient-lab/jax``; ``LAB_JAX_CACHE=off``
+keeps nothing. JAX's own persistent compilation cache is not switched on: a program
+it hands back cannot be stored again, and the store keeps the traced program too,
+which JAX's cache does not.
 """
 
 import os
@@ -17,14 +24,15 @@ import jax.numpy as jnp  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-#: Compiled programs are kept on disk, so a second run skips XLA compilation.
-CACHE_DIR = Path(
-    os.environ.get("LAB_JAX_CACHE")
-    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gradient-lab" / "jax"
-)
-if os.environ.get("LAB_JAX_CACHE", "") != "off":
-    jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-__all__ = ["jax", "jnp", "CACHE_DIR"]
+def cache_dir() -> Path | None:
+    """The folder of the lab's compiled programs, or None when ``LAB_JAX_CACHE=off``."""
+    env = os.environ.get("LAB_JAX_CACHE", "")
+    if env == "off":
+        return None
+    return Path(env or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradient-lab" / "jax")
+
+
+CACHE_DIR = cache_dir()
+
+__all__ = ["jax", "jnp", "CACHE_DIR", "cache_dir"]

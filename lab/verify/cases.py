@@ -19,6 +19,12 @@ from lab.model import Model
 MAX_N, MAX_D = 64, 8
 DRAWN = 4  # cases per example that Hypothesis draws (and shrinks)
 BATCH = 128  # cases of one shape checked in one compiled call: the drawn ones, then random fill
+#: The shapes (n, d) the search draws from. Every shape costs a compiled program, so there are few,
+#: each chosen for the mistakes it shows: n = 1 and d = 1 (a sum that should be a mean, a lost
+#: axis), n < d and n = d + 1 (a transpose, which a square X would hide only at n = d), and large
+#: ones. Data, scales, parameters and hyperparameters carry the variety; the search shrinks
+#: towards the first shape.
+SHAPES = ((1, 1), (2, 1), (1, 4), (3, 5), (4, 3), (9, 8), (MAX_N, MAX_D))
 
 
 @dataclass
@@ -100,10 +106,8 @@ def features(draw, n: int, d: int, scales: Scales = ORDINARY) -> np.ndarray:
 @st.composite
 def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> list[Case]:
     """A list of 1 to ``batch`` cases of one shape for ``model``."""
-    d = model.n_features or draw(st.integers(1, MAX_D), label="d")
-    n = draw(st.integers(1, MAX_N), label="n")
+    n, d, sizes = draw(st.sampled_from(shape_menu(model)), label="shape")
     hyper = {k: draw(st.floats(lo, hi), label=k) for k, (lo, hi) in model.hyperparameters.items()}
-    sizes = {k: draw(st.integers(lo, hi), label=k) for k, (lo, hi) in model.shapes.items()}
     shapes = {k: v.shape for k, v in model.init(d, **sizes).items()}
     count = draw(st.integers(1, batch), label="cases in batch")
     out = []
@@ -119,6 +123,41 @@ def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> 
         out.append(case)
     if len({c.X.shape for c in out}) > 1:  # "one_row" changes n: keep one shape per batch
         out = [c for c in out if c.X.shape == out[0].X.shape]
+    return out
+
+
+def shape_menu(model: Model) -> list[tuple[int, int, dict[str, int]]]:
+    """The shapes the search draws for ``model``: :data:`SHAPES` (with its own d, where the model fixes
+    it), each with the integer arguments of ``init`` (``SHAPES`` of the model: classes, hidden units)
+    taking every value of their range in turn, so each program has one set of sizes."""
+    out, seen = [], set()
+    for i, (n, d) in enumerate(SHAPES):
+        d = model.n_features or d
+        sizes = {k: lo + i % (hi - lo + 1) for k, (lo, hi) in model.shapes.items()}
+        key = (n, d, tuple(sizes.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append((n, d, sizes))
+    return out
+
+
+class Explicit(list):
+    """The cases of an example the search checks before Hypothesis draws any: one per shape."""
+
+
+def every_shape(model: Model, scales: Scales = ORDINARY, seed: int = 0) -> list[tuple[Explicit, int]]:
+    """One example of :data:`DRAWN` random cases for each shape of :func:`shape_menu`, with its fill seed.
+
+    The search checks these first, so every profile visits every shape (a profile drawing a shape
+    no other run drew would compile it), and Hypothesis's own examples search from there.
+    """
+    out = []
+    for i, (n, d, sizes) in enumerate(shape_menu(model)):
+        rng = np.random.default_rng([seed, i, n, d])
+        hyper = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in model.hyperparameters.items()}
+        shapes = {k: v.shape for k, v in model.init(d, **sizes).items()}
+        first = Case({k: np.zeros(s) for k, s in shapes.items()}, np.zeros((n, d)), np.zeros(n), hyper, dict(sizes))
+        out.append((Explicit(fill(model, [first], DRAWN + 1, seed + i, scales)[1:]), seed + i))
     return out
 
 

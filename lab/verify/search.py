@@ -6,12 +6,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hypothesis import Phase, Verbosity, given, settings
+from hypothesis import Phase, Verbosity, example, given, settings
 from hypothesis import seed as hseed
 from hypothesis import strategies as st
 
 from lab.model import Model
-from lab.verify.cases import BATCH, cases, fill
+from lab.verify.cases import BATCH, Explicit, cases, every_shape, fill
 from lab.verify.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge
 from lab.verify.profiles import PROFILES
@@ -67,11 +67,12 @@ def verify(
         kw["derandomize"] = False
 
     first: list = []  # the first failing case, before shrinking: the widest evidence for a diagnosis
+    explicit: list = []  # a failure among the examples of every shape, kept for when Hypothesis finds none
 
     @settings(
         settings.get_profile(profile),
         database=None,
-        phases=[Phase.generate, Phase.shrink],
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
         report_multiple_bugs=False,
         verbosity=Verbosity.quiet,
         **kw,
@@ -103,14 +104,23 @@ def verify(
                 report.max_error = max(report.max_error, verdict.rel_error)
                 report.max_margin = max(report.max_margin, verdict.margin)
             elif not verdict.ok:
+                if isinstance(drawn, Explicit):  # not shrinkable: let Hypothesis search and shrink first
+                    explicit.append(verdict)
+                    return
                 if not first:
                     first.append(verdict)
                 raise _Found(verdict)
 
+    shapes = every_shape(model, scales)
+    for drawn, fill_seed in reversed(shapes):  # decorators apply bottom-up: first shape first
+        check = example(drawn, fill_seed)(check)
+    witness.prefetch([drawn for drawn, _ in shapes], BATCH)
     if seed is not None:
         check = hseed(seed)(check)
     try:
         check()
+        if explicit:
+            raise _Found(explicit[0])
         if report.cases < MIN_CASES:
             report.status, report.message = "error", _too_few(report)
     except _Found as found:

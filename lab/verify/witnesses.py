@@ -7,34 +7,118 @@
 
 JAX compiles one program per model and shape. That program checks a batch of
 cases at once (``jax.vmap``), carries the rounding bounds of
-lab/verify/rounding.py, and is kept in the persistent compilation cache.
+lab/verify/rounding.py, and is kept, compiled, in the program store
+(lab/verify/store.py): a warm run loads it without tracing the loss or the
+rounding interpreter.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import pickle
+import sys
+import types
 from dataclasses import dataclass
-from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
 from lab.model import Model
-from lab.verify._jax import jax, jnp
+from lab.verify._jax import CACHE_DIR, jax, jnp
 from lab.verify.cases import Case
 from lab.verify.rounding import U, bounded
+from lab.verify.store import Store, _installed, file_hash, versions
 
 DIRECTIONS = 2  # random directions per case for the forward-mode and finite-difference witnesses
 #: Compiled programs kept in memory. Each holds executable pages; past about 400
-#: of them LLVM runs out of memory maps. The disk cache makes a reload cheap.
+#: of them LLVM runs out of memory maps. The program store makes a reload cheap.
 MAX_LIVE_PROGRAMS = 64
-_live: set = set()
+_live: dict = {}  # key -> compiled program, oldest first
+
+#: The compiled programs on disk (lab/verify/store.py), beside JAX's cache folder; off with it.
+STORE = Store(None if CACHE_DIR is None else CACHE_DIR / "programs")
+#: The lab's own files that build the traced program: an edit to any of them is a new program.
+_BUILDERS = [str(Path(__file__).with_name(f)) for f in ("witnesses.py", "rounding.py", "_jax.py", "store.py")]
+_VERSIONS: list[str] = []
 
 
-def _note_program(key) -> None:
-    if key not in _live:
-        if len(_live) >= MAX_LIVE_PROGRAMS:
-            jax.clear_caches()
-            _live.clear()
-        _live.add(key)
+def _remember(key, program) -> None:
+    if key in _live:
+        return
+    if len(_live) >= MAX_LIVE_PROGRAMS:
+        jax.clear_caches()
+        _live.pop(next(iter(_live)))
+    _live[key] = program
+
+
+#: XLA's options for the witness programs. LLVM's optimizations take 60% of a compile and buy little
+#: here: a program runs in milliseconds, is compiled once per shape, and its rounding bounds hold for
+#: any order of evaluation the optimizer could choose.
+COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
+_pending: dict = {}  # key -> future of (program, from the store) being made ready (see Witness.prefetch)
+_workers: list = []  # the threads that load and compile, started on first use
+
+
+def _versions() -> str:
+    if not _VERSIONS:
+        _VERSIONS.append(versions())
+    return _VERSIONS[0]
+
+
+_reached: dict = {}
+
+
+def _reach(fn) -> list[str] | None:
+    if fn not in _reached:
+        _reached[fn] = _find_reach(fn)
+    return _reached[fn]
+
+
+def _find_reach(fn) -> list[str] | None:
+    """The source files ``fn``'s program can be made of: its own file and, through its module's
+    globals, every module, function and class it can reach that is not part of an installed package.
+
+    None when the program may depend on values no file holds: a closure, a ``functools.partial``
+    (a model with its hyperparameters bound), or a callable object. Such a loss is traced every run.
+    """
+    if not isinstance(fn, types.FunctionType) or fn.__closure__:
+        return None
+    files: set[str] = set()
+    todo, seen = [fn.__globals__], set()
+    while todo:
+        ns = todo.pop()
+        if id(ns) in seen:
+            continue
+        seen.add(id(ns))
+        for v in list(ns.values()):
+            if isinstance(v, types.ModuleType):
+                f, inner = getattr(v, "__file__", None), vars(v)
+            elif isinstance(v, types.FunctionType):
+                f, inner = v.__code__.co_filename, v.__globals__
+            elif isinstance(v, type):
+                mod = sys.modules.get(v.__module__)
+                f, inner = getattr(mod, "__file__", None), vars(mod) if mod else {}
+            else:
+                continue
+            if f and not _installed(f) and f not in files:
+                files.add(f)
+                todo.append(inner)
+    files.add(fn.__code__.co_filename)
+    return sorted(files)
+
+
+def _constants(fn) -> str:
+    """``fn``'s defaults and the plain values among the globals it names (a module constant a test may
+    change at run time)."""
+    out = [repr(fn.__defaults__), repr(fn.__kwdefaults__)]
+    for name in fn.__code__.co_names:
+        v = fn.__globals__.get(name)
+        if isinstance(v, (bool, int, float, complex, str, bytes, tuple, type(None))):
+            out.append(f"{name}={v!r}")
+        elif isinstance(v, np.ndarray):
+            out.append(f"{name}={v.dtype}{v.shape}:{hashlib.sha256(v.tobytes()).hexdigest()}")
+    return ";".join(out)
 
 
 TRACE_ERRORS = (
@@ -117,27 +201,163 @@ class Witness:
         values, errors = bounded(jax.vmap(self._witnesses))(params, X, y, hyper, V)
         return values, errors
 
-    @cached_property
-    def _batched(self):
-        return jax.jit(self._all)
+    def _source_key(self, tree, flat) -> str | None:
+        """The store's key for this program read from source, without tracing; None when the loss
+        may depend on more than its source (see :func:`_reach`)."""
+        loss = self.model.module.loss
+        files = _reach(loss)
+        if files is None:
+            return None
+        parts = [
+            _versions(),
+            *(file_hash(f) for f in _BUILDERS),
+            *sorted(file_hash(f) for f in files),
+            loss.__qualname__,
+            _constants(loss),
+            f"hessian={self.has_hessian}",
+            ",".join(self.keys),
+            str(tree),
+            *(f"{tuple(a.shape)}{np.dtype(a.dtype).str}" for a in flat),
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
-    def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
-        """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
-        template = {k: batch[0].params[k] for k in self.keys}
-        _note_program((id(self), batch[0].shape, tuple(v.shape for v in template.values()), max(size, len(batch))))
-        V = directions(template, batch[0].shape)
-        padded = [batch[i % len(batch)] for i in range(max(size, len(batch)))]
-        stack = lambda xs: jnp.asarray(np.stack(xs))  # noqa: E731
-        params = {k: stack([c.params[k] for c in padded]) for k in template}
-        hyper = {k: stack([c.hyper[k] for c in padded]) for k in batch[0].hyper}
-        Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
+    def _lower(self, args):
+        """Trace and lower the program: (lowered, its digest, the primitives met without a rounding rule)."""
+        from lab.verify import rounding
+
+        before = set(rounding.approximated)
+        rounding.approximated.clear()
         try:
-            out = self._batched(params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs)
+            lowered = jax.jit(self._all).trace(*args).lower()
+            names = sorted(rounding.approximated)
+        finally:
+            rounding.approximated.update(before)
+        tree = jax.tree_util.tree_structure(args)
+        digest = hashlib.sha256(f"{_versions()}\n{COMPILE_OPTIONS}\n{tree}\n{lowered.as_text()}".encode()).hexdigest()
+        return lowered, digest, names
+
+    @staticmethod
+    def _compile(lowered, digest: str, names: list[str]):
+        program = lowered.compile(COMPILE_OPTIONS)
+        try:
+            from jax.experimental.serialize_executable import serialize
+
+            STORE.put(f"p-{digest}", pickle.dumps((serialize(program), names)))
+        except Exception:  # a program JAX cannot serialize (constants captured) stays in memory only
+            pass
+        return program
+
+    def _program(self, args, fresh: bool = False):
+        """The compiled program for arguments shaped like ``args``: from memory, from the store by
+        source (no tracing), from the store by program (traced and lowered, not compiled), or compiled.
+        Returns the program and whether it came from the store."""
+        flat, tree = jax.tree_util.tree_flatten(args)
+        key = None if fresh else self._source_key(tree, flat)
+        if key is not None:
+            if key in _live:
+                return _live[key], False
+            program, loaded = _pending.pop(key).result() if key in _pending else (self._stored(key), True)
+            if program is not None:
+                _remember(key, program)
+                return program, loaded
+        lowered, digest, names = self._lower(args)
+        program = None if fresh else (_live.get(digest) or self._load(digest))
+        loaded = program is not None
+        if program is None:
+            program = self._compile(lowered, digest, names)
+        if key is not None:
+            STORE.put(f"s-{key}", digest.encode())
+            _remember(key, program)
+        _remember(digest, program)
+        return program, loaded
+
+    def _stored(self, key: str):
+        ref = STORE.get(f"s-{key}")
+        return self._load(ref.decode(errors="replace")) if ref else None
+
+    def prefetch(self, batches: list[list[Case]], size: int) -> None:
+        """Get the programs for the shapes of ``batches`` ready in background threads while the search
+        draws and judges. A stored program is loaded there (loading releases the GIL); a missing one is
+        traced here, one after another, and compiled there, so tracing the next overlaps compiling this."""
+        for batch in batches:
+            args = self._arrays(batch, size)
+            flat, tree = jax.tree_util.tree_flatten(args)
+            key = self._source_key(tree, flat)
+            if key is None or key in _live or key in _pending:
+                continue
+            if not _workers:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _workers.append(ThreadPoolExecutor(2, thread_name_prefix="lab-program"))
+            if STORE.enabled and (STORE.root / f"s-{key}").exists():
+                _pending[key] = _workers[0].submit(lambda key=key: (self._stored(key), True))
+                continue
+            try:
+                lowered, digest, names = self._lower(args)
+            except Exception:  # the search meets the error itself, and reports it there
+                return
+            _pending[key] = _workers[0].submit(self._build, key, lowered, digest, names)
+
+    def _build(self, key: str, lowered, digest: str, names: list[str]):
+        program = self._load(digest)
+        loaded = program is not None
+        if program is None:
+            program = self._compile(lowered, digest, names)
+        STORE.put(f"s-{key}", digest.encode())
+        return program, loaded
+
+    def _load(self, digest: str):
+        """The program stored under ``digest``, or None (missing, damaged, or from another JAX)."""
+        payload = STORE.get(f"p-{digest}")
+        if payload is None:
+            return None
+        try:
+            from jax.experimental.serialize_executable import deserialize_and_load
+
+            (blob, in_tree, out_tree), names = pickle.loads(payload)
+            program = deserialize_and_load(blob, in_tree, out_tree)
+        except Exception:
+            STORE.discard(f"p-{digest}")
+            return None
+        from lab.verify import rounding
+
+        rounding.approximated.update(names)  # what tracing would have noted, for the report
+        return program
+
+    def _run(self, args):
+        try:
+            program, loaded = self._program(args)
+            try:
+                return program(*args)
+            except jax.errors.JaxRuntimeError:
+                if not loaded:
+                    raise
+            # a stored program that loads but does not run is rebuilt from the loss, and replaced
+            _live.clear()
+            program, _ = self._program(args, fresh=True)
+            return program(*args)
         except TRACE_ERRORS as e:
             raise TraceError(
                 f"JAX cannot trace {self.model.name}.loss: {type(e).__name__}: {str(e).splitlines()[0]} "
                 "(write the loss with array_namespace(X, y), not numpy)"
             ) from None
+
+    def _arrays(self, batch: list[Case], size: int, V=None):
+        """The program's arguments for ``batch`` padded to ``size`` cases, as NumPy arrays."""
+        template = {k: batch[0].params[k] for k in self.keys}
+        V = directions(template, batch[0].shape) if V is None else V
+        padded = [batch[i % len(batch)] for i in range(max(size, len(batch)))]
+        stack = np.stack
+        params = {k: stack([c.params[k] for c in padded]) for k in template}
+        hyper = {k: stack([c.hyper[k] for c in padded]) for k in batch[0].hyper}
+        Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
+        return params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs
+
+    def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
+        """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
+        V = directions({k: batch[0].params[k] for k in self.keys}, batch[0].shape)
+        # device_put, not jnp.asarray: that would compile a copy for every new shape
+        out = self._run(jax.device_put(self._arrays(batch, size, V)))
         values, errors = jax.tree_util.tree_map(np.asarray, out)
         out = dict(values, **{f"{k}_err": v for k, v in errors.items()})
         return [
@@ -166,6 +386,15 @@ def finite_difference(f, h0: float, con: float = 2.0, steps: int = 20):
     estimate can grow before it shrinks. The returned error adds the rounding
     of the differences, 4u(|f(h)| + |f(−h)|)/2h, at the steps the estimate used.
     """
+    # Python floats, not NumPy scalars: the same IEEE arithmetic, bit for bit, at a fraction of the cost
+    # (the judge builds thousands of these tables). A slice's max is NaN when the slice holds a NaN.
+    try:
+        return _ridders(f, float(h0), con, steps, central=True)
+    except ZeroDivisionError:  # a step that underflowed to 0: NumPy's inf and NaN, as before
+        return _ridders_np(f, h0, con, steps)
+
+
+def _ridders_np(f, h0, con, steps):
     a = np.zeros((steps, steps))
     rounding = np.zeros(steps)
     h = h0
@@ -185,6 +414,38 @@ def finite_difference(f, h0: float, con: float = 2.0, steps: int = 20):
     return best, err, h
 
 
+def _ridders(f, h0: float, con: float, steps: int, central: bool, side: float = 1.0, f0: float = 0.0, f_err=0.0):
+    """The Neville tables of :func:`finite_difference` (central) and :func:`one_sided`, in Python floats."""
+    prev: list[float] = []  # column i − 1 of the table
+    rounding: list[float] = []
+    nans = [0]  # NaNs among rounding[:k], so a slice's max is NaN exactly when NumPy's would be
+    h, best, err = h0, math.nan, math.inf
+    ratio = con * con if central else con
+    for i in range(steps):
+        if central:
+            fp, fm = f(h), f(-h)
+            col = [(fp - fm) / (2 * h)]
+            r = 4 * U * (abs(fp) + abs(fm)) / (2 * h)
+        else:
+            fh = f(side * h)
+            col = [side * (fh - f0) / h]
+            r = (4 * U * (abs(fh) + abs(f0)) + 2 * f_err) / h
+        rounding.append(r)
+        nans.append(nans[-1] + (r != r))
+        fac = ratio
+        for j in range(1, i + 1):
+            col.append((col[j - 1] * fac - prev[j - 1]) / (fac - 1))
+            fac *= ratio
+            window = rounding[i - j : i + 1]
+            top = math.nan if nans[i + 1] - nans[i - j] else max(window)
+            e = max(abs(col[j] - col[j - 1]), abs(col[j] - prev[j - 1])) + 4 * top
+            if e <= err:
+                err, best = e, col[j]
+        prev = col
+        h /= con
+    return best, err, h
+
+
 def one_sided(f, h0: float, side: float, con: float = 2.0, steps: int = 16, f_err: float = 0.0):
     """The one-sided derivative lim_{h→0+} side·(f(side·h) − f(0))/h and a bound on its error.
 
@@ -198,6 +459,14 @@ def one_sided(f, h0: float, side: float, con: float = 2.0, steps: int = 16, f_er
         if np.isfinite(f(side * h0)):
             break
         h0 /= 16
+    try:
+        best, err, _ = _ridders(f, float(h0), con, steps, central=False, side=side, f0=f0, f_err=f_err)
+        return best, err
+    except ZeroDivisionError:  # a step that underflowed to 0: NumPy's inf and NaN, as before
+        return _one_sided_np(f, h0, side, con, steps, f_err, f0)
+
+
+def _one_sided_np(f, h0, side, con, steps, f_err, f0):
     a = np.zeros((steps, steps))
     rounding = np.zeros(steps)
     h, best, err = h0, np.nan, np.inf

@@ -1,0 +1,183 @@
+"""The program store (lab/verify/store.py): what it keys on, what it does with a damaged entry, its
+size limit, two processes sharing it, and `lab cache`."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from lab import model as registry
+from lab.cli import main
+from lab.verify import witnesses
+from lab.verify.cases import Case, shape_menu
+from lab.verify.store import Store, versions
+from lab.verify.witnesses import Witness
+
+MODEL = """
+import numpy as np
+from array_api_compat import array_namespace
+TARGET = "real"
+def init(d):
+    return {"w": np.zeros(d), "b": np.zeros(())}
+def predict(params, X):
+    return X @ params["w"] + params["b"]
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = X @ params["w"] + params["b"] - y
+    return xp.mean(r * r)
+def grad(params, X, y):
+    r = X @ params["w"] + params["b"] - y
+    return {"w": 2 * X.T @ r / X.shape[0], "b": 2 * np.mean(r)}
+"""
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A store of this test's own, and nothing in memory."""
+    s = Store(tmp_path / "programs")
+    monkeypatch.setattr(witnesses, "STORE", s)
+    monkeypatch.setattr(witnesses, "_live", {})
+    monkeypatch.setattr(witnesses, "_pending", {})
+    return s
+
+
+def one_case(model, n=3, d=2):
+    rng = np.random.default_rng(0)
+    params = {k: rng.standard_normal(v.shape) for k, v in model.init(d).items()}
+    return Case(params, rng.standard_normal((n, d)), rng.standard_normal(n))
+
+
+def model_file(tmp_path, text=MODEL, name="store_probe"):
+    f = tmp_path / f"{name}.py"
+    f.write_text(textwrap.dedent(text))
+    return registry.load(str(f))
+
+
+def test_a_warm_program_is_neither_traced_nor_compiled(tmp_path, store, monkeypatch):
+    m = model_file(tmp_path)
+    case = one_case(m)
+    first = Witness(m).evaluate([case], 4)[0]
+    assert {e.name[:2] for e in store.entries()} == {"s-", "p-"}
+    witnesses._live.clear()
+    monkeypatch.setattr(Witness, "_all", lambda *a: pytest.fail("traced on a warm run"))
+    again = Witness(m).evaluate([case], 4)[0]
+    for k in first.grad:
+        np.testing.assert_array_equal(first.grad[k], again.grad[k])
+        np.testing.assert_array_equal(first.grad_err[k], again.grad_err[k])
+
+
+def test_an_edit_to_grad_reuses_the_compiled_program(tmp_path, store, monkeypatch):
+    """The usual edit leaves the loss alone: the source key misses, the program key finds it."""
+    m = model_file(tmp_path)
+    case = one_case(m)
+    Witness(m).evaluate([case], 4)
+    witnesses._live.clear()
+    m2 = model_file(tmp_path, MODEL.replace("2 * np.mean(r)", "2.0 * np.mean(r)"), name="store_probe")
+    import jax.stages
+
+    monkeypatch.setattr(jax.stages.Lowered, "compile", lambda *a, **k: pytest.fail("compiled again"))
+    Witness(m2).evaluate([case], 4)
+    assert len([e for e in store.entries() if e.name.startswith("s-")]) == 2  # two sources, one program
+    assert len([e for e in store.entries() if e.name.startswith("p-")]) == 1
+
+
+def test_an_edit_to_the_loss_is_a_new_program(tmp_path, store):
+    m = model_file(tmp_path)
+    case = one_case(m)
+    before = Witness(m).evaluate([case], 4)[0]
+    witnesses._live.clear()
+    m2 = model_file(tmp_path, MODEL.replace("xp.mean(r * r)", "xp.mean(r * r) * 2.0"), name="store_probe")
+    after = Witness(m2).evaluate([case], 4)[0]
+    assert after.loss == pytest.approx(2 * before.loss)
+    assert len([e for e in store.entries() if e.name.startswith("p-")]) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_a_damaged_entry_is_rebuilt_not_a_crash(tmp_path, store, damage):
+    m = model_file(tmp_path)
+    case = one_case(m)
+    first = Witness(m).evaluate([case], 4)[0]
+    names = sorted(e.name for e in store.entries())
+    for name in names:
+        path = store.root / name
+        data = path.read_bytes()
+        if damage == "truncate":
+            path.write_bytes(data[: len(data) // 2])
+        elif damage == "flip":
+            path.write_bytes(data[:-10] + bytes(b ^ 0xFF for b in data[-10:]))
+        elif name.startswith("p-"):  # a whole entry, checksum and all, whose payload is not a program
+            store.put(name, b"not a program")
+    witnesses._live.clear()
+    again = Witness(m).evaluate([case], 4)[0]
+    np.testing.assert_array_equal(first.grad["w"], again.grad["w"])
+    if damage != "garbage":
+        assert store.corrupt >= 1
+    assert all(store.get(name) is not None for name in names)  # rebuilt whole
+    witnesses._live.clear()
+    Witness(m).evaluate([case], 4)  # and the rebuilt entries load
+
+
+def test_the_size_limit_removes_the_least_recently_used(tmp_path):
+    s = Store(tmp_path / "programs", max_bytes=1e9)
+    for i in range(5):
+        s.put(f"p-{i}", bytes(3000))
+        os.utime(s.root / f"p-{i}", (1000 + i, 1000 + i))
+    s.get("p-0")  # used now: the newest
+    assert s.trim(10_000) == 2
+    left = {e.name for e in s.entries()}
+    assert sum(e.stat().st_size for e in s.entries()) <= 10_000
+    assert "p-0" in left and "p-1" not in left
+    assert s.clear() == len(left) and s.entries() == []
+    small = Store(tmp_path / "small", max_bytes=7_000)  # and every write keeps within the limit
+    for i in range(5):
+        small.put(f"p-{i}", bytes(3000))
+    assert small.size() <= 7_000 and "p-4" in {e.name for e in small.entries()}
+
+
+def test_the_key_holds_the_versions():
+    import jax
+
+    v = versions()
+    assert f"jax {jax.__version__}" in v and "lab " in v and "jaxlib" in v
+
+
+def test_a_bound_loss_is_traced_not_keyed_by_source(tmp_path, store):
+    """functools.partial (a model with its hyperparameters bound) may hold values no file holds."""
+    m = registry.get("ridge_regression").with_hyper(lam=0.5)
+    assert witnesses._reach(m.module.loss) is None
+    Witness(m).evaluate([one_case(m)], 4)
+    assert not [e for e in store.entries() if e.name.startswith("s-")]
+
+
+def test_every_shape_of_the_search_is_few():
+    for name in registry.names():
+        assert 1 <= len(shape_menu(registry.get(name))) <= 7
+
+
+def test_lab_cache_info_and_clear(tmp_path, store, capsys):
+    m = model_file(tmp_path)
+    Witness(m).evaluate([one_case(m)], 4)
+    (store.root.parent / "jit__all-0123-cache").write_bytes(b"x")  # left by JAX's own cache
+    assert main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "2 entries" in out and "older JAX cache files: 1" in out
+    assert main(["cache", "clear"]) == 0
+    assert "removed 2 compiled programs and 1 older JAX cache files" in capsys.readouterr().out
+    assert store.entries() == []
+
+
+def test_two_processes_share_one_cache(tmp_path):
+    """Both start on an empty cache and write the same entries at the same time; both succeed."""
+    env = dict(os.environ, LAB_JAX_CACHE=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-c", "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))"]
+    args = ["verify", "linear_regression", "--no-derivations"]
+    procs = [subprocess.Popen(cmd + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err.decode()[-2000:]
+        assert b"verified" in out
+    again = subprocess.run(cmd + args, env=env, capture_output=True, timeout=600)
+    assert again.returncode == 0 and b"verified" in again.stdout
