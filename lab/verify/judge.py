@@ -37,7 +37,7 @@ from lab.verify import kinks
 from lab.verify.cases import BATCH, Case
 from lab.verify.precision import Precision, explain
 from lab.verify.rounding import gamma
-from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient, one_sided
+from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient, loss_rounding, one_sided
 
 
 @dataclass
@@ -279,6 +279,7 @@ def _sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[
         with np.errstate(all="ignore"):
             return float(model.module.loss({k: p0[k] + t * d[k] for k in d}, case.X, case.y, **case.hyper))
 
+    f_err = loss_rounding(model, case, d, (0.0, h0, -h0), f_err)
     up, e_up = one_sided(f, h0, 1.0, f_err=f_err)
     down, e_down = one_sided(f, h0, -1.0, f_err=f_err)
     return down, e_down, up, e_up

@@ -485,6 +485,32 @@ def _one_sided_np(f, h0, side, con, steps, f_err, f0):
     return best, err
 
 
+def loss_rounding(model: Model, case: Case, v: dict, ts, bound: float) -> float:
+    """A bound on the rounding of the NumPy loss at θ + t·v for t in ``ts``: the larger of ``bound``
+    (the witnesses' bound at θ) and 4× the gap to the same loss run in extended precision.
+
+    The witnesses' bound is for JAX's program at θ; the finite differences evaluate NumPy's at
+    other points, where a cancellation (y − z on a kink) can round far worse than u|L|.
+    """
+    if np.finfo(np.longdouble).nmant <= 52:
+        return bound
+    worst = 0.0
+    with np.errstate(all="ignore"):
+        for t in ts:
+            p64 = {k: np.asarray(case.params[k], dtype=np.float64) + t * v[k] for k in v}
+            try:
+                lo = float(model.module.loss(p64, case.X, case.y, **case.hyper))
+                L = np.longdouble
+                pL = {k: np.asarray(case.params[k], dtype=L) + L(t) * np.asarray(v[k], dtype=L) for k in v}
+                hi = model.module.loss(pL, np.asarray(case.X, L), np.asarray(case.y, L), **case.hyper)
+                gap = float(abs(np.asarray(hi, dtype=L) - L(lo)))
+            except Exception:  # a loss that will not run in extended precision: keep the witnesses' bound
+                return bound
+            if np.isfinite(gap):
+                worst = max(worst, gap)
+    return max(bound, 4.0 * worst)
+
+
 def fd_directional(
     model: Model,
     case: Case,
@@ -517,6 +543,7 @@ def fd_directional(
         h0 /= 16
     else:
         return np.nan, np.nan
+    loss_err = loss_rounding(model, case, v, (0.0, h0, -h0), loss_err)
     d, err, h = finite_difference(f, h0)
     # A loss that is nearly piecewise linear at the scale of h0 (a saturated sigmoid with features
     # of 1e6) gives a flat, self-consistent table far from the derivative at 0. Tables from steps a
