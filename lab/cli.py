@@ -560,10 +560,19 @@ def _notebook(args) -> int:
 
 
 def _models() -> int:
-    """Each registered model: its name, the first line of its docstring, its target and hyperparameters."""
+    """Each registered model: its name, its status in the last `make verify` report (.cache/verify.json),
+    its target and hyperparameters, and the first line of its docstring."""
     import inspect
+    import json
+    from pathlib import Path
 
-    rows = [("model", "target", "hyperparameters (default, domain)", "description")]
+    report = Path(registry.DERIVATIONS).parent / ".cache" / "verify.json"
+    try:
+        last = {r["model"]: r.get("status", "?") for r in json.loads(report.read_text(encoding="utf-8"))}
+    except (OSError, ValueError, TypeError, KeyError):
+        last = {}
+    words = {"pass": "verified", "fail": "FAIL", "error": "ERROR"}
+    rows = [("model", "verified", "target", "hyperparameters (default, domain)", "description")]
     for name in registry.names():
         m = registry.get(name)
         doc = (m.module.__doc__ or "").strip().splitlines()
@@ -572,10 +581,11 @@ def _models() -> int:
             f"{k}={sig[k].default:g} in {d}" if k in sig and isinstance(sig[k].default, (int, float)) else f"{k} in {d}"
             for k, d in m.hyper_domains.items()
         )
-        rows.append((name, m.target, hyper or "-", doc[0] if doc else ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        status = words.get(last.get(name, ""), "-")  # "-": no report yet (make verify writes one)
+        rows.append((name, status, m.target, hyper or "-", doc[0] if doc else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
     return 0
 
 

@@ -121,7 +121,8 @@ def test_train_prints_the_loss_and_the_fitted_parameters(capsys):
 
 def test_python_m_lab_models_lists_the_registry():
     """``python -m lab models`` (a real process) prints a header, then one line per registered model: its
-    name, target, hyperparameters with their domains, and the first line of its docstring."""
+    name, its status in the last report, target, hyperparameters with their domains, and the first line of
+    its docstring."""
     done = subprocess.run(
         [sys.executable, "-m", "lab", "models"],
         cwd=ROOT,
@@ -131,11 +132,12 @@ def test_python_m_lab_models_lists_the_registry():
     )
     assert done.returncode == 0, done.stderr
     head, *lines = done.stdout.splitlines()
-    assert head.split()[:2] == ["model", "target"]
+    assert head.split()[:3] == ["model", "verified", "target"]
     assert [line.split()[0] for line in lines] == names()
     for line in lines:
         m = get(line.split()[0])
-        assert line.split()[1] == m.target
+        assert line.split()[1] in ("verified", "FAIL", "ERROR", "-")  # the last make verify's word, if any
+        assert line.split()[2] == m.target
         assert m.module.__doc__.strip().splitlines()[0] in line
         assert all(f"{k}=" in line and f" in {d}" in line for k, d in m.hyper_domains.items())
 
