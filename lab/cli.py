@@ -562,7 +562,6 @@ def _notebook(args) -> int:
 def _models() -> int:
     """Each registered model: its name, its status in the last `make verify` report (.cache/verify.json),
     its target and hyperparameters, and the first line of its docstring."""
-    import inspect
     import json
     from pathlib import Path
 
@@ -576,9 +575,9 @@ def _models() -> int:
     for name in registry.names():
         m = registry.get(name)
         doc = (m.module.__doc__ or "").strip().splitlines()
-        sig = inspect.signature(m.module.loss).parameters
+        defaults = m.hyper_defaults
         hyper = ", ".join(
-            f"{k}={sig[k].default:g} in {d}" if k in sig and isinstance(sig[k].default, (int, float)) else f"{k} in {d}"
+            f"{k}={defaults[k]:g} in {d}" if isinstance(defaults.get(k), (int, float)) else f"{k} in {d}"
             for k, d in m.hyper_domains.items()
         )
         status = words.get(last.get(name, ""), "-")  # "-": no report yet (make verify writes one)

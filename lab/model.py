@@ -132,6 +132,12 @@ class Model:
         declared = getattr(self.module, "HYPER_DOMAIN", {})
         return {k: parse_interval(declared[k]) if k in declared else ANY_NUMBER for k in self.hyperparameters}
 
+    @property
+    def hyper_defaults(self) -> dict[str, float]:
+        """Each hyperparameter's default: its keyword default in ``loss`` (hyperparameters without one are left out)."""
+        sig = inspect.signature(self.module.loss).parameters
+        return {k: sig[k].default for k in self.hyperparameters if k in sig and sig[k].default is not sig[k].empty}
+
     def check_hyper(self, hyper: dict[str, float]) -> dict[str, float]:
         """``hyper`` as floats, or a ``ValueError`` naming an unknown name or a value outside its domain."""
         known = self.hyperparameters

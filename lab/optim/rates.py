@@ -7,7 +7,6 @@ On a quadratic loss with Hessian H and L = λ_max(H), gradient descent converges
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -49,8 +48,7 @@ def _lambda_max(H: np.ndarray) -> float:
 
 def _default(model: Model, name: str) -> float:
     """The default of the loss's keyword-only hyperparameter ``name`` (0 when there is none)."""
-    p = inspect.signature(model.module.loss).parameters.get(name)
-    return float(p.default) if p is not None and p.default is not inspect.Parameter.empty else 0.0
+    return float(model.hyper_defaults.get(name, 0.0))
 
 
 def _curvature_bounds(model: Model, X: np.ndarray) -> tuple[float, float]:

@@ -78,10 +78,7 @@ def check(model, params, X, y, **hyper) -> Check:
     from lab.verify.witnesses import Witness
 
     m = model if isinstance(model, registry.Model) else registry.load(str(model))
-    unknown = sorted(set(hyper) - set(m.hyperparameters))
-    if unknown:
-        known = ", ".join(m.hyperparameters) or "none"
-        raise ValueError(f"{m.name} has no hyperparameter {', '.join(unknown)}; it has: {known}")
+    hyper = m.check_hyper(hyper)  # a ValueError naming an unknown name or a value outside its domain
     X, y = registry.check_data(X, y, m.target, m.n_features)
     expected = {k: np.asarray(v, dtype=float) for k, v in m.module.init(X.shape[1]).items()} if not m.shapes else None
     if expected is not None:
@@ -89,8 +86,7 @@ def check(model, params, X, y, **hyper) -> Check:
     else:  # models with SHAPES (classes, hidden width): the shapes come from the point itself
         params = {k: np.asarray(v, dtype=np.float64) for k, v in dict(params).items()}
     registry.check_contract(m.with_hyper(**hyper), params, X, y)  # one line naming the function and shapes
-    defaults = _defaults(m)
-    hyper = {k: float(hyper.get(k, defaults[k])) for k in m.hyperparameters}
+    hyper = {k: float(hyper.get(k, m.hyper_defaults[k])) for k in m.hyperparameters}
     case = Case(params, X, y, hyper, _sizes(m, params, X.shape[1]))
     witness = Witness(m)
     v = judge(m, case, witness.evaluate([case], 1)[0], finite_differences=True, witness=witness)
@@ -104,14 +100,6 @@ def check(model, params, X, y, **hyper) -> Check:
         return Check(m.name, status, code, f"nothing to judge here: {v.reason}", verdict=v)
     diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != "contract" else "")
     return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v)
-
-
-def _defaults(m) -> dict[str, float]:
-    """Each hyperparameter's default: the keyword default of ``loss``."""
-    import inspect
-
-    sig = inspect.signature(m.module.loss)
-    return {k: sig.parameters[k].default for k in m.hyperparameters if k in sig.parameters}
 
 
 def _sizes(m, params, d: int) -> dict[str, int]:
