@@ -11,18 +11,69 @@ folder (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/gradient-lab/jax``; ``LAB_JAX_CA
 keeps nothing. JAX's own persistent compilation cache is not switched on: a program
 it hands back cannot be stored again, and the store keeps the traced program too,
 which JAX's cache does not.
+
+XLA's CPU compiler turns a·b + c into one fused multiply-add (FMA) wherever the
+processor has that instruction, and it need not do so in every copy of a value it
+recomputes. The witness then differs from the loss as written: a compiled
+``jnp.max(X @ W + b)`` compared its maximum with a second copy of ``X @ W + b``
+that was fused differently, found no entry equal to it, and returned an infinite
+gradient; a residual y − z that is exactly 0 on a kink came out as 5.6e-17, with a
+rounding bound that assumed two roundings. The processor's instruction set is
+therefore capped at AVX, which has no FMA, before JAX starts: every compiled
+program then rounds each operation as written, as NumPy and eager JAX do (sums
+may still run in another order, which the rounding bounds allow).
 """
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+#: The XLA flag that keeps fused multiply-adds out of compiled programs (see above).
+NO_FMA = "--xla_cpu_max_isa=AVX"
+_flags = os.environ.get("XLA_FLAGS", "")
+
+
+def _backend_started() -> bool:
+    """Whether JAX has made its CPU client already: XLA reads XLA_FLAGS then, and never again."""
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    return bridge is not None and bridge.backends_are_initialized()
+
+
+_started_first = _backend_started()
+if "xla_cpu_max_isa" not in _flags:
+    os.environ["XLA_FLAGS"] = f"{_flags} {NO_FMA}".strip()
 
 import jax  # noqa: E402
 import jax.extend.core  # noqa: E402,F401  (jaxpr types, read by lab.verify.rounding)
 import jax.numpy as jnp  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def fuses_multiply_add() -> bool:
+    """Whether this process's compiled programs contract a·b + c into one rounding. True when JAX
+    started before this module could cap the instruction set, or XLA_FLAGS caps it at a set with FMA."""
+    import numpy as np
+
+    a, b, c = np.random.default_rng(0).normal(size=(3, 256))
+    return bool(np.any(np.asarray(jax.jit(lambda a, b, c: a * b + c)(a, b, c)) != a * b + c))
+
+
+_checked: list = []
+
+
+def check_no_fma() -> None:
+    """Raise when compiled programs would fuse multiply-adds, with the one-line remedy. Only probes
+    when the cap may not have taken hold: JAX already running, or a max ISA chosen by the user."""
+    if _checked or not (_started_first or "xla_cpu_max_isa" in _flags):
+        return
+    _checked.append(True)
+    if fuses_multiply_add():
+        raise RuntimeError(
+            "JAX compiles a·b + c into fused multiply-adds in this process, so its witnesses would not "
+            f"round as the loss is written: import lab before JAX starts, or set XLA_FLAGS={NO_FMA}"
+        )
 
 
 def cache_dir() -> Path | None:
@@ -35,4 +86,4 @@ def cache_dir() -> Path | None:
 
 CACHE_DIR = cache_dir()
 
-__all__ = ["jax", "jnp", "CACHE_DIR", "cache_dir"]
+__all__ = ["jax", "jnp", "CACHE_DIR", "cache_dir", "check_no_fma", "NO_FMA"]

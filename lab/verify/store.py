@@ -203,6 +203,7 @@ def versions() -> str:
             platform.machine(),
             _cpu_flags(),
             f"x64 {jax.config.jax_enable_x64}",
+            f"XLA_FLAGS {os.environ.get('XLA_FLAGS', '')}",
         ]
     )
 

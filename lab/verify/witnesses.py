@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.model import Model
-from lab.verify._jax import CACHE_DIR, jax, jnp
+from lab.verify._jax import CACHE_DIR, check_no_fma, jax, jnp
 from lab.verify.cases import Case
 from lab.verify.rounding import U, bounded
 from lab.verify.store import Store, _installed, file_hash, versions
@@ -179,6 +179,7 @@ class Witness:
     """The JAX witnesses for one model, compiled once per shape."""
 
     def __init__(self, model: Model):
+        check_no_fma()
         self.model = model
         self.has_hessian = callable(getattr(model.module, "hessian", None))
         #: The parameter order of ``init``; JAX sorts dict keys, so it is kept here.
