@@ -178,17 +178,31 @@ def _verify(args) -> int:
         return _verify_at(models, args.at)
     for m in models:  # what loss and grad return, on a few rows, before any long run
         _contract(m)
-    reports = []
-    for m in models:
-        with _progress(m.name) as tick:
-            r = verify(m, profile=args.profile, examples=args.examples, seed=args.seed, on_case=tick)
-        r.extra["spec"] = specs[m.name]
-        if not args.no_derivations:
-            path = derivations.derivation_for(m)
+    background = None
+    if not args.no_derivations:  # the derivations' blocks run beside the search, in a process of their own
+        jobs = [(specs[m.name], m, derivations.derivation_for(m)) for m in models]
+        for _, m, path in jobs:
             if path.exists() and specs.get(m.name) in args.module:
                 print(f"{m.name}: checking the derivation {path}")
+        full = not args.names and not args.module
+        background = derivations.Background([j for j in jobs if j[2].exists()], registry.DERIVATIONS if full else None)
+    reports = []
+    try:
+        for m in models:
+            with _progress(m.name) as tick:
+                r = verify(m, profile=args.profile, examples=args.examples, seed=args.seed, on_case=tick)
+            r.extra["spec"] = specs[m.name]
+            reports.append(r)
+    except BaseException:
+        if background is not None:
+            background.cancel()
+        raise
+    checked, rest = background.results() if background is not None else ({}, [])
+    for m, r in zip(models, reports, strict=True):
+        if background is not None:
+            path = derivations.derivation_for(m)
             if path.exists():
-                d = derivations.check_file(path, m)
+                d = checked[m.name]
                 r.derivation = d.status
                 if not d.ok:
                     r.message = (r.message + "; " if r.message else "") + "; ".join(d.problems)
@@ -198,16 +212,10 @@ def _verify(args) -> int:
                 if m.name in registry.names():
                     r.status = "fail" if r.status == "pass" else r.status
                     r.message = (r.message + "; " if r.message else "") + f"no derivation: expected {path}"
-        reports.append(r)
-    lessons: list = []
-    if not args.no_derivations and not args.names and not args.module:
-        checked = derivations.check_all(registry.DERIVATIONS)
-        lessons = [d for d in checked if d.name.startswith(f"{derivations.LESSONS}/")]
-        orphans = [d for d in checked if d.name not in registry.names() and d not in lessons]
-        for d in orphans:
-            print(f"derivations/{d.name}.md: FAIL: {'; '.join(d.problems)}")
-    else:
-        orphans = []
+    lessons = [d for d in rest if d.name.startswith(f"{derivations.LESSONS}/")]
+    orphans = [d for d in rest if d.name not in registry.names() and d not in lessons]
+    for d in orphans:
+        print(f"derivations/{d.name}.md: FAIL: {'; '.join(d.problems)}")
     print(table(reports))
     if lessons:
         width = max(len(d.name) for d in lessons) + len("derivations/.md")

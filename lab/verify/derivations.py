@@ -217,9 +217,12 @@ def _label_key(label: str):
     return (int(m.group(1)), m.group(2)) if m else (0, label)
 
 
-def check_all(root: Path = registry.DERIVATIONS, extra: list[registry.Model] = ()) -> list[DerivationResult]:
+def check_all(
+    root: Path = registry.DERIVATIONS, extra: list[registry.Model] = (), skip: set[str] = frozenset()
+) -> list[DerivationResult]:
     """Check every derivation, every registered model for a derivation of its own, and every lesson
-    (``root/lessons/*.md``, results named ``lessons/NAME``)."""
+    (``root/lessons/*.md``, results named ``lessons/NAME``); the derivations named in ``skip`` were
+    checked already and are left out."""
     results = []
     models = {m: registry.get(m) for m in registry.names()}
     for m in extra:
@@ -230,14 +233,93 @@ def check_all(root: Path = registry.DERIVATIONS, extra: list[registry.Model] = (
             r.problems.append(f"model {name!r} has no derivation: expected derivations/{name}.md")
             results.append(r)
     for path in sorted(root.glob("*.md")):
-        if path.stem.startswith("_") or path.stem in ("README", "index"):
+        if path.stem.startswith("_") or path.stem in ("README", "index") or path.stem in skip:
             continue
         results.append(check_file(path, models.get(path.stem)))
     results += check_lessons(root / LESSONS)
     return sorted(results, key=lambda r: r.name)
 
 
+class Background:
+    """The derivations of a ``lab verify`` run, checked in a process of their own while the search runs.
+
+    Their blocks are plain NumPy and often train a model (0.7 s for logistic regression), so on a
+    second core they leave the critical path. ``jobs`` pairs each model's spec (a registered name or
+    a file) with its derivation; ``root``, when given, adds the lessons and the derivations that
+    justify no model. :meth:`results` waits for them; if the process fails to report, they are
+    checked here instead.
+    """
+
+    def __init__(self, jobs: list[tuple[str, registry.Model, Path]], root: Path | None = None):
+        import subprocess
+        import sys
+
+        self.jobs, self.root = jobs, root
+        self._out = Path(tempfile.mkstemp(prefix="lab-derivations-", suffix=".json")[1])
+        argv = [sys.executable, "-m", "lab.verify.derivations", "--out", str(self._out)]
+        for spec, _, path in jobs:
+            argv += ["--model", spec, str(path)]
+        if root is not None:
+            argv += ["--root", str(root)]
+        self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def cancel(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        self._out.unlink(missing_ok=True)
+
+    def results(self) -> tuple[dict[str, DerivationResult], list[DerivationResult]]:
+        """(each model's result by name, the lessons' and orphans' results)."""
+        import json
+
+        try:
+            self._proc.communicate()
+            data = json.loads(self._out.read_text(encoding="utf-8")) if self._proc.returncode == 0 else None
+        except (OSError, ValueError):
+            data = None
+        finally:
+            self._out.unlink(missing_ok=True)
+        if data is None:  # the process could not run or report: check here
+            return _check_jobs(self.jobs, self.root)
+        rebuild = lambda d: DerivationResult(**d)  # noqa: E731
+        return {k: rebuild(v) for k, v in data["models"].items()}, [rebuild(d) for d in data["rest"]]
+
+
+def _check_jobs(jobs, root: Path | None) -> tuple[dict[str, DerivationResult], list[DerivationResult]]:
+    done = {m.name: check_file(path, m) for _, m, path in jobs}
+    rest = [] if root is None else [d for d in check_all(root, skip=set(done)) if d.name not in done]
+    return done, rest
+
+
+def _background_main(argv: list[str]) -> int:
+    import argparse
+    import dataclasses
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m lab.verify.derivations")
+    p.add_argument("--out", required=True)
+    p.add_argument("--model", nargs=2, action="append", default=[], metavar=("SPEC", "DERIVATION"))
+    p.add_argument("--root")
+    args = p.parse_args(argv)
+    jobs = []
+    for spec, path in args.model:
+        m = registry.get(spec) if spec in registry.names() else registry.load(spec)
+        jobs.append((spec, m, Path(path)))
+    done, rest = _check_jobs(jobs, None if args.root is None else Path(args.root))
+    data = {
+        "models": {k: dataclasses.asdict(v) for k, v in done.items()},
+        "rest": [dataclasses.asdict(d) for d in rest],
+    }
+    Path(args.out).write_text(json.dumps(data), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--out" or "--model" in argv:
+        return _background_main(argv)
     results = check_all()
     width = max(len(r.name) for r in results) if results else 10
     for r in results:
