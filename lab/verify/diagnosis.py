@@ -63,7 +63,7 @@ def diagnose(
         return v.message.split("the witnesses disagree: ", 1)[1]
     if v.kind == "hessian":
         return _hessian(v)
-    if v.message.startswith("at a kink"):  # a subgradient outside its bracket: is it wrong off the kinks too?
+    if _at_kink(v):  # a subgradient outside its bracket: is it wrong off the kinks too?
         off = _probe(model, witness, v)
         if off is not v and off.kind == "gradient" and off.reference:
             return f"{diagnose(model, witness, off, shown=v)} (and at a kink, not a subgradient)"
@@ -71,7 +71,9 @@ def diagnose(
     if not v.reference:  # judged by finite differences alone: the message says it all
         return v.message
     shown = shown or v
-    v = wide if wide is not None and wide.kind == "gradient" and wide.reference else v
+    # autodiff's value at a kink is one one-sided derivative, no reference for a subgradient: a wide
+    # case that failed there says nothing entry by entry (it once named a factor n "a zero block")
+    v = wide if wide is not None and wide.kind == "gradient" and wide.reference and not _at_kink(wide) else v
     if v.case.X.shape[0] < 8 or (model.n_features is None and v.case.X.shape[1] < 3):
         v = _probe(model, witness, v)
     same = v is shown  # sizes, rows and indices are named only when they are those of the case shown
@@ -188,6 +190,11 @@ def _fmt(x: float) -> str:
         if float(text) != 1.0 or x == 1.0:
             return text
     return repr(x)
+
+
+def _at_kink(v: Verdict) -> bool:
+    """Whether ``v`` failed the subgradient bracket at a kink (lab/verify/judge.py)."""
+    return v.message.startswith("at a kink")
 
 
 def _probe(model: Model, witness: Witness, v: Verdict) -> Verdict:
