@@ -473,3 +473,103 @@ def _judge_hessian(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdic
             f"difference {abs(H[i] - ev.hessian[i]):.3g} > tolerance {tol[i]:.3g}"
         )
     return v
+
+
+def judge_batch(model: Model, batch: list[Case], evidence: list[Evidence], drawn: int = 0, witness=None):
+    """The verdicts of a batch of one shape, in order, as :func:`judge` gives them.
+
+    Most cases pass with room. Those are settled together, in arrays: a case whose hand code runs,
+    whose every value is finite, that sits on no kink, and whose gradient, forward mode, loss_and_grad
+    and Hessian all fall within their tolerances gets the same passing verdict that ``judge`` would
+    give it. Every other case, and the first ``drawn`` (the ones finite differences check), goes
+    through ``judge`` one at a time, when its turn comes.
+    """
+    with np.errstate(all="ignore"):
+        settled = _settle(model, batch, evidence, drawn)
+    for i, (case, ev) in enumerate(zip(batch, evidence, strict=True)):
+        yield settled.get(i) or judge(model, case, ev, finite_differences=i < drawn, witness=witness)
+
+
+def _shapes(g: dict) -> dict:
+    return {k: np.shape(v) for k, v in g.items()}
+
+
+def _settle(model: Model, batch: list[Case], evidence: list[Evidence], drawn: int) -> dict[int, Verdict]:
+    """The passing verdicts of :func:`judge_batch`, by index; a case left out goes to ``judge``."""
+    if model.kink_order is not None or len(batch) <= drawn:
+        return {}
+    keys = list(evidence[0].grad)
+    mod = model.module
+    with_lg, with_h = callable(getattr(mod, "loss_and_grad", None)), evidence[0].hessian is not None
+    hands, lgs, hs = {}, {}, {}
+    for i in range(drawn, len(batch)):
+        case, ev = batch[i], evidence[i]
+        if not np.isfinite(ev.loss):
+            continue
+        try:
+            h = hand_gradient(model, case)
+            if with_lg:
+                L, g = mod.loss_and_grad(case.params, case.X, case.y, **case.hyper)
+                lgs[i] = float(L), {k: np.asarray(x, dtype=np.float64) for k, x in g.items()}
+            if with_h:
+                hs[i] = np.asarray(mod.hessian(case.params, case.X, case.y, **case.hyper), dtype=np.float64)
+        except Exception:  # judge says what went wrong
+            continue
+        shapes = {k: g.shape for k, g in ev.grad.items()}
+        if (
+            _shapes(h) != shapes
+            or (with_lg and _shapes(lgs[i][1]) != shapes)
+            or (with_h and hs[i].shape != ev.hessian.shape)
+        ):
+            continue
+        hands[i] = h
+    idx = list(hands)
+    if not idx:
+        return {}
+    ev_of = [evidence[i] for i in idx]
+    stack = lambda rows: np.stack(rows).reshape(len(idx), -1)  # noqa: E731
+    H = {k: np.stack([hands[i][k] for i in idx]) for k in keys}
+    G = {k: np.stack([ev.grad[k] for ev in ev_of]) for k in keys}
+    tol = {k: 2.0 * np.stack([ev.grad_err[k] for ev in ev_of]) for k in keys}
+    Hf, Gf, Tf = (np.concatenate([d[k].reshape(len(idx), -1) for k in keys], axis=1) for d in (H, G, tol))
+    ok = np.all(np.isfinite(Gf), axis=1) & np.all(np.isfinite(Hf), axis=1) & np.all(np.isfinite(Tf), axis=1)
+    ratio = _ratio(np.abs(Hf - Gf), Tf)
+    worst = np.max(ratio, axis=1, initial=0.0)
+    ok &= worst <= 1.0
+    # forward mode against reverse mode along each direction (see _witnesses_agree)
+    Ef = Tf / 2.0
+    jvp, jvp_err = np.stack([ev.jvp for ev in ev_of]), np.stack([ev.jvp_err for ev in ev_of])
+    for j, v in enumerate(ev_of[0].directions):
+        vf = flatten(v, keys)
+        # row by row, as _witnesses_agree sums them: a matrix product may sum in another order
+        dot = np.array([g @ vf for g in Gf])
+        t = np.array([np.abs(vf) @ e for e in Ef]) + gamma(vf.size) * np.array([np.abs(g) @ np.abs(vf) for g in Gf])
+        t = t + jvp_err[:, j]
+        ok &= (np.abs(dot - jvp[:, j]) <= t) | ~np.isfinite(t)
+    if with_lg:
+        L = np.array([lgs[i][0] for i in idx])
+        loss, loss_err = np.array([ev.loss for ev in ev_of]), np.array([ev.loss_err for ev in ev_of])
+        ok &= np.abs(L - loss) <= 2.0 * loss_err
+        LG = np.concatenate([stack([lgs[i][1][k] for i in idx]) for k in keys], axis=1)
+        ok &= np.max(_ratio(np.abs(LG - Gf), Tf), axis=1, initial=0.0) <= 1.0
+    if with_h:
+        A, AE = stack([ev.hessian for ev in ev_of]), stack([ev.hessian_err for ev in ev_of])
+        checked = np.all(np.isfinite(A), axis=1)  # judge leaves a Hessian with a NaN unchecked
+        ok &= ~checked | (np.max(_ratio(np.abs(stack([hs[i] for i in idx]) - A), 2.0 * AE), axis=1, initial=0.0) <= 1.0)
+    out = {}
+    for r, i in enumerate(idx):
+        if not ok[r]:
+            continue
+        order = list(hands[i])  # the hand gradient's own order, in which judge looks for the worst entry
+        hand, ref, t = {k: H[k][r] for k in order}, evidence[i].grad, {k: tol[k][r] for k in order}
+        w, mism = _worst(hand, ref, t, "gradient")
+        scale = float(np.max(np.abs(Gf[r]), initial=0.0))
+        diff = float(np.max(np.abs(Hf[r] - Gf[r]), initial=0.0))
+        rel = diff / scale if scale > 0 else (np.inf if diff > 0 else 0.0)
+        resolved = scale > 100 * float(np.max(Tf[r], initial=0.0))
+        v = Verdict(batch[i], True, rel_error=rel if resolved else 0.0, margin=w, mismatch=mism)
+        v.hand, v.reference, v.tolerance = hand, ref, t
+        if np.all(np.abs(Gf[r]) <= Tf[r]):
+            v.kind, v.reason = "inconclusive", "the gradient is within rounding of 0"
+        out[i] = v
+    return out

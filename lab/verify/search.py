@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lab.model import Model
 from lab.verify.cases import BATCH, Explicit, cases, every_shape, fill
 from lab.verify.diagnosis import diagnose
-from lab.verify.judge import Verdict, judge
+from lab.verify.judge import Verdict, judge_batch
 from lab.verify.profiles import PROFILES
 from lab.verify.witnesses import TraceError, Witness
 
@@ -82,10 +82,7 @@ def verify(
         batch = fill(model, drawn, BATCH, fill_seed, scales)
         evidence = witness.evaluate(batch, BATCH)
         # finite differences (the slow witness) on the drawn cases; both autodiff modes on all
-        pairs = enumerate(zip(batch, evidence, strict=True))
-        for verdict in (
-            judge(model, c, ev, finite_differences=i < len(drawn), witness=witness) for i, (c, ev) in pairs
-        ):
+        for verdict in judge_batch(model, batch, evidence, drawn=len(drawn), witness=witness):
             if verdict.kind == "outside":
                 report.outside += 1
                 report.skipped[verdict.reason] += 1
