@@ -37,7 +37,7 @@ from lab.verify import kinks
 from lab.verify.cases import BATCH, Case
 from lab.verify.precision import Precision, explain
 from lab.verify.rounding import gamma
-from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient, loss_rounding, one_sided
+from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient, loss_rounding, memo, one_sided
 
 
 @dataclass
@@ -279,11 +279,12 @@ def _sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[
     bounds the rounding of a loss value (the witnesses' bound at θ)."""
     p0 = {k: np.asarray(case.params[k], dtype=float) for k in d}
 
+    @memo
     def f(t):
         with np.errstate(all="ignore"):
             return float(model.module.loss({k: p0[k] + t * d[k] for k in d}, case.X, case.y, **case.hyper))
 
-    f_err = loss_rounding(model, case, d, (0.0, h0, -h0), f_err)
+    f_err = loss_rounding(model, case, d, (0.0, h0, -h0), f_err, f64=f)
     up, e_up = one_sided(f, h0, 1.0, f_err=f_err)
     down, e_down = one_sided(f, h0, -1.0, f_err=f_err)
     return down, e_down, up, e_up
@@ -315,7 +316,8 @@ def _judge_by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdi
             v.margin, v.rel_error = np.inf, abs(h - ref) / max(abs(ref), 1e-300) if np.isfinite(h) else np.inf
             v.message = (
                 f"{v.mismatch.where}: hand {h:.17g}, but the loss is finite here and its one-sided derivatives "
-                f"are {down:.17g} and {up:.17g} (autodiff gives NaN or inf: an overflow in an untaken branch)"
+                f"are {down:.17g} and {up:.17g} (autodiff of the loss gives NaN or inf here: an intermediate "
+                "value, or an untaken branch of a where, overflows)"
             )
             return v
     if not checked:
@@ -479,7 +481,7 @@ def judge_batch(model: Model, batch: list[Case], evidence: list[Evidence], drawn
     """The verdicts of a batch of one shape, in order, as :func:`judge` gives them.
 
     Most cases pass with room. Those are settled together, in arrays: a case whose hand code runs,
-    whose every value is finite, that sits on no kink, and whose gradient, forward mode, loss_and_grad
+    whose every value is finite, that has no sample on a kink, and whose gradient, forward mode, loss_and_grad
     and Hessian all fall within their tolerances gets the same passing verdict that ``judge`` would
     give it. Every other case, and the first ``drawn`` (the ones finite differences check), goes
     through ``judge`` one at a time, when its turn comes.
@@ -496,7 +498,7 @@ def _shapes(g: dict) -> dict:
 
 def _settle(model: Model, batch: list[Case], evidence: list[Evidence], drawn: int) -> dict[int, Verdict]:
     """The passing verdicts of :func:`judge_batch`, by index; a case left out goes to ``judge``."""
-    if model.kink_order is not None or len(batch) <= drawn:
+    if len(batch) <= drawn:
         return {}
     keys = list(evidence[0].grad)
     mod = model.module
@@ -504,8 +506,8 @@ def _settle(model: Model, batch: list[Case], evidence: list[Evidence], drawn: in
     hands, lgs, hs = {}, {}, {}
     for i in range(drawn, len(batch)):
         case, ev = batch[i], evidence[i]
-        if not np.isfinite(ev.loss):
-            continue
+        if not np.isfinite(ev.loss) or (model.kink_order is not None and kinks.at_kink(model, case).any()):
+            continue  # a case on a kink is judged against one-sided derivatives, alone
         try:
             h = hand_gradient(model, case)
             if with_lg:

@@ -276,10 +276,11 @@ class Witness:
         ref = STORE.get(f"s-{key}")
         return self._load(ref.decode(errors="replace")) if ref else None
 
-    def prefetch(self, batches: list[list[Case]], size: int) -> None:
+    def prefetch(self, batches: list[list[Case]], size: int, stored_only: bool = False) -> None:
         """Get the programs for the shapes of ``batches`` ready in background threads while the search
         draws and judges. A stored program is loaded there (loading releases the GIL); a missing one is
-        traced here, one after another, and compiled there, so tracing the next overlaps compiling this."""
+        traced here, one after another, and compiled there, so tracing the next overlaps compiling this
+        (unless ``stored_only``: then it waits for the search of its own model)."""
         for batch in batches:
             args = self._arrays(batch, size)
             flat, tree = jax.tree_util.tree_flatten(args)
@@ -292,6 +293,8 @@ class Witness:
                 _workers.append(ThreadPoolExecutor(2, thread_name_prefix="lab-program"))
             if STORE.enabled and (STORE.root / f"s-{key}").exists():
                 _pending[key] = _workers[0].submit(lambda key=key: (self._stored(key), True))
+                continue
+            if stored_only:
                 continue
             try:
                 lowered, digest, names = self._lower(args)
@@ -493,9 +496,22 @@ def _one_sided_np(f, h0, side, con, steps, f_err, f0):
     return best, err
 
 
-def loss_rounding(model: Model, case: Case, v: dict, ts, bound: float) -> float:
+def memo(f):
+    """``f`` remembering its values: a difference table and a rounding bound ask for the same points."""
+    seen: dict = {}
+
+    def g(t):
+        if t not in seen:
+            seen[t] = f(t)
+        return seen[t]
+
+    return g
+
+
+def loss_rounding(model: Model, case: Case, v: dict, ts, bound: float, f64=None) -> float:
     """A bound on the rounding of the NumPy loss at θ + t·v for t in ``ts``: the larger of ``bound``
     (the witnesses' bound at θ) and 4× the gap to the same loss run in extended precision.
+    ``f64(t)``, when given, is that float64 loss at θ + t·v, already computed.
 
     The witnesses' bound is for JAX's program at θ; the finite differences evaluate NumPy's at
     other points, where a cancellation (y − z on a kink) can round far worse than u|L|.
@@ -507,7 +523,7 @@ def loss_rounding(model: Model, case: Case, v: dict, ts, bound: float) -> float:
         for t in ts:
             p64 = {k: np.asarray(case.params[k], dtype=np.float64) + t * v[k] for k in v}
             try:
-                lo = float(model.module.loss(p64, case.X, case.y, **case.hyper))
+                lo = f64(t) if f64 is not None else float(model.module.loss(p64, case.X, case.y, **case.hyper))
                 L = np.longdouble
                 pL = {k: np.asarray(case.params[k], dtype=L) + L(t) * np.asarray(v[k], dtype=L) for k in v}
                 hi = model.module.loss(pL, np.asarray(case.X, L), np.asarray(case.y, L), **case.hyper)
@@ -539,6 +555,7 @@ def fd_directional(
     """
     f0 = {k: np.asarray(p, dtype=np.float64) for k, p in case.params.items()}
 
+    @memo
     def f(t):
         with np.errstate(all="ignore"):
             return float(model.module.loss({k: f0[k] + t * v[k] for k in f0}, case.X, case.y, **case.hyper))
@@ -551,7 +568,7 @@ def fd_directional(
         h0 /= 16
     else:
         return np.nan, np.nan
-    loss_err = loss_rounding(model, case, v, (0.0, h0, -h0), loss_err)
+    loss_err = loss_rounding(model, case, v, (0.0, h0, -h0), loss_err, f64=f)
     d, err, h = finite_difference(f, h0)
     # A loss that is nearly piecewise linear at the scale of h0 (a saturated sigmoid with features
     # of 1e6) gives a flat, self-consistent table far from the derivative at 0. Tables from steps a
