@@ -13,6 +13,11 @@ from sklearn._loss.loss import HalfTweedieLossIdentity
 
 TARGET = "counts"
 EXPECT = "verified"
+#: sklearn's pointwise gradient raw^(−p)·(raw − y) overflows for raw below about 1e-205 (at raw = 7e-265,
+#: raw^(−1.5) is inf) where the derivative and the loss are finite. NaN or inf where the loss is finite
+#: and smooth is wrong (issue 9), so a run that draws such a point, as the Hypothesis searches of both
+#: ci and extreme can, fails with this, and only this.
+OVERFLOWS = "but the loss is finite here"
 POWER = 1.5
 base_loss = HalfTweedieLossIdentity(power=POWER)
 
