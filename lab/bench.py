@@ -108,35 +108,61 @@ def _wall(args: list[str], env: dict) -> float:
     return time.perf_counter() - t
 
 
-def bench_runs(names: list[str], repeats: int = 3, everything: bool = True) -> None:
+def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, against: str | None = None) -> None:
     """`lab verify NAME` as a person runs it, each in a fresh process, as ratios to a bare
     ``python -c "import lab.verify.search"`` timed in between (interleaved; medians of ``repeats``).
 
     cold: an empty cache (the first run of a new model file); warm: the runs after it;
     dev: ``--profile dev`` on that warm cache. The cache is a fresh folder of this run.
+    ``against``, a git revision, runs the same in a worktree of that revision (its own cache),
+    interleaved with this checkout's runs, so before and after are measured on one machine at once.
     """
     print(f"\nlab verify NAME, wall time as a ratio to the bare import (medians of {repeats}, interleaved)")
-    print(f"{'model':<32} {'import s':>9} {'cold':>7} {'warm':>7} {'dev':>7}")
-    with tempfile.TemporaryDirectory(prefix="lab-bench-cache-") as cache:
-        env = dict(os.environ, LAB_JAX_CACHE=cache)
-        rows = [[n] for n in names] + ([["all nine (make verify)"]] if everything else [])
-        for row in rows:
-            name = row[0]
+    with contextlib.ExitStack() as stack:
+        sides = [("now", dict(os.environ, LAB_JAX_CACHE=stack.enter_context(_tempdir())))]
+        if against:
+            tree = stack.enter_context(_worktree(against))
+            env = dict(os.environ, LAB_JAX_CACHE=stack.enter_context(_tempdir()), PYTHONPATH=tree)
+            sides.append((against, env))
+        print(f"{'model':<32} {'side':<10} {'import s':>9} {'cold':>7} {'warm':>7} {'dev':>7}")
+        rows = list(names) + (["all nine (make verify)"] if everything else [])
+        for name in rows:
             argv = ["verify"] if name.startswith("all ") else ["verify", name]
-            imports, cold = [_wall([_IMPORT], env)], _wall([_LAB, *argv], env)
-            warm, dev = [], []
-            for _ in range(repeats):
-                imports.append(_wall([_IMPORT], env))
-                warm.append(_wall([_LAB, *argv], env))
-            for _ in range(repeats):
-                imports.append(_wall([_IMPORT], env))
-                dev.append(_wall([_LAB, *argv, "--profile", "dev"], env))
-            base = float(np.median(imports))
-            print(
-                f"{name:<32} {base:>9.2f} {cold / base:>6.1f}× {np.median(warm) / base:>6.1f}× "
-                f"{np.median(dev) / base:>6.1f}×",
-                flush=True,
-            )
+            imports, runs = {}, {}
+            for side, env in sides:
+                imports[side] = [_wall([_IMPORT], env)]
+                runs[side] = {"cold": [_wall([_LAB, *argv], env)], "warm": [], "dev": []}
+            for kind, extra in (("warm", []), ("dev", ["--profile", "dev"])):
+                for _ in range(repeats):
+                    for side, env in sides:
+                        imports[side].append(_wall([_IMPORT], env))
+                        runs[side][kind].append(_wall([_LAB, *argv, *extra], env))
+            for side, _ in sides:
+                base = float(np.median(imports[side]))
+                r = {k: float(np.median(v)) / base for k, v in runs[side].items()}
+                print(
+                    f"{name:<32} {side:<10} {base:>9.2f} {r['cold']:>6.1f}× {r['warm']:>6.1f}× {r['dev']:>6.1f}×",
+                    flush=True,
+                )
+
+
+@contextlib.contextmanager
+def _tempdir():
+    with tempfile.TemporaryDirectory(prefix="lab-bench-cache-") as d:
+        yield d
+
+
+@contextlib.contextmanager
+def _worktree(rev: str):
+    """A detached worktree of ``rev`` in a temporary folder, removed afterwards."""
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory(prefix="lab-bench-rev-") as d:
+        tree = os.path.join(d, "tree")
+        subprocess.run(["git", "-C", root.strip(), "worktree", "add", "--detach", "-q", tree, rev], check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "-C", root.strip(), "worktree", "remove", "--force", tree], check=False)
 
 
 def detection_threshold(names: list[str], cases: int = 256) -> None:
@@ -269,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", default="auto", help="the training benchmark's thread cap: a number, 'none' or "
                    "'auto' (1 when other work keeps half the CPUs busy); see lab.bench_train")  # fmt: skip
     p.add_argument("--no-runs", action="store_true", help="skip the cold, warm and dev runs of `lab verify NAME`")
+    p.add_argument("--runs-only", action="store_true", help="only the cold, warm and dev runs of `lab verify NAME`")
+    p.add_argument("--against", metavar="REV", help="also time those runs at git revision REV, interleaved")
     p.add_argument("--book-only", action="store_true", help="only the study book's build times and page weight")
     args = p.parse_args(argv)
     if args.book_only:
@@ -278,9 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["LAB_JAX_CACHE"] = tempfile.mkdtemp(prefix="lab-jax-cache-")
     from lab import model as registry
 
+    if args.runs_only:
+        bench_runs(registry.names(), against=args.against)
+        return 0
     bench_verifier(registry.names(), args.cases)
     if not args.no_runs:
-        bench_runs(registry.names())
+        bench_runs(registry.names(), against=args.against)
     detection_threshold(registry.names())
     detection_after_allowance(registry.names())
     bench_book()

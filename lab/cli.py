@@ -162,7 +162,7 @@ def _commands(parser: argparse.ArgumentParser) -> str:
 def _verify(args) -> int:
     from lab.verify import derivations
     from lab.verify.report import failures, table, write_json
-    from lab.verify.search import verify
+    from lab.verify.search import prefetch, verify
 
     if args.json:
         _check_writable(args.json, "lab verify: --json")
@@ -187,6 +187,8 @@ def _verify(args) -> int:
         full = not args.names and not args.module
         background = derivations.Background([j for j in jobs if j[2].exists()], registry.DERIVATIONS if full else None)
     reports = []
+    if len(models) > 1:
+        prefetch(models)
     try:
         for m in models:
             with _progress(m.name) as tick:

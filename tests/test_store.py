@@ -181,3 +181,23 @@ def test_two_processes_share_one_cache(tmp_path):
         assert b"verified" in out
     again = subprocess.run(cmd + args, env=env, capture_output=True, timeout=600)
     assert again.returncode == 0 and b"verified" in again.stdout
+
+
+def test_a_prefetched_program_is_the_one_the_search_asks_for(store):
+    """lab verify of several models loads the next model's programs while it judges this one: the
+    programs it starts loading must have the keys of the batches the search evaluates."""
+    from lab.verify import search
+    from lab.verify.cases import BATCH, every_shape, fill
+
+    models = [registry.get(n) for n in registry.names()]
+    for m in models:  # stored, so that prefetch loads them
+        w = Witness(m)
+        for drawn, seed in every_shape(m):
+            w.evaluate(fill(m, list(drawn), BATCH, seed), BATCH)
+    witnesses._live.clear()
+    search.prefetch(models)
+    for m in models:
+        w = Witness(m)
+        for drawn, seed in every_shape(m):
+            flat, tree = witnesses.jax.tree_util.tree_flatten(w._arrays(fill(m, list(drawn), BATCH, seed), BATCH))
+            assert w._source_key(tree, flat) in witnesses._pending, m.name

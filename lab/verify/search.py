@@ -6,12 +6,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 from hypothesis import Phase, Verbosity, example, given, settings
 from hypothesis import seed as hseed
 from hypothesis import strategies as st
 
 from lab.model import Model
-from lab.verify.cases import BATCH, Explicit, cases, every_shape, fill
+from lab.verify.cases import BATCH, Case, Explicit, cases, every_shape, fill, shape_menu
 from lab.verify.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge_batch
 from lab.verify.profiles import PROFILES
@@ -138,6 +139,19 @@ def verify(
             f"not implemented: {e or 'loss or grad raises NotImplementedError'} (fill in {model.source.name})"
         )
     return report
+
+
+def prefetch(models: list[Model]) -> None:
+    """Start loading the stored programs of ``models``, in order, in the background: a run of several
+    models then judges one while the next one's programs load."""
+    for model in models:
+        witness = Witness(model)
+        zeros = []
+        for n, d, sizes in shape_menu(model):
+            params = {k: np.zeros(np.shape(v)) for k, v in model.init(d, **sizes).items()}
+            hyper = {k: float(lo) for k, (lo, _) in model.hyperparameters.items()}
+            zeros.append([Case(params, np.zeros((n, d)), np.zeros(n), hyper, dict(sizes))])
+        witness.prefetch(zeros, BATCH, stored_only=True)
 
 
 def _too_few(r: ModelReport) -> str:
