@@ -40,8 +40,16 @@ VERIFIED = [p for p in FILES if _expect(p) == "verified"]
 
 
 def _explain(r) -> str:
+    """The report in one line and, for a failure, the case in full (17 digits), to replay it with lab.check."""
     diagnosis = r.failure.diagnosis if r.failure is not None else ""
-    return f"status {r.status}, {r.cases} cases, {r.outside} outside: {r.message} | {diagnosis}"
+    out = f"status {r.status}, {r.cases} cases, {r.outside} outside: {r.message} | {diagnosis}"
+    if r.failure is not None:
+        import numpy as np
+
+        c = r.failure.case
+        with np.printoptions(precision=17, threshold=10_000):
+            out += f"\ncase: params={c.params!r} X={c.X!r} y={c.y!r} hyper={c.hyper!r}"
+    return out
 
 
 def test_the_folder_is_populated():
