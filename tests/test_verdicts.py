@@ -344,3 +344,49 @@ def test_a_cut_off_in_the_loss_is_blamed_on_the_loss(tmp_path):
     assert v.ok and v.kind == "inexact" and v.precision.method == "loss"
     r = verify(m, profile="ci")
     assert r.status == "pass", r.message
+
+
+def logistic_hessian(tmp_path, name, curvature):
+    """Logistic regression with a hand Hessian whose per-sample curvature p(1 − p) is ``curvature``."""
+    return write(
+        tmp_path,
+        name,
+        LOGISTIC_LOSS
+        + f"""
+def grad(params, X, y):
+    z = X @ params["w"] + params["b"]
+    g = (1 / (1 + np.exp(-z)) - y) / X.shape[0]
+    return {{"w": X.T @ g, "b": np.sum(g)}}
+def hessian(params, X, y):
+    z = X @ params["w"] + params["b"]
+    p = 1 / (1 + np.exp(-z))
+    s = {curvature}
+    Xt = np.hstack([X, np.ones((X.shape[0], 1))])
+    return Xt.T @ (s[:, None] * Xt) / X.shape[0]
+""",
+        target="binary",
+    )
+
+
+def test_a_right_hessian_in_another_order_verifies_as_inexact(tmp_path):
+    """p(1 − p) as (p + 1)(1 − p) − (1 − p): the same mathematics, which cancels where p is small (z = −15:
+    it keeps about 9 of 16 digits). It misses jax.hessian's tolerance in float64 (it was a false alarm)
+    and converges to it in extended precision."""
+    model = logistic_hessian(tmp_path, "hess_shift", "(p + 1) * (1 - p) - (1 - p)")
+    case, w, ev = one_case(model, {"w": [-15.0], "b": 0.0}, np.array([[1.0]]), np.array([1.0]))
+    H = model.module.hessian(case.params, case.X, case.y)
+    assert abs(H[0, 0] - ev.hessian[0, 0]) > 2 * ev.hessian_err[0, 0]  # the strict tolerance alone fails it
+    v = judge(model, case, ev, witness=w)
+    assert v.ok and v.kind == "inexact", v.message
+    assert v.precision.what == "hessian" and v.precision.where == "H[0, 0]" and v.precision.method == "extended"
+    from lab.verify.report import precision_note
+
+    assert "your hessian keeps" in precision_note(v)
+
+
+def test_a_wrong_hessian_is_still_wrong(tmp_path):
+    """p² for p(1 − p): no precision explains it, though the ladder is tried."""
+    model = logistic_hessian(tmp_path, "hess_wrong", "p * p")
+    case, w, ev = one_case(model, {"w": [0.3], "b": 0.1}, np.array([[1.0], [-2.0]]), np.array([1.0, 0.0]))
+    v = judge(model, case, ev, witness=w)
+    assert not v.ok and v.kind == "hessian", v.message

@@ -465,6 +465,13 @@ def _judge_hessian(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdic
         return v
     tol = 2.0 * ev.hessian_err
     r = _ratio(np.abs(H - ev.hessian), tol)
+    if r.size and float(r.max()) > 1.0 and np.all(np.isfinite(H)):
+        # a correct Hessian evaluated in another order carries rounding of its own, as a gradient does
+        p = explain(model, case, {"H": H}, {"H": ev.hessian}, {"H": tol}, what="hessian")
+        if p.explained:
+            if v.kind == "pass":
+                v.kind, v.precision = "inexact", p
+            return v
     if r.size and float(r.max()) > 1.0:
         i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
         v.ok, v.kind = False, "hessian"

@@ -73,7 +73,7 @@ def precision_note(v) -> str:
     }[p.method]
     n, d = v.case.X.shape
     return (
-        f"your grad keeps {int(round(p.digits))} of 16 digits at worst ({p.where}, a case with n = {n}, d = {d}); "
+        f"your {p.what} keeps {int(round(p.digits))} of 16 digits at worst ({p.where}, a case with n = {n}, d = {d}); "
         f"{how}, so the formula is right and its evaluation order loses the digits (a cancellation?)"
     )
 
