@@ -414,17 +414,23 @@ def _cache(args) -> int:
     folder = STORE.root.parent
     # entries of JAX's own compilation cache, which earlier versions of the lab kept in the same folder
     jax_files = [p for p in folder.glob("*") if p.is_file() and p.name.endswith(("-cache", "-atime"))]
+    from lab.verify.derivations import RESULTS
+
     if args.action == "clear":
-        n = STORE.clear()
+        n, d = STORE.clear(), RESULTS.clear()
         for p in jax_files:
             p.unlink(missing_ok=True)
-        print(f"removed {n} compiled programs and {len(jax_files)} older JAX cache files from {folder}")
+        print(
+            f"removed {n} compiled programs, {d} derivation results and {len(jax_files)} older JAX cache files "
+            f"from {folder}"
+        )
         return 0
     size = STORE.size()
     old = sum(p.stat().st_size for p in jax_files)
     print(f"folder:   {STORE.root}")
     count = len(STORE.entries())
     print(f"programs: {count} entries, {size / 2**20:.1f} MB of at most {MAX_MB:.0f} MB (set by LAB_CACHE_MAX_MB)")
+    print(f"derivation results: {len(RESULTS.entries())} entries, {RESULTS.size() / 2**10:.0f} kB")
     if jax_files:
         print(f"older JAX cache files: {len(jax_files)}, {old / 2**20:.1f} MB (`lab cache clear` removes them)")
     return 0

@@ -157,16 +157,57 @@ def test_every_shape_of_the_search_is_few():
         assert 1 <= len(shape_menu(registry.get(name))) <= 7
 
 
-def test_lab_cache_info_and_clear(tmp_path, store, capsys):
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    """A store of derivation results of this test's own."""
+    from lab.verify import derivations
+
+    s = Store(tmp_path / "derivations")
+    monkeypatch.setattr(derivations, "RESULTS", s)
+    return s
+
+
+def test_lab_cache_info_and_clear(tmp_path, store, results, capsys):
     m = model_file(tmp_path)
     Witness(m).evaluate([one_case(m)], 4)
     (store.root.parent / "jit__all-0123-cache").write_bytes(b"x")  # left by JAX's own cache
+    results.put("d-0", b"[]")
     assert main(["cache", "info"]) == 0
     out = capsys.readouterr().out
-    assert "2 entries" in out and "older JAX cache files: 1" in out
+    assert "2 entries" in out and "older JAX cache files: 1" in out and "derivation results: 1 entries" in out
     assert main(["cache", "clear"]) == 0
-    assert "removed 2 compiled programs and 1 older JAX cache files" in capsys.readouterr().out
-    assert store.entries() == []
+    assert "removed 2 compiled programs, 1 derivation results and 1 older JAX cache files" in capsys.readouterr().out
+    assert store.entries() == [] and results.entries() == []
+
+
+def test_a_derivation_is_checked_again_only_when_what_it_reads_changes(tmp_path, results):
+    """A second run with nothing changed starts no process and gives the same result; an edit to the
+    model's file (or to the derivation) checks again, and a wrong result is never served."""
+    from lab.verify import derivations
+
+    m = registry.get("linear_regression")
+    src = tmp_path / "lin" / "linear_regression.py"
+    src.parent.mkdir()
+    src.write_text(m.source.read_text(encoding="utf-8"), encoding="utf-8")
+    md = src.with_suffix(".md")
+    md.write_text(m.derivation.read_text(encoding="utf-8"), encoding="utf-8")
+    model = registry.load(str(src))
+
+    def run():
+        bg = derivations.Background([(str(src), model, md)])
+        started = bg.started
+        return started, bg.results()[0][model.name]
+
+    started, first = run()
+    assert started and first.status in ("ok", "unchecked")  # its blocks check the registered model
+    started, again = run()
+    assert not started and again == first
+    md.write_text(md.read_text(encoding="utf-8") + "\n```python\nassert False, 'edited'\n```\n", encoding="utf-8")
+    started, edited = run()
+    assert started and edited.status == "FAIL" and "edited" in " ".join(edited.problems)
+    src.write_text(src.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
+    started, _ = run()
+    assert started
 
 
 def test_two_processes_share_one_cache(tmp_path):

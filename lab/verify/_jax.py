@@ -26,7 +26,8 @@ may still run in another order, which the rounding bounds allow).
 
 import os
 import sys
-from pathlib import Path
+
+from lab.verify.store import cache_dir
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 #: The XLA flag that keeps fused multiply-adds out of compiled programs (see above).
@@ -74,14 +75,6 @@ def check_no_fma() -> None:
             "JAX compiles a·b + c into fused multiply-adds in this process, so its witnesses would not "
             f"round as the loss is written: import lab before JAX starts, or set XLA_FLAGS={NO_FMA}"
         )
-
-
-def cache_dir() -> Path | None:
-    """The folder of the lab's compiled programs, or None when ``LAB_JAX_CACHE=off``."""
-    env = os.environ.get("LAB_JAX_CACHE", "")
-    if env == "off":
-        return None
-    return Path(env or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradient-lab" / "jax")
 
 
 CACHE_DIR = cache_dir()

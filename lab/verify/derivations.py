@@ -248,28 +248,51 @@ class Background:
     a file) with its derivation; ``root``, when given, adds the lessons and the derivations that
     justify no model. :meth:`results` waits for them; if the process fails to report, they are
     checked here instead.
+
+    A result is kept (:data:`RESULTS`) under a hash of everything its blocks can read: the derivation,
+    the model's file and the files beside it, every file of the lab, and the versions of Python and
+    of the packages the blocks use. A run that changed none of them checks nothing again; an edit
+    to any of them checks again.
     """
 
     def __init__(self, jobs: list[tuple[str, registry.Model, Path]], root: Path | None = None):
         import subprocess
         import sys
 
-        self.jobs, self.root = jobs, root
+        self.root, self._proc = root, None
+        self._keys = {m.name: _key(path, m.source, model=m) for _, m, path in jobs}
+        if root is not None:
+            self._keys[""] = _key(*sorted(Path(root).rglob("*.md")))
+        self._cached = {name: _cached(key) for name, key in self._keys.items()}
+        self.jobs = [j for j in jobs if self._cached[j[1].name] is None]
+        self._rest = root is not None and self._cached[""] is None
+        if not self.jobs and not self._rest:
+            return
         self._out = Path(tempfile.mkstemp(prefix="lab-derivations-", suffix=".json")[1])
         argv = [sys.executable, "-m", "lab.verify.derivations", "--out", str(self._out)]
-        for spec, _, path in jobs:
+        for spec, _, path in self.jobs:
             argv += ["--model", spec, str(path)]
-        if root is not None:
+        if self._rest:
             argv += ["--root", str(root)]
         self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
+    @property
+    def started(self) -> bool:
+        """Whether any block runs (False: every result came from :data:`RESULTS`)."""
+        return self._proc is not None
+
     def cancel(self) -> None:
-        self._proc.kill()
-        self._proc.wait()
-        self._out.unlink(missing_ok=True)
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._out.unlink(missing_ok=True)
 
     def results(self) -> tuple[dict[str, DerivationResult], list[DerivationResult]]:
         """(each model's result by name, the lessons' and orphans' results)."""
+        done = {k: v[0] for k, v in self._cached.items() if v is not None and k}
+        rest = self._cached[""] if self.root is not None and self._cached[""] is not None else []
+        if self._proc is None:
+            return done, rest
         import json
 
         try:
@@ -280,9 +303,73 @@ class Background:
         finally:
             self._out.unlink(missing_ok=True)
         if data is None:  # the process could not run or report: check here
-            return _check_jobs(self.jobs, self.root)
-        rebuild = lambda d: DerivationResult(**d)  # noqa: E731
-        return {k: rebuild(v) for k, v in data["models"].items()}, [rebuild(d) for d in data["rest"]]
+            new, new_rest = _check_jobs(self.jobs, self.root if self._rest else None)
+        else:
+            rebuild = lambda d: DerivationResult(**d)  # noqa: E731
+            new, new_rest = {k: rebuild(v) for k, v in data["models"].items()}, [rebuild(d) for d in data["rest"]]
+        for name, r in new.items():
+            _keep(self._keys[name], [r])
+        if self._rest:
+            _keep(self._keys[""], new_rest)
+            rest = new_rest
+        return {**done, **new}, rest
+
+
+def _results_store():
+    from lab.verify.store import Store, cache_dir
+
+    root = cache_dir()
+    return Store(None if root is None else root / "derivations")
+
+
+#: Derivation results kept between runs, beside the compiled programs (``lab cache clear`` empties both).
+RESULTS = _results_store()
+_VERSIONED = ("numpy", "scipy", "scikit-learn", "matplotlib", "array-api-compat", "gradient-lab")
+
+
+def _key(*paths, model: registry.Model | None = None) -> str:
+    """A hash of ``paths``, the lab's own files, the files beside ``model``'s, and the versions."""
+    import hashlib
+    import os
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lab.verify.store import file_hash
+
+    lab_root = Path(registry.__file__).resolve().parent
+    files = {str(p) for p in paths if p is not None}
+    for folder, subs, names in os.walk(lab_root):  # the lab's code and templates, not the book's npm packages
+        subs[:] = [d for d in subs if d not in ("node_modules", "__pycache__")]
+        files.update(os.path.join(folder, n) for n in names)
+    if model is not None:
+        files.update(str(p) for p in Path(model.source).resolve().parent.glob("*.py"))
+    parts = [f"python {platform.python_version()}"]
+    for pkg in _VERSIONED:
+        try:
+            parts.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            parts.append(f"{pkg} -")
+    parts += [f"{f} {file_hash(f) if Path(f).is_file() else '-'}" for f in sorted(files)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _cached(key: str) -> list[DerivationResult] | None:
+    import json
+
+    payload = RESULTS.get(f"d-{key}")
+    if payload is None:
+        return None
+    try:
+        return [DerivationResult(**d) for d in json.loads(payload)]
+    except (ValueError, TypeError):
+        return None
+
+
+def _keep(key: str, results: list[DerivationResult]) -> None:
+    import dataclasses
+    import json
+
+    RESULTS.put(f"d-{key}", json.dumps([dataclasses.asdict(r) for r in results]).encode())
 
 
 def _check_jobs(jobs, root: Path | None) -> tuple[dict[str, DerivationResult], list[DerivationResult]]:

@@ -33,6 +33,15 @@ MAGIC = b"gradient-lab program store 1\n"
 MAX_MB = float(os.environ.get("LAB_CACHE_MAX_MB") or 512)
 
 
+def cache_dir() -> Path | None:
+    """The folder of the lab's caches, or None when ``LAB_JAX_CACHE=off``: ``$LAB_JAX_CACHE``, else
+    ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/gradient-lab/jax``."""
+    env = os.environ.get("LAB_JAX_CACHE", "")
+    if env == "off":
+        return None
+    return Path(env or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradient-lab" / "jax")
+
+
 def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
