@@ -32,15 +32,22 @@ def _distance(model: Model, params, X, y, hyper) -> np.ndarray:
         return np.asarray(model.module.kink_distance(params, X, y, **hyper), dtype=float).reshape(-1)
 
 
-_last: list = []  # (model, case, scale): the judge asks for one case's scale several times in a row
+#: id(case) -> (model, case, scale) for the last cases of a batch: the judge asks for one case's scale
+#: several times (settling the batch, judging the case, nudging its samples). The entry holds the case,
+#: so its id is not reused while it is kept.
+_scales: dict = {}
+_KEEP = 2 * 128
 
 
 def scale(model: Model, case: Case) -> np.ndarray:
     """Per sample, the size of the score that ``kink_distance`` measures (about |z|), at least 1e-300."""
-    if _last and _last[0] is model and _last[1] is case:
-        return _last[2]
+    hit = _scales.get(id(case))
+    if hit is not None and hit[0] is model and hit[1] is case:
+        return hit[2]
     out = _scale(model, case)
-    _last[:] = [model, case, out]
+    if len(_scales) >= _KEEP:
+        del _scales[next(iter(_scales))]
+    _scales[id(case)] = (model, case, out)
     return out
 
 
