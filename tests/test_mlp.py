@@ -25,6 +25,7 @@ from lab.model import get
 from lab.optim import fit
 from lab.verify._jax import jax, jnp
 from lab.verify.cases import MAX_D, MAX_N, features
+from lab.verify.witnesses import COMPILE_OPTIONS
 
 MODEL = get("mlp")
 mlp = MODEL.module
@@ -92,7 +93,7 @@ def networks(draw, scales=SCALES) -> Problem:
     return Problem("mlp", params, X, y)
 
 
-jax_grad = jax.jit(jax.grad(mlp.loss))
+jax_grad = jax.jit(jax.grad(mlp.loss), compiler_options=COMPILE_OPTIONS)
 
 
 def assert_within(got, ref, bound, what):

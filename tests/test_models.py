@@ -34,6 +34,7 @@ from lab.optim import fit
 from lab.optim import lipschitz as curvature
 from lab.verify._jax import jax, jnp
 from lab.verify.rounding import bounded
+from lab.verify.witnesses import COMPILE_OPTIONS
 
 MODELS = names()
 LINEAR = ["linear_regression", "multivariate_linear_regression"]  # mean squared error of X w + b
@@ -81,7 +82,7 @@ def _grad_and_scale(loss, params, X, y):
 @functools.cache
 def autodiff(name: str):
     """The jitted witness for one model: jit keeps one compiled program per shape."""
-    return jax.jit(functools.partial(_grad_and_scale, get(name).module.loss))
+    return jax.jit(functools.partial(_grad_and_scale, get(name).module.loss), compiler_options=COMPILE_OPTIONS)
 
 
 @functools.cache
@@ -92,7 +93,9 @@ def rounding_bound(name: str):
     (1 − tanh² of a saturated unit in mlp), the error is amplified beyond ``_grad_and_scale``'s
     scale; this bound carries each primitive's error through the cancellation. It is slow to
     trace, so the test asks for it only where the scale alone is exceeded."""
-    return jax.jit(lambda params, X, y: bounded(jax.grad(get(name).module.loss))(params, X, y)[1])
+    return jax.jit(
+        lambda params, X, y: bounded(jax.grad(get(name).module.loss))(params, X, y)[1], compiler_options=COMPILE_OPTIONS
+    )
 
 
 def magnitude(model: Model, params, X, y) -> float:

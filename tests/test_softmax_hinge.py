@@ -28,7 +28,7 @@ from lab.data import synthetic
 from lab.model import Model, get
 from lab.optim import fit
 from lab.verify._jax import jax, jnp
-from lab.verify.witnesses import flatten, unflatten
+from lab.verify.witnesses import COMPILE_OPTIONS, flatten, unflatten
 
 EPS = np.finfo(np.float64).eps
 SOFTMAX, HINGE = get("softmax_regression"), get("hinge_svm")
@@ -61,7 +61,7 @@ def witness(name: str):
         H = jax.hessian(lambda v: f(unflatten(v, params, keys)))(flatten(params, keys))
         return jax.grad(f)(params), H
 
-    jitted = jax.jit(both)
+    jitted = jax.jit(both, compiler_options=COMPILE_OPTIONS)
     return lambda params, X, y, lam: jax.tree_util.tree_map(np.asarray, jitted(params, X, y, lam))
 
 
