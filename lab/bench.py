@@ -103,8 +103,9 @@ _IMPORT = "import lab.verify.search"
 
 
 def _wall(args: list[str], env: dict) -> float:
+    # `python -c` puts the working folder first on sys.path, before PYTHONPATH: run in the tree measured
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", *args], env=env, check=False, capture_output=True)
+    subprocess.run([sys.executable, "-c", *args], env=env, check=False, capture_output=True, cwd=env.get("LAB_TREE"))
     return time.perf_counter() - t
 
 
@@ -122,7 +123,7 @@ def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, agai
         sides = [("now", dict(os.environ, LAB_JAX_CACHE=stack.enter_context(_tempdir())))]
         if against:
             tree = stack.enter_context(_worktree(against))
-            env = dict(os.environ, LAB_JAX_CACHE=stack.enter_context(_tempdir()), PYTHONPATH=tree)
+            env = dict(os.environ, LAB_JAX_CACHE=stack.enter_context(_tempdir()), PYTHONPATH=tree, LAB_TREE=tree)
             sides.append((against, env))
         print(f"{'model':<32} {'side':<10} {'import s':>9} {'cold':>7} {'warm':>7} {'dev':>7}")
         rows = list(names) + (["all nine (make verify)"] if everything else [])

@@ -43,7 +43,8 @@ def write(tmp_path, name, body, target="real"):
     return registry.load(str(f))
 
 
-def logistic_with(tmp_path, name, sigmoid):
+def logistic_with(tmp_path, name, sigmoid, more=""):
+    """Logistic regression whose hand gradient computes σ(z) as ``sigmoid``; ``more`` adds functions."""
     return write(
         tmp_path,
         name,
@@ -54,7 +55,8 @@ def grad(params, X, y):
     p = {sigmoid}
     g = (p - y) / X.shape[0]
     return {{"w": X.T @ g, "b": np.sum(g)}}
-""",
+"""
+        + more,
         target="binary",
     )
 
@@ -348,24 +350,15 @@ def test_a_cut_off_in_the_loss_is_blamed_on_the_loss(tmp_path):
 
 def logistic_hessian(tmp_path, name, curvature):
     """Logistic regression with a hand Hessian whose per-sample curvature p(1 − p) is ``curvature``."""
-    return write(
-        tmp_path,
-        name,
-        LOGISTIC_LOSS
-        + f"""
-def grad(params, X, y):
-    z = X @ params["w"] + params["b"]
-    g = (1 / (1 + np.exp(-z)) - y) / X.shape[0]
-    return {{"w": X.T @ g, "b": np.sum(g)}}
+    hessian = f"""
 def hessian(params, X, y):
     z = X @ params["w"] + params["b"]
     p = 1 / (1 + np.exp(-z))
     s = {curvature}
     Xt = np.hstack([X, np.ones((X.shape[0], 1))])
     return Xt.T @ (s[:, None] * Xt) / X.shape[0]
-""",
-        target="binary",
-    )
+"""
+    return logistic_with(tmp_path, name, "1 / (1 + np.exp(-z))", more=hessian)
 
 
 def test_a_right_hessian_in_another_order_verifies_as_inexact(tmp_path):
