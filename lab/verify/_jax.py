@@ -61,16 +61,18 @@ def fuses_multiply_add() -> bool:
     return bool(np.any(np.asarray(jax.jit(lambda a, b, c: a * b + c)(a, b, c)) != a * b + c))
 
 
-_checked: list = []
+_probed: list[bool] = []  # the probe's answer, once per process
 
 
 def check_no_fma() -> None:
-    """Raise when compiled programs would fuse multiply-adds, with the one-line remedy. Only probes
-    when the cap may not have taken hold: JAX already running, or a max ISA chosen by the user."""
-    if _checked or not (_started_first or "xla_cpu_max_isa" in _flags):
+    """Raise, every time it is asked, when compiled programs would fuse multiply-adds, with the
+    one-line remedy. Only probes when the cap may not have taken hold: JAX already running, or a
+    max ISA chosen by the user."""
+    if not (_started_first or "xla_cpu_max_isa" in _flags):
         return
-    _checked.append(True)
-    if fuses_multiply_add():
+    if not _probed:
+        _probed.append(fuses_multiply_add())
+    if _probed[0]:
         raise RuntimeError(
             "JAX compiles a·b + c into fused multiply-adds in this process, so its witnesses would not "
             f"round as the loss is written: import lab before JAX starts, or set XLA_FLAGS={NO_FMA}"
