@@ -20,7 +20,9 @@ when its blocks still pass with every model's ``grad`` made wrong.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import os
 import re
 import tempfile
 import traceback
@@ -330,17 +332,12 @@ _VERSIONED = ("numpy", "scipy", "scikit-learn", "matplotlib", "array-api-compat"
 def _key(*paths, model: registry.Model | None = None) -> str:
     """A hash of ``paths``, the lab's own files, the files beside ``model``'s, and the versions."""
     import hashlib
-    import os
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
     from lab.verify.store import file_hash
 
-    lab_root = Path(registry.__file__).resolve().parent
-    files = {str(p) for p in paths if p is not None}
-    for folder, subs, names in os.walk(lab_root):  # the lab's code and templates, not the book's npm packages
-        subs[:] = [d for d in subs if d not in ("node_modules", "__pycache__")]
-        files.update(os.path.join(folder, n) for n in names)
+    files = {str(p) for p in paths if p is not None} | set(_lab_files())
     if model is not None:
         files.update(str(p) for p in Path(model.source).resolve().parent.glob("*.py"))
     parts = [f"python {platform.python_version()}"]
@@ -351,6 +348,16 @@ def _key(*paths, model: registry.Model | None = None) -> str:
             parts.append(f"{pkg} -")
     parts += [f"{f} {file_hash(f) if Path(f).is_file() else '-'}" for f in sorted(files)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@functools.cache
+def _lab_files() -> tuple[str, ...]:
+    """Every file of the lab: its code and templates, not the book's npm packages (listed once a run)."""
+    out = []
+    for folder, subs, names in os.walk(Path(registry.__file__).resolve().parent):
+        subs[:] = [d for d in subs if d not in ("node_modules", "__pycache__")]
+        out += [os.path.join(folder, n) for n in names]
+    return tuple(out)
 
 
 def _cached(key: str) -> list[DerivationResult] | None:

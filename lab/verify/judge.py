@@ -28,6 +28,7 @@ the hand gradient is judged by one-sided finite differences alone.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,7 @@ from lab.verify import kinks
 from lab.verify.cases import BATCH, Case
 from lab.verify.precision import Precision, explain
 from lab.verify.rounding import gamma
-from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient, loss_rounding, memo, one_sided
+from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient, loss_rounding, one_sided
 
 
 @dataclass
@@ -279,7 +280,7 @@ def _sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[
     bounds the rounding of a loss value (the witnesses' bound at θ)."""
     p0 = {k: np.asarray(case.params[k], dtype=float) for k in d}
 
-    @memo
+    @functools.cache  # the difference tables and the rounding bound ask for the same points
     def f(t):
         with np.errstate(all="ignore"):
             return float(model.module.loss({k: p0[k] + t * d[k] for k in d}, case.X, case.y, **case.hyper))

@@ -14,6 +14,7 @@ rounding interpreter.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import pickle
@@ -496,18 +497,6 @@ def _one_sided_np(f, h0, side, con, steps, f_err, f0):
     return best, err
 
 
-def memo(f):
-    """``f`` remembering its values: a difference table and a rounding bound ask for the same points."""
-    seen: dict = {}
-
-    def g(t):
-        if t not in seen:
-            seen[t] = f(t)
-        return seen[t]
-
-    return g
-
-
 def loss_rounding(model: Model, case: Case, v: dict, ts, bound: float, f64=None) -> float:
     """A bound on the rounding of the NumPy loss at θ + t·v for t in ``ts``: the larger of ``bound``
     (the witnesses' bound at θ) and 4× the gap to the same loss run in extended precision.
@@ -555,7 +544,7 @@ def fd_directional(
     """
     f0 = {k: np.asarray(p, dtype=np.float64) for k, p in case.params.items()}
 
-    @memo
+    @functools.cache  # the difference table and the rounding bound ask for the same points
     def f(t):
         with np.errstate(all="ignore"):
             return float(model.module.loss({k: f0[k] + t * v[k] for k in f0}, case.X, case.y, **case.hyper))
