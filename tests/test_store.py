@@ -69,19 +69,80 @@ def test_a_warm_program_is_neither_traced_nor_compiled(tmp_path, store, monkeypa
         np.testing.assert_array_equal(first.grad_err[k], again.grad_err[k])
 
 
-def test_an_edit_to_grad_reuses_the_compiled_program(tmp_path, store, monkeypatch):
-    """The usual edit leaves the loss alone: the source key misses, the program key finds it."""
+def test_an_edit_to_grad_is_neither_traced_nor_compiled(tmp_path, store, monkeypatch):
+    """The usual edit leaves the loss alone: the key is read from the loss's own code, so the program
+    is found without tracing. Moving the loss down the file and editing comments does the same."""
     m = model_file(tmp_path)
+    case = one_case(m)
+    first = Witness(m).evaluate([case], 4)[0]
+    witnesses._live.clear()
+    edited = MODEL.replace("2 * np.mean(r)", "2.0 * np.mean(r)").replace("TARGET", "\n\n# a comment\nTARGET")
+    m2 = model_file(tmp_path, edited, name="store_probe")
+    assert m2.module.loss.__code__.co_firstlineno != m.module.loss.__code__.co_firstlineno
+    monkeypatch.setattr(Witness, "_all", lambda *a: pytest.fail("traced after an edit to grad"))
+    again = Witness(m2).evaluate([case], 4)[0]
+    np.testing.assert_array_equal(first.grad["w"], again.grad["w"])
+    assert len([e for e in store.entries() if e.name.startswith("s-")]) == 1
+
+
+HELPER = (
+    MODEL.replace(
+        '    r = X @ params["w"] + params["b"] - y\n    return xp.mean(r * r)',
+        '    return xp.mean(square(X @ params["w"] + params["b"] - y)) * SCALE',
+    )
+    + """
+SCALE = 1.0
+def square(r):
+    return r * r
+"""
+)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("return r * r", "return r * r * 2.0"),  # a helper the loss calls
+        ("SCALE = 1.0", "SCALE = 2.0"),  # a constant the loss reads
+    ],
+    ids=["helper", "constant"],
+)
+def test_an_edit_to_what_the_loss_calls_or_reads_is_a_new_program(tmp_path, store, edit):
+    assert HELPER != MODEL
+    m = model_file(tmp_path, HELPER)
+    case = one_case(m)
+    before = Witness(m).evaluate([case], 4)[0]
+    witnesses._live.clear()
+    after = Witness(model_file(tmp_path, HELPER.replace(*edit), name="store_probe")).evaluate([case], 4)[0]
+    assert after.loss == pytest.approx(2 * before.loss)
+
+
+def test_a_constant_changed_at_run_time_is_a_new_program(tmp_path, store, monkeypatch):
+    m = model_file(tmp_path, HELPER)
+    case = one_case(m)
+    before = Witness(m).evaluate([case], 4)[0]
+    monkeypatch.setattr(m.module, "SCALE", 3.0)
+    assert Witness(m).evaluate([case], 4)[0].loss == pytest.approx(3 * before.loss)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        HELPER.replace("SCALE = 1.0", "SCALE = {'s': 1.0}").replace(") * SCALE", ") * SCALE['s']"),
+        HELPER.replace(") * SCALE", ") * globals()['SCALE']"),
+    ],
+    ids=["dict", "globals"],
+)
+def test_a_value_the_key_cannot_read_falls_back_to_the_files(tmp_path, store, text):
+    """A dict, or a name reached by string, is not read from code: then any edit to the file is a
+    new key, as before, and never a stale program."""
+    m = model_file(tmp_path, text)
+    assert witnesses._fingerprint(m.module.loss) is None
     case = one_case(m)
     Witness(m).evaluate([case], 4)
     witnesses._live.clear()
-    m2 = model_file(tmp_path, MODEL.replace("2 * np.mean(r)", "2.0 * np.mean(r)"), name="store_probe")
-    import jax.stages
-
-    monkeypatch.setattr(jax.stages.Lowered, "compile", lambda *a, **k: pytest.fail("compiled again"))
+    m2 = model_file(tmp_path, text.replace("2 * np.mean(r)", "2.0 * np.mean(r)"), name="store_probe")
     Witness(m2).evaluate([case], 4)
-    assert len([e for e in store.entries() if e.name.startswith("s-")]) == 2  # two sources, one program
-    assert len([e for e in store.entries() if e.name.startswith("p-")]) == 1
+    assert len([e for e in store.entries() if e.name.startswith("s-")]) == 2
 
 
 def test_an_edit_to_the_loss_is_a_new_program(tmp_path, store):
