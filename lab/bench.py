@@ -100,6 +100,7 @@ def _naive_rates(model, sample, salt: float, cases: int, jax, jnp) -> tuple[floa
 
 _LAB = "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))"
 _IMPORT = "import lab.verify.search"
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _wall(args: list[str], env: dict) -> float:
@@ -114,7 +115,9 @@ def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, agai
     ``python -c "import lab.verify.search"`` timed in between (interleaved; medians of ``repeats``).
 
     cold: an empty cache (the first run of a new model file); warm: the runs after it;
-    dev: ``--profile dev`` on that warm cache. The cache is a fresh folder of this run.
+    dev: ``--profile dev`` on that warm cache; edit: the first run after an edit to ``grad`` (a copy of
+    the model file and its derivation, with ``grad`` wrapped anew each time), which checks the
+    derivation again too. The cache is a fresh folder of this run.
     ``against``, a git revision, runs the same in a worktree of that revision (its own cache),
     interleaved with this checkout's runs, so before and after are measured on one machine at once.
     """
@@ -125,26 +128,52 @@ def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, agai
             tree = stack.enter_context(_worktree(against))
             env = dict(os.environ, LAB_JAX_CACHE=stack.enter_context(_tempdir()), PYTHONPATH=tree, LAB_TREE=tree)
             sides.append((against, env))
-        print(f"{'model':<32} {'side':<10} {'import s':>9} {'cold':>7} {'warm':>7} {'dev':>7}")
+        print(f"{'model':<32} {'side':<10} {'import s':>9} {'cold':>7} {'warm':>7} {'dev':>7} {'edit':>7}")
         rows = list(names) + (["all nine (make verify)"] if everything else [])
         for name in rows:
             argv = ["verify"] if name.startswith("all ") else ["verify", name]
-            imports, runs = {}, {}
+            imports, runs, copies = {}, {}, {}
             for side, env in sides:
                 imports[side] = [_wall([_IMPORT], env)]
-                runs[side] = {"cold": [_wall([_LAB, *argv], env)], "warm": [], "dev": []}
-            for kind, extra in (("warm", []), ("dev", ["--profile", "dev"])):
-                for _ in range(repeats):
+                runs[side] = {"cold": [_wall([_LAB, *argv], env)], "warm": [], "dev": [], "edit": []}
+                if not name.startswith("all "):
+                    copies[side] = _model_copy(stack.enter_context(_tempdir()), env.get("LAB_TREE", _ROOT), name)
+            kinds = [("warm", []), ("dev", ["--profile", "dev"])] + ([("edit", [])] if copies else [])
+            for kind, extra in kinds:
+                for i in range(repeats):
                     for side, env in sides:
                         imports[side].append(_wall([_IMPORT], env))
-                        runs[side][kind].append(_wall([_LAB, *argv, *extra], env))
+                        args = [*argv, *extra]
+                        if kind == "edit":
+                            args = ["verify", "--module", _edit_grad(copies[side], i)]
+                        runs[side][kind].append(_wall([_LAB, *args], env))
             for side, _ in sides:
                 base = float(np.median(imports[side]))
-                r = {k: float(np.median(v)) / base for k, v in runs[side].items()}
+                r = {k: f"{float(np.median(v)) / base:>6.1f}×" if v else f"{'—':>7}" for k, v in runs[side].items()}
                 print(
-                    f"{name:<32} {side:<10} {base:>9.2f} {r['cold']:>6.1f}× {r['warm']:>6.1f}× {r['dev']:>6.1f}×",
+                    f"{name:<32} {side:<10} {base:>9.2f} {r['cold']} {r['warm']} {r['dev']} {r['edit']}",
                     flush=True,
                 )
+
+
+def _model_copy(folder: str, tree: str, name: str) -> str:
+    """A user's copy of model ``name`` and its derivation, from ``tree``, in ``folder``."""
+    import shutil
+
+    for src, ext in ((os.path.join(tree, "lab", "models"), ".py"), (os.path.join(tree, "derivations"), ".md")):
+        if os.path.exists(os.path.join(src, name + ext)):
+            shutil.copy(os.path.join(src, name + ext), os.path.join(folder, name + ext))
+    return os.path.join(folder, name + ".py")
+
+
+def _edit_grad(path: str, i: int) -> str:
+    """An edit to ``grad`` that leaves the loss alone, as a person makes many times: grad wrapped anew."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(
+            f"\n\n_grad_{i} = grad\n\n\ndef grad(params, X, y, **hyper):  # edit {i}\n"
+            f"    return _grad_{i}(params, X, y, **hyper)\n"
+        )
+    return path
 
 
 @contextlib.contextmanager

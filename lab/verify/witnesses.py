@@ -152,7 +152,7 @@ def _fingerprint(fn) -> str | None:
         seen.add(id(f))
         if f.__closure__:
             return None
-        h.update(f"{f.__module__}.{f.__qualname__}\n".encode())
+        h.update(f"{f.__qualname__}\n".encode())  # not the module's name: a copy of a model file is the same loss
         names: list[str] = []
         h.update(_code_bytes(f.__code__, names))
         for d in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).items()):
@@ -196,7 +196,7 @@ def _value(v, todo: list) -> bytes | None:
         if _installed(v.__code__.co_filename):
             return f"{v.__module__}.{v.__qualname__}{_version_of(v.__module__)};".encode()
         todo.append(v)  # hashed in turn, in an order fixed by the code
-        return f"def {v.__module__}.{v.__qualname__};".encode()
+        return f"def {v.__qualname__};".encode()
     if isinstance(v, types.ModuleType):
         f = getattr(v, "__file__", None)
         if f is None or _installed(f):
