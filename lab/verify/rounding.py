@@ -390,7 +390,11 @@ def bounded(f: Callable) -> Callable:
         closed, out_shape = jax.make_jaxpr(lambda *xs: f(*jax.tree_util.tree_unflatten(tree, xs)), return_shape=True)(
             *spec
         )
-        outs, errs = _eval(closed.jaxpr, closed.consts, flat, [_zero(a) for a in flat])
+        # The rules' jnp functions are jitted: under a trace each call would become a nested call, to
+        # be traced, inlined and lowered (about half of tracing). Without jit their primitives go
+        # straight into the program; they are the same primitives.
+        with jax.disable_jit():
+            outs, errs = _eval(closed.jaxpr, closed.consts, flat, [_zero(a) for a in flat])
         out_tree = jax.tree_util.tree_structure(out_shape)
         return jax.tree_util.tree_unflatten(out_tree, outs), jax.tree_util.tree_unflatten(out_tree, errs)
 
