@@ -159,6 +159,12 @@ def _commands(parser: argparse.ArgumentParser) -> str:
     return "\n".join(lines)
 
 
+def _looks_like_file(name: str) -> bool:
+    from pathlib import Path
+
+    return name.endswith(".py") or Path(name).is_file() or Path(name + ".py").is_file()
+
+
 def _verify(args) -> int:
     from lab.verify import derivations
     from lab.verify.report import failures, table, write_json
@@ -168,6 +174,10 @@ def _verify(args) -> int:
         _check_writable(args.json, "lab verify: --json")
     if args.examples is not None and args.examples < 1:
         raise UsageError("--examples must be at least 1")
+    # a file named where a model name goes (lab verify my_loss.py) is taken as --module
+    known = set(registry.names())
+    args.module = [n for n in args.names if n not in known and _looks_like_file(n)] + list(args.module)
+    args.names = [n for n in args.names if n not in args.module]
     models = [registry.get(n) for n in args.names] if args.names else ([] if args.module else registry.all_models())
     specs = {m.name: m.name for m in models}
     for spec in args.module:

@@ -74,15 +74,16 @@ def test_verify_a_registered_model(capsys):
     assert len(rows) == 1 and "verified" in rows[0].split(), out
 
 
-def test_verify_catches_a_sign_flip_in_a_users_file(tmp_path, capsys):
+@pytest.mark.parametrize("how", [["--module"], []], ids=["--module", "path alone"])
+def test_verify_catches_a_sign_flip_in_a_users_file(tmp_path, capsys, how):
     """A copy of multivariate_linear_regression with the w-gradient negated: exit 1, the report
-    names the file's model and says FAIL."""
+    names the file's model and says FAIL. The path works with --module or alone."""
     source = MLR.read_text()
     flipped = source.replace("g_w += X[rows].T @ r", "g_w -= X[rows].T @ r")
     assert flipped != source, "the gradient line of multivariate_linear_regression changed"
     path = tmp_path / "flipped_mlr.py"
     path.write_text(flipped)
-    assert main(["verify", "--module", str(path), "--examples", "5", "--no-derivations"]) == 1
+    assert main(["verify", *how, str(path), "--examples", "5", "--no-derivations"]) == 1
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     row = [line for line in out.splitlines() if line.startswith("flipped_mlr ")]
@@ -238,6 +239,8 @@ ERROR_PATHS = [
     (["frobnicate"], "invalid choice"),
     (["verify", "nope"], "unknown model 'nope'"),
     (["verify", "--module", "{tmp}/absent.py"], "no such model file"),
+    (["verify", "{tmp}/absent.py"], "no such model file"),
+    (["verify", "{tmp}/broken.py"], "does not import"),
     (["verify", "--module", "{tmp}/broken.py"], "does not import"),
     (["verify", "--profile", "huge"], "invalid choice: 'huge'"),
     (["verify", "linear_regression", "--examples", "0"], "--examples must be at least 1"),
