@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", metavar="FILE", help="write one JSON object per model to FILE")
     v.add_argument("--no-derivations", action="store_true", help="skip running the derivations' Python blocks")
     v.add_argument(
+        "--watch",
+        action="store_true",
+        help="stay running and verify again each time a model's file or its derivation is saved (Ctrl-C stops)",
+    )
+    v.add_argument(
         "--at",
         metavar="FILE.npz",
         help="judge one point with every witness: an .npz with X, y and one array per parameter (w, b, ...)",
@@ -166,10 +171,6 @@ def _looks_like_file(name: str) -> bool:
 
 
 def _verify(args) -> int:
-    from lab.verify import derivations
-    from lab.verify.report import failures, table, write_json
-    from lab.verify.search import prefetch, verify
-
     if args.json:
         _check_writable(args.json, "lab verify: --json")
     if args.examples is not None and args.examples < 1:
@@ -178,12 +179,31 @@ def _verify(args) -> int:
     known = set(registry.names())
     args.module = [n for n in args.names if n not in known and _looks_like_file(n)] + list(args.module)
     args.names = [n for n in args.names if n not in args.module]
+    if args.watch:
+        if args.at:
+            raise UsageError("lab verify: --watch and --at do not go together")
+        return _watch(args)
+    return _verify_once(args)
+
+
+def _verify_once(args, watched: list | None = None) -> int:
+    """One run of ``lab verify``: load the models, search, check the derivations, print the report.
+    ``watched``, when given, is set to the models' files and derivations (for ``--watch``)."""
+    from lab.verify import derivations
+    from lab.verify.report import failures, table, write_json
+    from lab.verify.search import prefetch, verify
+
     models = [registry.get(n) for n in args.names] if args.names else ([] if args.module else registry.all_models())
     specs = {m.name: m.name for m in models}
     for spec in args.module:
         m = registry.load(spec)
         models.append(m)
         specs[m.name] = spec
+    if watched is not None:
+        watched[:] = [str(p) for m in models for p in (m.source, derivations.derivation_for(m))]
+    from lab.verify.rounding import approximated
+
+    approximated.clear()  # what this run's programs note (a run of --watch follows another)
     if args.at:
         return _verify_at(models, args.at)
     for m in models:  # what loss and grad return, on a few rows, before any long run
@@ -251,6 +271,78 @@ def _verify(args) -> int:
     if any(r.status == "error" for r in reports) and not any(r.status == "fail" for r in reports):
         return 2
     return 1 if any(r.status != "pass" for r in reports) or orphans or not all(d.ok for d in lessons) else 0
+
+
+def _watch(args, poll: float = 0.3, runs: int | None = None) -> int:
+    """``lab verify --watch``: verify, then again each time a watched file is saved, in this process, so
+    a run after an edit pays neither the import nor the loading of the compiled programs. A model file
+    that does not import, or any other bad input, is one line, and the watch goes on. ``runs`` (for
+    tests) stops after that many runs. Returns the last run's exit code."""
+    import importlib
+    import os
+    import time
+
+    targets = list(args.names) or ([] if args.module else registry.names())
+    models_dir = os.path.dirname(registry.lab.models.__file__)
+    # an imported module is imported once: its file, when edited, is read again by a reload
+    imported = {os.path.join(models_dir, f"{n}.py"): f"lab.models.{n}" for n in targets}
+    sources = list(imported)
+    for spec in args.module:
+        if _looks_like_file(spec):  # a path that is not there is a usage error, not something to wait for
+            path = spec if os.path.exists(spec) or not os.path.exists(spec + ".py") else spec + ".py"
+            if not os.path.isfile(path):
+                raise registry.ModelError(f"no such model file: {spec}")
+            sources.append(path)  # loaded afresh on every run
+        else:
+            found = importlib.util.find_spec(spec)
+            if found is None or not found.origin:
+                raise registry.ModelError(f"no model module named {spec!r}")
+            imported[found.origin] = spec
+            sources.append(found.origin)
+    watched: list[str] = []  # the models' files and derivations, from the last run that loaded them
+
+    def stamp() -> dict:
+        out = {}
+        for f in dict.fromkeys(sources + watched):
+            try:
+                st = os.stat(f)
+                out[f] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                out[f] = None
+        return out
+
+    rc, done, before, stale = 0, 0, None, set()
+    try:
+        while True:
+            now = stamp()
+            if before is not None:
+                changed = [f for f in now if now[f] != before.get(f)]
+                names = ", ".join(os.path.basename(f) for f in changed)
+                print(f"\n{time.strftime('%H:%M:%S')} {names} changed: verifying again", flush=True)
+                stale.update(imported[f] for f in changed if f in imported)
+            t0 = time.perf_counter()
+            try:
+                for name in sorted(stale):  # until a reload succeeds, the module stays stale
+                    if name in sys.modules:
+                        importlib.reload(sys.modules[name])
+                    stale.discard(name)
+                rc = _verify_once(args, watched)
+            except Exception as e:  # the file as saved mid-edit: say so, and watch on
+                text = str(e).splitlines()[0] if str(e) else ""
+                plain = isinstance(e, ValueError)  # ModelError and bad input already name the problem
+                print(f"lab: error: {text if plain else f'{type(e).__name__}: {text}'}", file=sys.stderr, flush=True)
+                rc = 2
+            done += 1
+            if runs is not None and done >= runs:
+                return rc
+            before = stamp()
+            shown = ", ".join(sorted(os.path.relpath(f) for f in before))
+            print(f"({time.perf_counter() - t0:.1f} s; watching {shown}; Ctrl-C stops)", flush=True)
+            while stamp() == before:
+                time.sleep(poll)
+            time.sleep(poll / 3)  # let an editor finish writing
+    except KeyboardInterrupt:
+        return rc
 
 
 def _contract(m) -> None:

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 a wrong gradient, 2 bad input (one line on stderr, no t
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -314,3 +315,66 @@ def test_lab_new_asks_on_a_terminal(monkeypatch):
     assert [(h.name, h.lo, h.hi, h.domain) for h in hyper] == [("tau", 0.1, 0.9, "(0, 1)"), ("s", 1, 2, "(-inf, inf)")]
     monkeypatch.setattr("builtins.input", lambda prompt: "")
     assert cli._ask() == ("real", None, [])
+
+
+def _watch_with_edits(monkeypatch, argv: list[str], edits: list) -> int:
+    """``lab verify --watch`` for len(edits) + 1 runs: each wait for a save makes the next edit instead."""
+    import time
+
+    from lab import cli
+
+    pending = list(edits)
+
+    def sleep(seconds):  # the wait for a save (poll), not the pause after one (poll / 3)
+        if seconds == 0.25:
+            if not pending:
+                raise KeyboardInterrupt  # never hang: a run too many is a failure, not a wait
+            pending.pop(0)()
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    args = cli._parser().parse_args(["verify", *argv, "--watch"])
+    monkeypatch.setattr(cli, "_watch", functools.partial(cli._watch, poll=0.25, runs=len(edits) + 1))
+    return cli._verify(args)
+
+
+def test_watch_verifies_again_after_each_save(tmp_path, monkeypatch, capsys):
+    """A wrong gradient saved is a FAIL, a file saved mid-edit (a syntax error) is one line and the watch
+    goes on, and the fix saved is verified: each in the same process, from the file as saved."""
+    path = tmp_path / "watched_mlr.py"
+    good = MLR.read_text()
+    path.write_text(good)
+    flipped = good.replace("g_w += X[rows].T @ r", "g_w -= X[rows].T @ r")
+    assert flipped != good
+    edits = [
+        lambda: path.write_text(flipped),
+        lambda: path.write_text(good + "\ndef broken(:\n"),
+        lambda: path.write_text(good + "\n# fixed\n"),
+    ]
+    rc = _watch_with_edits(monkeypatch, [str(path), "--examples", "2", "--no-derivations"], edits)
+    out, err = capsys.readouterr()
+    assert rc == 0
+    runs = out.split("changed: verifying again")
+    assert len(runs) == 4, out
+    row = lambda text: next(line for line in text.splitlines() if line.startswith("watched_mlr "))  # noqa: E731
+    assert "verified" in row(runs[0]) and "FAIL" in row(runs[1]) and "verified" in row(runs[3])
+    assert runs[0].splitlines()[-1].endswith(" watched_mlr.py ")  # the line that names the file saved
+    assert err.count("lab: error:") == 1 and "does not import" in err and "Traceback" not in out + err
+
+
+def test_watch_reads_an_edited_module_again(tmp_path, monkeypatch, capsys):
+    """A model given as a dotted module is imported once; an edit to it is read again (a reload)."""
+    (tmp_path / "watch_probe_mlr.py").write_text(MLR.read_text())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    flipped = MLR.read_text().replace("g_w += X[rows].T @ r", "g_w -= X[rows].T @ r")
+    edits = [lambda: (tmp_path / "watch_probe_mlr.py").write_text(flipped)]
+    rc = _watch_with_edits(monkeypatch, ["--module", "watch_probe_mlr", "--examples", "2", "--no-derivations"], edits)
+    assert rc == 1
+    first, second = capsys.readouterr().out.split("changed: verifying again")
+    assert "verified" in first and "FAIL" in second
+
+
+def test_watch_of_a_file_that_is_not_there_is_a_usage_error(tmp_path, capsys):
+    assert main(["verify", str(tmp_path / "absent.py"), "--watch"]) == 2
+    assert "no such model file" in _one_line_error(capsys)
+    assert main(["verify", "linear_regression", "--watch", "--at", "p.npz"]) == 2
+    assert "--watch and --at" in _one_line_error(capsys)

@@ -57,6 +57,7 @@ def _remember(key, program) -> None:
 #: here: a program runs in milliseconds, is compiled once per shape, and its rounding bounds hold for
 #: any order of evaluation the optimizer could choose.
 COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
+_approximated_by: dict = {}  # id(program) -> the primitives it bounds without a rule (set where it is made)
 _pending: dict = {}  # key -> future of (program, from the store) being made ready (see Witness.prefetch)
 _workers: list = []  # the threads that load and compile, started on first use
 
@@ -344,6 +345,7 @@ class Witness:
     @staticmethod
     def _compile(lowered, digest: str, names: list[str]):
         program = lowered.compile(COMPILE_OPTIONS)
+        _approximated_by[id(program)] = names
         try:
             from jax.experimental.serialize_executable import serialize
 
@@ -427,14 +429,17 @@ class Witness:
         except Exception:
             STORE.discard(f"p-{digest}")
             return None
-        from lab.verify import rounding
-
-        rounding.approximated.update(names)  # what tracing would have noted, for the report
+        _approximated_by[id(program)] = names  # what tracing would have noted, for the report
         return program
 
     def _run(self, args):
+        from lab.verify import rounding
+
         try:
             program, loaded = self._program(args)
+            # the primitives without a rounding rule, each time a program runs (a run of lab verify --watch
+            # may find the program in memory, from a run before)
+            rounding.approximated.update(_approximated_by.get(id(program), ()))
             try:
                 return program(*args)
             except jax.errors.JaxRuntimeError:
