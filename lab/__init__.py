@@ -13,8 +13,8 @@ from lab.optim import DivergedError, History, fit
 
 
 def check(model, params, X, y, **hyper):
-    """The verdict on ``model``'s hand gradient at one point (see lab/verify/point.py); imports JAX."""
-    from lab.verify.point import check as _check
+    """The verdict on ``model``'s hand gradient at one point (see lab/verify/search/point.py); imports JAX."""
+    from lab.verify import check as _check
 
     return _check(model, params, X, y, **hyper)
 

@@ -4,7 +4,7 @@ The machine is noisy, so every figure is a ratio against a reference timed in
 the same process, never an absolute target.
 
 Verifier: ``lab verify NAME`` cold, warm and under ``--profile dev``, each a fresh process timed as a
-ratio to the bare import; and cases per second of ``lab.verify.search.verify`` against a naive
+ratio to the bare import; and cases per second of ``lab.verify.search.engine.verify`` against a naive
 verifier that builds ``jax.jit(jax.grad(loss))`` for every case (so it compiles
 once per case, the cost the lab's batching and caches avoid) and against eager
 ``jax.grad``. Then the detection threshold of the tolerance, the study book (a full
@@ -27,14 +27,15 @@ import numpy as np
 
 
 def _cases(model, count: int, seed: int = 0):
-    from lab.verify.cases import Case, _random_targets
+    from lab.verify import Case
+    from lab.verify.search.cases import random_targets
 
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
         n, d = int(rng.integers(1, 65)), model.n_features or int(rng.integers(1, 9))
         X = rng.standard_normal((n, d))
-        y = _random_targets(rng, model.target, n, 1.0)
+        y = random_targets(rng, model.target, n, 1.0)
         params = {k: rng.standard_normal(v.shape) for k, v in model.init(d).items()}
         hyper = {k: (lo + hi) / 2 for k, (lo, hi) in model.hyperparameters.items()}
         out.append(Case(params, X, y, hyper))
@@ -43,8 +44,7 @@ def _cases(model, count: int, seed: int = 0):
 
 def bench_verifier(names: list[str], cases: int) -> None:
     from lab import model as registry
-    from lab.verify._jax import jax, jnp
-    from lab.verify.search import verify
+    from lab.verify import jax, jnp, verify
 
     print(f"verifier: cases per second over n in 1..64, d in 1..8 ({cases} naive cases per model)")
     print(f"{'model':<32} {'naive jit/case':>15} {'eager grad':>11} {'lab verify':>11} {'lab / naive':>12}")
@@ -99,7 +99,7 @@ def _naive_rates(model, sample, salt: float, cases: int, jax, jnp) -> tuple[floa
 
 
 _LAB = "import sys; from lab.cli import main; sys.exit(main(sys.argv[1:]))"
-_IMPORT = "import lab.verify.search"
+_IMPORT = "import lab.verify.search.engine"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -112,7 +112,7 @@ def _wall(args: list[str], env: dict) -> float:
 
 def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, against: str | None = None) -> None:
     """`lab verify NAME` as a person runs it, each in a fresh process, as ratios to a bare
-    ``python -c "import lab.verify.search"`` timed in between (interleaved; medians of ``repeats``).
+    ``python -c "import lab.verify.search.engine"`` timed in between (interleaved; medians of ``repeats``).
 
     cold: an empty cache (the first run of a new model file); warm: the runs after it;
     dev: ``--profile dev`` on that warm cache; edit: the first run after an edit to ``grad`` (a copy of
@@ -203,8 +203,7 @@ def detection_threshold(names: list[str], cases: int = 256) -> None:
     unit-scale data), for entries not within 1e-3 of zero relative to the largest.
     """
     from lab import model as registry
-    from lab.verify.cases import BATCH
-    from lab.verify.witnesses import Witness
+    from lab.verify import BATCH, Witness
 
     print("\ndetection threshold: relative error of one gradient entry that fails the check")
     print(f"{'model':<32} {'median':>9} {'99th pct':>9} {'max':>9}")
@@ -231,15 +230,12 @@ def detection_after_allowance(names: list[str], cases: int = 128) -> None:
     """The smallest relative error in one entry that the whole judge catches, precision allowance included.
 
     The tolerance 2E is for the autodiff side; a discrepancy beyond it is rerun in extended precision
-    and float32 (lab/verify/precision.py) and may be excused as the hand program's rounding. Here the
+    and float32 (lab/verify/measure/hand.py) and may be excused as the hand program's rounding. Here the
     largest entry of a correct gradient is multiplied by 1 + ε, and each random case (n in 1..64,
     d in 1..8, unit scale) is judged: the table gives the share of cases that catch each ε.
     """
     from lab import model as registry
-    from lab.verify.cases import BATCH
-    from lab.verify.judge import judge
-    from lab.verify.mutations import Mutation, mutant
-    from lab.verify.witnesses import Witness
+    from lab.verify import BATCH, Mutation, Witness, judge, mutant
 
     eps = [1e-8, 1e-10, 1e-12, 1e-13, 1e-14]
     print("\ndetection after the precision allowance: share of cases that catch one entry off by a relative ε")

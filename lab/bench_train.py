@@ -209,7 +209,7 @@ def bench_linear(n: int, d: int, repeats: int) -> None:
 
 
 def bench_gradient(n: int, d: int, repeats: int) -> None:
-    from lab.verify._jax import jax, jnp
+    from lab.verify import jax, jnp
 
     lin, logit = get("multivariate_linear_regression"), get("logistic_regression")
     X, y_real, _ = synthetic(lin, n=n, d=d, seed=1)  # one X, shared by both models

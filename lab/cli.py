@@ -189,9 +189,8 @@ def _verify(args) -> int:
 def _verify_once(args, watched: list | None = None) -> int:
     """One run of ``lab verify``: load the models, search, check the derivations, print the report.
     ``watched``, when given, is set to the models' files and derivations (for ``--watch``)."""
-    from lab.verify import derivations
-    from lab.verify.report import failures, table, write_json
-    from lab.verify.search import prefetch, verify
+    from lab import derivations
+    from lab.verify import failures, prefetch, table, verify, write_json
 
     models = [registry.get(n) for n in args.names] if args.names else ([] if args.module else registry.all_models())
     specs = {m.name: m.name for m in models}
@@ -201,7 +200,7 @@ def _verify_once(args, watched: list | None = None) -> int:
         specs[m.name] = spec
     if watched is not None:
         watched[:] = [str(p) for m in models for p in (m.source, derivations.derivation_for(m))]
-    from lab.verify.rounding import approximated
+    from lab.verify import approximated
 
     approximated.clear()  # what this run's programs note (a run of --watch follows another)
     if args.at:
@@ -258,7 +257,7 @@ def _verify_once(args, watched: list | None = None) -> int:
     detail = failures(reports)
     if detail:
         print(detail)
-    from lab.verify.rounding import approximated
+    from lab.verify import approximated
 
     if approximated:
         names = ", ".join(sorted(approximated))
@@ -358,7 +357,7 @@ def _contract(m) -> None:
 
 def _verify_at(models, path: str) -> int:
     """``lab verify NAME --at FILE.npz``: one model, one point, every witness."""
-    from lab.verify.point import check, load_point
+    from lab.verify import check, load_point
 
     if len(models) != 1:
         raise UsageError(f"lab verify: --at judges one model; got {len(models)} (name one, or one --module)")
@@ -485,8 +484,7 @@ def _ask():
 
 
 def _mutants(args) -> int:
-    from lab.verify.mutations import MUTATIONS, mutant
-    from lab.verify.search import verify
+    from lab.verify import MUTATIONS, mutant, verify
 
     models = [registry.get(n) for n in args.names] if args.names else registry.all_models()
     killed = total = 0
@@ -506,9 +504,8 @@ def _mutants(args) -> int:
 
 
 def _cache(args) -> int:
-    """``lab cache info | clear``: the program store (lab/verify/store.py) in $LAB_JAX_CACHE or the user's cache."""
-    from lab.verify.store import MAX_MB
-    from lab.verify.witnesses import STORE
+    """``lab cache info | clear``: the program store (lab/verify/runtime/) in $LAB_JAX_CACHE or the user's cache."""
+    from lab.verify import MAX_MB, STORE
 
     if STORE.root is None:
         print("the cache is off (LAB_JAX_CACHE=off)")
@@ -516,7 +513,7 @@ def _cache(args) -> int:
     folder = STORE.root.parent
     # entries of JAX's own compilation cache, which earlier versions of the lab kept in the same folder
     jax_files = [p for p in folder.glob("*") if p.is_file() and p.name.endswith(("-cache", "-atime"))]
-    from lab.verify.derivations import RESULTS
+    from lab.derivations import RESULTS
 
     if args.action == "clear":
         n, d = STORE.clear(), RESULTS.clear()

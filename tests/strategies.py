@@ -2,7 +2,7 @@
 
 Arrays come from ``hypothesis.extra.numpy`` with bounded, finite floats (no NaN,
 no inf, no subnormals), and every draw is labelled so a failing example reads
-well. Features and targets reuse lab/verify/cases.py, so the tests fuzz the
+well. Features and targets reuse lab/verify/search/cases.py, so the tests fuzz the
 same kind of data as the verifier, at the scales of the profile in force:
 n in 1..64, d in 1..8 (d is fixed by models that declare ``N_FEATURES``, such as
 linear_regression), parameter shapes from ``model.init(d, **sizes)`` with the sizes
@@ -19,8 +19,8 @@ from hypothesis.extra import numpy as hnp
 
 from lab.data import synthetic
 from lab.model import Model, get, names
-from lab.verify.cases import MAX_D, MAX_N, Scales, features, targets
-from lab.verify.profiles import PROFILES, current
+from lab.verify.search.cases import MAX_D, MAX_N, Scales, features, targets
+from lab.verify.search.profiles import PROFILES, current
 
 #: The scales of the Hypothesis profile in force: ordinary numbers under dev and ci; features
 #: up to 1e6, near-collinear columns, repeated rows and n = 1 under thorough and extreme.
@@ -84,7 +84,7 @@ def parameters(draw, model: Model | str, d: int, scales: Scales = SCALES, size: 
 
 @st.composite
 def labels(draw, target: str, n: int, scales: Scales = SCALES, n_classes: int = 3) -> np.ndarray:
-    """``y`` of length ``n`` valid for a ``TARGET`` kind (lab.verify.cases.targets); classes
+    """``y`` of length ``n`` valid for a ``TARGET`` kind (lab.verify.search.cases.targets); classes
     run from 0 to ``n_classes`` − 1."""
     scale = draw(st.sampled_from(scales.targets), label="target scale")
     return targets(draw, target, n, scale, n_classes)

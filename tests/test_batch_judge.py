@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from lab import model as registry
-from lab.verify.cases import BATCH, EXTREME, ORDINARY, every_shape, fill
+from lab.verify.case import BATCH
+from lab.verify.explain.mutations import MUTATIONS, mutant
 from lab.verify.judge import judge, judge_batch
-from lab.verify.mutations import MUTATIONS, mutant
-from lab.verify.witnesses import Witness
+from lab.verify.measure.autodiff import Witness
+from lab.verify.search.cases import EXTREME, ORDINARY, every_shape, fill
 
 FIELDS = ("ok", "kind", "margin", "rel_error", "mismatch", "reason", "message", "diagnosis")
 

@@ -190,7 +190,7 @@ def test_verify_module_says_which_derivation_it_checks(tmp_path, capsys):
     the model makes it "unchecked", and the run fails."""
     (tmp_path / "my_mlr.py").write_text(MLR.read_text())
     md = tmp_path / "my_mlr.md"
-    from lab.verify.derivations import cited
+    from lab.derivations.check import cited
 
     tags = "".join(f"$$ x \\tag{{{label}}} $$\n" for label in cited(MLR.read_text()))  # every label the code cites
     md.write_text(f"# My MLR\n\n{tags}\n```python\nassert True\ng = model.grad\n```\n")

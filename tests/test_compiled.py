@@ -1,7 +1,7 @@
 """The compiled witness programs compute what the loss says, rounding each operation as written.
 
 XLA fuses a·b + c into one FMA on processors that have one, and not in every copy of a
-recomputed value; lab/verify/_jax.py caps the instruction set so that it cannot. These
+recomputed value; lab/verify/runtime/jax_config.py caps the instruction set so that it cannot. These
 tests hold every model's compiled program to JAX run one operation at a time.
 """
 
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from lab import model as registry
-from lab.verify import _jax
-from lab.verify.cases import EXTREME, ORDINARY, every_shape
-from lab.verify.witnesses import Witness
+from lab.verify.measure.autodiff import Witness
+from lab.verify.runtime import jax_config as _jax
+from lab.verify.search.cases import EXTREME, ORDINARY, every_shape
 
 jax = _jax.jax
 
@@ -55,7 +55,7 @@ def test_jax_started_before_the_lab_is_one_clear_error():
     """XLA reads its flags once, when JAX makes its CPU client: started earlier, the cap cannot hold."""
     code = (
         "import jax, jax.numpy as jnp; jnp.zeros(1)\n"
-        "from lab import model; from lab.verify.witnesses import Witness\n"
+        "from lab import model; from lab.verify.measure.autodiff import Witness\n"
         "for _ in range(2):  # and again: a second witness must not trust the fused programs either\n"
         "    try:\n        Witness(model.get('linear_regression'))\n"
         "    except RuntimeError as e:\n        print(e)\n"

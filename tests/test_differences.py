@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.verify import witnesses
+from lab.verify.measure import differences
 
 floats = st.floats(-1e6, 1e6, allow_nan=False)
 
@@ -23,6 +23,6 @@ def test_the_early_stop_of_a_one_sided_table_returns_what_the_full_table_returns
         return a + b * t + c * t * t + (kink * t if t > 0 else 0.0) + 1e-3 * math.expm1(t)
 
     f0 = f(0.0)
-    early = witnesses._ridders(f, h0, 2.0, 16, central=False, side=side, f0=f0, f_err=f_err)
-    full = witnesses._ridders(f, h0, 2.0, 16, central=False, side=side, f0=f0, f_err=f_err, stop=False)
+    early = differences._ridders(f, h0, 2.0, 16, central=False, side=side, f0=f0, f_err=f_err)
+    full = differences._ridders(f, h0, 2.0, 16, central=False, side=side, f0=f0, f_err=f_err, stop=False)
     assert early[:2] == full[:2] or all(math.isnan(x) for x in early[:1] + full[:1])

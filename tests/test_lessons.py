@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.verify import derivations
+from lab.derivations import check as derivations
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "derivations" / "lessons").glob("*.md"))
@@ -89,7 +89,7 @@ def test_a_full_lab_verify_lists_the_lessons_and_a_failing_one_fails_the_run(tmp
     is replaced by a stub that passes at once: this test is about the lessons, not the witnesses.)"""
     from lab import model as registry
     from lab.cli import main
-    from lab.verify import search
+    from lab.verify.search import engine as search
 
     monkeypatch.setattr(search, "verify", lambda m, **kw: search.ModelReport(m.name, cases=1))
     assert main(["verify"]) == 0

@@ -23,9 +23,9 @@ from strategies import SCALES, Problem, arrays, labels
 
 from lab.model import get
 from lab.optim import fit
-from lab.verify._jax import jax, jnp
-from lab.verify.cases import MAX_D, MAX_N, features
-from lab.verify.witnesses import COMPILE_OPTIONS
+from lab.verify.runtime.jax_config import jax, jnp
+from lab.verify.runtime.programs import COMPILE_OPTIONS
+from lab.verify.search.cases import MAX_D, MAX_N, features
 
 MODEL = get("mlp")
 mlp = MODEL.module

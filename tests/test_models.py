@@ -32,9 +32,9 @@ from strategies import (
 from lab.model import Model, get, names
 from lab.optim import fit
 from lab.optim import lipschitz as curvature
-from lab.verify._jax import jax, jnp
-from lab.verify.rounding import bounded
-from lab.verify.witnesses import COMPILE_OPTIONS
+from lab.verify.measure.rounding import bounded
+from lab.verify.runtime.jax_config import jax, jnp
+from lab.verify.runtime.programs import COMPILE_OPTIONS
 
 MODELS = names()
 LINEAR = ["linear_regression", "multivariate_linear_regression"]  # mean squared error of X w + b
@@ -87,7 +87,7 @@ def autodiff(name: str):
 
 @functools.cache
 def rounding_bound(name: str):
-    """Per entry, a bound on the rounding error of ``jax.grad`` of the loss (lab.verify.rounding).
+    """Per entry, a bound on the rounding error of ``jax.grad`` of the loss (lab.verify.measure.rounding).
 
     A library function errs by a few ulps of its output. Where that output later cancels
     (1 − tanh² of a saturated unit in mlp), the error is amplified beyond ``_grad_and_scale``'s

@@ -22,11 +22,11 @@ import pytest
 
 from lab.cli import main
 from lab.data import synthetic
+from lab.derivations import check as derivations
 from lab.model import TARGETS, load
 from lab.optim import fit
 from lab.scaffold import new, parse_hyper
-from lab.verify import derivations
-from lab.verify.search import verify
+from lab.verify.search.engine import verify
 
 GAMMA = {
     "loss": """

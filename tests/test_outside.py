@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from lab.model import load
-from lab.verify.search import verify
+from lab.verify.search.engine import verify
 
 OUTSIDE = Path(__file__).resolve().parent / "outside"
 FILES = sorted(p for p in OUTSIDE.glob("*.py") if not p.name.startswith("_"))
@@ -93,7 +93,7 @@ def test_sklearns_tweedie_identity_gradient_overflows_where_the_loss_is_finite()
     """raw = 7e-265: raw^(−1.5) overflows in sklearn's gradient; the derivative is 3.8e131."""
     import numpy as np
 
-    from lab.verify.point import check
+    from lab.verify.search.point import check
 
     model = load(str(OUTSIDE / "sk_tweedie_identity.py"))
     at = check(model, {"w": np.zeros(1), "b": np.asarray(7.056234972170661e-265)}, np.zeros((1, 1)), np.zeros(1))

@@ -27,8 +27,9 @@ from strategies import finite_floats, problems
 from lab.data import synthetic
 from lab.model import Model, get
 from lab.optim import fit
-from lab.verify._jax import jax, jnp
-from lab.verify.witnesses import COMPILE_OPTIONS, flatten, unflatten
+from lab.verify.measure.autodiff import flatten, unflatten
+from lab.verify.runtime.jax_config import jax, jnp
+from lab.verify.runtime.programs import COMPILE_OPTIONS
 
 EPS = np.finfo(np.float64).eps
 SOFTMAX, HINGE = get("softmax_regression"), get("hinge_svm")

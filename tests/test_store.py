@@ -1,4 +1,4 @@
-"""The program store (lab/verify/store.py): what it keys on, what it does with a damaged entry, its
+"""The program store (lab/verify/runtime/store.py): what it keys on, what it does with a damaged entry, its
 size limit, two processes sharing it, and `lab cache`."""
 
 import os
@@ -11,10 +11,12 @@ import pytest
 
 from lab import model as registry
 from lab.cli import main
-from lab.verify import witnesses
-from lab.verify.cases import Case, shape_menu
-from lab.verify.store import Store, versions
-from lab.verify.witnesses import Witness
+from lab.verify.case import Case
+from lab.verify.measure.autodiff import Witness
+from lab.verify.runtime import programs, source_key
+from lab.verify.runtime.jax_config import versions
+from lab.verify.runtime.store import Store
+from lab.verify.search.cases import shape_menu
 
 MODEL = """
 import numpy as np
@@ -38,9 +40,9 @@ def grad(params, X, y):
 def store(tmp_path, monkeypatch):
     """A store of this test's own, and nothing in memory."""
     s = Store(tmp_path / "programs")
-    monkeypatch.setattr(witnesses, "STORE", s)
-    monkeypatch.setattr(witnesses, "_live", {})
-    monkeypatch.setattr(witnesses, "_pending", {})
+    monkeypatch.setattr(programs, "STORE", s)
+    monkeypatch.setattr(programs, "live", {})
+    monkeypatch.setattr(programs, "pending", {})
     return s
 
 
@@ -61,7 +63,7 @@ def test_a_warm_program_is_neither_traced_nor_compiled(tmp_path, store, monkeypa
     case = one_case(m)
     first = Witness(m).evaluate([case], 4)[0]
     assert {e.name[:2] for e in store.entries()} == {"s-", "p-"}
-    witnesses._live.clear()
+    programs.live.clear()
     monkeypatch.setattr(Witness, "_all", lambda *a: pytest.fail("traced on a warm run"))
     again = Witness(m).evaluate([case], 4)[0]
     for k in first.grad:
@@ -75,7 +77,7 @@ def test_an_edit_to_grad_is_neither_traced_nor_compiled(tmp_path, store, monkeyp
     m = model_file(tmp_path)
     case = one_case(m)
     first = Witness(m).evaluate([case], 4)[0]
-    witnesses._live.clear()
+    programs.live.clear()
     edited = MODEL.replace("2 * np.mean(r)", "2.0 * np.mean(r)").replace("TARGET", "\n\n# a comment\nTARGET")
     m2 = model_file(tmp_path, edited, name="store_probe")
     assert m2.module.loss.__code__.co_firstlineno != m.module.loss.__code__.co_firstlineno
@@ -111,7 +113,7 @@ def test_an_edit_to_what_the_loss_calls_or_reads_is_a_new_program(tmp_path, stor
     m = model_file(tmp_path, HELPER)
     case = one_case(m)
     before = Witness(m).evaluate([case], 4)[0]
-    witnesses._live.clear()
+    programs.live.clear()
     after = Witness(model_file(tmp_path, HELPER.replace(*edit), name="store_probe")).evaluate([case], 4)[0]
     assert after.loss == pytest.approx(2 * before.loss)
 
@@ -136,10 +138,10 @@ def test_a_value_the_key_cannot_read_falls_back_to_the_files(tmp_path, store, te
     """A dict, or a name reached by string, is not read from code: then any edit to the file is a
     new key, as before, and never a stale program."""
     m = model_file(tmp_path, text)
-    assert witnesses._fingerprint(m.module.loss) is None
+    assert source_key._fingerprint(m.module.loss) is None
     case = one_case(m)
     Witness(m).evaluate([case], 4)
-    witnesses._live.clear()
+    programs.live.clear()
     m2 = model_file(tmp_path, text.replace("2 * np.mean(r)", "2.0 * np.mean(r)"), name="store_probe")
     Witness(m2).evaluate([case], 4)
     assert len([e for e in store.entries() if e.name.startswith("s-")]) == 2
@@ -149,7 +151,7 @@ def test_an_edit_to_the_loss_is_a_new_program(tmp_path, store):
     m = model_file(tmp_path)
     case = one_case(m)
     before = Witness(m).evaluate([case], 4)[0]
-    witnesses._live.clear()
+    programs.live.clear()
     m2 = model_file(tmp_path, MODEL.replace("xp.mean(r * r)", "xp.mean(r * r) * 2.0"), name="store_probe")
     after = Witness(m2).evaluate([case], 4)[0]
     assert after.loss == pytest.approx(2 * before.loss)
@@ -171,13 +173,13 @@ def test_a_damaged_entry_is_rebuilt_not_a_crash(tmp_path, store, damage):
             path.write_bytes(data[:-10] + bytes(b ^ 0xFF for b in data[-10:]))
         elif name.startswith("p-"):  # a whole entry, checksum and all, whose payload is not a program
             store.put(name, b"not a program")
-    witnesses._live.clear()
+    programs.live.clear()
     again = Witness(m).evaluate([case], 4)[0]
     np.testing.assert_array_equal(first.grad["w"], again.grad["w"])
     if damage != "garbage":
         assert store.corrupt >= 1
     assert all(store.get(name) is not None for name in names)  # rebuilt whole
-    witnesses._live.clear()
+    programs.live.clear()
     Witness(m).evaluate([case], 4)  # and the rebuilt entries load
 
 
@@ -208,7 +210,7 @@ def test_the_key_holds_the_versions():
 def test_a_bound_loss_is_traced_not_keyed_by_source(tmp_path, store):
     """functools.partial (a model with its hyperparameters bound) may hold values no file holds."""
     m = registry.get("ridge_regression").with_hyper(lam=0.5)
-    assert witnesses._reach(m.module.loss) is None
+    assert source_key._reach(m.module.loss) is None
     Witness(m).evaluate([one_case(m)], 4)
     assert not [e for e in store.entries() if e.name.startswith("s-")]
 
@@ -221,10 +223,12 @@ def test_every_shape_of_the_search_is_few():
 @pytest.fixture
 def results(tmp_path, monkeypatch):
     """A store of derivation results of this test's own."""
-    from lab.verify import derivations
+    import lab.derivations
+    from lab.derivations import check as derivations
 
     s = Store(tmp_path / "derivations")
     monkeypatch.setattr(derivations, "RESULTS", s)
+    monkeypatch.setattr(lab.derivations, "RESULTS", s)
     return s
 
 
@@ -244,7 +248,7 @@ def test_lab_cache_info_and_clear(tmp_path, store, results, capsys):
 def test_a_derivation_is_checked_again_only_when_what_it_reads_changes(tmp_path, results):
     """A second run with nothing changed starts no process and gives the same result; an edit to the
     model's file (or to the derivation) checks again, and a wrong result is never served."""
-    from lab.verify import derivations
+    from lab.derivations import check as derivations
 
     m = registry.get("linear_regression")
     src = tmp_path / "lin" / "linear_regression.py"
@@ -288,18 +292,19 @@ def test_two_processes_share_one_cache(tmp_path):
 def test_a_prefetched_program_is_the_one_the_search_asks_for(store):
     """lab verify of several models loads the next model's programs while it judges this one: the
     programs it starts loading must have the keys of the batches the search evaluates."""
-    from lab.verify import search
-    from lab.verify.cases import BATCH, every_shape, fill
+    from lab.verify.case import BATCH
+    from lab.verify.search import engine as search
+    from lab.verify.search.cases import every_shape, fill
 
     models = [registry.get(n) for n in registry.names()]
     for m in models:  # stored, so that prefetch loads them
         w = Witness(m)
         for drawn, seed in every_shape(m):
             w.evaluate(fill(m, list(drawn), BATCH, seed), BATCH)
-    witnesses._live.clear()
+    programs.live.clear()
     search.prefetch(models)
     for m in models:
         w = Witness(m)
         for drawn, seed in every_shape(m):
-            flat, tree = witnesses.jax.tree_util.tree_flatten(w._arrays(fill(m, list(drawn), BATCH, seed), BATCH))
-            assert w._source_key(tree, flat) in witnesses._pending, m.name
+            flat, tree = programs.jax.tree_util.tree_flatten(w._arrays(fill(m, list(drawn), BATCH, seed), BATCH))
+            assert w.source_key(tree, flat) in programs.pending, m.name

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lab.verify.witnesses import _one_sided_np, _ridders_np, finite_difference, one_sided
+from lab.verify.measure.differences import _one_sided_np, _ridders_np, finite_difference, one_sided
 
 FUNCTIONS = [
     lambda t: math.exp(3 * t) - 1.0,

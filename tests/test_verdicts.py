@@ -10,14 +10,14 @@ import pytest
 import lab
 from lab import model as registry
 from lab.cli import main
-from lab.verify import kinks
-from lab.verify._jax import jax, jnp
-from lab.verify.cases import BATCH, Case
+from lab.verify.case import BATCH, Case
+from lab.verify.explain.mutations import MUTATIONS, mutant
 from lab.verify.judge import judge
-from lab.verify.mutations import MUTATIONS, mutant
-from lab.verify.rounding import bounded
-from lab.verify.search import MIN_CASES, verify
-from lab.verify.witnesses import Witness
+from lab.verify.measure import kinks
+from lab.verify.measure.autodiff import Witness
+from lab.verify.measure.rounding import bounded
+from lab.verify.runtime.jax_config import jax, jnp
+from lab.verify.search.engine import MIN_CASES, verify
 
 HEAD = """
 import numpy as np
@@ -372,7 +372,7 @@ def test_a_right_hessian_in_another_order_verifies_as_inexact(tmp_path):
     v = judge(model, case, ev, witness=w)
     assert v.ok and v.kind == "inexact", v.message
     assert v.precision.what == "hessian" and v.precision.where == "H[0, 0]" and v.precision.method == "extended"
-    from lab.verify.report import precision_note
+    from lab.verify.explain.report import precision_note
 
     assert "your hessian keeps" in precision_note(v)
 

@@ -9,13 +9,14 @@ import pytest
 from lab import model as registry
 from lab.cli import main
 from lab.scaffold import new
-from lab.verify._jax import jax, jnp
-from lab.verify.cases import Case
+from lab.verify.case import Case
+from lab.verify.explain.mutations import MUTATIONS, mutant
 from lab.verify.judge import judge
-from lab.verify.mutations import MUTATIONS, mutant
-from lab.verify.rounding import U, bounded
-from lab.verify.search import verify
-from lab.verify.witnesses import Witness, finite_difference
+from lab.verify.measure.autodiff import Witness
+from lab.verify.measure.differences import finite_difference
+from lab.verify.measure.rounding import U, bounded
+from lab.verify.runtime.jax_config import jax, jnp
+from lab.verify.search.engine import verify
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
 MODELS = registry.names()
@@ -209,7 +210,7 @@ def test_add_a_new_loss_end_to_end(tmp_path, capsys):
 
 
 def test_derivation_checks_fail_loudly(tmp_path):
-    from lab.verify.derivations import check_file
+    from lab.derivations.check import check_file
 
     m = registry.get("linear_regression")
     f = tmp_path / "linear_regression.md"

@@ -8,7 +8,7 @@ process (``katex_batch.cjs``, KaTeX pinned by ``package-lock.json``), so a page 
 no script to show its math. An equation ``\\tag{7}`` gets the anchor ``eq-7``; every
 ``(eq. 7)`` in the code links to it, and under equation 7 "implemented at lines ..."
 links back to ``#L54``. The parsing of tags and citations is the verifier's own
-(``lab.verify.derivations``), so the book and ``make verify`` agree on what a citation is.
+(``lab.derivations.check``), so the book and ``make verify`` agree on what a citation is.
 
 Incremental: ``book/.manifest.json`` keeps a hash of each page's inputs (its derivation,
 its code, its verification card, its figure's inputs and the builder itself). A page
@@ -36,7 +36,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from lab.verify.derivations import CITE, TAG, _label_key, cited
+from lab.derivations import CITE, TAG, cited, label_key
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -164,11 +164,11 @@ def code_pane(source: str, rel: str, tags: set[str], deriv_rel: str) -> Code:
     cites: dict[str, list[int]] = {}
     problems = []
     for i, text in enumerate(source.splitlines(), start=1):
-        for lab in sorted(cited(text), key=_label_key):
+        for lab in sorted(cited(text), key=label_key):
             cites.setdefault(lab, []).append(i)
             if lab not in tags:
                 problems.append(f"{rel}:{i}: cites eq. {lab}, which {deriv_rel} does not label")
-    for lab in sorted(cited(source) - set(cites), key=_label_key):  # a citation broken over two lines
+    for lab in sorted(cited(source) - set(cites), key=label_key):  # a citation broken over two lines
         if lab not in tags:
             problems.append(f"{rel}:1: cites eq. {lab}, which {deriv_rel} does not label")
     rows = []
@@ -667,7 +667,7 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
                    force: bool, result: BuildResult) -> list[tuple[str, str, str]]:  # fmt: skip
     """Write lesson-NAME.html for each derivations/lessons/NAME.md, running its blocks to draw its figures into
     out/figures/ when ``figures``; return (stem, title, summary) for the index."""
-    from lab.verify.derivations import run_lesson
+    from lab.derivations import run_lesson
 
     paths = sorted(p for p in (derivations / LESSONS).glob("*.md") if not p.stem.startswith("_"))
     stems = [p.stem for p in paths]

@@ -1,11 +1,11 @@
 """The judge: does the hand gradient agree with the witnesses, and do they agree with each other?
 
 Every comparison has its own tolerance, derived from rounding-error bounds
-(lab/verify/rounding.py), never a fixed rtol or atol:
+(lab/verify/measure/rounding.py), never a fixed rtol or atol:
 
 - hand vs reverse mode, entry j:  |h_j − g_j| ≤ 2 E_j, where E_j bounds the
   error of g_j. When the hand gradient misses that, it is run again in other
-  precisions (lab/verify/precision.py): a correct formula evaluated in
+  precisions (lab/verify/measure/hand.py): a correct formula evaluated in
   another order converges to g, a mistake does not. The first is *inexact*
   (a pass, with the digits it keeps), the second is *wrong*.
 - forward vs reverse, direction v: |⟨g, v⟩ − D_v| ≤ Σ_j |v_j| E_j + γ_m Σ_j |g_j v_j| + E_v,
@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lab.model import Model
-from lab.verify import kinks
-from lab.verify.cases import BATCH, Case
-from lab.verify.precision import Precision, explain
-from lab.verify.rounding import gamma
-from lab.verify.witnesses import Evidence, fd_directional, flatten, hand_gradient, loss_rounding, one_sided
+from lab.verify.case import BATCH, Case
+from lab.verify.measure import kinks
+from lab.verify.measure.autodiff import Evidence, flatten
+from lab.verify.measure.differences import fd_directional, loss_rounding, one_sided
+from lab.verify.measure.hand import Precision, explain, hand_gradient
+from lab.verify.measure.rounding import gamma
 
 
 @dataclass
@@ -89,7 +90,7 @@ def judge(model: Model, case: Case, ev: Evidence, finite_differences: bool = Tru
 
     ``finite_differences=False`` leaves out the slowest witness (forward and reverse mode
     are still compared); the search keeps it for the cases Hypothesis draws. With the
-    ``witness`` (lab/verify/witnesses.py), a discrepancy that no other precision explains
+    ``witness`` (lab/verify/measure/autodiff.py), a discrepancy that no other precision explains
     is followed back along the path θ/2, θ/4, ... (see :func:`_continuation`).
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from lab.model import Model
-from lab.verify.cases import Case
+from lab.verify.case import Case
 
 #: At the kink: distance ≤ this × the score's size (float64 rounds a score of m terms by about m·2⁻⁵³ of it).
 AT_KINK = 1e-8

@@ -93,7 +93,7 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
     if "grad" not in "".join(code for _, code in found):
         result.problems.append(f"{path.name} never compares its result with the model's grad")
     tags = set(TAG.findall(text))
-    missing = sorted(cited(model.source.read_text(encoding="utf-8")) - tags, key=_label_key)
+    missing = sorted(cited(model.source.read_text(encoding="utf-8")) - tags, key=label_key)
     if missing:
         result.problems.append(
             f"lab/models/{model.name}.py cites eq. {', '.join(missing)}, which {path.name} does not label"
@@ -214,7 +214,7 @@ def derivation_for(model: registry.Model) -> Path:
     return src.with_suffix(".md")
 
 
-def _label_key(label: str):
+def label_key(label: str):
     m = re.match(r"(\d+)(.*)", label)
     return (int(m.group(1)), m.group(2)) if m else (0, label)
 
@@ -271,7 +271,7 @@ class Background:
         if not self.jobs and not self._rest:
             return
         self._out = Path(tempfile.mkstemp(prefix="lab-derivations-", suffix=".json")[1])
-        argv = [sys.executable, "-m", "lab.verify.derivations", "--out", str(self._out)]
+        argv = [sys.executable, "-m", "lab.derivations.check", "--out", str(self._out)]
         for spec, _, path in self.jobs:
             argv += ["--model", spec, str(path)]
         if self._rest:
@@ -318,7 +318,7 @@ class Background:
 
 
 def _results_store():
-    from lab.verify.store import Store, cache_dir
+    from lab.verify.runtime.store import Store, cache_dir
 
     root = cache_dir()
     return Store(None if root is None else root / "derivations")
@@ -335,7 +335,7 @@ def _key(*paths, model: registry.Model | None = None) -> str:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    from lab.verify.store import file_hash
+    from lab.verify.runtime.store import file_hash
 
     files = {str(p) for p in paths if p is not None} | set(_lab_files())
     if model is not None:
@@ -390,7 +390,7 @@ def _background_main(argv: list[str]) -> int:
     import dataclasses
     import json
 
-    p = argparse.ArgumentParser(prog="python -m lab.verify.derivations")
+    p = argparse.ArgumentParser(prog="python -m lab.derivations.check")
     p.add_argument("--out", required=True)
     p.add_argument("--model", nargs=2, action="append", default=[], metavar=("SPEC", "DERIVATION"))
     p.add_argument("--root")

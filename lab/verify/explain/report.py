@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.verify.search import ModelReport
+from lab.verify.search.engine import ModelReport
 
 
 def table(reports: list[ModelReport]) -> str:
@@ -115,7 +115,7 @@ def reproducer(r: ModelReport) -> str:
     return "\n".join(
         [
             "import numpy as np",
-            "import lab, lab.verify._jax as J",
+            "import lab, lab.verify.runtime.jax_config as J",
             f"model = lab.load({spec!r})",
             f"params = {params}",
             f"X = {_lit(c.X)}",

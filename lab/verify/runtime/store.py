@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -160,7 +159,7 @@ class Store:
 # -- what a key is made of -----------------------------------------------------------------------------
 
 
-def _installed(path: str) -> bool:
+def installed(path: str) -> bool:
     """A file of the Python installation or of an installed package (never edited in place)."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     return any(path.startswith(p + os.sep) for p in prefixes if p) or "site-packages" in path
@@ -182,47 +181,3 @@ def file_hash(path: str) -> str:
         except OSError:
             return "missing"
     return _file_hashes[key]
-
-
-def versions() -> str:
-    """JAX, jaxlib, Python, the lab's package version, and the machine the code is compiled for."""
-    import array_api_compat
-    import jax
-    import jaxlib
-    import numpy
-
-    from lab.verify._jax import jax as _configured  # noqa: F401  (x64 is part of every program)
-
-    try:
-        from importlib.metadata import version
-
-        lab_version = version("gradient-lab")
-    except Exception:  # not installed: a checkout on sys.path
-        lab_version = "unknown"
-    backend = jax.devices()[0].client
-    return "|".join(
-        [
-            f"jax {jax.__version__}",
-            f"jaxlib {jaxlib.__version__}",
-            f"python {sys.version_info[:3]}",
-            f"numpy {numpy.__version__}",
-            f"array-api-compat {array_api_compat.__version__}",
-            f"lab {lab_version}",
-            f"{backend.platform} {backend.platform_version}",
-            platform.machine(),
-            _cpu_flags(),
-            f"x64 {jax.config.jax_enable_x64}",
-            f"XLA_FLAGS {os.environ.get('XLA_FLAGS', '')}",
-        ]
-    )
-
-
-def _cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return hashlib.sha256(line.encode()).hexdigest()[:16]
-    return ""

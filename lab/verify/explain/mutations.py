@@ -76,6 +76,16 @@ def _one_entry(mod):
     return grad
 
 
+def _extra_penalty(mod):
+    """An L2 term λw that the loss does not have (a gradient copied from ridge regression), λ = 1/2."""
+
+    def grad(p, X, y, **h):
+        g, w = mod.grad(p, X, y, **h), _weights(p)
+        return {k: (np.asarray(v) + 0.5 * np.asarray(p[w]) if k == w else v) for k, v in g.items()}
+
+    return grad
+
+
 def _label_one(mod):
     def grad(p, X, y, **h):
         mask = (y == 1) if set(np.unique(y)) <= {0.0, 1.0} else (y > 0)
@@ -119,7 +129,13 @@ MUTATIONS = [
         _transposed,
         lambda m: m.n_features is None and any(k.lower().startswith("w") for k in m.init(2)),
     ),
-    Mutation("residual_swapped", "y − ŷ where ŷ − y belongs", "sign flip", _scaled(-1.0)),
+    Mutation(
+        "extra_penalty",
+        "an L2 term ½w that the loss does not have",
+        "missing or extra term",
+        _extra_penalty,
+        lambda m: any(k.lower().startswith("w") for k in m.init(m.n_features or 2)),
+    ),
     Mutation(
         "sigmoid_derivative",
         "∂ℓ/∂z = (p − y)·σ'(z), an extra σ'(z)",

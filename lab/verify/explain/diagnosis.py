@@ -14,9 +14,10 @@ from fractions import Fraction
 import numpy as np
 
 from lab.model import Model
-from lab.verify.cases import BATCH, Case
+from lab.verify.case import BATCH, Case
 from lab.verify.judge import Verdict, judge
-from lab.verify.witnesses import Witness, hand_gradient
+from lab.verify.measure.autodiff import Witness
+from lab.verify.measure.hand import hand_gradient
 
 
 def _flat(d: dict, keys) -> np.ndarray:
@@ -155,6 +156,14 @@ def diagnose(
         ck = _fit_factor(dk, p, tk)
         if ck is not None and ck != 0:
             return f"a missing or extra term {_fmt(ck)}·{k} in ∂L/∂{k} (a regularization term?)"
+    for k in wrong:  # the same term, fitted where it is not over-determined and tested by its repair
+        ck = _simple(
+            _fit_factor(np.ravel(v.hand[k] - v.reference[k]), np.ravel(v.case.params[k]), np.ravel(v.tolerance[k]))
+        )
+        if ck and _repair_holds(
+            model, witness, v, lambda c, g, k=k, ck=ck: {**g, k: g[k] - ck * np.asarray(c.params[k])}
+        ):
+            return f"a missing or extra term {_fmt(ck)}·{k} in ∂L/∂{k} (a regularization term?); removing it passes"
     return (
         "unexplained: no sign flip, constant factor, zero block, permutation or per-sample pattern fits"
         + _kink_hint(model, shown)
@@ -215,6 +224,47 @@ def _probe(model: Model, witness: Witness, v: Verdict) -> Verdict:
         if r.kind == "gradient":
             return r
     return v
+
+
+def _simple(c: float | None) -> float | None:
+    """``c`` as a fraction with a denominator of at most 100 when it is one to 1e-9, else None."""
+    if c is None or not np.isfinite(c):
+        return None
+    f = float(Fraction(c).limit_denominator(100))
+    return f if f != 0 and abs(f - c) <= 1e-9 * abs(c) else None
+
+
+def _repair_holds(model: Model, witness: Witness, v: Verdict, repair) -> bool:
+    """Does the hand gradient, repaired by ``repair(case, hand)``, pass where it failed and at two fresh cases?
+
+    A diagnosis names a mistake; it is printed only when undoing that mistake makes the gradient right,
+    judged by the same rules, at the failing case and at cases it was not fitted on.
+    """
+    from types import SimpleNamespace
+
+    from lab.data import synthetic
+
+    mod = model.module
+    fixed = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
+    fixed.grad = lambda p, X, y, **h: repair(
+        Case(p, X, y, h), {k: np.asarray(g) for k, g in mod.grad(p, X, y, **h).items()}
+    )
+    fixed.__file__, fixed.__name__ = mod.__file__, f"{mod.__name__}~repaired"
+    repaired = Model(f"{model.name}~repaired", fixed)
+    rng = np.random.default_rng(1)
+    d = model.n_features or v.case.X.shape[1]
+    cases = [v.case]
+    for seed, n in ((1, 5), (2, 17)):
+        X, y, _ = synthetic(model, n=n, d=d, seed=seed)
+        cases.append(Case({k: rng.standard_normal(np.shape(p)) for k, p in v.case.params.items()}, X, y, v.case.hyper))
+    for case in cases:
+        try:
+            r = judge(repaired, case, witness.evaluate([case], BATCH)[0])
+        except Exception:
+            return False
+        if not r.ok:
+            return False
+    return True
 
 
 def _growth_with_n(model: Model, case: Case) -> float | None:

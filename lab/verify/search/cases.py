@@ -1,45 +1,31 @@
 """Hypothesis strategies for verification cases: a shape, data valid for the model's TARGET, parameters.
 
 One Hypothesis example holds a few cases of one shape, so the verifier can
-check them in one compiled call (see lab/verify/witnesses.py). Shrinking then
+check them in one compiled call (see lab/verify/measure/autodiff.py). Shrinking then
 reduces the batch to the one case that fails, and that case to its smallest
 shape and simplest values.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lab.model import Model
+from lab.verify.case import Case
+from lab.verify.measure.kinks import place_on_kink
 
 MAX_N, MAX_D = 64, 8
 DRAWN = 4  # cases per example that Hypothesis draws (and shrinks)
-BATCH = 128  # cases of one shape checked in one compiled call: the drawn ones, then random fill
 #: The shapes (n, d) the search draws from. Every shape costs a compiled program, so there are few,
 #: each chosen for the mistakes it shows: n = 1 and d = 1 (a sum that should be a mean, a lost
 #: axis), n < d and n = d + 1 (a transpose, which a square X would hide only at n = d), and large
 #: ones. Data, scales, parameters and hyperparameters carry the variety; the search shrinks
 #: towards the first shape.
 SHAPES = ((1, 1), (2, 1), (1, 4), (3, 5), (4, 3), (9, 8), (MAX_N, MAX_D))
-
-
-@dataclass
-class Case:
-    """One point at which a gradient is checked."""
-
-    params: dict[str, np.ndarray]
-    X: np.ndarray
-    y: np.ndarray
-    hyper: dict[str, float] = field(default_factory=dict)
-    sizes: dict[str, int] = field(default_factory=dict)  # the integer arguments of init (SHAPES)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.X.shape
 
 
 @dataclass(frozen=True)
@@ -119,7 +105,7 @@ def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> 
         case = Case(params, X, y, dict(hyper), dict(sizes))
         if model.kink_order is not None:  # samples exactly on the kink, where subgradient code goes wrong
             rows = draw(st.sets(st.integers(0, X.shape[0] - 1), max_size=X.shape[0]), label="samples on the kink")
-            case = _on_kink(model, case, rows)
+            case = place_on_kink(model, case, rows)
         out.append(case)
     if len({c.X.shape for c in out}) > 1:  # "one_row" changes n: keep one shape per batch
         out = [c for c in out if c.X.shape == out[0].X.shape]
@@ -174,21 +160,15 @@ def fill(model: Model, drawn: list[Case], size: int, seed: int, scales: Scales =
     while len(out) < size:
         X = rng.uniform(-1, 1, (n, d)) * rng.choice(scales.features)
         params = {k: rng.uniform(-1, 1, np.shape(v)) * rng.choice(scales.params) for k, v in drawn[0].params.items()}
-        y = _random_targets(rng, model.target, n, float(rng.choice(scales.targets)), drawn[0].sizes.get("n_classes", 3))
+        y = random_targets(rng, model.target, n, float(rng.choice(scales.targets)), drawn[0].sizes.get("n_classes", 3))
         case = Case(params, X, y, dict(drawn[0].hyper), dict(drawn[0].sizes))
         if model.kink_order is not None and rng.random() < 0.5:
-            case = _on_kink(model, case, np.flatnonzero(rng.random(n) < rng.random()))
+            case = place_on_kink(model, case, np.flatnonzero(rng.random(n) < rng.random()))
         out.append(case)
     return out
 
 
-def _on_kink(model: Model, case: Case, rows) -> Case:
-    from lab.verify.kinks import place_on_kink  # kinks reads Case from here
-
-    return place_on_kink(model, case, rows)
-
-
-def _random_targets(rng, target: str, n: int, scale: float, n_classes: int = 3) -> np.ndarray:
+def random_targets(rng, target: str, n: int, scale: float, n_classes: int = 3) -> np.ndarray:
     if target == "real":
         return rng.uniform(-1, 1, n) * scale
     if target == "binary":

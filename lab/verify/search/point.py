@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lab import model as registry
-from lab.verify.cases import Case
+from lab.verify.case import Case
 
 #: What each verdict kind means for a person, and the exit code of `lab verify --at`.
 MEANING = {
@@ -72,10 +72,10 @@ def check(model, params, X, y, **hyper) -> Check:
     dotted module, a path). Hyperparameters not given take their defaults. Bad input raises a
     ``ValueError`` that names it.
     """
-    from lab.verify.diagnosis import diagnose
+    from lab.verify.explain.diagnosis import diagnose
+    from lab.verify.explain.report import precision_note
     from lab.verify.judge import judge
-    from lab.verify.report import precision_note
-    from lab.verify.witnesses import Witness
+    from lab.verify.measure.autodiff import Witness
 
     m = model if isinstance(model, registry.Model) else registry.load(str(model))
     hyper = m.check_hyper(hyper)  # a ValueError naming an unknown name or a value outside its domain

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from lab.verify._jax import jax, jnp
+from lab.verify.runtime.jax_config import jax, jnp
 
 DropVar, Literal = jax.extend.core.DropVar, jax.extend.core.Literal
 

@@ -6,7 +6,7 @@ The model modules never import this: JAX checks their gradients, it does not
 compute them.
 
 The witnesses' compiled programs are kept on disk by the lab's program store
-(lab/verify/store.py) in ``CACHE_DIR``: ``$LAB_JAX_CACHE``, else the user's cache
+(lab/verify/runtime/store.py) in ``CACHE_DIR``: ``$LAB_JAX_CACHE``, else the user's cache
 folder (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/gradient-lab/jax``; ``LAB_JAX_CACHE=off``
 keeps nothing. JAX's own persistent compilation cache is not switched on: a program
 it hands back cannot be stored again, and the store keeps the traced program too,
@@ -24,10 +24,13 @@ program then rounds each operation as written, as NumPy and eager JAX do (sums
 may still run in another order, which the rounding bounds allow).
 """
 
+import hashlib
 import os
+import platform
 import sys
+from pathlib import Path
 
-from lab.verify.store import cache_dir
+from lab.verify.runtime.store import cache_dir
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 #: The XLA flag that keeps fused multiply-adds out of compiled programs (see above).
@@ -46,7 +49,7 @@ if "xla_cpu_max_isa" not in _flags:
     os.environ["XLA_FLAGS"] = f"{_flags} {NO_FMA}".strip()
 
 import jax  # noqa: E402
-import jax.extend.core  # noqa: E402,F401  (jaxpr types, read by lab.verify.rounding)
+import jax.extend.core  # noqa: E402,F401  (jaxpr types, read by lab.verify.measure.rounding)
 import jax.numpy as jnp  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
@@ -81,4 +84,56 @@ def check_no_fma() -> None:
 
 CACHE_DIR = cache_dir()
 
-__all__ = ["jax", "jnp", "CACHE_DIR", "cache_dir", "check_no_fma", "NO_FMA"]
+
+_versions: list[str] = []
+
+
+def _read_versions() -> str:
+    """JAX, jaxlib, Python, the lab's package version, and the machine the code is compiled for."""
+    import array_api_compat
+    import jaxlib
+    import numpy
+
+    try:
+        from importlib.metadata import version
+
+        lab_version = version("gradient-lab")
+    except Exception:  # not installed: a checkout on sys.path
+        lab_version = "unknown"
+    backend = jax.devices()[0].client
+    return "|".join(
+        [
+            f"jax {jax.__version__}",
+            f"jaxlib {jaxlib.__version__}",
+            f"python {sys.version_info[:3]}",
+            f"numpy {numpy.__version__}",
+            f"array-api-compat {array_api_compat.__version__}",
+            f"lab {lab_version}",
+            f"{backend.platform} {backend.platform_version}",
+            platform.machine(),
+            _cpu_flags(),
+            f"x64 {jax.config.jax_enable_x64}",
+            f"XLA_FLAGS {os.environ.get('XLA_FLAGS', '')}",
+        ]
+    )
+
+
+def _cpu_flags() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return hashlib.sha256(line.encode()).hexdigest()[:16]
+    return ""
+
+
+def versions() -> str:
+    """JAX, jaxlib, Python, the lab's package version, and the machine the code is compiled for (read once)."""
+    if not _versions:
+        _versions.append(_read_versions())
+    return _versions[0]
+
+
+__all__ = ["jax", "jnp", "CACHE_DIR", "cache_dir", "check_no_fma", "NO_FMA", "versions"]

@@ -12,11 +12,12 @@ from hypothesis import seed as hseed
 from hypothesis import strategies as st
 
 from lab.model import Model
-from lab.verify.cases import BATCH, Case, Explicit, cases, every_shape, fill, shape_menu
-from lab.verify.diagnosis import diagnose
+from lab.verify.case import BATCH, Case
+from lab.verify.explain.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge_batch
-from lab.verify.profiles import PROFILES
-from lab.verify.witnesses import TraceError, Witness
+from lab.verify.measure.autodiff import TraceError, Witness
+from lab.verify.search.cases import Explicit, cases, every_shape, fill, shape_menu
+from lab.verify.search.profiles import PROFILES
 
 #: A pass needs this many conclusive cases. Fewer means the search checked almost nothing: a loss
 #: that is NaN nearly everywhere, or a gradient below rounding at every drawn point. One compiled

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.model import Model
-from lab.verify.cases import Case
+from lab.verify.case import Case
 
 U64, U32 = 2.0**-53, 2.0**-24
 #: How far the float32 run's rounding may be from its expected share, 2⁻²⁹ of it.
@@ -124,3 +124,8 @@ def _float32_explains(model: Model, case: Case, hand: dict, grad: dict, tol: dic
         if not np.all((np.isfinite(d32) & (d64 <= tol[k] + LUCK * (U64 / U32) * d32)) | ~bad[k]):
             return False
     return True
+
+
+def hand_gradient(model: Model, case: Case) -> dict[str, np.ndarray]:
+    g = model.module.grad(case.params, case.X, case.y, **case.hyper)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in g.items()}

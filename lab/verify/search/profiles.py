@@ -1,6 +1,6 @@
 """Hypothesis profiles, in one place for the verifier and the tests.
 
-Every profile first checks one batch of each shape the search draws from (lab/verify/cases.py
+Every profile first checks one batch of each shape the search draws from (lab/verify/search/cases.py
 ``every_shape``), so all profiles visit the same compiled programs; ``max_examples`` counts
 Hypothesis's own examples after those (ci: 7 + 9 = 16 batches, 2048 cases).
 
@@ -18,7 +18,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-from lab.verify.cases import EXTREME, ORDINARY, Scales
+from lab.verify.search.cases import EXTREME, ORDINARY, Scales
 
 _quiet = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 

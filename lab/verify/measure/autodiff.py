@@ -1,0 +1,201 @@
+"""The three witnesses of a gradient, each with a bound on its own rounding error.
+
+- reverse mode: ``jax.grad`` of the model's own ``loss``, in float64;
+- forward mode: ``jax.jvp`` directional derivatives along random directions;
+- finite differences: Ridders' extrapolation of central differences of the
+  loss evaluated in NumPy, which never touches JAX, with an error estimate.
+
+JAX compiles one program per model and shape. That program checks a batch of
+cases at once (``jax.vmap``), carries the rounding bounds of
+lab/verify/measure/rounding.py, and is kept, compiled, in the program store
+(lab/verify/runtime/): a warm run loads it without tracing the loss or the
+rounding interpreter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lab.model import Model
+from lab.verify.case import Case
+from lab.verify.measure import rounding
+from lab.verify.measure.rounding import bounded
+from lab.verify.runtime import programs
+from lab.verify.runtime.jax_config import check_no_fma, jax, jnp, versions
+from lab.verify.runtime.source_key import code_key
+from lab.verify.runtime.store import file_hash
+
+#: The lab's own files that build the traced program: an edit to any of them is a new program.
+_HERE = Path(__file__).parent
+BUILDERS = [
+    str(_HERE / "autodiff.py"),
+    str(_HERE / "rounding.py"),
+    str(_HERE.parent / "runtime" / "jax_config.py"),
+    str(_HERE.parent / "runtime" / "programs.py"),
+]
+DIRECTIONS = 2  # random directions per case for the forward-mode and finite-difference witnesses
+
+TRACE_ERRORS = (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+class TraceError(ValueError):
+    """The loss cannot be traced by JAX (it calls NumPy instead of the array namespace)."""
+
+
+@dataclass
+class Evidence:
+    """What the JAX witnesses say about one case, each value with its error bound."""
+
+    loss: float
+    loss_err: float
+    grad: dict[str, np.ndarray]
+    grad_err: dict[str, np.ndarray]
+    directions: list[dict[str, np.ndarray]]
+    jvp: np.ndarray
+    jvp_err: np.ndarray
+    hessian: np.ndarray | None = None
+    hessian_err: np.ndarray | None = None
+
+
+def flatten(params: dict, keys: list[str]):
+    """The parameters as one vector, in the order of ``keys`` (the order ``init`` returns)."""
+    xp = jnp if any(isinstance(params[k], jax.Array) for k in keys) else np
+    return xp.concatenate([xp.reshape(params[k], (-1,)) for k in keys])
+
+
+def unflatten(vec, template: dict[str, np.ndarray], keys: list[str] | None = None) -> dict:
+    """The inverse of :func:`flatten`: shapes from ``template``, order from ``keys``."""
+    out, i = {}, 0
+    for k in keys or list(template):
+        size = int(np.prod(np.shape(template[k])))
+        out[k] = vec[i : i + size].reshape(np.shape(template[k]))
+        i += size
+    return out
+
+
+def directions(template: dict[str, np.ndarray], shape: tuple[int, int], k: int = DIRECTIONS):
+    """``k`` random unit directions in parameter space, the same for every run at this shape."""
+    size = sum(np.size(v) for v in template.values())
+    rng = np.random.default_rng([shape[0], shape[1], size, 7])
+    out = []
+    for _ in range(k):
+        v = rng.standard_normal(size)
+        out.append(unflatten(v / np.linalg.norm(v), template))
+    return out
+
+
+class Witness:
+    """The JAX witnesses for one model, compiled once per shape."""
+
+    def __init__(self, model: Model):
+        check_no_fma()
+        self.model = model
+        self.has_hessian = callable(getattr(model.module, "hessian", None))
+        #: The parameter order of ``init``; JAX sorts dict keys, so it is kept here.
+        self.keys = list(model.init(model.n_features or 1))
+
+    def _witnesses(self, params, X, y, hyper, V):
+        """Loss, gradient, directional derivatives (and Hessian) of one case, unbounded."""
+        loss = self.model.module.loss
+        keys = self.keys
+        f = lambda q: loss(q, X, y, **hyper)  # noqa: E731
+        L, g = jax.value_and_grad(f)(params)
+        out = dict(loss=L, grad=g, jvp=jax.vmap(lambda v: jax.jvp(f, (params,), (v,))[1])(V))
+        if self.has_hessian:
+            out["hessian"] = jax.hessian(lambda v: f(unflatten(v, params, keys)))(flatten(params, keys))
+        return out
+
+    def _all(self, params, X, y, hyper, V):
+        # The bound is taken over the batched program, so the interpreter traces once per shape
+        # rather than once per case under vmap (three times faster to trace).
+        values, errors = bounded(jax.vmap(self._witnesses))(params, X, y, hyper, V)
+        return values, errors
+
+    def source_key(self, tree, flat) -> str | None:
+        """The store's key for this program read from source, without tracing; None when the loss
+        may depend on more than its source (lab/verify/runtime/source_key.py)."""
+        code = code_key(self.model.module.loss)
+        if code is None:
+            return None
+        parts = [
+            versions(),
+            *(file_hash(f) for f in BUILDERS),
+            code,
+            f"hessian={self.has_hessian}",
+            ",".join(self.keys),
+            str(tree),
+            *(f"{tuple(a.shape)}{np.dtype(a.dtype).str}" for a in flat),
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def lower(self, args):
+        """Trace and lower the program: (lowered, its digest, the primitives met without a rounding rule)."""
+        before = set(rounding.approximated)
+        rounding.approximated.clear()
+        try:
+            lowered = jax.jit(self._all).trace(*args).lower()
+            names = sorted(rounding.approximated)
+        finally:
+            rounding.approximated.update(before)
+        tree = jax.tree_util.tree_structure(args)
+        text = f"{versions()}\n{programs.COMPILE_OPTIONS}\n{tree}\n{lowered.as_text()}"
+        return lowered, hashlib.sha256(text.encode()).hexdigest(), names
+
+    def prefetch(self, batches: list[list[Case]], size: int, stored_only: bool = False) -> None:
+        """Get the programs for the shapes of ``batches`` ready while the search draws and judges."""
+        programs.prefetch(self, [self._arrays(b, size) for b in batches], stored_only)
+
+    def _run(self, args):
+        try:
+            out, names = programs.run(self, args)
+        except TRACE_ERRORS as e:
+            raise TraceError(
+                f"JAX cannot trace {self.model.name}.loss: {type(e).__name__}: {str(e).splitlines()[0]} "
+                "(write the loss with array_namespace(X, y), not numpy)"
+            ) from None
+        # the primitives without a rounding rule, each time a program runs (a run of lab verify --watch
+        # may find the program in memory, from a run before)
+        rounding.approximated.update(names)
+        return out
+
+    def _arrays(self, batch: list[Case], size: int, V=None):
+        """The program's arguments for ``batch`` padded to ``size`` cases, as NumPy arrays."""
+        template = {k: batch[0].params[k] for k in self.keys}
+        V = directions(template, batch[0].shape) if V is None else V
+        padded = [batch[i % len(batch)] for i in range(max(size, len(batch)))]
+        stack = np.stack
+        params = {k: stack([c.params[k] for c in padded]) for k in template}
+        hyper = {k: stack([c.hyper[k] for c in padded]) for k in batch[0].hyper}
+        Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
+        return params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs
+
+    def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
+        """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
+        V = directions({k: batch[0].params[k] for k in self.keys}, batch[0].shape)
+        # device_put, not jnp.asarray: that would compile a copy for every new shape
+        out = self._run(jax.device_put(self._arrays(batch, size, V)))
+        values, errors = jax.tree_util.tree_map(np.asarray, out)
+        out = dict(values, **{f"{k}_err": v for k, v in errors.items()})
+        return [
+            Evidence(
+                loss=float(out["loss"][i]),
+                loss_err=float(out["loss_err"][i]),
+                grad={k: v[i] for k, v in out["grad"].items()},
+                grad_err={k: v[i] for k, v in out["grad_err"].items()},
+                directions=V,
+                jvp=out["jvp"][i],
+                jvp_err=out["jvp_err"][i],
+                hessian=out["hessian"][i] if self.has_hessian else None,
+                hessian_err=out["hessian_err"][i] if self.has_hessian else None,
+            )
+            for i in range(len(batch))
+        ]
