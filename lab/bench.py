@@ -264,7 +264,7 @@ def detection_after_allowance(names: list[str], cases: int = 128) -> None:
         w = Witness(model)
         for group in by_shape.values():
             for c, ev in zip(group, w.evaluate(group, BATCH), strict=True):
-                if judge(model, c, ev, finite_differences=False).kind != "pass":
+                if judge(model, c, ev, finite_differences=False).kind != "verified":
                     continue  # inconclusive or skipped: no verdict to break
                 total += 1
                 for j, m in enumerate(mutants):

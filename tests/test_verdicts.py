@@ -382,4 +382,4 @@ def test_a_wrong_hessian_is_still_wrong(tmp_path):
     model = logistic_hessian(tmp_path, "hess_wrong", "p * p")
     case, w, ev = one_case(model, {"w": [0.3], "b": 0.1}, np.array([[1.0], [-2.0]]), np.array([1.0, 0.0]))
     v = judge(model, case, ev, witness=w)
-    assert not v.ok and v.kind == "hessian", v.message
+    assert not v.ok and v.kind == "wrong" and v.what == "hessian", v.message

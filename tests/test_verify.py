@@ -130,7 +130,7 @@ def test_a_wrong_loss_and_grad_is_caught_while_grad_is_right(tmp_path, slip, say
     f = tmp_path / "bad_fused.py"
     f.write_text(bad)
     r = verify(registry.load(str(f)), profile="ci")
-    assert r.status == "fail" and r.failure.kind == "loss_and_grad", r.message
+    assert r.status == "fail" and r.failure.what == "loss_and_grad", r.message
     assert says in r.message and says in r.failure.diagnosis
 
 
@@ -141,7 +141,7 @@ def test_hessian_mistake_is_caught(tmp_path):
     assert bad != src, "the Hessian weight line of logistic_regression changed"
     f.write_text(bad)
     r = verify(registry.load(str(f)), profile="ci")
-    assert r.status == "fail" and r.failure.kind == "hessian"
+    assert r.status == "fail" and r.failure.what == "hessian"
     assert "factor 2" in r.failure.diagnosis
 
 

@@ -1,34 +1,37 @@
-"""The judge: does the hand gradient agree with the witnesses, and do they agree with each other?
+"""The judge: one ordered table of rules over measured evidence.
 
-Every comparison has its own tolerance, derived from rounding-error bounds
-(lab/verify/measure/rounding.py), never a fixed rtol or atol:
+Every number compared here is *measured*: a value with a bound on its own error (lab/verify/measure/).
+Two numbers agree when |a − b| ≤ err(a) + err(b) (:func:`agree`), the only tolerance. The hand value's
+error is taken as autodiff's bound for the same function until the hand program's own rounding is
+measured (a rerun in other precisions): a correct formula written as the loss is rounds as the loss does.
 
-- hand vs reverse mode, entry j:  |h_j − g_j| ≤ 2 E_j, where E_j bounds the
-  error of g_j. When the hand gradient misses that, it is run again in other
-  precisions (lab/verify/measure/hand.py): a correct formula evaluated in
-  another order converges to g, a mistake does not. The first is *inexact*
-  (a pass, with the digits it keeps), the second is *wrong*.
-- forward vs reverse, direction v: |⟨g, v⟩ − D_v| ≤ Σ_j |v_j| E_j + γ_m Σ_j |g_j v_j| + E_v,
-  where E_v bounds the error of the forward-mode value D_v.
-- finite differences vs forward mode: |F_v − D_v| ≤ (error estimate of F_v) + E_v.
-- hand Hessian vs ``jax.hessian``: |H_ij − A_ij| ≤ 2 E_ij.
+The rules, in order; the first that decides, decides:
 
-What a case can come to (``Verdict.kind``):
+1. **contract**: ``grad`` raises, or returns other keys or shapes than ``params`` → CONTRACT.
+2. **no reference**: the loss is not finite → SKIPPED.
+3. **autodiff not finite** (a ``where`` whose untaken branch overflows): the reference is the one-sided
+   differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED or WRONG.
+4. **a kink of the gradient** (hinge, ReLU at 0): the reference is the interval of one-sided directional
+   derivatives; the hand value must lie in it along every direction checked → VERIFIED or WRONG.
+5. **no usable bound**: every entry of autodiff's bound is infinite → INCONCLUSIVE.
+6. **hand against autodiff**, entry by entry. Where they do not agree, the hand program's own error is
+   measured (extended precision, float32, the path θ/2ᵏ): within it → INEXACT, else → WRONG.
+7. **the witnesses against each other**: forward mode against reverse mode along random directions,
+   and finite differences against forward mode on the drawn cases → WITNESSES.
+8. **loss_and_grad**, when defined, against the loss and autodiff → WRONG (what = loss_and_grad).
+9. **the Hessian**, when defined, against ``jax.hessian``; measured like the gradient → INEXACT or WRONG.
+10. **can it tell?** Every entry of autodiff is within its error of 0, so a zero gradient (or twice
+    this one) would agree too → INCONCLUSIVE; else → VERIFIED.
 
-- ``pass``: checked and right; ``inexact``: right, but the hand program loses digits;
-- ``inconclusive``: every entry of the gradient is within the witnesses' rounding of 0, so
-  even a gradient off by a factor 2 would agree: the case proves nothing;
-- ``outside``: skipped, with a ``reason``: the loss itself is not finite there;
-- ``gradient``, ``hessian``, ``loss_and_grad``: the hand code is wrong; ``witnesses``: the
-  witnesses disagree with each other; ``contract``: the code does not keep the model contract.
-
-Where the loss is finite but autodiff is not (a ``where`` whose untaken branch overflows),
-the hand gradient is judged by one-sided finite differences alone.
+A batch is judged by the same rules: rules 6 to 9 compare the whole batch in arrays, and a case is
+then decided from its own row. A single case is a batch of one. Rule 6's measurement of the hand
+program's error and rule 7's finite differences run only for the cases that need them.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,13 +43,51 @@ from lab.verify.measure.autodiff import Evidence, flatten
 from lab.verify.measure.differences import fd_directional, loss_rounding, one_sided
 from lab.verify.measure.hand import Precision, explain, hand_gradient
 from lab.verify.measure.rounding import gamma
+from lab.verify.vocabulary import Kind, Reason, What
+
+#: A passing case counts its relative error only where the gradient stands this many tolerances
+#: clear of rounding: below that the relative error measures rounding, not the formula.
+RESOLVED = 100.0
+#: Points on the path θ·2⁻ᵏ, k = 1..PATH, at which a discrepancy is followed back: far enough that a
+#: score of 1e4 (the extreme profile's) comes down to about 10.
+PATH = 10
+#: On the path, a hand program that keeps its digits in every precision may still differ from autodiff
+#: by a cut-off in the loss (log1pexp(z) = z for large z), which is at most this share of the gradient.
+CUT_OFF = 2.0**-40
+#: A hand gradient that kept its magnitude to this share of autodiff's has not lost digits towards 0.
+KEPT = 1 - 2.0**-20
+#: The first step of a one-sided table along a coordinate, relative to the parameter (at least 1).
+STEP = 1e-3
+
+
+@dataclass
+class Measured:
+    """A value and a bound on its own error (arrays of one shape)."""
+
+    value: np.ndarray
+    err: np.ndarray
+
+
+def share(a: Measured, b: Measured) -> np.ndarray:
+    """|a − b| as a share of err(a) + err(b): the two agree where this is ≤ 1. Equal values agree even
+    with a bound of 0; a NaN (a value or bound) never agrees."""
+    diff = np.abs(np.asarray(a.value) - np.asarray(b.value))
+    tol = np.asarray(a.err) + np.asarray(b.err)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(diff == 0, 0.0, diff / tol)
+    return np.where(np.isnan(r), np.inf, r)
+
+
+def agree(a: Measured, b: Measured) -> np.ndarray:
+    """|a − b| ≤ err(a) + err(b), entry by entry."""
+    return share(a, b) <= 1.0
 
 
 @dataclass
 class Mismatch:
     """The worst disagreement of one comparison."""
 
-    what: str  # "gradient", "hessian", "loss_and_grad", "forward", "finite differences"
+    what: What
     param: str | None
     index: tuple[int, ...]
     hand: float
@@ -56,7 +97,7 @@ class Mismatch:
     @property
     def where(self) -> str:
         if self.param is None:
-            return f"H[{', '.join(map(str, self.index))}]" if self.what == "hessian" else self.what
+            return f"H[{', '.join(map(str, self.index))}]" if self.what == What.HESSIAN else str(self.what)
         return self.param + (f"[{', '.join(map(str, self.index))}]" if self.index else "")
 
 
@@ -65,53 +106,306 @@ class Verdict:
     """The judge's word on one case."""
 
     case: Case
-    ok: bool
+    kind: Kind = Kind.VERIFIED
+    what: What = What.GRADIENT  # the hand function the verdict is about
     rel_error: float = 0.0  # max |hand − autodiff| / max |autodiff|, over gradient entries
     margin: float = 0.0  # max |hand − autodiff| / tolerance: the case passes while this is ≤ 1
-    kind: str = "pass"  # pass, inexact, inconclusive, outside, gradient, hessian, loss_and_grad, witnesses, contract
     message: str = ""
-    reason: str = ""  # why a case was skipped (outside) or proves nothing (inconclusive)
+    reason: Reason | None = None  # why a case was skipped or proves nothing
     precision: Precision | None = None  # for an inexact pass: the digits the hand program keeps
     mismatch: Mismatch | None = None
     hand: dict[str, np.ndarray] = field(default_factory=dict)
     reference: dict[str, np.ndarray] = field(default_factory=dict)
     tolerance: dict[str, np.ndarray] = field(default_factory=dict)
     diagnosis: str = ""
+    at_kink: bool = False  # decided against the interval of one-sided derivatives (rule 4)
 
+    @property
+    def ok(self) -> bool:
+        """No fault found: verified, inexact, inconclusive or skipped."""
+        return not self.kind.failed
 
-def _ratio(diff, tol):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(diff == 0, 0.0, diff / tol)
-    return np.where(np.isnan(r), np.inf, r)
+    @property
+    def passed(self) -> bool:
+        """Checked, and right."""
+        return self.kind.passed
 
 
 def judge(model: Model, case: Case, ev: Evidence, finite_differences: bool = True, witness=None) -> Verdict:
-    """Compare the hand gradient (and Hessian) of ``model`` at ``case`` with the evidence.
+    """The verdict on one case: a batch of one (see :func:`judge_batch`)."""
+    return next(judge_batch(model, [case], [ev], drawn=1 if finite_differences else 0, witness=witness))
 
-    ``finite_differences=False`` leaves out the slowest witness (forward and reverse mode
-    are still compared); the search keeps it for the cases Hypothesis draws. With the
-    ``witness`` (lab/verify/measure/autodiff.py), a discrepancy that no other precision explains
-    is followed back along the path θ/2, θ/4, ... (see :func:`_continuation`).
+
+def judge_batch(
+    model: Model, batch: list[Case], evidence: list[Evidence], drawn: int = 0, witness=None
+) -> Iterator[Verdict]:
+    """The verdicts of a batch of one shape, in order, by the rules of this module.
+
+    The first ``drawn`` cases are also checked by finite differences (the slow witness). With the
+    ``witness`` (lab/verify/measure/autodiff.py), a discrepancy that no other precision explains is
+    followed back along the path θ/2, θ/4, ... Verdicts are given as they are asked for, so a search
+    that stops at the first wrong case does not pay for the rest.
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
-        return _judge(model, case, ev, finite_differences, witness)
+        early, rows = _first_rules(model, batch, evidence)
+        table = _Table(model, batch, evidence, rows)
+    for i, case in enumerate(batch):
+        with np.errstate(all="ignore"):
+            if i in early:
+                v = early[i]
+                yield v() if callable(v) else v
+            else:
+                yield _decide(model, case, evidence[i], table, table.index[i], rows[i], i < drawn, witness)
 
 
-#: Points on the path θ·2⁻ᵏ, k = 1..PATH, at which a discrepancy is followed back: far enough that a
-#: score of 1e4 (the extreme profile's) comes down to about 10.
-PATH = 10
+# -- rules 1 to 5: one case at a time -----------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    """A case that reached rule 6: its hand gradient and the tolerance of each entry."""
+
+    hand: dict[str, np.ndarray]
+    tol: dict[str, np.ndarray]
+    on_kink: np.ndarray
+
+
+def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence]):
+    """Rules 1 to 5 for every case: a verdict (or a function that makes it, when it is slow) for the
+    cases they decide, and a :class:`_Row` for the rest."""
+    early: dict = {}
+    rows: dict[int, _Row] = {}
+    for i, (case, ev) in enumerate(zip(batch, evidence, strict=True)):
+        try:
+            hand = hand_gradient(model, case)
+        except NotImplementedError:
+            raise
+        except Exception as e:  # a crash in the user's grad is a verdict, not a crash of the verifier
+            early[i] = Verdict(case, Kind.CONTRACT, message=f"grad raised {type(e).__name__}: {e}")
+            continue
+        problem = _shapes_differ("grad", hand, ev.grad)
+        if problem:
+            early[i] = Verdict(case, Kind.CONTRACT, message=problem)
+            continue
+        if not np.isfinite(ev.loss):  # the loss itself overflows float64 here (e^z past 709), or is NaN
+            early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.LOSS_NOT_FINITE)
+            continue
+        if not all(np.all(np.isfinite(g)) for g in ev.grad.values()):
+            early[i] = functools.partial(_by_differences, model, case, ev, hand)
+            continue
+        on_kink = kinks.at_kink(model, case)
+        if model.kink_order == 1 and on_kink.any():
+            early[i] = functools.partial(_subgradient, model, case, ev, hand, on_kink)
+            continue
+        tol = {k: 2.0 * ev.grad_err[k] for k in hand}  # err(hand) + err(autodiff), both autodiff's bound
+        if on_kink.any():
+            # A kink of the second derivative (Huber at |r| = δ): the gradient is continuous, but the hand
+            # code and JAX may take opposite branches within the rounding of the score, and the flat branch
+            # carries no error bound for it. The hand value's error includes what it moves when those
+            # scores move by their rounding.
+            for sign in (1.0, -1.0):
+                moved = hand_gradient(model, kinks.nudged(model, case, np.flatnonzero(on_kink), sign))
+                tol = {k: tol[k] + 2.0 * np.abs(np.asarray(moved[k], dtype=float) - hand[k]) for k in tol}
+        if not any(np.any(np.isfinite(t)) for t in tol.values()):
+            early[i] = Verdict(case, Kind.INCONCLUSIVE, reason=Reason.BOUND_NOT_FINITE)
+            continue
+        rows[i] = _Row(hand, tol, on_kink)
+    return early, rows
+
+
+def _shapes_differ(name: str, got: dict, want: dict) -> str:
+    if set(got) != set(want):
+        return f"{name} returns keys {sorted(got)}; params has {sorted(want)}"
+    for k, g in want.items():
+        if np.shape(got[k]) != np.shape(g):
+            hint = " (transposed?)" if np.shape(got[k]) == np.shape(g)[::-1] else ""
+            return f"{name}[{k!r}] has shape {np.shape(got[k])}; params[{k!r}] has {np.shape(g)}{hint}"
+    return ""
+
+
+# -- rules 6 to 9: the comparisons, for the whole batch in arrays ---------------------------------------
+
+
+class _Table:
+    """The comparisons of rules 7 to 9 for the cases that reached them, one row per case (rule 6 reads
+    each case's own entries, to say where the worst one is).
+
+    Each is a :func:`share` (≤ 1 agrees) computed on the stacked batch, so a case judged alone and the
+    same case judged in a batch get the same numbers.
+    """
+
+    def __init__(self, model: Model, batch: list[Case], evidence: list[Evidence], rows: dict[int, _Row]):
+        self.index = {i: r for r, i in enumerate(rows)}
+        if not rows:
+            return
+        idx = list(rows)
+        evs = [evidence[i] for i in idx]
+        self.keys = keys = list(evs[0].grad)
+        stack = lambda d: np.stack([flatten(x, keys) for x in d])  # noqa: E731
+        G, E = stack([ev.grad for ev in evs]), stack([ev.grad_err for ev in evs])
+        # rule 7: forward mode against reverse mode, ⟨g, v⟩ measured with Σ|v_j| E_j + γ_m Σ|g_j v_j|
+        D = np.stack([flatten(v, keys) for v in evs[0].directions], axis=1)  # (P, k)
+        dot = np.einsum("bp,pk->bk", G, D)
+        dot_err = E @ np.abs(D) + gamma(D.shape[0]) * (np.abs(G) @ np.abs(D))
+        jvp, jvp_err = np.stack([ev.jvp for ev in evs]), np.stack([ev.jvp_err for ev in evs])
+        self.dot, self.dot_err, self.jvp, self.jvp_err = dot, dot_err, jvp, jvp_err
+        forward = share(Measured(dot, dot_err), Measured(jvp, jvp_err))
+        self.forward = np.where(np.isfinite(dot_err + jvp_err), forward, 0.0)  # an infinite bound tells nothing
+        # rule 8: loss_and_grad, against the loss and autodiff with the same tolerances as loss and grad
+        self.lg = self.lg_problem = None
+        mod = model.module
+        if callable(getattr(mod, "loss_and_grad", None)):
+            self.lg_problem, self.lg_hand = {}, {}
+            L, LG = np.full(len(idx), np.nan), np.full_like(G, np.nan)
+            for r, i in enumerate(idx):
+                c = batch[i]
+                try:
+                    value, g = mod.loss_and_grad(c.params, c.X, c.y, **c.hyper)
+                    value, g = float(value), {k: np.asarray(x, dtype=np.float64) for k, x in g.items()}
+                except Exception as e:
+                    self.lg_problem[r] = f"loss_and_grad raised {type(e).__name__}: {e}"
+                    continue
+                if _shapes_differ("loss_and_grad", g, evs[r].grad):
+                    mine, want = ({k: np.shape(x) for k, x in d.items()} for d in (g, evs[r].grad))
+                    self.lg_problem[r] = (
+                        f"loss_and_grad returns a gradient shaped {mine}; the parameters are shaped {want}"
+                    )
+                    continue
+                L[r], LG[r], self.lg_hand[r] = value, flatten(g, keys), g
+            loss, loss_err = np.array([ev.loss for ev in evs]), np.array([ev.loss_err for ev in evs])
+            self.lg_L = L
+            self.lg_loss = share(Measured(L, loss_err), Measured(loss, loss_err))
+            self.lg = share(Measured(LG, E), Measured(G, E))
+        # rule 9: the Hessian, where jax.hessian is finite and no sample sits on a kink
+        self.hess = self.hess_problem = None
+        if evs[0].hessian is not None:
+            self.hess_problem, self.hess_hand, self.hess = {}, {}, np.zeros(len(idx))
+            for r, i in enumerate(idx):
+                ev, c = evs[r], batch[i]
+                if not np.all(np.isfinite(ev.hessian)) or rows[i].on_kink.any():
+                    continue
+                try:
+                    Hh = np.asarray(mod.hessian(c.params, c.X, c.y, **c.hyper), dtype=np.float64)
+                except Exception as e:
+                    self.hess_problem[r] = f"hessian raised {type(e).__name__}: {e}"
+                    continue
+                if Hh.shape != ev.hessian.shape:
+                    self.hess_problem[r] = (
+                        f"hessian has shape {Hh.shape}; expected {ev.hessian.shape} over the flattened parameters"
+                    )
+                    continue
+                self.hess_hand[r] = Hh
+                self.hess[r] = np.max(share(Measured(Hh, ev.hessian_err), Measured(ev.hessian, ev.hessian_err)))
+
+
+def _worst(hand: dict, ref: dict, tol: dict, what: What) -> tuple[float, Mismatch | None]:
+    """The largest |hand − ref| / tol over all entries, and where it is."""
+    worst, mism = -1.0, None
+    for k in hand:
+        r = share(Measured(hand[k], tol[k]), Measured(ref[k], np.zeros_like(tol[k])))
+        if r.size and float(r.max()) > worst:
+            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
+            worst = float(r.max())
+            mism = Mismatch(what, k, i, float(hand[k][i]), float(ref[k][i]), float(tol[k][i]))
+    return max(worst, 0.0), mism
+
+
+def _decide(model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row, drawn: bool, witness) -> Verdict:
+    """Rules 6 to 10 for one case, from its row ``r`` of the table."""
+    hand, tol = row.hand, row.tol
+    worst, mism = _worst(hand, ev.grad, tol, What.GRADIENT)
+    scale = max((float(np.max(np.abs(g))) for g in ev.grad.values() if g.size), default=0.0)
+    diff = max((float(np.max(np.abs(hand[k] - ev.grad[k]))) for k in hand if hand[k].size), default=0.0)
+    rel = diff / scale if scale > 0 else (np.inf if diff > 0 else 0.0)
+    resolved = scale > RESOLVED * max((float(np.max(x)) for x in tol.values() if x.size), default=0.0)
+    v = Verdict(case, rel_error=rel if resolved or worst > 1 else 0.0, margin=worst, mismatch=mism)
+    v.hand, v.reference, v.tolerance = hand, ev.grad, tol
+
+    # rule 7 is read first, so that a wrong gradient's message can say the witnesses disagree too;
+    # central differences that straddle a kink mislead the extrapolation: steps stop short of every kink
+    witnesses = _witnesses(model, case, ev, t, r, hand, differences=drawn and not row.on_kink.any())
+    # rule 6
+    if worst > 1.0:
+        v.kind = Kind.WRONG
+        if all(np.all(np.isfinite(h)) for h in hand.values()):
+            v.precision = _own_error(model, case, ev, hand, tol, witness)
+            if v.precision.explained:
+                v.kind = Kind.INEXACT
+        if v.kind == Kind.WRONG:
+            v.message = (
+                f"{mism.where}: hand {mism.hand:.17g}, autodiff {mism.reference:.17g}, "
+                f"difference {abs(mism.hand - mism.reference):.3g} > tolerance {mism.tolerance:.3g}"
+            )
+            if witnesses:
+                v.message += f"; and the witnesses disagree: {witnesses}"
+            return v
+    # rule 7
+    if witnesses:
+        v.kind, v.message = Kind.WITNESSES, witnesses
+        return v
+    # rule 8
+    if t.lg is not None:
+        if r in t.lg_problem:
+            v.kind, v.message = Kind.CONTRACT, t.lg_problem[r]
+            return v
+        if not t.lg_loss[r] <= 1.0:
+            L, tol_L = float(t.lg_L[r]), 2.0 * ev.loss_err
+            v.kind, v.what = Kind.WRONG, What.LOSS_AND_GRAD
+            v.mismatch = Mismatch(What.LOSS_AND_GRAD, None, (), L, ev.loss, tol_L)
+            v.message = (
+                f"loss_and_grad's loss {L:.17g}, the loss {ev.loss:.17g}: difference {abs(L - ev.loss):.3g} > "
+                f"tolerance {tol_L:.3g}"
+            )
+            return v
+        if not np.all(t.lg[r] <= 1.0):
+            g = t.lg_hand[r]
+            _, m = _worst(g, ev.grad, {k: 2.0 * ev.grad_err[k] for k in g}, What.LOSS_AND_GRAD)
+            v.kind, v.what, v.mismatch = Kind.WRONG, What.LOSS_AND_GRAD, m
+            v.message = (
+                f"loss_and_grad's gradient {m.where}: {m.hand:.17g}, autodiff {m.reference:.17g}, "
+                f"difference {abs(m.hand - m.reference):.3g} > tolerance {m.tolerance:.3g}; grad itself agrees, so "
+                "the mistake is in loss_and_grad's copy of the formulas"
+            )
+            return v
+    # rule 9
+    if t.hess is not None:
+        if r in t.hess_problem:
+            v.kind, v.message = Kind.CONTRACT, t.hess_problem[r]
+            return v
+        if t.hess[r] > 1.0:
+            v = _hessian(model, case, ev, v, t.hess_hand[r])
+            if v.kind.failed:
+                return v
+    # rule 10
+    if v.kind == Kind.VERIFIED and all(np.all(np.abs(ev.grad[k]) <= tol[k]) for k in tol):
+        v.kind, v.reason = Kind.INCONCLUSIVE, Reason.WITHIN_ROUNDING
+    return v
+
+
+def _own_error(model: Model, case: Case, ev: Evidence, hand: dict, tol: dict, witness) -> Precision:
+    """Rule 6's measurement of the hand program's own error: reruns in other precisions, then the path."""
+    p = explain(model, case, hand, ev.grad, tol)
+    if p.explained or witness is None or not _continuation(model, case, witness, hand, ev.grad, tol, p.stable):
+        return p
+    # right on the way here. If the hand code keeps its digits in every precision and has not lost
+    # magnitude (cancellation drives a value towards 0), the loss is what changed.
+    kept = p.stable and all(
+        np.all((np.abs(hand[k]) >= KEPT * np.abs(ev.grad[k])) | (np.abs(hand[k] - ev.grad[k]) <= tol[k])) for k in hand
+    )
+    p.explained, p.method = True, "loss" if kept else "path"
+    return p
 
 
 def _collapsed(hand: dict, grad: dict, tol: dict, stable: bool, scale: float) -> bool:
     """Is the discrepancy a loss of digits rather than a wrong value?
 
     Either the hand gradient lost its digits towards 0 (|h − g| ≤ |g|), or the hand program keeps
-    its digits (``stable``) and the discrepancy is tiny, 2⁻⁴⁰ of ``scale`` (the gradient's size
+    its digits (``stable``) and the discrepancy is tiny, CUT_OFF of ``scale`` (the gradient's size
     along the path): then the loss program's derivative is what lost them, as a cut-off does.
     """
     return all(
         np.all(np.abs(hand[k] - grad[k]) <= np.abs(grad[k]) + tol[k])
-        or (stable and np.all(np.abs(hand[k] - grad[k]) <= 2.0**-40 * scale + tol[k]))
+        or (stable and np.all(np.abs(hand[k] - grad[k]) <= CUT_OFF * scale + tol[k]))
         for k in grad
     )
 
@@ -136,15 +430,15 @@ def _continuation(model: Model, case: Case, witness, hand: dict, grad: dict, tol
         Case({k: np.asarray(v) * 0.5**j for k, v in case.params.items()}, case.X, case.y, case.hyper, case.sizes)
         for j in range(1, PATH + 1)
     ]
-    verdicts = [_judge(model, c, ev, False, None) for c, ev in zip(path, witness.evaluate(path, BATCH), strict=True)]
+    verdicts = list(judge_batch(model, path, witness.evaluate(path, BATCH)))
     scale = max([_size(hand)] + [_size(r.reference) for r in verdicts if r.reference])
     if not _collapsed(hand, grad, tol, stable, scale):
         return False
     right = []
     for r in verdicts:
-        ok = r.kind in ("pass", "inexact", "inconclusive")
+        ok = r.kind in (Kind.VERIFIED, Kind.INEXACT, Kind.INCONCLUSIVE)
         if not ok:
-            if r.kind != "gradient" or not r.reference:
+            if r.kind != Kind.WRONG or r.what != What.GRADIENT or not r.reference:
                 return False
             if not _collapsed(r.hand, r.reference, r.tolerance, r.precision is not None and r.precision.stable, scale):
                 return False
@@ -153,116 +447,70 @@ def _continuation(model: Model, case: Case, witness, hand: dict, grad: dict, tol
     return len(right) - first >= 2 and all(right[first:])
 
 
-def _judge(model: Model, case: Case, ev: Evidence, finite_differences: bool, witness=None) -> Verdict:
-    try:
-        hand = hand_gradient(model, case)
-    except NotImplementedError:
-        raise
-    except Exception as e:  # a crash in the user's grad is a verdict, not a crash of the verifier
-        return Verdict(case, False, kind="contract", message=f"grad raised {type(e).__name__}: {e}")
-    if set(hand) != set(ev.grad):
-        return Verdict(
-            case, False, kind="contract", message=f"grad returns keys {sorted(hand)}; params has {sorted(ev.grad)}"
-        )
-    for k, g in ev.grad.items():
-        if hand[k].shape != g.shape:
-            hint = " (transposed?)" if hand[k].shape == g.shape[::-1] else ""
-            return Verdict(
-                case,
-                False,
-                kind="contract",
-                message=f"grad[{k!r}] has shape {hand[k].shape}; params[{k!r}] has {g.shape}{hint}",
+def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, differences: bool) -> str:
+    """Rule 7: an empty string when forward mode, reverse mode and finite differences agree; else why not.
+
+    A finite-difference witness whose steps leave the loss's domain, or whose bound is not finite,
+    is no witness: it is left out rather than trusted.
+    """
+    keys = list(ev.grad)
+    for i in range(len(ev.directions)):
+        if t.forward[r, i] > 1.0:
+            tol = t.dot_err[r, i] + t.jvp_err[r, i]
+            return (
+                f"forward mode gives {ev.jvp[i]:.17g} along direction {i} but reverse mode "
+                f"gives {t.dot[r, i]:.17g} (tolerance {tol:.3g}); the loss is not differentiable here "
+                "or uses a custom derivative rule"
             )
+    if not differences or not ev.directions:
+        return ""
+    v = ev.directions[0]  # finite differences along the first direction: forward mode covers the rest
+    step = kinks.max_step(model, case, v)
+    if not step > 0:
+        return ""
+    fd, fd_err = fd_directional(model, case, v, ev.loss, float(ev.jvp[0]), ev.loss_err, max_step=step)
+    if not (np.isfinite(fd) and np.isfinite(fd_err + ev.jvp_err[0])):
+        return ""
+    if agree(Measured(fd, fd_err), Measured(ev.jvp[0], ev.jvp_err[0])):
+        return ""
+    tol = fd_err + float(ev.jvp_err[0])
+    hf = float(flatten(hand, keys) @ flatten(v, keys))
+    hint = (
+        "the hand gradient agrees with finite differences, so autodiff is cut: "
+        "a stop_gradient, or a value JAX sees as constant"
+        if abs(hf - fd) <= tol
+        else "the loss is not differentiable at this point (a kink, max, abs or branch), "
+        "or it is too ill-conditioned here for finite differences"
+    )
+    return (
+        f"autodiff gives {ev.jvp[0]:.17g} along direction 0 but finite differences "
+        f"give {fd:.17g} (tolerance {tol:.3g}); {hint}"
+    )
 
-    if not np.isfinite(ev.loss):
-        # the loss itself overflows float64 here (e^z past 709), or is NaN: nothing to compare
-        return Verdict(case, True, kind="outside", reason="the loss is not finite")
-    if not all(np.all(np.isfinite(g)) for g in ev.grad.values()):
-        # NaN is not "outside": a where() whose untaken branch overflows poisons autodiff, not the loss
-        return _judge_by_differences(model, case, ev, hand)
-    on_kink = kinks.at_kink(model, case)
-    if model.kink_order == 1 and on_kink.any():  # the gradient jumps there: any subgradient will do
-        return _judge_subgradient(model, case, ev, hand, on_kink)
 
-    tol = {k: 2.0 * ev.grad_err[k] for k in hand}
-    if on_kink.any():
-        # A kink of the second derivative (Huber at |r| = δ): the gradient is continuous, but the hand
-        # code and JAX may take opposite branches within the rounding of the score, and the flat branch
-        # carries no error bound for it. Allow what the hand gradient moves when those scores move by
-        # their rounding.
-        for sign in (1.0, -1.0):
-            moved = hand_gradient(model, kinks.nudged(model, case, np.flatnonzero(on_kink), sign))
-            tol = {k: tol[k] + 2.0 * np.abs(np.asarray(moved[k], dtype=float) - hand[k]) for k in tol}
-    # an entry whose bound is infinite (a division by a value within its own error) is not checked
-    if not any(np.any(np.isfinite(t)) for t in tol.values()):
-        return Verdict(case, True, kind="inconclusive", reason="the rounding bound of autodiff is not finite")
-    worst, mism = _worst(hand, ev.grad, tol, "gradient")
-    scale = max((float(np.max(np.abs(g))) for g in ev.grad.values() if g.size), default=0.0)
-    diff = max((float(np.max(np.abs(hand[k] - ev.grad[k]))) for k in hand if hand[k].size), default=0.0)
-    rel = diff / scale if scale > 0 else (np.inf if diff > 0 else 0.0)
-    # a passing case counts its relative error only where the gradient stands clear of rounding
-    resolved = scale > 100 * max((float(np.max(t)) for t in tol.values() if t.size), default=0.0)
-    v = Verdict(case, True, rel_error=rel if resolved or worst > 1 else 0.0, margin=worst, mismatch=mism)
-    v.hand, v.reference, v.tolerance = hand, ev.grad, tol
-
-    # central differences that straddle a kink mislead the extrapolation: steps stop short of every kink
-    witnesses = _witnesses_agree(model, case, ev, hand, finite_differences=finite_differences and not on_kink.any())
-    if worst > 1.0:
-        if not all(np.all(np.isfinite(h)) for h in hand.values()):
-            v.ok, v.kind = False, "gradient"
-        else:
-            v.precision = explain(model, case, hand, ev.grad, tol)
-            if (
-                not v.precision.explained
-                and witness is not None
-                and _continuation(model, case, witness, hand, ev.grad, tol, v.precision.stable)
-            ):
-                # right on the way here. If the hand code keeps its digits in every precision and has not
-                # lost magnitude (cancellation drives a value towards 0), the loss is what changed.
-                kept = v.precision.stable and all(
-                    np.all(
-                        (np.abs(hand[k]) >= (1 - 2.0**-20) * np.abs(ev.grad[k]))
-                        | (np.abs(hand[k] - ev.grad[k]) <= tol[k])
-                    )
-                    for k in hand
-                )
-                v.precision.explained, v.precision.method = True, "loss" if kept else "path"
-            v.ok, v.kind = (True, "inexact") if v.precision.explained else (False, "gradient")
-        if not v.ok:
-            v.message = (
-                f"{mism.where}: hand {mism.hand:.17g}, autodiff {mism.reference:.17g}, "
-                f"difference {abs(mism.hand - mism.reference):.3g} > tolerance {mism.tolerance:.3g}"
-            )
-            if witnesses:
-                v.message += f"; and the witnesses disagree: {witnesses}"
+def _hessian(model: Model, case: Case, ev: Evidence, v: Verdict, H: np.ndarray) -> Verdict:
+    """Rule 9 for a case whose hand Hessian missed its tolerance: measured like the gradient."""
+    tol = 2.0 * ev.hessian_err
+    if np.all(np.isfinite(H)):
+        # a correct Hessian evaluated in another order carries rounding of its own, as a gradient does
+        p = explain(model, case, {"H": H}, {"H": ev.hessian}, {"H": tol}, what="hessian")
+        if p.explained:
+            if v.kind == Kind.VERIFIED:
+                v.kind, v.precision = Kind.INEXACT, p
             return v
-    if witnesses:
-        v.ok, v.kind, v.message = False, "witnesses", witnesses
-        return v
-    if callable(getattr(model.module, "loss_and_grad", None)):
-        v = _judge_loss_and_grad(model, case, ev, v)
-        if not v.ok:
-            return v
-    if ev.hessian is not None and np.all(np.isfinite(ev.hessian)) and not on_kink.any():
-        v = _judge_hessian(model, case, ev, v)
-        if not v.ok:
-            return v
-    if v.kind == "pass" and all(np.all(np.abs(ev.grad[k]) <= tol[k]) for k in tol):
-        # a zero gradient (or twice this one) would pass too: the case cannot tell right from wrong
-        v.kind, v.reason = "inconclusive", "the gradient is within rounding of 0"
+    r = share(Measured(H, tol), Measured(ev.hessian, np.zeros_like(tol)))
+    i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
+    v.kind, v.what = Kind.WRONG, What.HESSIAN
+    v.mismatch = Mismatch(What.HESSIAN, None, i, float(H[i]), float(ev.hessian[i]), float(tol[i]))
+    v.hand, v.reference, v.tolerance = {"H": H}, {"H": ev.hessian}, {"H": tol}
+    v.message = (
+        f"Hessian {v.mismatch.where}: hand {H[i]:.17g}, jax.hessian {ev.hessian[i]:.17g}, "
+        f"difference {abs(H[i] - ev.hessian[i]):.3g} > tolerance {tol[i]:.3g}"
+    )
     return v
 
 
-def _worst(hand: dict, ref: dict, tol: dict, what: str) -> tuple[float, Mismatch | None]:
-    """The largest |hand − ref| / tol over all entries, and where it is."""
-    worst, mism = -1.0, None
-    for k in hand:
-        r = _ratio(np.abs(hand[k] - ref[k]), tol[k])
-        if r.size and float(r.max()) > worst:
-            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
-            worst = float(r.max())
-            mism = Mismatch(what, k, i, float(hand[k][i]), float(ref[k][i]), float(tol[k][i]))
-    return max(worst, 0.0), mism
+# -- rules 3 and 4: the one-sided differences are the reference ----------------------------------------
 
 
 def _coordinates(keys: list[str], template: dict) -> list[tuple[str, tuple[int, ...], dict]]:
@@ -276,9 +524,9 @@ def _coordinates(keys: list[str], template: dict) -> list[tuple[str, tuple[int, 
     return out
 
 
-def _sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[float, float, float, float]:
-    """The one-sided derivatives of the loss along ``d`` (down, its error, up, its error); ``f_err``
-    bounds the rounding of a loss value (the witnesses' bound at θ)."""
+def sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[Measured, Measured]:
+    """The one-sided derivatives of the loss along ``d`` (down, up), each measured; ``f_err`` bounds the
+    rounding of a loss value (the witnesses' bound at θ)."""
     p0 = {k: np.asarray(case.params[k], dtype=float) for k in d}
 
     @functools.cache  # the difference tables and the rounding bound ask for the same points
@@ -289,46 +537,47 @@ def _sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[
     f_err = loss_rounding(model, case, d, (0.0, h0, -h0), f_err, f64=f)
     up, e_up = one_sided(f, h0, 1.0, f_err=f_err)
     down, e_down = one_sided(f, h0, -1.0, f_err=f_err)
-    return down, e_down, up, e_up
+    return Measured(down, e_down), Measured(up, e_up)
 
 
-def _judge_by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
-    """Where the loss is finite and autodiff is not: each entry of the hand gradient against the
+def _by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
+    """Rule 3: where the loss is finite and autodiff is not, each entry of the hand gradient against the
     one-sided differences of the loss along its coordinate. A smooth loss has equal one-sided
     derivatives and the hand entry must match them; a hand entry that is NaN there is wrong."""
     keys = list(ev.grad)
-    v = Verdict(case, True, kind="pass", hand=hand, reference={}, tolerance={})
+    v = Verdict(case, hand=hand)
     on_kink = kinks.at_kink(model, case)
     checked = 0
     for k, i, e in _coordinates(keys, ev.grad):
-        h0 = min(1e-3 * max(1.0, abs(float(np.asarray(case.params[k])[i]))), kinks.max_step(model, case, e, on_kink))
+        h0 = min(STEP * max(1.0, abs(float(np.asarray(case.params[k])[i]))), kinks.max_step(model, case, e, on_kink))
         if not h0 > 0:
             continue
-        down, e_down, up, e_up = _sided(model, case, e, h0, ev.loss_err)
-        if not (np.isfinite(down) and np.isfinite(up) and np.isfinite(e_down) and np.isfinite(e_up)):
+        down, up = sided(model, case, e, h0, ev.loss_err)
+        if not all(np.isfinite(x) for x in (down.value, up.value, down.err, up.err)):
             continue  # the loss leaves its domain within any step: no witness for this entry
         checked += 1
         h = float(hand[k][i])
-        tol = e_down + e_up + 4 * gamma(1) * max(abs(down), abs(up))
-        lo, hi = min(down, up) - tol, max(down, up) + tol
+        # the interval spanned by both sides, each with its error, and the rounding of their difference
+        slack = down.err + up.err + 4 * gamma(1) * max(abs(down.value), abs(up.value))
+        lo, hi = min(down.value, up.value) - slack, max(down.value, up.value) + slack
         if not (lo <= h <= hi):
-            ref = 0.5 * (down + up)
-            v.ok, v.kind = False, "gradient"
-            v.mismatch = Mismatch("gradient", k, i, h, ref, tol)
+            ref = 0.5 * (down.value + up.value)
+            v.kind = Kind.WRONG
+            v.mismatch = Mismatch(What.GRADIENT, k, i, h, ref, slack)
             v.margin, v.rel_error = np.inf, abs(h - ref) / max(abs(ref), 1e-300) if np.isfinite(h) else np.inf
             v.message = (
                 f"{v.mismatch.where}: hand {h:.17g}, but the loss is finite here and its one-sided derivatives "
-                f"are {down:.17g} and {up:.17g} (autodiff of the loss gives NaN or inf here: an intermediate "
-                "value, or an untaken branch of a where, overflows)"
+                f"are {down.value:.17g} and {up.value:.17g} (autodiff of the loss gives NaN or inf here: an "
+                "intermediate value, or an untaken branch of a where, overflows)"
             )
             return v
     if not checked:
-        return Verdict(case, True, kind="outside", reason="autodiff is not finite and the loss has no finite steps")
+        return Verdict(case, Kind.SKIPPED, reason=Reason.NO_FINITE_STEPS)
     return v
 
 
-def _judge_subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarray) -> Verdict:
-    """At a kink: the hand (sub)gradient must lie between the one-sided derivatives along each direction.
+def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarray) -> Verdict:
+    """Rule 4: at a kink the hand (sub)gradient must lie between the one-sided derivatives along each direction.
 
     For a convex loss g is a subgradient at θ exactly when D₋(v) ≤ ⟨g, v⟩ ≤ D₊(v) for every v,
     where D± are the one-sided directional derivatives; they are measured by finite differences
@@ -339,9 +588,8 @@ def _judge_subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np
     keys = list(ev.grad)
     g = flatten(hand, keys)
     eg = flatten(ev.grad_err, keys)
-    v = Verdict(
-        case, True, kind="pass", hand=hand, reference=ev.grad, tolerance={k: np.zeros_like(ev.grad[k]) for k in keys}
-    )
+    v = Verdict(case, hand=hand, reference=ev.grad, tolerance={k: np.zeros_like(ev.grad[k]) for k in keys})
+    v.at_kink = True
     directions = list(ev.directions)
     for block in keys:  # and the first coordinate of each parameter block
         e = {k: np.zeros_like(ev.grad[k]) for k in keys}
@@ -349,238 +597,25 @@ def _judge_subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np
         directions.append(e)
     for i, d in enumerate(directions):
         dv = flatten(d, keys)
-        h0 = min(1e-3 / max(float(np.linalg.norm(dv)), 1e-300), kinks.max_step(model, case, d, skip=on_kink))
+        h0 = min(STEP / max(float(np.linalg.norm(dv)), 1e-300), kinks.max_step(model, case, d, skip=on_kink))
         if not h0 > 0:
             continue
-        down, e_down, up, e_up = _sided(model, case, d, h0, ev.loss_err)
-        if not (np.isfinite(down) and np.isfinite(up)):
+        down, up = sided(model, case, d, h0, ev.loss_err)
+        if not (np.isfinite(down.value) and np.isfinite(up.value)):
             continue
         gv = float(g @ dv)
         slack = gamma(dv.size) * float(np.abs(g) @ np.abs(dv)) + 2 * float(eg @ np.abs(dv))
         # D₋ ≤ D₊ at a convex kink; where the two are nearly equal their estimates may fall either way
-        lo, hi = min(down - e_down, up - e_up) - slack, max(down + e_down, up + e_up) + slack
+        lo = min(down.value - down.err, up.value - up.err) - slack
+        hi = max(down.value + down.err, up.value + up.err) + slack
         if not (lo <= gv <= hi):
-            v.ok, v.kind = False, "gradient"
+            v.kind = Kind.WRONG
             v.message = (
                 f"at a kink of the loss the hand gradient is not a subgradient: along direction {i} "
-                f"⟨g, v⟩ = {gv:.17g} is outside the one-sided derivatives [{down:.17g}, {up:.17g}]"
+                f"⟨g, v⟩ = {gv:.17g} is outside the one-sided derivatives [{down.value:.17g}, {up.value:.17g}]"
             )
             v.diagnosis = v.message
             v.margin = np.inf
-            v.rel_error = max(down - gv, gv - up) / max(abs(down), abs(up), 1e-300)
+            v.rel_error = max(down.value - gv, gv - up.value) / max(abs(down.value), abs(up.value), 1e-300)
             return v
     return v
-
-
-def _witnesses_agree(model: Model, case: Case, ev: Evidence, hand, finite_differences: bool = True) -> str:
-    """An empty string when forward mode, reverse mode and finite differences agree; else why not.
-
-    A finite-difference witness whose steps leave the loss's domain, or whose bound is not finite,
-    is no witness: it is left out rather than trusted.
-    """
-    keys = list(ev.grad)
-    g = flatten(ev.grad, keys)
-    eg = flatten(ev.grad_err, keys)
-    for i, v in enumerate(ev.directions):
-        vf = flatten(v, keys)
-        dot = float(g @ vf)
-        tol = float(np.abs(vf) @ eg + gamma(vf.size) * (np.abs(g) @ np.abs(vf)) + ev.jvp_err[i])
-        if not abs(dot - ev.jvp[i]) <= tol and np.isfinite(tol):
-            return (
-                f"forward mode gives {ev.jvp[i]:.17g} along direction {i} but reverse mode "
-                f"gives {dot:.17g} (tolerance {tol:.3g}); the loss is not differentiable here "
-                "or uses a custom derivative rule"
-            )
-        if i > 0 or not finite_differences:
-            continue  # finite differences along the first direction: forward mode covers the rest
-        step = kinks.max_step(model, case, v)
-        if not step > 0:
-            continue
-        fd, fd_tol = fd_directional(model, case, v, ev.loss, float(ev.jvp[i]), ev.loss_err, max_step=step)
-        tol = fd_tol + float(ev.jvp_err[i])
-        if not (np.isfinite(fd) and np.isfinite(tol)):
-            continue
-        if not abs(fd - ev.jvp[i]) <= tol:
-            hf = float(flatten(hand, keys) @ vf)
-            hint = (
-                "the hand gradient agrees with finite differences, so autodiff is cut: "
-                "a stop_gradient, or a value JAX sees as constant"
-                if abs(hf - fd) <= tol
-                else "the loss is not differentiable at this point (a kink, max, abs or branch), "
-                "or it is too ill-conditioned here for finite differences"
-            )
-            return (
-                f"autodiff gives {ev.jvp[i]:.17g} along direction {i} but finite differences "
-                f"give {fd:.17g} (tolerance {tol:.3g}); {hint}"
-            )
-    return ""
-
-
-def _judge_loss_and_grad(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdict:
-    """The optional ``loss_and_grad`` (one pass, for training) must give the loss and the gradient
-    that the witnesses give, within the same tolerances as ``loss`` and ``grad``."""
-    try:
-        L, g = model.module.loss_and_grad(case.params, case.X, case.y, **case.hyper)
-        L, g = float(L), {k: np.asarray(x, dtype=np.float64) for k, x in g.items()}
-    except Exception as e:
-        v.ok, v.kind, v.message = False, "contract", f"loss_and_grad raised {type(e).__name__}: {e}"
-        return v
-    if set(g) != set(ev.grad) or any(g[k].shape != ev.grad[k].shape for k in g):
-        mine, want = ({k: x.shape for k, x in d.items()} for d in (g, ev.grad))
-        v.ok, v.kind = False, "contract"
-        v.message = f"loss_and_grad returns a gradient shaped {mine}; the parameters are shaped {want}"
-        return v
-    tol = 2.0 * ev.loss_err
-    if not abs(L - ev.loss) <= tol:
-        v.ok, v.kind = False, "loss_and_grad"
-        v.mismatch = Mismatch("loss_and_grad", None, (), L, ev.loss, tol)
-        v.message = (
-            f"loss_and_grad's loss {L:.17g}, the loss {ev.loss:.17g}: difference {abs(L - ev.loss):.3g} > tolerance "
-            f"{tol:.3g}"
-        )
-        return v
-    for k in g:
-        r = _ratio(np.abs(g[k] - ev.grad[k]), 2.0 * ev.grad_err[k])
-        if r.size and float(r.max()) > 1.0:
-            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
-            tol_i = 2.0 * float(ev.grad_err[k][i])
-            v.ok, v.kind = False, "loss_and_grad"
-            v.mismatch = Mismatch("loss_and_grad", k, i, float(g[k][i]), float(ev.grad[k][i]), tol_i)
-            v.message = (
-                f"loss_and_grad's gradient {v.mismatch.where}: {g[k][i]:.17g}, autodiff {ev.grad[k][i]:.17g}, "
-                f"difference {abs(g[k][i] - ev.grad[k][i]):.3g} > tolerance {tol_i:.3g}; grad itself agrees, so "
-                "the mistake is in loss_and_grad's copy of the formulas"
-            )
-            return v
-    return v
-
-
-def _judge_hessian(model: Model, case: Case, ev: Evidence, v: Verdict) -> Verdict:
-    try:
-        H = np.asarray(model.module.hessian(case.params, case.X, case.y, **case.hyper), dtype=np.float64)
-    except Exception as e:
-        v.ok, v.kind, v.message = False, "contract", f"hessian raised {type(e).__name__}: {e}"
-        return v
-    if H.shape != ev.hessian.shape:
-        v.ok, v.kind = False, "contract"
-        v.message = f"hessian has shape {H.shape}; expected {ev.hessian.shape} over the flattened parameters"
-        return v
-    tol = 2.0 * ev.hessian_err
-    r = _ratio(np.abs(H - ev.hessian), tol)
-    if r.size and float(r.max()) > 1.0 and np.all(np.isfinite(H)):
-        # a correct Hessian evaluated in another order carries rounding of its own, as a gradient does
-        p = explain(model, case, {"H": H}, {"H": ev.hessian}, {"H": tol}, what="hessian")
-        if p.explained:
-            if v.kind == "pass":
-                v.kind, v.precision = "inexact", p
-            return v
-    if r.size and float(r.max()) > 1.0:
-        i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
-        v.ok, v.kind = False, "hessian"
-        v.mismatch = Mismatch("hessian", None, i, float(H[i]), float(ev.hessian[i]), float(tol[i]))
-        v.hand, v.reference, v.tolerance = {"H": H}, {"H": ev.hessian}, {"H": tol}
-        v.message = (
-            f"Hessian {v.mismatch.where}: hand {H[i]:.17g}, jax.hessian {ev.hessian[i]:.17g}, "
-            f"difference {abs(H[i] - ev.hessian[i]):.3g} > tolerance {tol[i]:.3g}"
-        )
-    return v
-
-
-def judge_batch(model: Model, batch: list[Case], evidence: list[Evidence], drawn: int = 0, witness=None):
-    """The verdicts of a batch of one shape, in order, as :func:`judge` gives them.
-
-    Most cases pass with room. Those are settled together, in arrays: a case whose hand code runs,
-    whose every value is finite, that has no sample on a kink, and whose gradient, forward mode, loss_and_grad
-    and Hessian all fall within their tolerances gets the same passing verdict that ``judge`` would
-    give it. Every other case, and the first ``drawn`` (the ones finite differences check), goes
-    through ``judge`` one at a time, when its turn comes.
-    """
-    with np.errstate(all="ignore"):
-        settled = _settle(model, batch, evidence, drawn)
-    for i, (case, ev) in enumerate(zip(batch, evidence, strict=True)):
-        yield settled.get(i) or judge(model, case, ev, finite_differences=i < drawn, witness=witness)
-
-
-def _shapes(g: dict) -> dict:
-    return {k: np.shape(v) for k, v in g.items()}
-
-
-def _settle(model: Model, batch: list[Case], evidence: list[Evidence], drawn: int) -> dict[int, Verdict]:
-    """The passing verdicts of :func:`judge_batch`, by index; a case left out goes to ``judge``."""
-    if len(batch) <= drawn:
-        return {}
-    keys = list(evidence[0].grad)
-    mod = model.module
-    with_lg, with_h = callable(getattr(mod, "loss_and_grad", None)), evidence[0].hessian is not None
-    hands, lgs, hs = {}, {}, {}
-    for i in range(drawn, len(batch)):
-        case, ev = batch[i], evidence[i]
-        if not np.isfinite(ev.loss) or (model.kink_order is not None and kinks.at_kink(model, case).any()):
-            continue  # a case on a kink is judged against one-sided derivatives, alone
-        try:
-            h = hand_gradient(model, case)
-            if with_lg:
-                L, g = mod.loss_and_grad(case.params, case.X, case.y, **case.hyper)
-                lgs[i] = float(L), {k: np.asarray(x, dtype=np.float64) for k, x in g.items()}
-            if with_h:
-                hs[i] = np.asarray(mod.hessian(case.params, case.X, case.y, **case.hyper), dtype=np.float64)
-        except Exception:  # judge says what went wrong
-            continue
-        shapes = {k: g.shape for k, g in ev.grad.items()}
-        if (
-            _shapes(h) != shapes
-            or (with_lg and _shapes(lgs[i][1]) != shapes)
-            or (with_h and hs[i].shape != ev.hessian.shape)
-        ):
-            continue
-        hands[i] = h
-    idx = list(hands)
-    if not idx:
-        return {}
-    ev_of = [evidence[i] for i in idx]
-    stack = lambda rows: np.stack(rows).reshape(len(idx), -1)  # noqa: E731
-    H = {k: np.stack([hands[i][k] for i in idx]) for k in keys}
-    G = {k: np.stack([ev.grad[k] for ev in ev_of]) for k in keys}
-    tol = {k: 2.0 * np.stack([ev.grad_err[k] for ev in ev_of]) for k in keys}
-    Hf, Gf, Tf = (np.concatenate([d[k].reshape(len(idx), -1) for k in keys], axis=1) for d in (H, G, tol))
-    ok = np.all(np.isfinite(Gf), axis=1) & np.all(np.isfinite(Hf), axis=1) & np.all(np.isfinite(Tf), axis=1)
-    ratio = _ratio(np.abs(Hf - Gf), Tf)
-    worst = np.max(ratio, axis=1, initial=0.0)
-    ok &= worst <= 1.0
-    # forward mode against reverse mode along each direction (see _witnesses_agree)
-    Ef = Tf / 2.0
-    jvp, jvp_err = np.stack([ev.jvp for ev in ev_of]), np.stack([ev.jvp_err for ev in ev_of])
-    for j, v in enumerate(ev_of[0].directions):
-        vf = flatten(v, keys)
-        # row by row, as _witnesses_agree sums them: a matrix product may sum in another order
-        dot = np.array([g @ vf for g in Gf])
-        t = np.array([np.abs(vf) @ e for e in Ef]) + gamma(vf.size) * np.array([np.abs(g) @ np.abs(vf) for g in Gf])
-        t = t + jvp_err[:, j]
-        ok &= (np.abs(dot - jvp[:, j]) <= t) | ~np.isfinite(t)
-    if with_lg:
-        L = np.array([lgs[i][0] for i in idx])
-        loss, loss_err = np.array([ev.loss for ev in ev_of]), np.array([ev.loss_err for ev in ev_of])
-        ok &= np.abs(L - loss) <= 2.0 * loss_err
-        LG = np.concatenate([stack([lgs[i][1][k] for i in idx]) for k in keys], axis=1)
-        ok &= np.max(_ratio(np.abs(LG - Gf), Tf), axis=1, initial=0.0) <= 1.0
-    if with_h:
-        A, AE = stack([ev.hessian for ev in ev_of]), stack([ev.hessian_err for ev in ev_of])
-        checked = np.all(np.isfinite(A), axis=1)  # judge leaves a Hessian with a NaN unchecked
-        ok &= ~checked | (np.max(_ratio(np.abs(stack([hs[i] for i in idx]) - A), 2.0 * AE), axis=1, initial=0.0) <= 1.0)
-    out = {}
-    for r, i in enumerate(idx):
-        if not ok[r]:
-            continue
-        order = list(hands[i])  # the hand gradient's own order, in which judge looks for the worst entry
-        hand, ref, t = {k: H[k][r] for k in order}, evidence[i].grad, {k: tol[k][r] for k in order}
-        w, mism = _worst(hand, ref, t, "gradient")
-        scale = float(np.max(np.abs(Gf[r]), initial=0.0))
-        diff = float(np.max(np.abs(Hf[r] - Gf[r]), initial=0.0))
-        rel = diff / scale if scale > 0 else (np.inf if diff > 0 else 0.0)
-        resolved = scale > 100 * float(np.max(Tf[r], initial=0.0))
-        v = Verdict(batch[i], True, rel_error=rel if resolved else 0.0, margin=w, mismatch=mism)
-        v.hand, v.reference, v.tolerance = hand, ref, t
-        if np.all(np.abs(Gf[r]) <= Tf[r]):
-            v.kind, v.reason = "inconclusive", "the gradient is within rounding of 0"
-        out[i] = v
-    return out

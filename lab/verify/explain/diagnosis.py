@@ -15,9 +15,10 @@ import numpy as np
 
 from lab.model import Model
 from lab.verify.case import BATCH, Case
-from lab.verify.judge import Verdict, judge
+from lab.verify.judge import Verdict, judge, sided
 from lab.verify.measure.autodiff import Witness
 from lab.verify.measure.hand import hand_gradient
+from lab.verify.vocabulary import Kind, What
 
 
 def _flat(d: dict, keys) -> np.ndarray:
@@ -58,15 +59,15 @@ def diagnose(
     first one found, with random dense data); when given, the diagnosis reads
     it, since shrinking can erase a pattern (n = 1 hides "only when y = 1").
     """
-    if v.kind in ("contract", "witnesses", "loss_and_grad"):
+    if v.kind in (Kind.CONTRACT, Kind.WITNESSES) or v.what == What.LOSS_AND_GRAD:
         return v.message
     if "the witnesses disagree" in v.message:  # autodiff is the odd one out: say so, not how hand differs from it
         return v.message.split("the witnesses disagree: ", 1)[1]
-    if v.kind == "hessian":
+    if v.what == What.HESSIAN:
         return _hessian(v)
     if _at_kink(v):  # a subgradient outside its bracket: is it wrong off the kinks too?
         off = _probe(model, witness, v)
-        if off is not v and off.kind == "gradient" and off.reference:
+        if off is not v and _wrong_gradient(off) and off.reference:
             return f"{diagnose(model, witness, off, shown=v)} (and at a kink, not a subgradient)"
         return v.message
     if not v.reference:  # judged by finite differences alone: the message says it all
@@ -74,7 +75,7 @@ def diagnose(
     shown = shown or v
     # autodiff's value at a kink is one one-sided derivative, no reference for a subgradient: a wide
     # case that failed there says nothing entry by entry (it once named a factor n "a zero block")
-    v = wide if wide is not None and wide.kind == "gradient" and wide.reference and not _at_kink(wide) else v
+    v = wide if wide is not None and _wrong_gradient(wide) and wide.reference and not _at_kink(wide) else v
     if v.case.X.shape[0] < 8 or (model.n_features is None and v.case.X.shape[1] < 3):
         v = _probe(model, witness, v)
     same = v is shown  # sizes, rows and indices are named only when they are those of the case shown
@@ -175,14 +176,13 @@ def _kink_hint(model: Model, v: Verdict) -> str:
     m = v.mismatch
     if model.kink_order is not None or m is None or m.param is None or not v.reference:
         return ""
-    from lab.verify.judge import _sided
-
     e = {k: np.zeros(np.shape(v.reference[k])) for k in v.reference}
     e[m.param][m.index] = 1.0
     with np.errstate(all="ignore"):
         loss = float(model.module.loss(v.case.params, v.case.X, v.case.y, **v.case.hyper))
     err = 4 * np.finfo(float).eps * max(abs(loss), 1e-300)
-    down, e_down, up, e_up = _sided(model, v.case, e, 1e-3, err)
+    lower, upper = sided(model, v.case, e, 1e-3, err)
+    down, e_down, up, e_up = lower.value, lower.err, upper.value, upper.err
     if not (np.isfinite(down) and np.isfinite(up)) or abs(up - down) <= 4 * (e_up + e_down) + 1e-12 * abs(up):
         return ""
     return (
@@ -202,8 +202,12 @@ def _fmt(x: float) -> str:
 
 
 def _at_kink(v: Verdict) -> bool:
-    """Whether ``v`` failed the subgradient bracket at a kink (lab/verify/judge.py)."""
-    return v.message.startswith("at a kink")
+    """Whether ``v`` was judged against the subgradient bracket at a kink (lab/verify/judge.py, rule 4)."""
+    return v.at_kink
+
+
+def _wrong_gradient(v: Verdict) -> bool:
+    return v.kind == Kind.WRONG and v.what == What.GRADIENT
 
 
 def _probe(model: Model, witness: Witness, v: Verdict) -> Verdict:
@@ -221,7 +225,7 @@ def _probe(model: Model, witness: Witness, v: Verdict) -> Verdict:
         params = {k: rng.standard_normal(np.shape(p)) for k, p in model.init(d).items()}
         case = Case(params, X, y, v.case.hyper)
         r = judge(model, case, witness.evaluate([case], BATCH)[0])
-        if r.kind == "gradient":
+        if _wrong_gradient(r):
             return r
     return v
 
@@ -346,7 +350,7 @@ def _score_pattern(model: Model, witness: Witness, case: Case, rows: list[int]) 
     part = ""
     if model.target in ("real", "counts", "binary", "positive", "unit"):
         zero = _single(model, witness, Case(p, case.X[idx], case.y[idx], case.hyper), np.zeros(idx.size))
-        if all(r.ok and r.kind != "outside" and r.reference for r in zero):
+        if all(r.passed and r.reference for r in zero):
             hand = hand - np.array([float(r.hand["b"]) for r in zero])
             true = true - np.array([float(r.reference["b"]) for r in zero])
             part = " in the part that y multiplies"

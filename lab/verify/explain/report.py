@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.verify.search.engine import ModelReport
+from lab.verify.vocabulary import Kind, Status
 
 
 def table(reports: list[ModelReport]) -> str:
@@ -25,7 +26,7 @@ def table(reports: list[ModelReport]) -> str:
                 f"{r.max_error:.1e}",
                 _share(r.max_margin),
                 r.derivation or "-",
-                {"pass": "verified", "fail": "FAIL", "error": "ERROR"}[r.status],
+                _status(r),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -38,6 +39,12 @@ def table(reports: list[ModelReport]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     notes = [line for r in reports for line in _notes(r)]
     return "\n".join(line.rstrip() for line in lines + ([""] + notes if notes else []))
+
+
+def _status(r: ModelReport) -> str:
+    if r.status == Status.PASS:
+        return "verified, mostly inconclusive" if r.mostly_inconclusive else "verified"
+    return {Status.FAIL: "FAIL", Status.ERROR: "ERROR"}[r.status]
 
 
 def _notes(r: ModelReport) -> list[str]:
@@ -91,7 +98,7 @@ def failures(reports: list[ModelReport]) -> str:
         if r.status == "pass":
             continue
         out.append(f"\n{r.model}: {r.status.upper()}: {r.message}")
-        if r.failure is not None and r.failure.kind != "contract":
+        if r.failure is not None and r.failure.kind != Kind.CONTRACT:
             c = r.failure.case
             out.append(f"  shrunk counterexample: n={c.X.shape[0]}, d={c.X.shape[1]}")
             if r.failure.diagnosis:
@@ -132,7 +139,7 @@ def to_json(reports: list[ModelReport]) -> list[dict]:
     for r in reports:
         f = r.failure
         counter = None
-        if f is not None and f.kind != "contract":
+        if f is not None and f.kind != Kind.CONTRACT:
             counter = {
                 "params": {k: np.asarray(v).tolist() for k, v in f.case.params.items()},
                 "X": f.case.X.tolist(),
@@ -148,6 +155,7 @@ def to_json(reports: list[ModelReport]) -> list[dict]:
             {
                 "model": r.model,
                 "status": r.status,
+                "mostly_inconclusive": r.mostly_inconclusive,
                 "cases": r.cases,
                 "cases_outside_domain": r.outside,
                 "cases_skipped": dict(r.skipped),
@@ -159,6 +167,7 @@ def to_json(reports: list[ModelReport]) -> list[dict]:
                 "derivation": r.derivation,
                 "message": r.message,
                 "diagnosis": (f.diagnosis or f.message) if f is not None else None,
+                "verdict": {"kind": f.kind, "what": f.what} if f is not None else None,
                 "counterexample": counter,
             }
         )

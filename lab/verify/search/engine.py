@@ -18,6 +18,7 @@ from lab.verify.judge import Verdict, judge_batch
 from lab.verify.measure.autodiff import TraceError, Witness
 from lab.verify.search.cases import Explicit, cases, every_shape, fill, shape_menu
 from lab.verify.search.profiles import PROFILES
+from lab.verify.vocabulary import Kind, Status
 
 #: A pass needs this many conclusive cases. Fewer means the search checked almost nothing: a loss
 #: that is NaN nearly everywhere, or a gradient below rounding at every drawn point. One compiled
@@ -30,12 +31,12 @@ class ModelReport:
     """What verifying one model found."""
 
     model: str
-    status: str = "pass"  # pass, fail, error
+    status: Status = Status.PASS
     cases: int = 0  # conclusive cases checked (right, or right but inexact)
     max_error: float = 0.0  # worst relative error of the hand gradient against autodiff
     max_margin: float = 0.0  # worst error over tolerance (≤ 1 passes)
     outside: int = 0  # cases skipped (the loss itself is not finite there), counted by reason in ``skipped``
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)  # by Reason
     inconclusive: Counter = field(default_factory=Counter)  # cases that prove nothing, by reason
     inexact: int = 0  # cases right in mathematics whose hand program loses digits to rounding
     precision: Verdict | None = None  # the inexact case that loses the most digits
@@ -43,6 +44,11 @@ class ModelReport:
     message: str = ""
     derivation: str = ""  # ok, or the first problem found
     extra: dict = field(default_factory=dict)
+
+    @property
+    def mostly_inconclusive(self) -> bool:
+        """A pass on fewer conclusive cases than inconclusive ones: read it with care."""
+        return sum(self.inconclusive.values()) > self.cases
 
 
 class _Found(Exception):
@@ -85,24 +91,24 @@ def verify(
         evidence = witness.evaluate(batch, BATCH)
         # finite differences (the slow witness) on the drawn cases; both autodiff modes on all
         for verdict in judge_batch(model, batch, evidence, drawn=len(drawn), witness=witness):
-            if verdict.kind == "outside":
+            if verdict.kind == Kind.SKIPPED:
                 report.outside += 1
                 report.skipped[verdict.reason] += 1
                 continue
-            if verdict.kind == "inconclusive":
+            if verdict.kind == Kind.INCONCLUSIVE:
                 report.inconclusive[verdict.reason] += 1
                 continue
             report.cases += 1
             if on_case:
                 on_case(report.cases)
-            if verdict.kind == "inexact":
+            if verdict.kind == Kind.INEXACT:
                 report.inexact += 1
                 if report.precision is None or verdict.precision.digits < report.precision.precision.digits:
                     report.precision = verdict
-            if verdict.kind == "pass":
+            if verdict.kind == Kind.VERIFIED:
                 report.max_error = max(report.max_error, verdict.rel_error)
                 report.max_margin = max(report.max_margin, verdict.margin)
-            elif not verdict.ok:
+            elif verdict.kind.failed:
                 if isinstance(drawn, Explicit):  # not shrinkable: let Hypothesis search and shrink first
                     explicit.append(verdict)
                     return
@@ -121,21 +127,21 @@ def verify(
         if explicit:
             raise _Found(explicit[0])
         if report.cases < MIN_CASES:
-            report.status, report.message = "error", _too_few(report)
+            report.status, report.message = Status.ERROR, _too_few(report)
     except _Found as found:
-        report.status, report.failure = "fail", found.verdict
+        report.status, report.failure = Status.FAIL, found.verdict
         report.message = found.verdict.message
         wide = first[0] if first and first[0].case.X.shape[0] > found.verdict.case.X.shape[0] else None
         found.verdict.diagnosis = diagnose(model, witness, found.verdict, wide)
-        if found.verdict.kind == "contract":
-            report.status = "error"
+        if found.verdict.kind == Kind.CONTRACT:
+            report.status = Status.ERROR
         else:
             report.max_error = max(report.max_error, found.verdict.rel_error)
             report.max_margin = max(report.max_margin, found.verdict.margin)
     except TraceError as e:
-        report.status, report.message = "error", str(e)
+        report.status, report.message = Status.ERROR, str(e)
     except NotImplementedError as e:
-        report.status = "error"
+        report.status = Status.ERROR
         report.message = (
             f"not implemented: {e or 'loss or grad raises NotImplementedError'} (fill in {model.source.name})"
         )

@@ -17,18 +17,17 @@ import numpy as np
 
 from lab import model as registry
 from lab.verify.case import Case
+from lab.verify.vocabulary import Kind
 
 #: What each verdict kind means for a person, and the exit code of `lab verify --at`.
 MEANING = {
-    "pass": ("verified", 0),
-    "inexact": ("verified, inexact", 0),
-    "inconclusive": ("inconclusive", 2),
-    "outside": ("skipped", 2),
-    "gradient": ("WRONG", 1),
-    "hessian": ("WRONG", 1),
-    "loss_and_grad": ("WRONG", 1),
-    "witnesses": ("WITNESSES DISAGREE", 1),
-    "contract": ("CONTRACT", 2),
+    Kind.VERIFIED: ("verified", 0),
+    Kind.INEXACT: ("verified, inexact", 0),
+    Kind.INCONCLUSIVE: ("inconclusive", 2),
+    Kind.SKIPPED: ("skipped", 2),
+    Kind.WRONG: ("WRONG", 1),
+    Kind.WITNESSES: ("WITNESSES DISAGREE", 1),
+    Kind.CONTRACT: ("CONTRACT", 2),
 }
 
 
@@ -90,15 +89,15 @@ def check(model, params, X, y, **hyper) -> Check:
     case = Case(params, X, y, hyper, _sizes(m, params, X.shape[1]))
     witness = Witness(m)
     v = judge(m, case, witness.evaluate([case], 1)[0], finite_differences=True, witness=witness)
-    status, code = MEANING.get(v.kind, ("WRONG", 1))
-    if v.kind in ("pass", "inexact"):
+    status, code = MEANING[v.kind]
+    if v.kind.passed:
         detail = f"largest error {v.margin:.1%} of its rounding tolerance (n = {X.shape[0]}, d = {X.shape[1]})"
-        if v.kind == "inexact":
+        if v.kind == Kind.INEXACT:
             detail = precision_note(v)
         return Check(m.name, status, code, detail, verdict=v)
-    if v.kind in ("inconclusive", "outside"):
+    if v.kind in (Kind.INCONCLUSIVE, Kind.SKIPPED):
         return Check(m.name, status, code, f"nothing to judge here: {v.reason}", verdict=v)
-    diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != "contract" else "")
+    diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != Kind.CONTRACT else "")
     return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v)
 
 
