@@ -144,6 +144,15 @@ def safe_lr(model: Model, X, y, params: Params | None = None, *, optimizer: str 
     return 1.0 / _usable_L(model, X, y, params, optimizer)
 
 
+def has_global_bound(model: Model, X, y, params: Params | None = None) -> bool:
+    """Whether the model's curvature has a bound L valid at every θ (:func:`lipschitz`'s ``global``): then
+    the fixed step 1/L lowers the loss at every step. False without a Hessian, and for a gradient that
+    jumps (no step is stable across a kink)."""
+    if not smooth(model) or not callable(getattr(model.module, "hessian", None)):
+        return False
+    return lipschitz(model, X, y, params)["global"] is not None
+
+
 def _usable_L(model: Model, X, y, params: Params | None, optimizer: str = "gd") -> float:
     """L from :func:`lipschitz`, or a ``ValueError`` saying why no step size follows from it."""
     if not smooth(model):
