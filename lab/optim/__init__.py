@@ -122,8 +122,9 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
     step. Without such a bound (no Hessian, or one that changes along the path, as on a non-convex
     loss) no fixed step is known to be safe, and ``gd`` takes each step by a backtracking (Armijo) line
     search instead (:func:`~lab.optim.linesearch.gd_linesearch`); momentum, Nesterov and SGD keep 1/L
-    from the Hessian at the start (a ``ValueError`` without one). Other keywords go to the optimizer (``batch_size``, ``seed``, ``beta``, ``grow``,
-    ``on_step``, ``cond_max``, ``c``, ``hessian_rows``, ``warm_start``). ``hyper`` fixes the
+    from the Hessian at the start (a ``ValueError`` without one). Other keywords go to the optimizer
+    (``batch_size``, ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``, ``hessian_rows``,
+    ``warm_start``). ``hyper`` fixes the
     model's hyperparameters (``{"lam": 0.5}``); the defaults of its functions hold otherwise (a
     value outside the model's ``HYPER_DOMAIN`` is a ``ValueError``).
     Input is checked with ``model.check`` first, once, and what ``loss`` and ``grad`` return with
