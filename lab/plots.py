@@ -229,6 +229,8 @@ def _describe(run: Run, best: float) -> str:
         return f"|∇L| below 1e-6 of its start by step {k}{where}"
     if run.outcome == FALLING:
         return f"loss − best {max(run.losses[-1] - best, 0):.2g} after {steps} steps"
+    if run.losses[-1] > run.losses[0]:
+        return f"loss rose from {run.losses[0]:.3g} to {run.losses[-1]:.3g} (not yet past {GROW:.0e} times)"
     return f"loss − best stays near {max(float(np.median(run.losses[-LAST:])) - best, 0):.2g}"
 
 

@@ -844,3 +844,16 @@ def test_a_flat_start_is_not_reported_as_converged(tmp_path):
     mlr = get("multivariate_linear_regression")
     _, hist = fit(mlr, X, np.zeros(len(X)))  # y = 0 is fitted exactly at the start, a true minimum
     assert hist.steps == 0 and hist.stop_reason == "converged"
+
+
+def test_a_divergence_on_poisson_does_not_call_the_start_bound_stable():
+    """Poisson's 2/L comes from the Hessian at the start, and the path reaches more curved ground: a run
+    that diverges is not told that a stable rate is below it, but to lower the rate or use the line search."""
+    m = get("poisson_regression")
+    X, y, _ = synthetic(m, n=200, d=3, seed=0)
+    bound = stable_lr(m, X, y)
+    for lr, why in ((0.5 * bound, "the curvature grows along the path"), (3 * bound, "2/L at the start is")):
+        with pytest.raises(DivergedError) as e:
+            fit(m, X, y, lr=lr, steps=200)
+        msg = str(e.value)
+        assert "stable learning rate" not in msg and why in msg and "the default, a line search for gd" in msg

@@ -1,5 +1,6 @@
 """Tests for lab.plots: every figure is a valid PNG of FIGSIZE * DPI pixels, with titled axes and a legend."""
 
+import re
 import struct
 import subprocess
 import sys
@@ -112,15 +113,19 @@ def _check_run_label(model, X, y, run, steps: int, best: float) -> str:
     assert said in ("diverged", "converged", "still falling", "not converging"), run.label
     if said == "diverged":
         assert diverged and losses.size <= steps
+        assert f"diverged at step {losses.size}" in run.label  # the step whose loss left the range
     else:
         assert not diverged and losses.size == steps + 1
     if said == "converged":
         assert norms[-1] <= 1e-6 * norms[0]
         assert losses[-1] - best <= 1e-8 * (losses[0] - best)  # at the minimum, not elsewhere
+        k = int(re.search(r"by step (\d+)", run.label)[1])
+        assert norms[k] <= 1e-6 * norms[0] and np.all(norms[:k] > 1e-6 * norms[0])
     if said == "still falling":
         assert norms[-1] > 1e-6 * norms[0] and np.all(np.diff(losses[-11:]) < 0)
     if said == "not converging":
         assert norms[-1] > 1e-6 * norms[0] and not np.all(np.diff(losses[-11:]) < 0)
+        assert ("loss rose" in run.label) == (losses[-1] > losses[0])
     return said
 
 
