@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         "--lr",
         type=learning_rate,
         default="auto",
-        help="a number, or 'auto' (default): 1/L from the Hessian, half the stable bound 2/L",
+        help="a number, or 'auto' (default): 1/L when the Hessian gives a bound L valid everywhere; else, for "
+        "gd, a backtracking (Armijo) line search at each step",
     )
     t.add_argument("--steps", type=int, default=1000, help="the most steps (epochs for sgd)")
     t.add_argument("--tol", type=float, default=1e-8, help="stop when the gradient norm falls to this")
@@ -552,7 +553,7 @@ def _train(args) -> int:
     import time
 
     from lab.data import Standardizer, load, read_csv, synthetic
-    from lab.optim import fit, flatten, safe_lr, stable_lr
+    from lab.optim import fit, flatten, has_global_bound, safe_lr, smooth, stable_lr
 
     m = registry.load(args.model).with_hyper(**_hyper(args.hyper))
     if args.target and not args.csv:
@@ -579,19 +580,32 @@ def _train(args) -> int:
         raise UsageError("lab train: --hessian-rows and --warm-start apply to --optimizer newton only")
     start, X, y = m.check(m.init(X.shape[1]), X, y)
     registry.check_contract(m, start, X[:16], y[:16])  # before the learning rate reads the Hessian and grad
-    lr, bound = args.lr, None
+    lr, bound, search, everywhere = args.lr, None, False, False
     if args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
         auto = lr == "auto"
-        if auto and not hasattr(m.module, "hessian"):
-            raise ValueError(f"--lr auto needs the hessian of {m.name!r}, which it does not define; pass --lr FLOAT")
+        everywhere = has_global_bound(m, X, y)  # 1/L is safe everywhere; else gd searches (not across a kink)
+        search = auto and args.optimizer == "gd" and smooth(m) and not everywhere
+        if auto and not search and not hasattr(m.module, "hessian"):
+            raise ValueError(f"--lr auto for {args.optimizer} needs the hessian of {m.name!r}, which it does not "
+                             "define; pass --lr FLOAT, or use --optimizer gd (a line search)")  # fmt: skip
         try:
             bound = stable_lr(m, X, y, optimizer=args.optimizer, beta=args.beta)
         except ValueError:  # no hessian, or a gradient with jumps: no bound to print
-            if auto:
+            if auto and not search:
                 raise
-        lr = safe_lr(m, X, y, optimizer=args.optimizer) if auto else lr
-        stable = f"; for this data a stable learning rate is below {bound:.4g}" if bound is not None else ""
-        notes.append(f"learning rate {lr:.4g}{' (auto: 1/L)' if auto else ''}{stable}")
+        if search:
+            why = "no Hessian" if not hasattr(m.module, "hessian") else "no curvature bound that holds everywhere"
+            notes.append(f"learning rate auto: a backtracking (Armijo) line search at each step, since {m.name} has "
+                         f"{why}")  # fmt: skip
+        else:
+            lr = safe_lr(m, X, y, optimizer=args.optimizer) if auto else lr
+            if bound is None:
+                stable = ""
+            elif everywhere:
+                stable = f"; for this data a stable learning rate is below {bound:.4g}"
+            else:
+                stable = f"; 2/L at the start is {bound:.4g} (the curvature there: it changes along the path)"
+            notes.append(f"learning rate {lr:.4g}{' (auto: 1/L)' if auto else ''}{stable}")
 
     live = tick = None  # a progress bar on stderr, shown once a run has lasted half a second
     if sys.stderr.isatty() and args.optimizer != "closed":
@@ -624,9 +638,12 @@ def _train(args) -> int:
         if live is not None:
             live.stop()
     if hist.loss[-1] > hist.loss[0] and args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
-        advice = f"for this data a stable learning rate is below {bound:.4g}" if bound else "lower the learning rate"
+        advice = (f"for this data a stable learning rate is below {bound:.4g}" if bound and everywhere
+                  else "lower the learning rate")  # fmt: skip
         raise ValueError(f"training made the loss worse, {hist.loss[0]:.6g} -> {hist.loss[-1]:.6g}, at learning rate "
                          f"{lr:.4g}; {advice}")  # fmt: skip
+    if search and hist.step_size:
+        notes.append(f"step sizes taken: {min(hist.step_size):.3g} to {max(hist.step_size):.3g}")
     for line in notes:
         print(line)
     print(f"{m.name}: loss {hist.loss[0]:.6g} -> {hist.loss[-1]:.10g} in {hist.steps} steps ({hist.message})")

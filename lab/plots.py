@@ -5,15 +5,19 @@ title and a legend. Each function saves its file and returns the ``Figure``.
 
     python -m lab.plots OUTDIR    # every figure, on synthetic data
 
-The learning rates are read as fractions of the largest stable step 2/L of
-gradient descent, where L is the largest eigenvalue of the Hessian (for
-logistic regression, at the start point w = 0, where it is also the global bound).
+The learning rates of ``learning_rates`` are read as fractions of 2/L*, where L* is
+the largest eigenvalue of the Hessian at the minimizer: above 2/L* the minimizer repels
+gradient descent, so no larger step can converge to it. Below it a run may still diverge
+where the path crosses more curved ground (Poisson's e^z), so every curve is labelled by
+what it did (:func:`outcome`), never by its fraction alone; the figures keep their runs'
+data (``fig.runs``, ``fig.sweep``) so that tests can hold the labels to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -90,24 +94,43 @@ def stable_lr(model: Model, X, y) -> float:
     return 2.0 / float(np.linalg.eigvalsh(model.module.hessian(params, X, y))[-1])
 
 
-def optimum(model: Model, X, y, steps: int = 50) -> tuple[Params, float]:
-    """The minimizer and its loss, by Newton's method with a backtracking line search (a reference)."""
+def optimum(model: Model, X, y, steps: int = 500) -> tuple[Params, float]:
+    """A minimizer and its loss, a reference for the figures: scipy's ``trust-exact`` with the model's
+    Hessian (it follows negative curvature out of saddles, so on a non-convex loss it ends at a local
+    minimum), or BFGS without one, from ``model.init``."""
+    from scipy.optimize import minimize
+
     params, X, y = model.check(model.init(np.shape(X)[1]), X, y)
-    loss, grad, hess = model.module.loss, model.module.grad, model.module.hessian
-    theta, L = _flat(params), float(loss(params, X, y))
-    for _ in range(steps):
-        g = _flat(grad(_unflat(theta, params), X, y))
-        step = np.linalg.lstsq(hess(_unflat(theta, params), X, y), g, rcond=None)[0]
-        t = 1.0
-        while t > 1e-10:
-            new = float(loss(_unflat(theta - t * step, params), X, y))
-            if new <= L:
-                break
-            t /= 2
-        theta, L_old, L = theta - t * step, L, min(new, L)
-        if L_old - L <= 1e-15 * abs(L):
-            break
-    return _unflat(theta, params), L
+    loss, grad = model.module.loss, model.module.grad
+    hess = getattr(model.module, "hessian", None)
+
+    def f(theta):
+        return float(loss(_unflat(theta, params), X, y))
+
+    def g(theta):
+        return _flat(grad(_unflat(theta, params), X, y))
+
+    theta0 = _flat(params)
+    with np.errstate(all="ignore"):
+        if callable(hess):
+            res = minimize(f, theta0, jac=g, hess=lambda t: np.asarray(hess(_unflat(t, params), X, y)),
+                           method="trust-exact", options={"gtol": 1e-12, "maxiter": steps})  # fmt: skip
+        else:
+            res = minimize(f, theta0, jac=g, method="BFGS", options={"gtol": 1e-12, "maxiter": steps})
+    theta = res.x if f(res.x) <= f(theta0) else theta0
+    return _unflat(theta, params), f(theta)
+
+
+def curvature_at_minimum(model: Model, X, y) -> tuple[Params, float, float]:
+    """``(minimizer, its loss, L*)``, L* the largest eigenvalue of the Hessian at the minimizer: gradient
+    descent can converge to the minimizer only with a step below 2/L* (near it, the error along the top
+    eigenvector is multiplied by 1 − lr L* at each step)."""
+    if not callable(getattr(model.module, "hessian", None)):
+        raise ValueError(f"{model.name} has no hessian, so its curvature at the minimizer is unknown")
+    best_params, best = optimum(model, X, y)
+    _, Xc, yc = model.check(None, X, y)
+    H = np.asarray(model.module.hessian(best_params, Xc, yc), dtype=float)
+    return best_params, best, float(np.linalg.eigvalsh((H + H.T) / 2)[-1])
 
 
 def _accepts_optimizer() -> bool:
@@ -132,30 +155,83 @@ def train(model: Model, X, y, optimizer: str = "gd", **kw):
     return params, hist, None
 
 
-def gd_path(model: Model, X, y, lr: float, steps: int):
-    """Gradient descent from init, kept step by step: ``(losses, thetas)``; stops when it diverges."""
+#: What a run did, as its label says it: its loss left the finite or grew past GROW times its start; its
+#: gradient norm fell to CONVERGED_BY times its start; it was still falling at the end (the loss fell at
+#: each of the last LAST steps); or none of these (it bounces, or creeps up).
+DIVERGED, CONVERGED, FALLING, NOT_CONVERGING = "diverged", "converged", "still falling", "not converging"
+CONVERGED_BY, LAST = 1e-6, 10
+
+
+@dataclass
+class Run:
+    """One gradient-descent run of a figure: what was drawn, and what the label says about it."""
+
+    lr: float
+    losses: np.ndarray  # the loss at each step while finite
+    grad_norms: np.ndarray
+    thetas: np.ndarray  # the parameters at each step while finite, flattened
+    diverged: bool  # the loss became non-finite or grew past GROW times its start
+    outcome: str = ""
+    label: str = ""
+    excess: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the drawn loss − best, floored
+
+
+def gd_run(model: Model, X, y, lr: float, steps: int) -> Run:
+    """Gradient descent at a fixed ``lr`` from init for ``steps`` steps, every step kept (the loss, the
+    gradient norm, the parameters), until the loss stops being finite or grows past GROW times its start."""
     params, X, y = model.check(model.init(np.shape(X)[1]), X, y)
-    losses, thetas = [], []
-    for _ in range(steps + 1):
-        L = float(model.module.loss(params, X, y))
-        if not np.isfinite(L) or (losses and L > GROW * max(abs(losses[0]), 1e-12)):
-            losses.append(np.inf)
+    losses, norms, thetas = [], [], []
+    diverged = False
+    with np.errstate(all="ignore"):
+        for _ in range(steps + 1):
+            L = float(model.module.loss(params, X, y))
+            g = model.module.grad(params, X, y)
+            gn = float(np.sqrt(sum(float(np.sum(np.square(v))) for v in g.values())))
+            if not (np.isfinite(L) and np.isfinite(gn)) or (losses and L > GROW * max(abs(losses[0]), 1e-12)):
+                diverged = True
+                break
+            losses.append(L)
+            norms.append(gn)
             thetas.append(_flat(params))
-            break
-        losses.append(L)
-        thetas.append(_flat(params))
-        g = model.module.grad(params, X, y)
-        params = {k: params[k] - lr * np.asarray(g[k]) for k in params}
-    return np.array(losses), np.array(thetas)
+            params = {k: params[k] - lr * np.asarray(g[k]) for k in params}
+    return Run(lr=lr, losses=np.array(losses), grad_norms=np.array(norms), thetas=np.array(thetas), diverged=diverged)
 
 
-def _kind(fraction: float) -> str:
-    """What gradient descent does on a quadratic at lr = fraction · 2/L."""
-    if fraction >= 1:
-        return "diverging"
-    if fraction > 0.5:
-        return "oscillating"
-    return "slow" if fraction < 0.15 else "good"
+def outcome(run: Run) -> str:
+    """What ``run`` did: DIVERGED, CONVERGED, FALLING or NOT_CONVERGING (see their comment)."""
+    if run.diverged:
+        return DIVERGED
+    g = run.grad_norms
+    if g[-1] <= CONVERGED_BY * g[0]:
+        return CONVERGED
+    if run.losses.size > LAST and np.all(np.diff(run.losses[-1 - LAST :]) < 0):
+        return FALLING
+    return NOT_CONVERGING
+
+
+def _oscillates(e: np.ndarray) -> bool:
+    """Whether the error along the stiffest direction changes sign on most steps (while above rounding)."""
+    e = e[np.abs(e) > 1e-9 * np.max(np.abs(e))] if e.size else e
+    return e.size > 2 and float(np.mean(np.sign(e[1:]) != np.sign(e[:-1]))) >= 0.8
+
+
+def _describe(run: Run, best: float) -> str:
+    """The label's account of the run, from its own numbers."""
+    if run.outcome == DIVERGED:
+        return f"diverged at step {run.losses.size}"
+    steps = run.losses.size - 1
+    if run.outcome == CONVERGED:
+        k = int(np.argmax(run.grad_norms <= CONVERGED_BY * run.grad_norms[0]))
+        gap = run.losses[-1] - best
+        where = (
+            "" if gap <= 1e-6 * max(run.losses[0] - best, 1e-300) else f" (a stationary point {gap:.2g} above the best)"
+        )
+        return f"|∇L| below 1e-6 of its start by step {k}{where}"
+    if run.outcome == FALLING:
+        return f"loss − best {max(run.losses[-1] - best, 0):.2g} after {steps} steps"
+    if run.losses[-1] > run.losses[0]:
+        return f"loss rose from {run.losses[0]:.3g} to {run.losses[-1]:.3g} (not yet past {GROW:.0e} times)"
+    return f"loss − best stays near {max(float(np.median(run.losses[-LAST:])) - best, 0):.2g}"
 
 
 def _signed(v: float) -> str:
@@ -191,48 +267,48 @@ def loss_curve(history, path, title: str | None = None) -> Figure:
 
 
 def learning_rates(model: Model, X, y, path, lrs=None, steps: int = 60) -> Figure:
-    """Loss curves for several learning rates: slow, good, oscillating and diverging.
+    """Loss curves of gradient descent at several learning rates, each labelled by what it did.
 
-    Left: the loss above its optimum, log scale. Right: the parameter error
-    along the stiffest direction (the Hessian's top eigenvector at the optimum),
-    which changes sign every step once lr > 1/L and grows once lr > 2/L.
+    The rates are ``FRACTIONS`` of 2/L*, L* the largest Hessian eigenvalue at the minimizer (see
+    :func:`curvature_at_minimum`), unless ``lrs`` is given. Left: the loss above the best loss found
+    (the reference minimizer's, or a run's if lower), log scale. Right: the parameter error along the
+    stiffest direction v (the top eigenvector at the minimizer), which changes sign every step near
+    the minimizer once lr > 1/L* and grows there once lr > 2/L*. The returned figure keeps the runs
+    (``fig.runs``, a list of :class:`Run`, in the order drawn) and 2/L* (``fig.bound``).
     """
-    bound = stable_lr(model, X, y)
+    best_params, best, L_star = curvature_at_minimum(model, X, y)
+    bound = 2.0 / L_star
     lrs = [f * bound for f in FRACTIONS] if lrs is None else list(lrs)
-    best_params, best = optimum(model, X, y)
     _, Xc, yc = model.check(None, X, y)
     top = np.linalg.eigh(model.module.hessian(best_params, Xc, yc))[1][:, -1]
     theta_star = _flat(best_params)
+    runs = [gd_run(model, X, y, float(lr), steps) for lr in lrs]
+    best = min([best] + [float(np.min(r.losses)) for r in runs])  # a run may find a lower local minimum
     floor = _floor(best)
     fig, (ax, ax2) = _figure("learning_rates", 2)
     start = None
-    for i, lr in enumerate(lrs):
-        frac = lr / bound
+    for i, run in enumerate(runs):
+        frac = run.lr / bound
         color = f"C{i}"
-        label = f"{_kind(frac)}: lr = {lr:.3g} ({frac:.3g}·2/L)"
-        _, hist, err = train(model, X, y, "gd", lr=lr, steps=steps, tol=0.0)
-        losses, thetas = gd_path(model, X, y, lr, steps)
-        curve = np.asarray(hist.loss, dtype=float) if hist is not None else losses
-        diverged = err is not None or not np.isfinite(curve[-1])
-        curve = curve[np.isfinite(curve)]
-        excess = np.maximum(curve - best, floor)
-        start = excess[0] if start is None else start
-        if diverged:
-            label += f", diverged at step {curve.size - 1}"
-        ax.plot(np.arange(excess.size), excess, color=color, lw=1.8, label=label)
-        if diverged:
-            ax.plot([excess.size - 1], [min(excess[-1], start * 1e3)], "x", color=color, ms=10, mew=2)
-        e = (thetas[np.all(np.isfinite(thetas), axis=1)] - theta_star) @ top
+        e = (run.thetas - theta_star) @ top
         e = e / e[0] if e[0] != 0 else e
-        ax2.plot(np.arange(e.size), e, "o-", color=color, ms=3, lw=1, label=f"{_kind(frac)} ({frac:.3g}·2/L)")
-    top_y = start * 3e3 if start else None  # a diverging curve is clipped here
+        run.outcome = outcome(run)
+        wave = ", oscillating" if _oscillates(e) and run.outcome != DIVERGED else ""
+        run.label = f"{run.outcome}: lr = {run.lr:.3g} ({frac:.3g}·2/L*), {_describe(run, best)}{wave}"
+        run.excess = np.maximum(run.losses - best, floor)
+        start = run.excess[0] if start is None else start
+        ax.plot(np.arange(run.excess.size), run.excess, color=color, lw=1.8, label=run.label)
+        if run.outcome == DIVERGED:
+            ax.plot([run.excess.size - 1], [min(run.excess[-1], start * 1e3)], "x", color=color, ms=10, mew=2)
+        ax2.plot(np.arange(e.size), e, "o-", color=color, ms=3, lw=1, label=f"{run.outcome}{wave} ({frac:.3g}·2/L*)")
+    top_y = start * 3e3 if start and any(r.outcome == DIVERGED for r in runs) else None  # a diverging curve: clipped
     ax.set_yscale("log")
     ax.set_ylim(top=top_y)
     ax.set_xlabel("step")
-    ax.set_ylabel("loss − optimal loss (log scale)")
-    ax.set_title(f"Gradient descent at several learning rates (2/L = {bound:.3g})")
+    ax.set_ylabel("loss − best loss (log scale)")
+    ax.set_title(f"2/L* = {bound:.3g}, L* the top Hessian eigenvalue at the minimizer", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=7, loc="lower left")
     ax2.axhline(0, color="k", lw=0.6)
     ax2.set_ylim(-1.6, 1.6)
     ax2.set_xlim(-0.5, min(steps, 20) + 0.5)
@@ -241,39 +317,68 @@ def learning_rates(model: Model, X, y, path, lrs=None, steps: int = 60) -> Figur
     ax2.set_title("Error along the stiffest direction v")
     ax2.grid(True, alpha=0.3)
     ax2.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"{model.name}: the learning rate decides between slow, good, oscillating and diverging")
+    fig.suptitle(f"{model.name}: gradient descent at {len(runs)} learning rates, each labelled by what it did")
+    fig.runs, fig.bound = runs, bound
     return _save(fig, path)
 
 
+@dataclass
+class Sweep:
+    """The runs of :func:`lr_sweep`, by increasing learning rate, and what the figure marks."""
+
+    runs: list
+    bound: float  # 2/L*, from the Hessian at the minimizer
+    largest_stable: float | None  # the largest rate whose run and every smaller rate's converged or kept falling
+
+
 def lr_sweep(model: Model, X, y, path, steps: int = 50, num: int = 41) -> Figure:
-    """Final loss after ``steps`` steps of gradient descent against the learning rate, with 2/L drawn."""
-    bound = stable_lr(model, X, y)
-    _, best = optimum(model, X, y)
+    """Final loss above the best after ``steps`` steps of gradient descent against the learning rate.
+
+    The rates run from 10⁻³ to 1.5 times 2/L* (L* the top Hessian eigenvalue at the minimizer), and
+    the figure marks two of them: 2/L*, above which no run can converge to the minimizer, and the
+    largest rate measured stable, below which every run converged or was still falling. They differ
+    when the path crosses more curved ground than the minimizer (Poisson's e^z). The returned figure
+    keeps the runs (``fig.sweep``, a :class:`Sweep`).
+    """
+    _, best, L_star = curvature_at_minimum(model, X, y)
+    bound = 2.0 / L_star
+    runs = [gd_run(model, X, y, float(lr), steps) for lr in bound * np.geomspace(1e-3, 1.5, num)]
+    for run in runs:
+        run.outcome = outcome(run)
+    best = min([best] + [float(np.min(r.losses)) for r in runs])
     floor = _floor(best)
-    lrs = bound * np.geomspace(1e-3, 1.5, num)
-    ok_lr, ok_loss, bad_lr = [], [], []
-    for lr in lrs:
-        _, hist, err = train(model, X, y, "gd", lr=float(lr), steps=steps, tol=0.0)
-        final = float(hist.loss[-1]) if hist is not None and hist.loss else np.inf
-        if err is not None or not np.isfinite(final) or len(hist.loss) < steps + 1:
-            bad_lr.append(lr)
-        else:
-            ok_lr.append(lr)
-            ok_loss.append(max(final - best, floor))
+    stable = None
+    for run in runs:
+        if run.outcome not in (CONVERGED, FALLING):
+            break
+        stable = run
+    drawn = [r for r in runs if r.outcome != DIVERGED]
+    for run in drawn:
+        run.excess = np.maximum(run.losses - best, floor)
     fig, (ax,) = _figure("lr_sweep")
-    ax.plot(ok_lr, ok_loss, "o-", ms=3.5, label=f"final loss − optimum after {steps} steps")
-    if bad_lr:
-        top = max(ok_loss) * 10 if ok_loss else 1.0
-        ax.plot(bad_lr, [top] * len(bad_lr), "x", color="C3", ms=8, mew=2, label="diverged (drawn at the top)")
-    ax.axvline(bound, color="k", ls="--", lw=1.2, label=f"2/L = {bound:.3g} (largest stable step)")
-    ax.axvline(bound / 2, color="0.5", ls=":", lw=1.2, label=f"1/L = {bound / 2:.3g} (oscillation starts)")
+    for kind, marker in ((CONVERGED, "o"), (FALLING, "s"), (NOT_CONVERGING, "D")):
+        some = [r for r in drawn if r.outcome == kind]
+        if some:
+            ax.plot([r.lr for r in some], [r.excess[-1] for r in some], marker, ms=4,
+                    label=f"{kind}: final loss − best after {steps} steps")  # fmt: skip
+    bad = [r for r in runs if r.outcome == DIVERGED]
+    if bad:
+        top = max(r.excess[-1] for r in drawn) * 10 if drawn else 1.0
+        ax.plot(
+            [r.lr for r in bad], [top] * len(bad), "x", color="C3", ms=8, mew=2, label="diverged (drawn at the top)"
+        )
+    ax.axvline(bound, color="k", ls="--", lw=1.2, label=f"2/L* = {bound:.3g} (Hessian at the minimizer)")
+    if stable is not None:
+        ax.axvline(stable.lr, color="C2", ls=":", lw=1.6,
+                   label=f"largest stable step measured: {stable.lr:.3g} ({stable.outcome})")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel("final loss − optimal loss (log scale)")
+    ax.set_ylabel("final loss − best loss (log scale)")
     ax.set_title(f"{model.name}: learning-rate sweep")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    fig.sweep = Sweep(runs=runs, bound=bound, largest_stable=None if stable is None else stable.lr)
     return _save(fig, path)
 
 

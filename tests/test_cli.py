@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import user_losses
 
 from lab.cli import main
 from lab.data import synthetic
@@ -378,3 +379,49 @@ def test_watch_of_a_file_that_is_not_there_is_a_usage_error(tmp_path, capsys):
     assert "no such model file" in _one_line_error(capsys)
     assert main(["verify", "linear_regression", "--watch", "--at", "p.npz"]) == 2
     assert "--watch and --at" in _one_line_error(capsys)
+
+
+# -- the default step of lab train ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [("focal_loss", "has no Hessian"), ("tukey_biweight", "has no curvature bound that holds everywhere")],
+)
+def test_train_a_new_loss_by_default(tmp_path, capsys, name, why):
+    """``lab train FILE`` with no --lr trains a loss without a Hessian (focal) and a non-convex one (Tukey's
+    biweight) to a gradient norm at tol, by a line search, and says so; --lr FLOAT stays that exact step."""
+    path = user_losses.write(tmp_path, name)
+    assert main(["train", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert f"learning rate auto: a backtracking (Armijo) line search at each step, since {name} {why}" in out
+    found = re.search(rf"{name}: loss (\S+) -> (\S+) in (\d+) steps \(converged: gradient norm (\S+) ≤ tol 1e-08", out)
+    assert found, out
+    assert float(found[2]) < float(found[1]) and int(found[3]) <= 100 and float(found[4]) <= 1e-8
+    low, high = map(float, re.search(r"step sizes taken: (\S+) to (\S+)", out).groups())
+    assert 0 < low <= high
+
+    assert main(["train", str(path), "--lr", "0.5", "--steps", "3"]) == 0
+    out, _ = capsys.readouterr()
+    assert "learning rate 0.5" in out and "line search" not in out
+    model = user_losses.user_model(tmp_path, name)
+    X, y, _ = synthetic(model, n=200, d=3, seed=0)
+    _, hist = fit(model, X, y, lr=0.5, steps=3)
+    assert f"-> {hist.loss[-1]:.10g} in 3 steps" in out
+
+
+def test_train_reports_a_flat_start(tmp_path, capsys):
+    """Tukey's biweight on diabetes (targets 25 to 346, every residual at w = 0, b = 0 beyond c): the
+    gradient is exactly 0 at the start, and the run says "flat start", not "converged"."""
+    path = user_losses.write(tmp_path, "tukey_biweight")
+    assert main(["train", str(path), "--data", "diabetes"]) == 0
+    out, _ = capsys.readouterr()
+    assert "in 0 steps (flat start: the gradient is exactly 0 at the starting point" in out, out
+    assert "plateau" in out and "converged" not in out
+
+
+def test_train_momentum_auto_without_a_hessian_names_the_way_out(tmp_path, capsys):
+    path = user_losses.write(tmp_path, "focal_loss")
+    assert main(["train", str(path), "--optimizer", "momentum"]) == 2
+    assert "use --optimizer gd (a line search)" in _one_line_error(capsys)

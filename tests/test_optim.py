@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import user_losses
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
@@ -145,7 +146,9 @@ def test_newton_without_a_hessian_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="'no_hessian' has no hessian"):
         lipschitz(m, X, y)
     with pytest.raises(ValueError, match="has no hessian"):
-        fit(m, X, y)  # lr="auto" needs L
+        fit(m, X, y, optimizer="momentum")  # momentum's lr="auto" needs L
+    _, hist = fit(m, X, y)  # gradient descent's lr="auto" is a line search, which needs no L
+    assert hist.stop_reason == "converged" and "line search" in hist.message
 
 
 SAMPLED = [{"hessian_rows": 50}, {"warm_start": 100}, {"warm_start": 100, "hessian_rows": 50}]
@@ -741,3 +744,116 @@ def test_lab_train_on_breast_cancer_says_separable_and_exits_0(capsys):
     assert main(["train", "logistic_regression", "--data", "breast_cancer", "--steps", "200", "--hyper",
                  "lam=0.01"]) == 0  # fmt: skip
     assert "separable" not in capsys.readouterr().out
+
+
+# -- the line search, the default where no bound on the curvature holds everywhere --------------------
+
+
+def _armijo_holds(hist: History) -> None:
+    """Every step of the run met the Armijo condition L(θ − t∇L) ≤ L(θ) − ½ t |∇L|², or else changed the
+    loss by no more than its rounding (where the line search reads the slopes instead, eq. 9)."""
+    L, g, t = np.array(hist.loss), np.array(hist.grad_norm), np.array(hist.step_size)
+    assert t.size == hist.steps and np.all(t > 0)
+    rounding = 16 * EPS * np.maximum(np.abs(L[:-1]), np.abs(L[1:]))
+    armijo = L[1:] <= L[:-1] - optim.ARMIJO_C * t * g[:-1] ** 2
+    assert np.all(armijo | (np.abs(L[1:] - L[:-1]) <= rounding)), hist.loss
+    assert armijo[0]  # far from a minimum, the losses tell the decrease
+
+
+def _check_grad(m, X, y, params) -> None:
+    """The user file's hand gradient against central differences (it is the test's own input)."""
+    theta, h = flatten(params), 1e-6
+    num = np.array([(m.loss(unflatten(theta + h * e, params), X, y) - m.loss(unflatten(theta - h * e, params), X, y))
+                    / (2 * h) for e in np.eye(theta.size)])  # fmt: skip
+    assert np.allclose(flatten(m.grad(params, X, y)), num, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["focal_loss", "tukey_biweight"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_new_loss_trains_by_default(tmp_path, name, seed):
+    """A focal loss with no Hessian and a non-convex Tukey biweight, each a user file, train with fit's
+    defaults to a gradient norm at tol: by a line search whose every step meets the Armijo condition, since
+    neither has a bound on its curvature valid everywhere. The point reached is a minimum: no nearby point
+    along a coordinate is lower."""
+    m = user_losses.user_model(tmp_path, name)
+    X, y, _ = synthetic(m, n=200, d=3, seed=seed)
+    _check_grad(m, X, y, {"w": np.array([0.3, -0.2, 0.5]), "b": np.asarray(0.1)})
+    assert not optim.has_global_bound(m, X, y)
+    params, hist = fit(m, X, y)
+    assert hist.stop_reason == "converged" and hist.grad_norm[-1] <= 1e-8, hist.message
+    assert hist.steps <= 100 and "line search" in hist.message
+    _armijo_holds(hist)
+    theta, L = flatten(params), hist.loss[-1]
+    for e in np.eye(theta.size):
+        for s in (1e-3, -1e-3):
+            assert m.loss(unflatten(theta + s * e, params), X, y) >= L
+
+
+def test_the_line_search_steps_are_at_least_half_of_one_over_L():
+    """On least squares (L exact and global) every accepted step is at least min(first trial, 1/(2L)):
+    each t ≤ 1/L meets the Armijo condition (the descent lemma), so halving stops by 1/(2L). With c = 1/2
+    the condition on a quadratic reads t ≤ |g|²/gᵀHg, so no step is longer than 1/μ (μ = λ_min(H))."""
+    m = get("multivariate_linear_regression")
+    X, y, _ = synthetic(m, n=100, d=3, seed=3)
+    X = X * np.array([10.0, 1.0, 0.5])  # L about 200: the first trial, 1, is far too long
+    mu, L = np.linalg.eigvalsh(m.module.hessian(m.init(3), X, y))[[0, -1]]
+    assert L == pytest.approx(float(lipschitz(m, X, y))) and L > 100
+    _, hist = optim.gd_linesearch(m, X, y, steps=20_000, tol=1e-9)
+    assert hist.stop_reason == "converged", hist.message
+    _armijo_holds(hist)
+    assert min(hist.step_size) >= 1 / (2 * L) and max(hist.step_size) <= 1 / mu
+
+
+def test_the_line_search_never_diverges_where_a_fixed_step_does(tmp_path):
+    """Poisson regression's curvature e^z grows along the path: 1/L from the Hessian at the start diverges
+    on this data, and the default (the line search, as Poisson has no global bound) converges."""
+    m = get("poisson_regression")
+    X, y, _ = synthetic(m, n=200, d=3, seed=1)
+    assert not optim.has_global_bound(m, X, y)
+    with pytest.raises(DivergedError):
+        fit(m, X, y, lr=safe_lr(m, X, y), steps=200)
+    _, hist = fit(m, X, y)
+    assert hist.stop_reason == "converged", hist.message
+    _armijo_holds(hist)
+
+
+#: The negated mean squared error, −(1/n)|r|², and its gradient −(2/n)X̃ᵀr: a maximum where r = 0.
+NEGATED = (MLR_SOURCE[: MLR_SOURCE.index("def hessian(")].replace("return xp.mean(r * r)", "return -xp.mean(r * r)")
+           .replace("(2.0 / n) * g", "(-2.0 / n) * g"))  # fmt: skip
+
+
+def test_a_flat_start_is_not_reported_as_converged(tmp_path):
+    """A gradient exactly 0 at the start stops every method at once. It is reported as a flat start when
+    the loss is the same nearby (Tukey with every residual beyond c) or lower nearby (the top of a negated
+    square), and as converged only where the loss rises around it (a least-squares fit that is exact)."""
+    tukey = user_losses.user_model(tmp_path, "tukey_biweight")
+    X, y, _ = synthetic(tukey, n=50, d=2, seed=0)
+    far = y + 100.0  # every residual at w = 0, b = 0 is beyond c = 4.685
+    assert optim.grad_norm(tukey.grad(tukey.init(2), X, far)) == 0
+    for kw in ({}, {"lr": 0.1}, {"optimizer": "newton"}):
+        params, hist = fit(tukey, X, far, **kw)
+        assert hist.steps == 0 and hist.stop_reason.startswith(optim.FLAT_START), hist.message
+        assert "plateau" in hist.message and "converged" not in hist.message
+    assert fit(tukey, X, y)[1].stop_reason == "converged"  # from the same start, on y, it descends
+
+    assert NEGATED.count("-xp.mean(r * r)") == 1 and NEGATED.count("(-2.0 / n) * g") == 2
+    top = _user_model(tmp_path, "negated_square", NEGATED)
+    _, hist = fit(top, X, X @ np.zeros(2), lr=0.1)  # r = 0 at the start: the top of -r²
+    assert hist.steps == 0 and hist.stop_reason.startswith(optim.FLAT_START) and "not a minimum" in hist.message
+
+    mlr = get("multivariate_linear_regression")
+    _, hist = fit(mlr, X, np.zeros(len(X)))  # y = 0 is fitted exactly at the start, a true minimum
+    assert hist.steps == 0 and hist.stop_reason == "converged"
+
+
+def test_a_divergence_on_poisson_does_not_call_the_start_bound_stable():
+    """Poisson's 2/L comes from the Hessian at the start, and the path reaches more curved ground: a run
+    that diverges is not told that a stable rate is below it, but to lower the rate or use the line search."""
+    m = get("poisson_regression")
+    X, y, _ = synthetic(m, n=200, d=3, seed=0)
+    bound = stable_lr(m, X, y)
+    for lr, why in ((0.5 * bound, "the curvature grows along the path"), (3 * bound, "2/L at the start is")):
+        with pytest.raises(DivergedError) as e:
+            fit(m, X, y, lr=lr, steps=200)
+        msg = str(e.value)
+        assert "stable learning rate" not in msg and why in msg and "the default, a line search for gd" in msg

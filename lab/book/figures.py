@@ -2,9 +2,10 @@
 
 Each model is trained by gradient descent on synthetic data of its own kind. Where
 its Hessian is known, the figure is ``lab.plots.learning_rates``: the loss at four
-learning rates read as fractions of the stable bound 2/L. Without a Hessian (the
-MLP) it is ``lab.plots.loss_curve`` of one run at a fixed step. A model that the
-lab's ``fit`` cannot train gets a sentence on its page instead of a figure.
+learning rates read as fractions of 2/L*, L* the largest Hessian eigenvalue at the
+minimizer, and the caption says what each run did. Without a Hessian (the MLP) it is
+``lab.plots.loss_curve`` of one run of the lab's default, a backtracking line search.
+A model that the lab's ``fit`` cannot train gets a sentence on its page instead of a figure.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import numpy as np
 
 #: Synthetic data of every figure: n rows, d features, one seed.
 N, D, SEED = 200, 3, 0
-#: The steps tried, largest first, for a model whose learning rates cannot be read against 2/L (no
-#: Hessian, a kink in the gradient, or a curvature that grows along the path): one run is drawn.
+#: For a model whose learning rates cannot be read against 2/L* (no Hessian, or a kink in the gradient),
+#: one run is drawn: the line search where the gradient is continuous, else the largest of these steps
+#: that does not diverge.
 FALLBACK_LRS, FALLBACK_STEPS = (0.1, 0.01, 0.001), 300
-GROWS = "gradient descent"
+#: How a caption tells each run's outcome (lab.plots.outcome).
+SAID = {"diverged": "diverged", "converged": "converged", "still falling": "was still falling at the end",
+        "not converging": "did not converge"}  # fmt: skip
 
 
 @dataclass
@@ -51,28 +55,28 @@ def trained(name: str, path: Path) -> Figure:
 def _draw(m, X, y, path: Path, name: str, data: str) -> Figure:
     from lab import plots
 
-    first = _no_bound(m, X, y)
+    first = _no_bound(m)
     if first is None:
         try:
-            plots.learning_rates(m, X, y, path)
-            return Figure(
-                path,
-                f"{name} trained by gradient descent on {data} at four learning rates, read as fractions "
-                "of the stable bound 2/L from the Hessian: slow, good, oscillating and diverging.",
-            )
+            fig = plots.learning_rates(m, X, y, path)
+            return Figure(path, _caption(name, data, fig))
         except Exception as e:  # noqa: BLE001 - fall back to one run below
             first = f"the learning-rate figure failed ({_why(e)})"
-    elif first.startswith(GROWS):
-        try:  # the sweep shows where the runs diverge, below the bound of the start
-            plots.lr_sweep(m, X, y, path)
+    failed = []
+    if m.kink_order != 1:  # the lab's default step: a line search, which needs no bound
+        try:
+            _, hist, err = plots.train(m, X, y, "gd", lr="auto", steps=FALLBACK_STEPS, tol=1e-10)
+        except Exception as e:  # noqa: BLE001
+            hist, err = None, e
+        if err is None and hist is not None and len(hist.loss):
+            plots.loss_curve(hist, path, title=f"{name}: gradient descent, steps by line search")
             return Figure(
                 path,
-                f"{name} trained by gradient descent on {data}: the loss after 50 steps against the learning "
-                f"rate, with 2/L from the Hessian at the start dashed. {first[0].upper()}{first[1:]}.",
+                f"{name} trained by gradient descent on {data}, each step by a backtracking (Armijo) line search, "
+                f"at most {FALLBACK_STEPS} steps: the loss and the gradient norm ({hist.message}). One run "
+                f"only: {first}.",
             )
-        except Exception as e:  # noqa: BLE001 - fall back to one run below
-            first += f" (and the sweep failed: {_why(e)})"
-    failed = []
+        failed.append(f"the line search: {_why(err) if err is not None else 'no history'}")
     for lr in FALLBACK_LRS:  # the largest step of these that does not diverge
         try:
             _, hist, err = plots.train(m, X, y, "gd", lr=lr, steps=FALLBACK_STEPS, tol=1e-10)
@@ -84,7 +88,7 @@ def _draw(m, X, y, path: Path, name: str, data: str) -> Figure:
             return Figure(
                 path,
                 f"{name} trained by gradient descent on {data}, {FALLBACK_STEPS} steps at lr = {lr}: the loss "
-                f"and the gradient norm. One learning rate only: {first}.",
+                f"and the gradient norm ({hist.message}). One learning rate only: {first}.",
             )
         failed.append(f"lr = {lr}: diverged")
     return Figure(
@@ -94,26 +98,24 @@ def _draw(m, X, y, path: Path, name: str, data: str) -> Figure:
     )
 
 
-def _no_bound(m, X, y) -> str | None:
-    """Why the learning rates of this model cannot be read against 2/L, or None when they can."""
-    from lab import plots
+def _caption(name: str, data: str, fig) -> str:
+    """What the learning-rate figure shows, each run told by its own outcome."""
+    runs = "; ".join(f"at {r.lr / fig.bound:.3g}·2/L* it {SAID[r.outcome]}" for r in fig.runs)
+    return (
+        f"{name} trained by gradient descent on {data} at four learning rates, read as fractions of "
+        f"2/L* = {fig.bound:.3g}, where L* is the largest Hessian eigenvalue at the minimizer (no larger step "
+        f"can converge to it): {runs}."
+    )
 
+
+def _no_bound(m) -> str | None:
+    """Why the learning rates of this model cannot be read against 2/L*, or None when they can."""
     if not hasattr(m.module, "hessian"):
-        return "it defines no hessian, so there is no bound 2/L to read learning rates against"
+        return "it defines no hessian, so there is no curvature L* to read learning rates against"
     if m.kink_order == 1:
         return (
             "its gradient jumps (KINK_ORDER = 1), so the Hessian bounds no step across a kink "
-            "and 2/L says nothing about gradient descent here"
-        )
-    try:
-        bound = plots.stable_lr(m, X, y)
-        _, _, err = plots.train(m, X, y, "gd", lr=0.5 * bound, steps=60, tol=0.0)
-    except Exception as e:  # noqa: BLE001
-        return f"its bound 2/L could not be computed ({_why(e)})"
-    if err is not None:
-        return (
-            f"{GROWS} at half the bound 2/L = {bound:.3g} of the Hessian at the start diverges: the curvature "
-            "grows along the path, so that bound holds only near where it was computed"
+            "and 2/L* says nothing about gradient descent here"
         )
     return None
 

@@ -4,6 +4,8 @@ Every optimizer takes a :class:`lab.model.Model`, data ``X`` (n, d) and ``y`` (n
 and returns ``(params, History)``:
 
 - :func:`gd`: batch gradient descent, θ ← θ − lr ∇L(θ);
+- :func:`gd_linesearch`: gradient descent with a backtracking (Armijo) line search, the default
+  where no curvature bound holds everywhere;
 - :func:`sgd`: mini-batch SGD, reshuffled every epoch from a seed;
 - :func:`momentum` (heavy ball) and :func:`nesterov`;
 - :func:`newton`: Newton's method with the model's analytic Hessian and a backtracking
@@ -39,15 +41,28 @@ import numpy as np
 from lab.model import Model, Params, check_contract
 from lab.optim.closed import closed_form, least_squares
 from lab.optim.first_order import gd, momentum, nesterov, sgd
-from lab.optim.history import CONVERGED, MAX_STEPS, STALLED, DivergedError, History, flatten, grad_norm, unflatten
+from lab.optim.history import (
+    CONVERGED,
+    FLAT_START,
+    MAX_STEPS,
+    STALLED,
+    DivergedError,
+    History,
+    flatten,
+    grad_norm,
+    unflatten,
+)
 from lab.optim.inputs import _CHECKED, _start
+from lab.optim.linesearch import ARMIJO_C, armijo, gd_linesearch
 from lab.optim.loop import Update
 from lab.optim.newton import LADDER, WARM_STEPS, newton
-from lab.optim.rates import PENALTY, Curvature, _default, lipschitz, safe_lr, smooth, stable_lr
+from lab.optim.rates import PENALTY, Curvature, _default, has_global_bound, lipschitz, safe_lr, smooth, stable_lr
 from lab.optim.separable import FIX_OTHER, FIX_PENALTY, falls_along, separable, separating_hyperplane
 
 __all__ = [
+    "ARMIJO_C",
     "CONVERGED",
+    "FLAT_START",
     "LADDER",
     "MAX_STEPS",
     "OPTIMIZERS",
@@ -58,11 +73,14 @@ __all__ = [
     "DivergedError",
     "History",
     "Update",
+    "armijo",
     "closed_form",
     "fit",
     "flatten",
     "gd",
+    "gd_linesearch",
     "grad_norm",
+    "has_global_bound",
     "least_squares",
     "lipschitz",
     "momentum",
@@ -99,11 +117,16 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
         check_separable: bool = True, **kw) -> tuple[Params, History]:  # fmt: skip
     """Train ``model`` on ``(X, y)`` with ``optimizer`` (a key of :data:`OPTIMIZERS`).
 
-    ``lr="auto"`` picks :func:`safe_lr` (1/L) for the gradient methods and 1 (the full step) for
-    Newton; the closed form takes no step. Other keywords go to the optimizer (``batch_size``,
-    ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``, ``hessian_rows``,
-    ``warm_start``). ``hyper`` fixes the model's hyperparameters (``{"lam": 0.5}``); the defaults
-    of its functions hold otherwise (a value outside the model's ``HYPER_DOMAIN`` is a ``ValueError``).
+    ``lr="auto"`` picks :func:`safe_lr` (1/L) for the gradient methods when L bounds the curvature
+    everywhere (:func:`has_global_bound`), and 1 (the full step) for Newton; the closed form takes no
+    step. Without such a bound (no Hessian, or one that changes along the path, as on a non-convex
+    loss) no fixed step is known to be safe, and ``gd`` takes each step by a backtracking (Armijo) line
+    search instead (:func:`~lab.optim.linesearch.gd_linesearch`); momentum, Nesterov and SGD keep 1/L
+    from the Hessian at the start (a ``ValueError`` without one). Other keywords go to the optimizer
+    (``batch_size``, ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``, ``hessian_rows``,
+    ``warm_start``). ``hyper`` fixes the
+    model's hyperparameters (``{"lam": 0.5}``); the defaults of its functions hold otherwise (a
+    value outside the model's ``HYPER_DOMAIN`` is a ``ValueError``).
     Input is checked with ``model.check`` first, once, and what ``loss`` and ``grad`` return with
     :func:`lab.model.check_contract` (a ``ModelError`` naming the function, the key and the shapes).
 
@@ -127,8 +150,13 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
         if isinstance(lr, str):
             if lr != "auto":
                 raise ValueError(f"the learning rate must be a positive number or 'auto'; got {lr!r}")
-            lr = 1.0 if optimizer == "newton" else safe_lr(model, X, y, p0, optimizer=optimizer)
-        params, hist = OPTIMIZERS[optimizer](model, X, y, lr=lr, steps=steps, tol=tol, params=p0, **kw)
+            if optimizer == "gd" and smooth(model) and not has_global_bound(model, X, y, p0):
+                params, hist = gd_linesearch(model, X, y, steps=steps, tol=tol, params=p0, **kw)
+                lr = None
+            else:
+                lr = 1.0 if optimizer == "newton" else safe_lr(model, X, y, p0, optimizer=optimizer)
+        if lr is not None:
+            params, hist = OPTIMIZERS[optimizer](model, X, y, lr=lr, steps=steps, tol=tol, params=p0, **kw)
     finally:
         _CHECKED.reset(token)
     if check_separable and unbounded_when_separable(model):

@@ -16,6 +16,7 @@ from lab.optim.separable import SEPARABLE
 CONVERGED = "converged"  # the gradient norm fell to tol
 MAX_STEPS = "max steps"
 STALLED = "stalled"  # Newton's line search found no decrease (the loss is flat to rounding)
+FLAT_START = "flat start"  # the gradient is exactly 0 at the start, and the loss is no higher nearby
 
 
 class DivergedError(ValueError):

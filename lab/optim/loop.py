@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lab.model import Params
-from lab.optim.history import CONVERGED, MAX_STEPS, STALLED, History, grad_norm
+from lab.optim.history import CONVERGED, FLAT_START, MAX_STEPS, STALLED, History, flatten, grad_norm, unflatten
 from lab.optim.inputs import _loss_and_grad
 from lab.optim.rates import _diverged
 
@@ -63,6 +63,11 @@ def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_
                 on_step(step)
             if not (math.isfinite(L) and math.isfinite(gn)) or L > grow * max(abs(hist.loss[0]), 1e-12):
                 raise _diverged(model, X, y, params0, hist, step, lr, name, beta)
+            if step == 0 and gn == 0:
+                flat = _flat_start(model.module.loss, params, X, y, L)
+                if flat:
+                    hist.stop_reason = f"{FLAT_START}: {flat}"
+                    break
             if gn <= tol:
                 hist.stop_reason = CONVERGED
                 break
@@ -76,3 +81,40 @@ def _run(model, X, y, params, *, name, lr, steps, tol, grow, update: Update, on_
             params, size, *known = out
             hist.step_size.append(size)
     return params, hist
+
+
+#: The probes of a start whose gradient is exactly 0: a move of PROBE·max(1, |θ_i|) along each parameter.
+PROBE = 1e-3
+
+
+def _flat_start(loss, params, X, y, L: float) -> str:
+    """Why a start whose gradient is exactly 0 is not a minimum, or "" when it may be one.
+
+    A zero gradient stops every first-order method at once. That is a minimum only if the loss rises
+    around it; on a plateau (a Tukey loss with every residual beyond c, a ReLU unit that never fires)
+    it is the same everywhere nearby, and at a saddle or a maximum it is lower somewhere. The loss is
+    probed at θ ± h e_i along each parameter i, h = PROBE·max(1, |θ_i|).
+    """
+    theta = flatten(params)
+    slack = 16 * np.finfo(np.float64).eps * abs(L)
+    lower = same = 0
+    for i in range(theta.size):
+        h = PROBE * max(1.0, abs(theta[i]))
+        for s in (h, -h):
+            moved = theta.copy()
+            moved[i] += s
+            now = float(loss(unflatten(moved, params), X, y))
+            lower += now < L - slack
+            same += abs(now - L) <= slack
+    probes = 2 * theta.size
+    if lower:
+        return (
+            f"the gradient is exactly 0 at the starting point, but the loss is lower at {lower} of {probes} "
+            "nearby points: a stationary point that is not a minimum; start elsewhere"
+        )
+    if same == probes:
+        return (
+            f"the gradient is exactly 0 at the starting point and the loss is the same at all {probes} nearby "
+            "points tried: a plateau, not a minimum found by descent; start elsewhere or rescale the data"
+        )
+    return ""

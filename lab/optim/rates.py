@@ -144,6 +144,15 @@ def safe_lr(model: Model, X, y, params: Params | None = None, *, optimizer: str 
     return 1.0 / _usable_L(model, X, y, params, optimizer)
 
 
+def has_global_bound(model: Model, X, y, params: Params | None = None) -> bool:
+    """Whether the model's curvature has a bound L valid at every θ (:func:`lipschitz`'s ``global``): then
+    the fixed step 1/L lowers the loss at every step. False without a Hessian, and for a gradient that
+    jumps (no step is stable across a kink)."""
+    if not smooth(model) or not callable(getattr(model.module, "hessian", None)):
+        return False
+    return lipschitz(model, X, y, params)["global"] is not None
+
+
 def _usable_L(model: Model, X, y, params: Params | None, optimizer: str = "gd") -> float:
     """L from :func:`lipschitz`, or a ``ValueError`` saying why no step size follows from it."""
     if not smooth(model):
@@ -177,7 +186,14 @@ def _diverged(model, X, y, params0, hist: History, step: int, lr: float, optimiz
         bound = stable_lr(model, X, y, params0, optimizer=optimizer, beta=beta)
     except ValueError:
         bound = math.nan
-    advice = (f"for this data a stable learning rate is below {_num(_floor2(bound))}"
-              if math.isfinite(bound) and 0 < bound <= lr else "lower the learning rate")  # fmt: skip
+    if not (math.isfinite(bound) and 0 < bound <= lr):
+        advice = "lower the learning rate"
+        if math.isfinite(bound) and optimizer == "gd" and not has_global_bound(model, X, y, params0):
+            advice += " (the curvature grows along the path), or leave it to the default, a line search for gd"
+    elif has_global_bound(model, X, y, params0):
+        advice = f"for this data a stable learning rate is below {_num(_floor2(bound))}"
+    else:  # L from the Hessian at the start: the path can reach more curved ground
+        advice = (f"lower the learning rate (2/L at the start is {_num(bound)}, but the curvature changes along "
+                  "the path), or leave it to the default, a line search for gd")  # fmt: skip
     msg = f"diverged at step {step}: loss grew from {_num(hist.loss[0])} to {_num(hist.loss[-1])}; {advice}"
     return DivergedError(msg, hist)
