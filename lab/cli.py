@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         help="stay running and verify again each time a model's file or its derivation is saved (Ctrl-C stops)",
     )
     v.add_argument(
+        "--explain",
+        action="store_true",
+        help="walk one case through the judge's rules and print what each rule read (the --at point, "
+        "else 8 rows of synthetic data at random parameters)",
+    )
+    v.add_argument(
         "--at",
         metavar="FILE.npz",
         help="judge one point with every witness: an .npz with X, y and one array per parameter (w, b, ...)",
@@ -204,8 +210,8 @@ def _verify_once(args, watched: list | None = None) -> int:
     from lab.verify import approximated
 
     approximated.clear()  # what this run's programs note (a run of --watch follows another)
-    if args.at:
-        return _verify_at(models, args.at)
+    if args.at or args.explain:
+        return _verify_at(models, args.at, explain=args.explain)
     for m in models:  # what loss and grad return, on a few rows, before any long run
         _contract(m)
     background = None
@@ -356,14 +362,26 @@ def _contract(m) -> None:
         raise registry.ModelError(f"{m.name}: {e}") from None
 
 
-def _verify_at(models, path: str) -> int:
-    """``lab verify NAME --at FILE.npz``: one model, one point, every witness."""
+def _verify_at(models, path: str | None, explain: bool = False) -> int:
+    """``lab verify NAME --at FILE.npz``: one model, one point, every witness; with ``--explain``, the
+    point walked through the judge's rules (without ``--at``: synthetic data at random parameters)."""
     from lab.verify import check, load_point
 
     if len(models) != 1:
-        raise UsageError(f"lab verify: --at judges one model; got {len(models)} (name one, or one --module)")
-    params, X, y = load_point(path)
+        flag = "--at" if path else "--explain"
+        raise UsageError(f"lab verify: {flag} judges one model; got {len(models)} (name one, or one --module)")
+    if path:
+        params, X, y = load_point(path)
+    else:
+        from lab.data import synthetic
+
+        m = models[0]
+        X, y, _ = synthetic(m, n=8, d=m.n_features or 3, seed=0)
+        rng = np.random.default_rng(0)
+        params = {k: rng.standard_normal(np.shape(v)) for k, v in m.init(X.shape[1]).items()}
     result = check(models[0], params, X, y)
+    if explain:
+        print(result.walk)
     print(result)
     return result.exit_code
 

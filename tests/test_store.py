@@ -308,3 +308,14 @@ def test_a_prefetched_program_is_the_one_the_search_asks_for(store):
         for drawn, seed in every_shape(m):
             flat, tree = programs.jax.tree_util.tree_flatten(w._arrays(fill(m, list(drawn), BATCH, seed), BATCH))
             assert w.source_key(tree, flat) in programs.pending, m.name
+
+
+def test_the_suite_keeps_its_programs_apart_from_the_users():
+    """conftest.py points the program store at the suite's own folder before the lab starts JAX."""
+    from pathlib import Path
+
+    from lab.verify import STORE
+
+    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradient-lab"
+    assert STORE.root is not None and Path(os.environ["LAB_JAX_CACHE"]) in STORE.root.parents
+    assert user not in STORE.root.parents

@@ -383,3 +383,15 @@ def test_a_wrong_hessian_is_still_wrong(tmp_path):
     case, w, ev = one_case(model, {"w": [0.3], "b": 0.1}, np.array([[1.0], [-2.0]]), np.array([1.0, 0.0]))
     v = judge(model, case, ev, witness=w)
     assert not v.ok and v.kind == "wrong" and v.what == "hessian", v.message
+
+
+def test_explain_walks_a_case_through_the_rules_to_the_one_that_decides(capsys):
+    """A right gradient passes rules 1 to 9 and is decided by rule 10; a sign flip is decided by rule 6."""
+    assert main(["verify", "logistic_regression", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("-> passes") == 9 and "10. the reference can tell" in out and "verdict: verified" in out
+    bad = mutant(registry.get("logistic_regression"), MUTATIONS[0])
+    X, y = np.random.default_rng(0).normal(size=(8, 3)), np.arange(8) % 2.0
+    result = lab.check(bad, {"w": np.ones(3), "b": np.zeros(())}, X, y)
+    assert result.verdict.rule == 6 and "6. hand agrees" in result.walk and "verdict: wrong" in result.walk
+    assert result.walk.count("-> passes") == 5

@@ -23,8 +23,8 @@ The rules, in order; the first that decides, decides:
 10. **can it tell?** Every entry of autodiff is within its error of 0, so a zero gradient (or twice
     this one) would agree too → INCONCLUSIVE; else → VERIFIED.
 
-A batch is judged by the same rules: rules 6 to 9 compare the whole batch in arrays, and a case is
-then decided from its own row. A single case is a batch of one. Rule 6's measurement of the hand
+A batch is judged by the same rules: rules 7 to 9 compare the whole batch in arrays, and a case is
+then decided from its own row and entries. A single case is a batch of one. Rule 6's measurement of the hand
 program's error and rule 7's finite differences run only for the cases that need them.
 """
 
@@ -119,6 +119,7 @@ class Verdict:
     tolerance: dict[str, np.ndarray] = field(default_factory=dict)
     diagnosis: str = ""
     at_kink: bool = False  # decided against the interval of one-sided derivatives (rule 4)
+    rule: int = 10  # the rule of this module that decided the case
 
     @property
     def ok(self) -> bool:
@@ -181,14 +182,14 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence]):
         except NotImplementedError:
             raise
         except Exception as e:  # a crash in the user's grad is a verdict, not a crash of the verifier
-            early[i] = Verdict(case, Kind.CONTRACT, message=f"grad raised {type(e).__name__}: {e}")
+            early[i] = Verdict(case, Kind.CONTRACT, message=f"grad raised {type(e).__name__}: {e}", rule=1)
             continue
         problem = _shapes_differ("grad", hand, ev.grad)
         if problem:
-            early[i] = Verdict(case, Kind.CONTRACT, message=problem)
+            early[i] = Verdict(case, Kind.CONTRACT, message=problem, rule=1)
             continue
         if not np.isfinite(ev.loss):  # the loss itself overflows float64 here (e^z past 709), or is NaN
-            early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.LOSS_NOT_FINITE)
+            early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.LOSS_NOT_FINITE, rule=2)
             continue
         if not all(np.all(np.isfinite(g)) for g in ev.grad.values()):
             early[i] = functools.partial(_by_differences, model, case, ev, hand)
@@ -207,7 +208,7 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence]):
                 moved = hand_gradient(model, kinks.nudged(model, case, np.flatnonzero(on_kink), sign))
                 tol = {k: tol[k] + 2.0 * np.abs(np.asarray(moved[k], dtype=float) - hand[k]) for k in tol}
         if not any(np.any(np.isfinite(t)) for t in tol.values()):
-            early[i] = Verdict(case, Kind.INCONCLUSIVE, reason=Reason.BOUND_NOT_FINITE)
+            early[i] = Verdict(case, Kind.INCONCLUSIVE, reason=Reason.BOUND_NOT_FINITE, rule=5)
             continue
         rows[i] = _Row(hand, tol, on_kink)
     return early, rows
@@ -326,7 +327,7 @@ def _decide(model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row
     witnesses = _witnesses(model, case, ev, t, r, hand, differences=drawn and not row.on_kink.any())
     # rule 6
     if worst > 1.0:
-        v.kind = Kind.WRONG
+        v.kind, v.rule = Kind.WRONG, 6
         if all(np.all(np.isfinite(h)) for h in hand.values()):
             v.precision = _own_error(model, case, ev, hand, tol, witness)
             if v.precision.explained:
@@ -341,16 +342,16 @@ def _decide(model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row
             return v
     # rule 7
     if witnesses:
-        v.kind, v.message = Kind.WITNESSES, witnesses
+        v.kind, v.message, v.rule = Kind.WITNESSES, witnesses, 7
         return v
     # rule 8
     if t.lg is not None:
         if r in t.lg_problem:
-            v.kind, v.message = Kind.CONTRACT, t.lg_problem[r]
+            v.kind, v.message, v.rule = Kind.CONTRACT, t.lg_problem[r], 8
             return v
         if not t.lg_loss[r] <= 1.0:
             L, tol_L = float(t.lg_L[r]), 2.0 * ev.loss_err
-            v.kind, v.what = Kind.WRONG, What.LOSS_AND_GRAD
+            v.kind, v.what, v.rule = Kind.WRONG, What.LOSS_AND_GRAD, 8
             v.mismatch = Mismatch(What.LOSS_AND_GRAD, None, (), L, ev.loss, tol_L)
             v.message = (
                 f"loss_and_grad's loss {L:.17g}, the loss {ev.loss:.17g}: difference {abs(L - ev.loss):.3g} > "
@@ -360,7 +361,7 @@ def _decide(model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row
         if not np.all(t.lg[r] <= 1.0):
             g = t.lg_hand[r]
             _, m = _worst(g, ev.grad, {k: 2.0 * ev.grad_err[k] for k in g}, What.LOSS_AND_GRAD)
-            v.kind, v.what, v.mismatch = Kind.WRONG, What.LOSS_AND_GRAD, m
+            v.kind, v.what, v.mismatch, v.rule = Kind.WRONG, What.LOSS_AND_GRAD, m, 8
             v.message = (
                 f"loss_and_grad's gradient {m.where}: {m.hand:.17g}, autodiff {m.reference:.17g}, "
                 f"difference {abs(m.hand - m.reference):.3g} > tolerance {m.tolerance:.3g}; grad itself agrees, so "
@@ -370,7 +371,7 @@ def _decide(model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row
     # rule 9
     if t.hess is not None:
         if r in t.hess_problem:
-            v.kind, v.message = Kind.CONTRACT, t.hess_problem[r]
+            v.kind, v.message, v.rule = Kind.CONTRACT, t.hess_problem[r], 9
             return v
         if t.hess[r] > 1.0:
             v = _hessian(model, case, ev, v, t.hess_hand[r])
@@ -496,11 +497,11 @@ def _hessian(model: Model, case: Case, ev: Evidence, v: Verdict, H: np.ndarray) 
         p = explain(model, case, {"H": H}, {"H": ev.hessian}, {"H": tol}, what="hessian")
         if p.explained:
             if v.kind == Kind.VERIFIED:
-                v.kind, v.precision = Kind.INEXACT, p
+                v.kind, v.precision, v.rule = Kind.INEXACT, p, 9
             return v
     r = share(Measured(H, tol), Measured(ev.hessian, np.zeros_like(tol)))
     i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
-    v.kind, v.what = Kind.WRONG, What.HESSIAN
+    v.kind, v.what, v.rule = Kind.WRONG, What.HESSIAN, 9
     v.mismatch = Mismatch(What.HESSIAN, None, i, float(H[i]), float(ev.hessian[i]), float(tol[i]))
     v.hand, v.reference, v.tolerance = {"H": H}, {"H": ev.hessian}, {"H": tol}
     v.message = (
@@ -545,7 +546,7 @@ def _by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
     one-sided differences of the loss along its coordinate. A smooth loss has equal one-sided
     derivatives and the hand entry must match them; a hand entry that is NaN there is wrong."""
     keys = list(ev.grad)
-    v = Verdict(case, hand=hand)
+    v = Verdict(case, hand=hand, rule=3)
     on_kink = kinks.at_kink(model, case)
     checked = 0
     for k, i, e in _coordinates(keys, ev.grad):
@@ -572,7 +573,7 @@ def _by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
             )
             return v
     if not checked:
-        return Verdict(case, Kind.SKIPPED, reason=Reason.NO_FINITE_STEPS)
+        return Verdict(case, Kind.SKIPPED, reason=Reason.NO_FINITE_STEPS, rule=3)
     return v
 
 
@@ -589,7 +590,7 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
     g = flatten(hand, keys)
     eg = flatten(ev.grad_err, keys)
     v = Verdict(case, hand=hand, reference=ev.grad, tolerance={k: np.zeros_like(ev.grad[k]) for k in keys})
-    v.at_kink = True
+    v.at_kink, v.rule = True, 4
     directions = list(ev.directions)
     for block in keys:  # and the first coordinate of each parameter block
         e = {k: np.zeros_like(ev.grad[k]) for k in keys}

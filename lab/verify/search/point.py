@@ -41,6 +41,7 @@ class Check:
     detail: str  # one line: the worst error, the reason, or the mismatch
     diagnosis: str = ""
     verdict: object = None  # the judge's Verdict, for programs
+    walk: str = ""  # the case walked through the judge's rules (lab verify --explain)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +74,7 @@ def check(model, params, X, y, **hyper) -> Check:
     """
     from lab.verify.explain.diagnosis import diagnose
     from lab.verify.explain.report import precision_note
+    from lab.verify.explain.walk import walk
     from lab.verify.judge import judge
     from lab.verify.measure.autodiff import Witness
 
@@ -88,17 +90,19 @@ def check(model, params, X, y, **hyper) -> Check:
     hyper = {k: float(hyper.get(k, m.hyper_defaults[k])) for k in m.hyperparameters}
     case = Case(params, X, y, hyper, _sizes(m, params, X.shape[1]))
     witness = Witness(m)
-    v = judge(m, case, witness.evaluate([case], 1)[0], finite_differences=True, witness=witness)
+    ev = witness.evaluate([case], 1)[0]
+    v = judge(m, case, ev, finite_differences=True, witness=witness)
+    steps = walk(m, case, ev, v)
     status, code = MEANING[v.kind]
     if v.kind.passed:
         detail = f"largest error {v.margin:.1%} of its rounding tolerance (n = {X.shape[0]}, d = {X.shape[1]})"
         if v.kind == Kind.INEXACT:
             detail = precision_note(v)
-        return Check(m.name, status, code, detail, verdict=v)
+        return Check(m.name, status, code, detail, verdict=v, walk=steps)
     if v.kind in (Kind.INCONCLUSIVE, Kind.SKIPPED):
-        return Check(m.name, status, code, f"nothing to judge here: {v.reason}", verdict=v)
+        return Check(m.name, status, code, f"nothing to judge here: {v.reason}", verdict=v, walk=steps)
     diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != Kind.CONTRACT else "")
-    return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v)
+    return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v, walk=steps)
 
 
 def _sizes(m, params, d: int) -> dict[str, int]:
