@@ -362,6 +362,11 @@ def check_contract(model: Model, params: Params, X: np.ndarray, y: np.ndarray) -
     becomes a ``ModelError`` naming it too. ``params``, ``X`` and ``y`` should be checked arrays
     (see :meth:`Model.check`); the hyperparameters are the model's own (see :meth:`Model.with_hyper`).
     """
+    if model.kink_order is not None and not callable(getattr(model.module, "kink_distance", None)):
+        raise ModelError(
+            f"KINK_ORDER = {model.kink_order} is declared but kink_distance(params, X, y) is not: define it "
+            "(each sample's distance to its kink), or remove KINK_ORDER"
+        )
     mod = model.module
     with np.errstate(all="ignore"):
         check_loss_value(_call("loss", mod.loss, params, X, y))

@@ -395,3 +395,14 @@ def test_explain_walks_a_case_through_the_rules_to_the_one_that_decides(capsys):
     result = lab.check(bad, {"w": np.ones(3), "b": np.zeros(())}, X, y)
     assert result.verdict.rule == 6 and "6. hand agrees" in result.walk and "verdict: wrong" in result.walk
     assert result.walk.count("-> passes") == 5
+
+
+def test_a_hessian_wrong_by_a_varying_ratio_gets_no_constant_factor(tmp_path):
+    """Tukey's ρ'' with (1 − 3t) for (1 − 5t): the ratio varies with the residual, so no factor repairs it."""
+    from user_losses import TUKEY
+
+    f = tmp_path / "tukey_slip.py"
+    f.write_text(TUKEY.replace("(1 - 5 * u2)", "(1 - 3 * u2)"))
+    r = verify(registry.load(str(f)), profile="ci")
+    assert r.status == "fail" and r.failure.what == "hessian", r.message
+    assert "constant factor" not in r.failure.diagnosis and "unexplained" in r.failure.diagnosis, r.failure.diagnosis

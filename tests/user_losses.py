@@ -78,6 +78,10 @@ def grad(params, X, y, *, c=4.685):
     return {"w": X.T @ psi, "b": np.asarray(np.sum(psi))}
 
 
+def kink_distance(params, X, y, *, c=4.685):
+    return np.abs(np.abs(X @ params["w"] + params["b"] - y) - c)
+
+
 def hessian(params, X, y, *, c=4.685):
     r = X @ params["w"] + params["b"] - y
     u2 = (r / c) ** 2

@@ -64,7 +64,7 @@ def diagnose(
     if "the witnesses disagree" in v.message:  # autodiff is the odd one out: say so, not how hand differs from it
         return v.message.split("the witnesses disagree: ", 1)[1]
     if v.what == What.HESSIAN:
-        return _hessian(v)
+        return _hessian(model, witness, v)
     if _at_kink(v):  # a subgradient outside its bracket: is it wrong off the kinks too?
         off = _probe(model, witness, v)
         if off is not v and _wrong_gradient(off) and off.reference:
@@ -270,7 +270,7 @@ def _simple(c: float | None) -> float | None:
     return f if f != 0 and abs(f - c) <= 1e-9 * abs(c) else None
 
 
-def _repair_holds(model: Model, witness: Witness, v: Verdict, repair) -> bool:
+def _repair_holds(model: Model, witness: Witness, v: Verdict, repair, what: str = "grad") -> bool:
     """Does the hand gradient, repaired by ``repair(case, hand)``, pass where it failed and at two fresh cases?
 
     A diagnosis names a mistake; it is printed only when undoing that mistake makes the gradient right,
@@ -283,9 +283,12 @@ def _repair_holds(model: Model, witness: Witness, v: Verdict, repair) -> bool:
 
     mod = model.module
     fixed = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
-    fixed.grad = lambda p, X, y, **h: repair(
-        Case(p, X, y, h), {k: np.asarray(g) for k, g in mod.grad(p, X, y, **h).items()}
-    )
+    if what == "grad":
+        fixed.grad = lambda p, X, y, **h: repair(
+            Case(p, X, y, h), {k: np.asarray(g) for k, g in mod.grad(p, X, y, **h).items()}
+        )
+    else:
+        fixed.hessian = lambda p, X, y, **h: repair(Case(p, X, y, h), np.asarray(mod.hessian(p, X, y, **h)))
     fixed.__file__, fixed.__name__ = mod.__file__, f"{mod.__name__}~repaired"
     repaired = Model(f"{model.name}~repaired", fixed)
     rng = np.random.default_rng(1)
@@ -451,16 +454,27 @@ def _per_sample_factor(model: Model, witness: Witness, case: Case, verdicts: lis
     )
 
 
-def _hessian(v: Verdict) -> str:
+def _hessian(model: Model, witness: Witness, v: Verdict) -> str:
+    """A wrong Hessian: a sign or a constant factor, each printed only when dividing it out passes."""
     H, A, T = v.hand["H"], v.reference["H"], v.tolerance["H"]
     c = _fit_factor(np.ravel(H), np.ravel(A), np.ravel(T))
     where = v.mismatch.where if v.mismatch else "H"
-    if c is not None:
-        if np.isclose(c, -1.0):
-            return "Hessian sign flip: the hand Hessian is −1 × jax.hessian"
-        return f"Hessian constant factor {_name_factor(c, v.case.X.shape[0]) or f'{c:.6g}'}"
+    if c is not None and c != 0:
+        cs = _simple(c) or c
+        if _repair_holds(model, witness, v, lambda case, M: M / cs, what="hessian"):
+            if np.isclose(c, -1.0):
+                return "Hessian sign flip: the hand Hessian is −1 × jax.hessian"
+            return f"Hessian constant factor {_name_factor(c, v.case.X.shape[0]) or f'{c:.6g}'}"
     if np.all(np.abs(H - A.T) <= T + T.T):
         return "Hessian transposed: the hand Hessian is not symmetric and equals the transpose of jax.hessian"
     if not np.allclose(H, H.T, rtol=0, atol=float(T.max())):
         return f"the hand Hessian is not symmetric; worst entry {where}"
-    return f"Hessian wrong at {where}: unexplained"
+    with np.errstate(all="ignore"):
+        ratio = H / A
+    bad = (np.abs(H - A) > T) & np.isfinite(ratio)
+    span = (
+        f"; hand/jax.hessian from {_fmt(float(ratio[bad].min()))} to {_fmt(float(ratio[bad].max()))}"
+        if bad.any()
+        else ""
+    )
+    return f"Hessian wrong at {where}: unexplained ({int(bad.sum())} of {H.size} entries wrong{span})"

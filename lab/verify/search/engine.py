@@ -66,6 +66,10 @@ def verify(
 ) -> ModelReport:
     """Search for a case where ``model``'s hand gradient disagrees with the witnesses."""
     report = ModelReport(model.name)
+    if model.kink_order is not None and not callable(getattr(model.module, "kink_distance", None)):
+        report.status = Status.ERROR
+        report.message = f"KINK_ORDER = {model.kink_order} is declared but kink_distance(params, X, y) is not"
+        return report
     witness = Witness(model)
     kw, scales = PROFILES[profile]
     kw = dict(kw)
