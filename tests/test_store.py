@@ -319,3 +319,17 @@ def test_the_suite_keeps_its_programs_apart_from_the_users():
     user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradient-lab"
     assert STORE.root is not None and Path(os.environ["LAB_JAX_CACHE"]) in STORE.root.parents
     assert user not in STORE.root.parents
+
+
+def test_a_loss_that_ignores_the_data_gets_a_program_per_shape(tmp_path, store):
+    """JAX drops unused arguments from the lowered text: SciPy's rosen over params alone lowers to the same
+    text for every n. A warm run must not load the program of one n for another (issue 18)."""
+    m = model_file(tmp_path, MODEL.replace("r = X @ params", "r = 0 * params").replace(
+        "    xp = array_namespace(X, y)\n", "    xp = array_namespace(X, y)\n    return xp.sum(params['w'] ** 2)\n"
+    ), name="ignores_data")
+    for n in (1, 2, 1, 2):  # each shape cold, then warm
+        ev = Witness(m).evaluate([one_case(m, n=n)], 4)[0]
+        assert np.isfinite(ev.loss)
+    programs.live.clear()
+    for n in (2, 1):  # from the store alone
+        assert np.isfinite(Witness(m).evaluate([one_case(m, n=n)], 4)[0].loss)

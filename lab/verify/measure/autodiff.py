@@ -146,8 +146,12 @@ class Witness:
             names = sorted(rounding.approximated)
         finally:
             rounding.approximated.update(before)
-        tree = jax.tree_util.tree_structure(args)
-        text = f"{versions()}\n{programs.COMPILE_OPTIONS}\n{tree}\n{lowered.as_text()}"
+        flat, tree = jax.tree_util.tree_flatten(args)
+        # the arguments' shapes too: JAX drops unused arguments from the lowered text, so a loss that
+        # ignores X and y lowers to the same text for every n, and a program compiled for one n
+        # would be loaded for another
+        shapes = " ".join(f"{tuple(np.shape(a))}{np.dtype(a.dtype).str}" for a in flat)
+        text = f"{versions()}\n{programs.COMPILE_OPTIONS}\n{tree}\n{shapes}\n{lowered.as_text()}"
         return lowered, hashlib.sha256(text.encode()).hexdigest(), names
 
     def prefetch(self, batches: list[list[Case]], size: int, stored_only: bool = False) -> None:

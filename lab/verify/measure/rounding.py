@@ -9,7 +9,7 @@ floating-point arithmetic, fl(a ∘ b) = (a ∘ b)(1 + δ) + η with |δ| ≤ u 
 and |η| ≤ 2⁻¹⁰²² (results below the smallest normal number may be flushed to
 zero, as XLA does on the CPU); below, "u|c|" stands for u|c| + η:
 
-    add, sub     e = e_a + e_b + u|c|
+    add, sub     e = e_a + e_b + u|c|   (no u|c| where TwoSum shows fl(a ± b) exact, as 2.0 − 1.0)
     mul          e = |a| e_b + |b| e_a + e_a e_b + u|c|
     div          e = (e_a + |c| e_b) / (|b| − e_b) + u|c|
     sum of m     e = Σ e_i + γ_{m−1} Σ |a_i|,        γ_k = k u / (1 − k u)
@@ -17,6 +17,8 @@ zero, as XLA does on the CPU); below, "u|c|" stands for u|c| + η:
     exp          e = |c| (e^{e_a} − 1) + c_f u |c|
     log          e = −log(1 − e_a/|a|) + c_f u |c|
     tanh, σ      e = f'(a) e^{2 e_a} e_a + c_f u |c|
+    pow (float)  e = max |x^y − c| over x ± e_x + |c| (e^{|log x| e_y} − 1) + c_f u |c|
+                 (an integral y may have a negative base; an error on y there is ∞)
 
 c_f = 4 allows a few ulps for the library's transcendental functions (16 for
 tanh and the logistic function, whose XLA versions were measured 8 ulps off). Shape
@@ -26,10 +28,14 @@ gradients within twice such a bound; see lab/verify/judge.py.
 The bound is first order in the errors (terms of order u² are dropped except
 where written) and it is a worst case: real errors are usually far smaller.
 Primitives without a rule get a linearized estimate, |J e| + c_f u |c|, and are
-named in ``approximated`` so a report can say the bound is not rigorous there;
+named in ``approximated`` so a report can say the bound is not rigorous there
+(a primitive whose results are all integers or booleans, such as i % 3, needs none: they are
+exact, as the discrete ones are);
 where that estimate is not finite (an infinite slope times a zero error, as for
 x**0.5 at 0) the primitive is evaluated at the ends of the error interval. A rule
-that meets 0·∞ gives ∞, never NaN: a NaN bound would silently pass every test.
+that meets 0·∞ gives ∞, never NaN: a NaN bound would silently pass every test. An infinite value
+that comes from an infinite input (a −inf mask) is exact: −inf + 1 is −inf, and an exact operand adds
+no error however large the other is; an overflow, from finite inputs, keeps an infinite bound.
 """
 
 from __future__ import annotations
@@ -65,8 +71,25 @@ def _zero(x):
     return jnp.zeros(jnp.shape(x), jnp.result_type(x) if _is_float(x) else jnp.float64)
 
 
-def _round(c):
-    return U * jnp.abs(c) + ETA
+def _round(c, inputs=()):
+    """u|c| + η; but nothing where c is infinite because an input is (−inf + 1 is −inf exactly: a mask,
+    not an overflow; an input that overflowed carries an infinite error of its own)."""
+    r = U * jnp.abs(c) + ETA
+    if inputs:
+        r = jnp.where(jnp.isinf(c) & _any_inf(inputs), 0.0, r)
+    return r
+
+
+def _any_inf(xs):
+    out = False
+    for x in xs:
+        out = out | jnp.isinf(x)
+    return out
+
+
+def _times(size, err):
+    """|a|·e_b, where an exact operand (e_b = 0) adds nothing however large |a| is (−inf · 0 error)."""
+    return jnp.where(err == 0, 0.0, size * err)
 
 
 def _lib(c):
@@ -76,13 +99,34 @@ def _lib(c):
 # -- rules: each takes (values, errors, outputs, params) and returns output errors --
 
 
+#: Below this size a summand's last bit is below 2⁻¹⁰²², where XLA flushes: its rounding error may be lost.
+_TWO_SUM_MIN = 2.0**-969
+
+
+def _sum_rounding(a, b, c):
+    """The rounding of c = fl(a + b): none where it is exact (2.0 − 1.0), else u|c| + η.
+
+    Exactness is read off Knuth's TwoSum, which computes a + b − c without error in round-to-nearest
+    (XLA does not reassociate float arithmetic) when every summand's last bit is a normal number.
+    A smaller summand (zero, or a subnormal that XLA reads as zero) may be lost: η, no less.
+    """
+    bb = c - a
+    exact = jnp.isfinite(c) & ((a - (c - bb)) + (b - bb) == 0)
+    normal = (jnp.abs(a) >= _TWO_SUM_MIN) & (jnp.abs(b) >= _TWO_SUM_MIN)
+    return jnp.where(exact, jnp.where(normal, 0.0, ETA), _round(c, (a, b)))
+
+
 def _add(v, e, c, p):
-    return e[0] + e[1] + _round(c)
+    return e[0] + e[1] + _sum_rounding(v[0], v[1], c)
+
+
+def _sub(v, e, c, p):
+    return e[0] + e[1] + _sum_rounding(v[0], -v[1], c)
 
 
 def _mul(v, e, c, p):
     a, b = v
-    return jnp.abs(a) * e[1] + jnp.abs(b) * e[0] + e[0] * e[1] + _round(c)
+    return _times(jnp.abs(a), e[1]) + _times(jnp.abs(b), e[0]) + e[0] * e[1] + _round(c, v)
 
 
 def _div(v, e, c, p):
@@ -143,6 +187,30 @@ def _integer_pow(v, e, c, p):
     return jnp.where(lo > 0, abs(k) * e[0] / lo, jnp.inf) * jnp.abs(c) + abs(k) * _round(c)
 
 
+def _pow(v, e, c, p):
+    """x**y for a float y: the change of the power over x's error interval, and over y's.
+
+    Over x's interval [x − e_x, x + e_x] the power is monotone on either side of 0, so its ends bound
+    it; an interval around 0 with y < 0 passes through a pole. A negative base has a real power only
+    for an integral y, where the power is exact to compute; an error on y there leaves the real result
+    undefined (∞). The library's pow is within one ulp (measured), c_f allowed as for exp.
+    """
+    x, y = v
+    ex, ey = e
+    integral = y == jnp.round(y)
+    lo = jnp.where(integral, x - ex, jnp.maximum(x - ex, 0.0))  # a non-integral y needs x ≥ 0
+    hi = x + ex
+    spread = jnp.maximum(jnp.abs(jnp.power(lo, y) - c), jnp.abs(jnp.power(hi, y) - c))
+    spread = jnp.where((ex > 0) & (y < 0) & (lo <= 0) & (hi >= 0), jnp.inf, jnp.where(ex > 0, spread, 0.0))
+    ax = jnp.abs(x)
+    through_y = jnp.where(
+        x > 0,
+        jnp.abs(c) * jnp.expm1(jnp.abs(jnp.log(jnp.where(x > 0, ax, 1.0))) * ey),
+        jnp.where((x == 0) & (y - ey > 0), 0.0, jnp.inf),
+    )
+    return spread + jnp.where(ey > 0, through_y, 0.0) + _lib(c)
+
+
 def _square(v, e, c, p):
     return 2.0 * jnp.abs(v[0]) * e[0] + e[0] * e[0] + _round(c)
 
@@ -163,6 +231,14 @@ def _cumsum(v, e, c, p):
     return jax.lax.cumsum(e[0], axis=p["axis"], reverse=p["reverse"]) + gamma(m) * jax.lax.cumsum(
         jnp.abs(v[0]), axis=p["axis"], reverse=p["reverse"]
     )
+
+
+def _scatter_add(v, e, c, p):
+    """Updates added into an operand at indices: a sum of at most m + 1 terms per entry, m the updates."""
+    op, idx, upd = v
+    m = math.prod(idx.shape[:-1]) + 1
+    scatter = jax.lax.scatter_add_p.bind
+    return scatter(e[0], idx, e[2], **p) + gamma(m) * scatter(jnp.abs(op), idx, jnp.abs(upd), **p) + m * ETA
 
 
 def _dot_general(v, e, c, p):
@@ -191,6 +267,7 @@ _CAN_BE_NAN = {
     _tanh,
     _sqrt,
     _integer_pow,
+    _pow,
     _square,
     _dot_general,
 }
@@ -198,7 +275,7 @@ _CAN_BE_NAN = {
 
 RULES: dict[str, Callable] = {
     "add": _add,
-    "sub": _add,
+    "sub": _sub,
     "add_any": _add,
     "mul": _mul,
     "div": _div,
@@ -220,12 +297,15 @@ RULES: dict[str, Callable] = {
     "tanh": _tanh,
     "sqrt": _sqrt,
     "integer_pow": _integer_pow,
+    "pow": _pow,
     "square": _square,
     "reduce_sum": _reduce_sum,
     "reduce_max": _reduce_max,
     "reduce_min": _reduce_max,
     "cumsum": _cumsum,
     "dot_general": _dot_general,
+    "scatter-add": _scatter_add,
+    "scatter_add": _scatter_add,
 }
 for _name in (
     "eq",
@@ -289,6 +369,13 @@ def _structural(prim, vals, errs, params):
     """Apply a data-moving primitive to the errors, keeping integer and boolean operands."""
     if prim.name == "convert_element_type" and errs[0] is None:
         return [None]  # from integers or booleans: exact
+    if prim.name == "sort":  # the values are the keys: errors ride along as extra operands, in the same order
+        floats = [i for i, e in enumerate(errs) if e is not None]
+        out = prim.bind(*vals, *[errs[i] for i in floats], **params)
+        moved = [None] * len(vals)
+        for j, i in enumerate(floats):
+            moved[i] = out[len(vals) + j]
+        return moved
     if prim.name == "select_n":
         ins = [vals[0]] + [e for e in errs[1:]]
     elif prim.name == "clamp":
@@ -329,7 +416,11 @@ def _eval(jaxpr, consts, args, errs):
         else:
             out = eqn.primitive.bind(*vals, **eqn.params)
             outs = list(out) if eqn.primitive.multiple_results else [out]
-            if name in STRUCTURAL:
+            if not any(_is_float(o) for o in outs):
+                # integer and boolean results (indices, masks, i % 3, i // 2) are exact; what their
+                # float inputs' errors do to them is a question of kinks, not of rounding
+                out_errs = [None] * len(outs)
+            elif name in STRUCTURAL:
                 out_errs = _structural(
                     eqn.primitive,
                     vals,
