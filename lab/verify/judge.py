@@ -596,7 +596,6 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
         e = {k: np.zeros_like(ev.grad[k]) for k in keys}
         e[block].flat[0] = 1.0
         directions.append(e)
-    rows = _kinked_rows(case, on_kink)
     for i, d in enumerate(directions):
         dv = flatten(d, keys)
         h0 = min(STEP / max(float(np.linalg.norm(dv)), 1e-300), kinks.max_step(model, case, d, skip=on_kink))
@@ -610,12 +609,6 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
         # D₋ ≤ D₊ at a convex kink; where the two are nearly equal their estimates may fall either way
         lo = min(down.value - down.err, up.value - up.err) - slack
         hi = max(down.value + down.err, up.value + up.err) + slack
-        if not (lo <= gv <= hi) and rows is not None and len(rows) > 1:
-            # Several samples on kinks: each may take either side, so the valid values of ⟨g, v⟩ are the
-            # sum of each sample's own interval (the loss is a mean over samples plus a penalty).
-            both = _bracket_by_samples(model, case, ev, d, h0, rows)
-            if both is not None:
-                lo, hi = both[0] - slack, both[1] + slack
         if not (lo <= gv <= hi):
             v.kind = Kind.WRONG
             v.message = (
@@ -627,42 +620,3 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
             v.rel_error = max(down.value - gv, gv - up.value) / max(abs(down.value), abs(up.value), 1e-300)
             return v
     return v
-
-
-def _kinked_rows(case: Case, on_kink: np.ndarray) -> list[int] | None:
-    """The samples with an entry of ``kink_distance`` on its kink (it may give several per sample, row by
-    row), or None when its length is not a multiple of the number of samples."""
-    n, m = case.X.shape[0], on_kink.size
-    if m % n:
-        return None
-    return sorted({int(j) // (m // n) for j in np.flatnonzero(on_kink)})
-
-
-def _bracket_by_samples(model: Model, case: Case, ev: Evidence, d: dict, h0: float, rows: list[int]):
-    """The interval of ⟨g, v⟩ over the valid subgradients when several samples sit on kinks: the sum, over
-    each kinked sample alone and the rest together, of its own one-sided derivatives, weighted by its share
-    of the samples. None when the loss is not that sum at θ (not a mean over samples plus a penalty), or
-    when a side is not finite."""
-    n = case.X.shape[0]
-    rest = [i for i in range(n) if i not in rows]
-    parts = [[i] for i in rows] + ([rest] if rest else [])
-    subsets = [Case(case.params, case.X[idx], case.y[idx], case.hyper, case.sizes) for idx in parts]
-    weights = [len(idx) / n for idx in parts]
-    with np.errstate(all="ignore"):
-        whole = float(model.module.loss(case.params, case.X, case.y, **case.hyper))
-        split = [float(model.module.loss(c.params, c.X, c.y, **c.hyper)) for c in subsets]
-    total = sum(w * f for w, f in zip(weights, split, strict=True))
-    rounding = 4 * gamma(n + len(parts)) * (abs(whole) + sum(w * abs(f) for w, f in zip(weights, split, strict=True)))
-    if not abs(total - whole) <= rounding + 2 * ev.loss_err:
-        return None
-    lo = hi = 0.0
-    for w, c in zip(weights, subsets, strict=True):
-        step = min(h0, kinks.max_step(model, c, d, skip=kinks.at_kink(model, c)))
-        if not step > 0:
-            return None
-        down, up = sided(model, c, d, step, abs(ev.loss_err))
-        if not all(np.isfinite(x) for x in (down.value, up.value, down.err, up.err)):
-            return None
-        lo += w * min(down.value - down.err, up.value - up.err)
-        hi += w * max(down.value + down.err, up.value + up.err)
-    return lo, hi
