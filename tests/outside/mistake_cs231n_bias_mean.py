@@ -11,7 +11,6 @@ from array_api_compat import array_namespace
 
 TARGET = "classes"
 EXPECT = "b1, b2, b3"
-KNOWN = "issue 18: a factor in several blocks is diagnosed in one block only (lab/verify/explain/diagnosis.py)"
 SHAPES = {"n_classes": (2, 4)}
 HIDDEN = 3
 REG = 1e-3

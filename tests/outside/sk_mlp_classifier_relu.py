@@ -21,7 +21,12 @@ ALPHA = 1e-4
 
 
 def init(n_features, *, hidden=3):
-    return {"W1": np.zeros((n_features, hidden)), "b1": np.zeros(hidden), "W2": np.zeros((hidden, 1)), "b2": np.zeros(1)}
+    return {
+        "W1": np.zeros((n_features, hidden)),
+        "b1": np.zeros(hidden),
+        "W2": np.zeros((hidden, 1)),
+        "b2": np.zeros(1),
+    }
 
 
 def _forward(params, X, xp):

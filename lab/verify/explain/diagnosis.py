@@ -141,6 +141,23 @@ def diagnose(
             hint = " (the 2 of the square?)" if name in ("2", "1/2") else ""
             return f"constant factor {name}: the hand gradient is {name} × autodiff{hint}"
 
+    # a factor in each wrong block (a bias gradient averaged twice in every layer), repaired together
+    factors = {}
+    for k in wrong:
+        hk, ak, tk = np.ravel(v.hand[k]), np.ravel(v.reference[k]), np.ravel(v.tolerance[k])
+        ck = _fit_factor(hk, ak, tk) if int(np.sum(np.abs(ak) > 10 * tk)) >= 1 else None
+        if ck is None or abs(ck - 1) <= 1e-3:
+            break
+        factors[k] = _simple(ck) or ck
+    if right and len(wrong) > 1 and len(factors) == len(wrong):
+        if holds(lambda case, g: {k: (x / factors[k] if k in factors else x) for k, x in g.items()}):
+            named = {k: _name_factor(c, v.case.X.shape[0], same) or _fmt(c) for k, c in factors.items()}
+            if len(set(named.values())) == 1:
+                what = f"constant factor {next(iter(named.values()))}"
+            else:
+                what = "constant factors " + ", ".join(f"{c} ({k})" for k, c in named.items())
+            return f"{what} in the gradients of {', '.join(wrong)} only; {', '.join(right)} agree"
+
     for k in wrong:
         hk, ak, tk = np.ravel(v.hand[k]), np.ravel(v.reference[k]), np.ravel(v.tolerance[k])
         if right and int(np.sum(np.abs(ak) > 10 * tk)) >= 2:
