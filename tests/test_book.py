@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -404,3 +405,19 @@ def test_without_javascript_the_math_shows_and_a_deep_link_still_highlights(book
     style = page.evaluate("getComputedStyle(document.getElementById('eq-7')).backgroundColor")
     assert style not in ("rgba(0, 0, 0, 0)", "transparent"), "the :target highlight needs no script"
     context.close()
+
+
+def test_the_figure_cache_sees_an_edit_to_any_file_of_the_optimizers_package(tmp_path, monkeypatch):
+    """lab/optim is a package (it was one file, lab/optim.py): an edit to any of its files draws the figures again."""
+    B = sys.modules["lab.book.build"]  # the module: lab.book's own name `build` is the function
+    for rel in ("lab/plots.py", "lab/data.py", "lab/model.py", "lab/optim/__init__.py", "lab/optim/gd.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n", encoding="utf-8")
+    monkeypatch.setattr(B, "ROOT", tmp_path)
+    before = B._figure_inputs("model source")
+    assert B._figure_inputs("model source") == before
+    (tmp_path / "lab/optim/gd.py").write_text("# the step size changed\n", encoding="utf-8")
+    assert B._figure_inputs("model source") != before
+    after_edit = B._figure_inputs("model source")
+    (tmp_path / "lab/optim/momentum.py").write_text("# a new optimizer\n", encoding="utf-8")
+    assert B._figure_inputs("model source") != after_edit

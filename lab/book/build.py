@@ -734,9 +734,13 @@ def _builder_hash() -> str:
 
 
 def _figure_inputs(py_text: str) -> str:
+    """What a model's trained figure depends on: its file, the plots, the optimizers (every file of the package
+    lab/optim/), the data, the model contract and the figure code. A path that is gone fails loudly here, so a
+    file moving into a package can never again leave the figure cache blind to its edits."""
     lab = ROOT / "lab"
-    deps = [lab / "plots.py", lab / "optim.py", lab / "data.py", lab / "model.py", HERE / "figures.py"]
-    return _sha(py_text, *(p.read_bytes() for p in deps if p.exists()))
+    deps = [lab / "plots.py", *sorted((lab / "optim").rglob("*.py")), lab / "data.py", lab / "model.py",
+            HERE / "figures.py"]  # fmt: skip
+    return _sha(py_text, *(p.name.encode() + p.read_bytes() for p in deps))
 
 
 def _rel(path: Path) -> str:
