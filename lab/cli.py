@@ -673,7 +673,8 @@ def _notebook(args) -> int:
     if args.output:
         _check_writable(args.output, "lab notebook: -o")
     path = notebook.write(args.name, args.output)
-    print(f"wrote {path}: the {kind} {args.name}, runnable with jupyter in the lab's environment")
+    print(f"wrote {path}: the {kind} {args.name}; open it with .venv/bin/jupyter lab {path} "
+          "(the notebook server is the optional extra: .venv/bin/pip install -e '.[notebook]')")  # fmt: skip
     return 0
 
 

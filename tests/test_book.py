@@ -402,8 +402,9 @@ def test_the_index_links_every_page_and_the_readme_figures(book, browser):
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the gallery's images load lazily
     page.wait_for_function("[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth)")
     shown = page.eval_on_selector_all(".gallery img", "is => is.map(i => i.getAttribute('src'))")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = "".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
     assert [f"figures/{f}" for f in figures if f"derivations/figures/{f}" in readme] == sorted(shown)
+    assert len(shown) == len(figures)  # every figure kept in derivations/figures/ is shown by the README or docs/
     assert page.problems == []
     page.close()
 

@@ -709,16 +709,18 @@ def _figure_html(name: str, fig: dict) -> str:
 
 
 def _readme_figures(readme: Path | None) -> list[tuple[Path, str]]:
-    """The images the README shows, with their alt text, in order."""
+    """The images the README and the docs beside it (docs/*.md) show, with their alt text, in order, once each."""
     if readme is None or not readme.exists():
         return []
-    out = []
-    for tok in _markdown().parse(readme.read_text(encoding="utf-8")):
-        for c in tok.children or ():
-            if c.type == "image" and not re.match(r"^[a-z]+:", c.attrGet("src") or ""):
-                src = readme.parent / c.attrGet("src")
-                if src.exists():
-                    out.append((src, "".join(x.content for x in c.children or ()) or src.stem))
+    out, seen = [], set()
+    for md in [readme, *sorted((readme.parent / "docs").glob("*.md"))]:
+        for tok in _markdown().parse(md.read_text(encoding="utf-8")):
+            for c in tok.children or ():
+                if c.type == "image" and not re.match(r"^[a-z]+:", c.attrGet("src") or ""):
+                    src = (md.parent / c.attrGet("src")).resolve()
+                    if src.exists() and src.name not in seen:
+                        seen.add(src.name)
+                        out.append((src, "".join(x.content for x in c.children or ()) or src.stem))
     return out
 
 
