@@ -762,7 +762,13 @@ def _index_html(nav: Nav, teaches: dict[str, str], report: dict, meta: dict, fig
         f"<figcaption>{html.escape(alt)}</figcaption></figure>"
         for f, alt in figs
     )
-    first = nav.course.steps[0]
+    first = nav.course.steps[0] if nav.course.steps else None
+    start = (
+        f'<p class="start"><a href="{first.page}">Start with step 1: {html.escape(nav.title(first))} →</a></p>\n'
+        if first
+        else ""
+    )
+
     return (
         _head(f"{SITE}: the study book")
         + '<body class="index-page">\n<header class="top"><a class="home" href="index.html">'
@@ -772,7 +778,7 @@ def _index_html(nav: Nav, teaches: dict[str, str], report: dict, meta: dict, fig
         + "<em>(eq. N)</em> in the code links to equation N, and every equation the code cites lists the lines that "
         + "implement it. A lesson's page runs across the models. Every page links the step before and after it. "
         + "The math is typeset when the book is built, so the pages work offline.</p>\n"
-        + f'<p class="start"><a href="{first.page}">Start with step 1: {html.escape(nav.title(first))} →</a></p>\n'
+        + start
         + f'<p class="when">{when}</p>\n<div class="syllabus">\n'
         + "".join(parts)
         + "</div>\n"
