@@ -583,7 +583,7 @@ def _course_nav(nav: Nav, step: Step) -> str:
     parts = []
     for i, pt in enumerate(nav.course.parts):
         steps = "".join(
-            f'<li><a href="{s.page}"{" aria-current=page" if s is step else ""}><span class="num">{s.number}</span> '
+            f'<li><a href="{s.page}"{" aria-current=page" if s is step else ""}><span class="num">{s.number}</span>'
             f'{html.escape(nav.title(s))}</a> <span class="kind">{s.kind}</span></li>'
             for s in pt.steps
         )
