@@ -567,6 +567,11 @@ def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_wa
     steps = page.eval_on_selector_all(".syllabus li.step > div > a", "as => as.map(a => a.getAttribute('href'))")
     assert steps == [f"{n}.html" for n in want]  # the index is the syllabus, in the course's order
     assert page.locator(".syllabus li.step .teaches").evaluate_all("ts => ts.every(t => t.textContent.trim())")
+    prose = page.evaluate(
+        """() => { const s = document.querySelector('.syllabus').cloneNode(true);
+                   s.querySelectorAll('code, .katex-mathml').forEach(e => e.remove()); return s.textContent; }"""
+    )
+    assert "$" not in prose and not re.search(r"\\[A-Za-z]+", prose), "raw TeX in the syllabus"
     page.click("p.start a")
     seen = []
     for _ in range(len(want) + 1):
