@@ -451,6 +451,7 @@ def test_a_failing_verify_writes_its_counterexample_and_at_reads_it_back(tmp_pat
     path = tmp_path / "flipped_mlr.py"
     path.write_text(flipped)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lab.cli.COUNTEREXAMPLES", ".cache/counterexamples")  # the default (conftest moves it)
     assert main(["verify", str(path), "--examples", "3", "--no-derivations"]) == 1
     out = capsys.readouterr().out
     saved = tmp_path / ".cache" / "counterexamples" / "flipped_mlr.npz"
