@@ -23,9 +23,95 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+EXIT = "exit codes: 0 {ok}; 1 {wrong}; 2 bad input (one line on stderr, starting 'lab: error:')"
+PROFILE_HELP = (
+    "how hard to search: ci (default: derandomized, the same 2048 cases every run), dev (fewer, fresh data each "
+    "run, for while you edit), thorough (1000 Hypothesis examples at extreme scales), extreme (features up to "
+    "1e6, scores up to 1e4, collinear columns, n = 1)"
+)
+#: Each subcommand's examples and exit codes, shown under its --help.
+EPILOGS = {
+    "verify": (
+        "examples:\n"
+        "  lab verify                                      every model, and every derivation and lesson\n"
+        "  lab verify logistic_regression --profile dev    one model, a quick search\n"
+        "  lab verify path/to/my_loss.py                   your own model file\n"
+        "  lab verify my_loss.py --watch                   again each time the file or its derivation is saved\n"
+        "  lab verify --json report.json                   also write the report as JSON (the book reads it)\n"
+        "  lab verify ridge_regression --at point.npz      one point: X, y, one array per parameter, and any\n"
+        "                                                  hyperparameter (np.savez('point.npz', X=X, y=y, w=w,\n"
+        "                                                  b=b, lam=0.5)); a failing run writes its counterexample\n"
+        "                                                  as such a file\n\n"
+        + EXIT.format(ok="every model verified", wrong="a gradient, Hessian or derivation is wrong")
+    ),
+    "train": (
+        "examples:\n"
+        "  lab train logistic_regression --lr 0.5 --steps 500\n"
+        "  lab train logistic_regression --data breast_cancer --optimizer newton\n"
+        "  lab train ridge_regression --hyper lam=0.5 --plot ridge.png\n"
+        "  lab train logistic_regression --csv my.csv --target label --optimizer momentum --lr 0.1\n\n"
+        + EXIT.format(ok="trained", wrong="(not used)").replace("; 1 (not used)", "")
+        + "; a run that diverges or makes the loss worse is one too, naming a stable learning rate"
+    ),
+    "new": (
+        "examples:\n"
+        "  lab new log_cosh                                  a smooth loss on real targets\n"
+        "  lab new gamma_regression --target positive        y > 0, with a log link\n"
+        "  lab new quantile --kink 1 --hyper 'tau=0.01:0.99 in (0, 1)'\n\n"
+        "Run on a terminal without options, lab new asks for them.\n"
+        + EXIT.format(ok="both files written", wrong="(not used)").replace("; 1 (not used)", "")
+    ),
+    "mutants": (
+        "examples:\n  lab mutants\n  lab mutants logistic_regression --profile dev\n\n"
+        + EXIT.format(ok="every mutant caught", wrong="a mutant survived")
+    ),
+    "models": "example:\n  lab models\n\n" + EXIT.format(ok="listed", wrong="(not used)").replace("; 1 (not used)", ""),
+    "cache": (
+        "examples:\n  lab cache info\n  lab cache clear\n\n"
+        + EXIT.format(ok="done", wrong="(not used)").replace("; 1 (not used)", "")
+    ),
+    "book": (
+        "examples:\n  lab book                           build book/ (only what changed)\n"
+        "  lab book --open linear_regression  build, then open step 1 of the course\n"
+        "  lab book --open convergence        a lesson's page\n\n"
+        "It needs node and npm (apt-get install nodejs npm), for KaTeX.\n"
+        + EXIT.format(ok="built", wrong="a derivation has a LaTeX error or cites a missing equation (file:line)")
+    ),
+    "notebook": (
+        "examples:\n  lab notebook logistic_regression\n  lab notebook no_minimum -o lesson.ipynb\n\n"
+        "To open one: .venv/bin/pip install -e '.[notebook]', then .venv/bin/jupyter lab NAME.ipynb\n"
+        + EXIT.format(ok="written", wrong="(not used)").replace("; 1 (not used)", "")
+    ),
+}
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    from lab import __version__
+
+    try:
+        return metadata.version("gradient-lab")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lab", description="Hand-derived gradients, proved against JAX and finite differences.")
+    p = _Parser(
+        prog="lab",
+        description="Hand-derived gradients, proved against JAX and finite differences.",
+        epilog="lab COMMAND --help shows a command's options, examples and exit codes.\n\n"
+        + EXIT.format(ok="success", wrong="a wrong gradient, Hessian or derivation"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"lab {_version()}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    _add = sub.add_parser
+
+    def add_parser(name, **kw):
+        return _add(name, epilog=EPILOGS.get(name), formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+
+    sub.add_parser = add_parser
 
     v = sub.add_parser("verify", help="check every gradient (and Hessian) against the witnesses, and the derivations")
     v.add_argument("names", nargs="*", help="registered models to verify (default: all)")
@@ -38,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--examples", type=int, help="Hypothesis examples per model (each holds up to 4 cases)")
     v.add_argument("--seed", type=int, help="random seed (default: derandomized under the ci profile)")
-    v.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
+    v.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"], help=PROFILE_HELP)
     v.add_argument("--json", metavar="FILE", help="write one JSON object per model to FILE")
     v.add_argument("--no-derivations", action="store_true", help="skip running the derivations' Python blocks")
     v.add_argument(
@@ -55,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--at",
         metavar="FILE.npz",
-        help="judge one point with every witness: an .npz with X, y and one array per parameter (w, b, ...)",
+        help="judge one point with every witness: an .npz with X, y, one array per parameter (w, b, ...) and "
+        "optionally a number per hyperparameter (lam, ...); a failing run writes its counterexample as one",
     )
 
     def rows(text: str) -> int:
@@ -123,7 +210,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     n = sub.add_parser("new", help="scaffold lab/models/NAME.py and derivations/NAME.md from templates")
-    n.add_argument("name")
+    n.add_argument(
+        "name",
+        help="the new model's name, a Python identifier such as log_cosh: it writes lab/models/NAME.py and "
+        "derivations/NAME.md",
+    )
     n.add_argument("--root", help="the project folder to write into (default: this checkout)")
     n.add_argument("--target", choices=list(registry.TARGETS), help="what y may hold (default: real)")
     n.add_argument(
@@ -143,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
 
     mu = sub.add_parser("mutants", help="seed classic mistakes into each model's gradient; show which are caught")
     mu.add_argument("names", nargs="*", help="models (default: all)")
-    mu.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"])
+    mu.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"], help=PROFILE_HELP)
 
     sub.add_parser("models", help="list the registered models: description, target, hyperparameters")
 
@@ -264,6 +355,11 @@ def _verify_once(args, watched: list | None = None) -> int:
     detail = failures(reports)
     if detail:
         print(detail)
+    for r in reports:
+        saved = _save_counterexample(r)
+        if saved:
+            again = f"lab verify {specs[r.model]} --at {saved}"
+            print(f"{r.model}: counterexample written to {saved}; judge it alone: {again}")
     from lab.verify import approximated
 
     if approximated:
@@ -370,20 +466,51 @@ def _verify_at(models, path: str | None, explain: bool = False) -> int:
     if len(models) != 1:
         flag = "--at" if path else "--explain"
         raise UsageError(f"lab verify: {flag} judges one model; got {len(models)} (name one, or one --module)")
+    m = models[0]
+    hyper = {}
     if path:
         params, X, y = load_point(path)
+        for k in [k for k in params if k in m.hyperparameters]:  # a number per hyperparameter, if the file holds one
+            value = np.asarray(params.pop(k))
+            if value.size != 1:
+                raise ValueError(f"{path}: {k} holds {value.size} numbers; a hyperparameter is one number")
+            hyper[k] = float(value.reshape(()))
     else:
         from lab.data import synthetic
 
-        m = models[0]
         X, y, _ = synthetic(m, n=8, d=m.n_features or 3, seed=0)
         rng = np.random.default_rng(0)
         params = {k: rng.standard_normal(np.shape(v)) for k, v in m.init(X.shape[1]).items()}
-    result = check(models[0], params, X, y)
+    result = check(m, params, X, y, **hyper)
     if explain:
         print(result.walk)
     print(result)
     return result.exit_code
+
+
+COUNTEREXAMPLES = ".cache/counterexamples"  # where a failing lab verify writes NAME.npz, which --at reads
+
+
+def _save_counterexample(r) -> str | None:
+    """A failing case as ``.cache/counterexamples/NAME.npz``: X, y, the parameters and the hyperparameters, the
+    file ``lab verify NAME --at`` reads. None when there is no such case (a pass, a contract error)."""
+    from pathlib import Path
+
+    f = r.failure
+    if f is None or f.kind == "contract" or getattr(f, "case", None) is None:
+        return None
+    c = f.case
+    arrays = {"X": np.asarray(c.X), "y": np.asarray(c.y)}
+    arrays |= {k: np.asarray(v) for k, v in c.params.items()}
+    arrays |= {k: np.asarray(float(v)) for k, v in c.hyper.items()}
+    path = Path(COUNTEREXAMPLES) / f"{r.model}.npz"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)
+    except OSError as e:
+        print(f"{r.model}: the counterexample could not be written to {path}: {e.strerror}")
+        return None
+    return path.as_posix()
 
 
 def _check_writable(path: str, what: str) -> None:
@@ -705,7 +832,8 @@ def _notebook(args) -> int:
     if args.output:
         _check_writable(args.output, "lab notebook: -o")
     path = notebook.write(args.name, args.output)
-    print(f"wrote {path}: the {kind} {args.name}, runnable with jupyter in the lab's environment")
+    print(f"wrote {path}: the {kind} {args.name}; open it with .venv/bin/jupyter lab {path} "
+          "(the notebook server is the optional extra: .venv/bin/pip install -e '.[notebook]')")  # fmt: skip
     return 0
 
 
@@ -761,8 +889,8 @@ def main(argv: list[str] | None = None) -> int:
             return _notebook(args)
         print(_commands(_parser()))
         return 0
-    except UsageError as e:
-        print(f"{e}", file=sys.stderr)
+    except UsageError as e:  # "lab verify: --x ..." -> "lab: error: verify: --x ...": one prefix for every error
+        print(f"lab: error: {str(e).removeprefix('lab: ').removeprefix('lab ')}", file=sys.stderr)
         return 2
     except ValueError as e:  # bad input and ModelError: one line naming the problem
         print(f"lab: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)

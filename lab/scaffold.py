@@ -143,6 +143,7 @@ def render(name: str, target: str = "real", kink: int | None = None, hyper: list
         "{kw}": kw,
         "{target_words}": registry.TARGETS[target],
         "{kink_note}": _kink_note(kink),
+        "{hyper_grad}": _hyper_grad(hyper),
         "{name}": name,
         "{title}": title,
     }
@@ -153,6 +154,18 @@ def render(name: str, target: str = "real", kink: int | None = None, hyper: list
             text = text.replace(key, value)
         out.append(text)
     return out[0], out[1]
+
+
+def _hyper_grad(hyper: list[Hyper]) -> str:
+    """The derivation's block calls grad at a chosen hyperparameter through ``with_hyper``: ``model.grad`` takes
+    none (``model.grad(..., tau=...)`` is a TypeError)."""
+    if not hyper:
+        return ""
+    chosen = ", ".join(f"{h.name}={h.default!r}" for h in hyper)
+    return (
+        f"  # at the default {', '.join(h.name for h in hyper)}\n"
+        f"g_at = model.with_hyper({chosen}).grad(params, X, y)  # never grad(..., {hyper[0].name}=...): a TypeError"
+    )
 
 
 def _kink_note(kink: int | None) -> str:
@@ -166,7 +179,7 @@ def _kink_note(kink: int | None) -> str:
 
 
 #: The options' placeholders of the derivation template: anything may stand in their place.
-_OPTIONS = ("{target_words}", "{kink_note}", "{target}")
+_OPTIONS = ("{target_words}", "{kink_note}", "{hyper_grad}", "{target}")
 
 
 def is_template(text: str, name: str) -> bool:

@@ -4,11 +4,13 @@
 - The suite's own caches: compiled programs and derivation results go to ``$LAB_TEST_CACHE``, else
   ``.cache/tests`` in this checkout, never the user's program store. Subprocesses the tests start
   inherit it through ``LAB_JAX_CACHE``.
+- The counterexamples of the tests' failing runs go to a temporary folder, not the checkout.
 """
 
 import os
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,3 +19,14 @@ os.environ["LAB_JAX_CACHE"] = os.environ.get("LAB_TEST_CACHE") or str(ROOT / ".c
 import lab.verify.search.profiles as profiles  # noqa: E402
 
 settings.load_profile(profiles.current())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _counterexamples_out_of_the_checkout(tmp_path_factory):
+    """A failing ``lab verify`` writes its counterexample to .cache/counterexamples/ of the folder it runs in.
+    The tests' mutants are named like the lab's models, so theirs go to a temporary folder instead."""
+    import lab.cli
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lab.cli, "COUNTEREXAMPLES", str(tmp_path_factory.mktemp("counterexamples")))
+        yield

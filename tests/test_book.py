@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,8 +173,8 @@ def test_a_lesson_gets_a_page_linked_from_the_index_and_to_the_models(sources):
     assert '<img src="figures/demo.png" alt="a figure"' in page and 'id="eq-1"' in page
     assert "katex" in page and "$$" not in page.split("<pre")[0]
     index = (out / "index.html").read_text(encoding="utf-8")
-    assert 'table class="lessons"' in index and 'href="lesson-demo.html"' in index and "A demo lesson" in index
-    assert index.count('<tr><td><a href="lesson-') == 2
+    assert 'href="lesson-demo.html"' in index and "A demo lesson" in index
+    assert index.count('<li class="step lesson"') == 2
     again = _build(sources)
     assert again.built == []
 
@@ -216,8 +217,20 @@ def test_the_card_shows_the_report_and_says_how_to_get_one(sources, tmp_path):
     result = build(out, derivations=d, models=m, report=report, readme=None, figures=False)
     assert sorted(result.built) == sorted(PAIR)  # the cards changed
     page = (out / "logistic_regression.html").read_text(encoding="utf-8")
-    card = page[page.index('id="verification"') : page.index("</section>")]
-    for want in ("verified", "2048", "2.1e-07", "33%", "abc123def456", "skipped", ">3<", "inconclusive", ">5<"):
+    card = page[page.index('id="verification"') : page.index('<nav class="toc"')]
+    for want in (
+        "verified",
+        "2048",
+        "2.1e-07",
+        "33%",
+        "abc123def456",
+        "outside the domain",
+        ">3<",
+        "inconclusive",
+        ">5<",
+        "What these mean",
+        "checked against jax.hessian",
+    ):
         assert want in card, want
     other = (out / "linear_regression.html").read_text(encoding="utf-8")
     assert "has no entry for linear_regression" in other
@@ -294,7 +307,7 @@ def test_every_page_loads_offline_with_no_error_and_all_math_typeset(book, brows
     page.screenshot(path=str(SHOTS / f"{name}.png"))
     assert page.problems == []
     if name == "index":
-        assert page.locator("table.models tbody tr").count() == len(PAGES) - 1
+        assert page.locator(".syllabus li.step.model").count() == len(PAGES) - 1
         page.close()
         return
     assert page.locator(".katex-error").count() == 0
@@ -389,8 +402,9 @@ def test_the_index_links_every_page_and_the_readme_figures(book, browser):
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the gallery's images load lazily
     page.wait_for_function("[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth)")
     shown = page.eval_on_selector_all(".gallery img", "is => is.map(i => i.getAttribute('src'))")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = "".join(p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
     assert [f"figures/{f}" for f in figures if f"derivations/figures/{f}" in readme] == sorted(shown)
+    assert len(shown) == len(figures)  # every figure kept in derivations/figures/ is shown by the README or docs/
     assert page.problems == []
     page.close()
 
@@ -404,3 +418,234 @@ def test_without_javascript_the_math_shows_and_a_deep_link_still_highlights(book
     style = page.evaluate("getComputedStyle(document.getElementById('eq-7')).backgroundColor")
     assert style not in ("rgba(0, 0, 0, 0)", "transparent"), "the :target highlight needs no script"
     context.close()
+
+
+def test_the_figure_cache_sees_an_edit_to_any_file_of_the_optimizers_package(tmp_path, monkeypatch):
+    """lab/optim is a package (it was one file, lab/optim.py): an edit to any of its files draws the figures again."""
+    B = sys.modules["lab.book.build"]  # the module: lab.book's own name `build` is the function
+    for rel in ("lab/plots.py", "lab/data.py", "lab/model.py", "lab/optim/__init__.py", "lab/optim/gd.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n", encoding="utf-8")
+    monkeypatch.setattr(B, "ROOT", tmp_path)
+    before = B._figure_inputs("model source")
+    assert B._figure_inputs("model source") == before
+    (tmp_path / "lab/optim/gd.py").write_text("# the step size changed\n", encoding="utf-8")
+    assert B._figure_inputs("model source") != before
+    after_edit = B._figure_inputs("model source")
+    (tmp_path / "lab/optim/momentum.py").write_text("# a new optimizer\n", encoding="utf-8")
+    assert B._figure_inputs("model source") != after_edit
+
+
+# -- the course: one reading order -------------------------------------------------------------------
+
+COURSE = """[[part]]
+title = "First"
+steps = ["logistic_regression"]
+
+[[part]]
+title = "Second"
+about = "What the second part is for."
+steps = ["lessons/demo"]
+new = ["model", "lesson"]
+
+[part.teaches]
+"lessons/demo" = "Checks $\\\\kappa$ against the spectrum."
+"""
+
+
+def test_the_course_declares_the_order_and_a_step_it_does_not_list_joins_the_end_of_its_part(sources):
+    d, _, out = sources
+    (d / "lessons").mkdir()
+    (d / "lessons" / "demo.md").write_text(LESSON, encoding="utf-8")
+    (d / "lessons" / "other.md").write_text("# Other\n\nText.\n", encoding="utf-8")
+    (d / "course.toml").write_text(COURSE, encoding="utf-8")
+    _build(sources)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    step = r'<li class="step (?:model|lesson)" id="step-\d+"><span class="num">\d+</span><div><a href="([^"]+)"'
+    order = re.findall(step, index)
+    # declared: logistic, then the demo lesson; not listed: linear_regression and the lesson "other", appended to
+    # the part that takes new pages (models first, then lessons)
+    assert order == ["logistic_regression.html", "lesson-demo.html", "linear_regression.html", "lesson-other.html"]
+    assert "Part 1. First" in index and "Part 2. Second" in index and "What the second part is for." in index
+    teaches = index[index.index('href="lesson-demo.html"') :]
+    assert '<span class="katex">' in teaches[: teaches.index("</li>")] and "$" not in teaches[: teaches.index("</li>")]
+    page = (out / "lesson-demo.html").read_text(encoding="utf-8")
+    nav = page[page.index('<nav class="course"') : page.index("</nav>")]
+    assert 'rel="prev" href="logistic_regression.html"' in nav and 'rel="next" href="linear_regression.html"' in nav
+    assert "Step 2 of 4 · Part 2: Second" in nav
+    first = (out / "logistic_regression.html").read_text(encoding="utf-8")
+    assert 'class="prev edge" href="index.html">start of the course' in first
+    last = (out / "lesson-other.html").read_text(encoding="utf-8")
+    assert 'class="next edge" href="index.html">end of the course' in last
+
+
+def test_a_course_naming_a_page_that_does_not_exist_or_twice_fails_the_build_with_its_line(sources):
+    d, _, _ = sources
+    (d / "course.toml").write_text(
+        '[[part]]\ntitle = "A"\nsteps = ["linear_regression", "lessons/nope"]\n\n'
+        '[[part]]\ntitle = "B"\nsteps = ["linear_regression", "no_such_model"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(BuildError) as e:
+        _build(sources)
+    rel = (d / "course.toml").as_posix()
+    assert e.value.problems == [
+        f"{rel}:3: lessons/nope: there is no derivations/lessons/nope.md",
+        f"{rel}:3: linear_regression is listed twice (first in A)",
+        f"{rel}:7: no_such_model: there is no lab/models/no_such_model.py",
+    ]
+
+
+def test_the_lab_s_course_lists_every_model_and_lesson_once_in_the_seed_s_order():
+    from lab.book.course import load
+
+    lessons = sorted(p.stem for p in (DERIV / "lessons").glob("*.md") if not p.stem.startswith("_"))
+    course = load(DERIV, _names(), lessons)
+    assert course.problems == []
+    keys = [s.key for s in course.steps]
+    assert sorted(keys) == sorted([*_names(), *(f"lessons/{n}" for n in lessons)]) and len(set(keys)) == len(keys)
+    assert all(s.listed for s in course.steps), "the lab's own pages are all placed by hand"
+    assert [p.title for p in course.parts][:3] == ["One feature", "Many features", "Classification"]
+    assert keys[0] == "linear_regression" and keys[-1] == "mlp"  # one feature first, the network last
+    # a lesson comes after every model it uses, and after a lesson it builds on
+    for lesson in lessons:
+        text = (DERIV / "lessons" / f"{lesson}.md").read_text(encoding="utf-8")
+        for model in _names():
+            if f'get("{model}")' in text:
+                assert keys.index(model) < keys.index(f"lessons/{lesson}"), (model, lesson)
+    assert keys.index("lessons/convergence") < keys.index("lessons/conditioning")  # "The lesson on convergence showed"
+    assert keys.index("lessons/conditioning") < keys.index("lessons/overfitting")
+    assert keys.index("lessons/no_minimum") < keys.index("lessons/one_family")
+
+
+def _entry(**kw):
+    base = {"model": "logistic_regression", "status": "pass", "cases": 2048, "cases_outside_domain": 0,
+            "cases_skipped": {}, "cases_inconclusive": {}, "cases_inexact": 0, "max_error": 1e-15,
+            "max_error_over_tolerance": 0.2, "derivation": "ok", "message": "", "diagnosis": None,
+            "counterexample": None}  # fmt: skip
+    return base | kw
+
+
+def test_the_card_reads_the_report_s_fields_not_its_messages():
+    from lab.book.build import card, report_entry, verdict
+
+    src = (MODELS / "logistic_regression.py").read_text(encoding="utf-8")
+    mostly = report_entry(_entry(cases=300, cases_inconclusive={"the gradient is within rounding of 0": 1748}), src)
+    word, cls, sentence = verdict(mostly)
+    assert (word, cls) == ("mostly inconclusive", "warn") and "1748 of 2048" in sentence
+    some = report_entry(_entry(cases=2047, cases_inconclusive={"the gradient is within rounding of 0": 1}), src)
+    assert verdict(some)[:2] == ("verified", "ok")
+    assert report_entry(_entry(), src)["hessian"] == "checked against jax.hessian"
+    wrong_h = _entry(status="fail", counterexample={"where": "H[0, 1]"}, message="verified in words only")
+    assert report_entry(wrong_h, src)["hessian"] == "wrong at H[0, 1]"
+    assert verdict(report_entry(wrong_h, src))[0] == "FAIL"  # the message's words are never read as the status
+    grad_first = _entry(status="fail", counterexample={"where": "w[0]"})
+    assert report_entry(grad_first, src)["hessian"] == "not judged: the run stopped before it"
+    mlp = (MODELS / "mlp.py").read_text(encoding="utf-8")
+    assert report_entry(_entry(model="mlp"), mlp)["hessian"] == "none: this model has no hand Hessian"
+    huber = (MODELS / "huber_regression.py").read_text(encoding="utf-8")
+    assert report_entry(_entry(model="huber_regression"), huber)["hessian"].endswith("off the kinks")
+    html = card("logistic_regression", {"logistic_regression": _entry(cases=300, cases_inconclusive={"r": 1748})},
+                {"commit": "abc", "when": "now"}, source=src)  # fmt: skip
+    assert ">mostly inconclusive<" in html and ">verified<" not in html
+    for term in ("outside the domain", "inconclusive", "inexact", "of tolerance", "Hessian"):
+        assert f"<dt>{term}</dt><dd>" in html.split('class="legend"')[1], term  # each term has its legend
+
+
+# -- the course in a browser --------------------------------------------------------------------------
+
+
+def _course_pages() -> list[str]:
+    from lab.book.course import load
+
+    return [s.page.removesuffix(".html") for s in load(DERIV, _names(), LESSON_PAGES).steps]
+
+
+def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_walks_it_back(book, browser):
+    want = _course_pages()
+    page = _open(browser, (book / "index.html").as_uri())
+    steps = page.eval_on_selector_all(".syllabus li.step > div > a", "as => as.map(a => a.getAttribute('href'))")
+    assert steps == [f"{n}.html" for n in want]  # the index is the syllabus, in the course's order
+    assert page.locator(".syllabus li.step .teaches").evaluate_all("ts => ts.every(t => t.textContent.trim())")
+    prose = page.evaluate(
+        """() => { const s = document.querySelector('.syllabus').cloneNode(true);
+                   s.querySelectorAll('code, .katex-mathml').forEach(e => e.remove()); return s.textContent; }"""
+    )
+    assert "$" not in prose and not re.search(r"\\[A-Za-z]+", prose), "raw TeX in the syllabus"
+    page.click("p.start a")
+    seen = []
+    for _ in range(len(want) + 1):
+        seen.append(Path(page.url).stem)
+        assert page.locator("nav.course").count() == 1 and page.locator("nav.pager").count() == 1
+        nxt = page.locator('nav.course a[rel="next"]')
+        if nxt.count() == 0:
+            assert page.locator("nav.course a.next.edge").get_attribute("href") == "index.html"
+            break
+        assert page.locator('nav.pager a[rel="next"]').get_attribute("href") == nxt.get_attribute("href")
+        nxt.click()
+        page.wait_for_load_state("load")
+    assert seen == want
+    back = []
+    while True:
+        back.append(Path(page.url).stem)
+        prev = page.locator('nav.course a[rel="prev"]')
+        if prev.count() == 0:
+            break
+        prev.click()
+        page.wait_for_load_state("load")
+    assert back == want[::-1] and page.problems == []
+    page.close()
+
+
+@pytest.mark.parametrize("name", _course_pages())
+def test_every_page_has_a_table_of_contents_that_lands_on_each_section(book, browser, name):
+    page = _open(browser, (book / f"{name}.html").as_uri())
+    links = page.eval_on_selector_all("nav.toc a", "as => as.map(a => a.getAttribute('href').slice(1))")
+    headings = page.eval_on_selector_all(".md h2[id], .md h3[id]", "hs => hs.map(h => h.id)")
+    assert headings and [a for a in links if a in headings] == headings  # every section, in order
+    for anchor in links:
+        assert page.locator(f"[id='{anchor}']").count() == 1, anchor
+    page.locator("nav.toc a").nth(len(links) // 2).click()
+    target = links[len(links) // 2]
+    page.wait_for_function("id => decodeURIComponent(location.hash) === '#' + id", arg=target)
+    assert page.evaluate(_IN_VIEW, target)["visible"]
+    summary = page.locator("nav.course summary").inner_text()
+    assert re.fullmatch(r"Step \d+ of \d+ · Part \d+: .+", summary), summary
+    page.close()
+
+
+_CLIPPED = """() => [...document.querySelectorAll('.katex-display')].filter(d => {
+    const box = d.getBoundingClientRect(), tag = d.querySelector('.katex-tag');
+    const t = tag && tag.offsetParent !== null ? tag.getBoundingClientRect() : null;
+    return d.scrollWidth > d.clientWidth + 1 || (t && (t.right > box.right + 1 || t.left < box.left - 1));
+  }).map(d => (d.closest('.eq') || {}).id || d.textContent.slice(0, 40))"""
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_no_display_equation_is_clipped_nor_its_number_hidden_by_a_scroll_bar(book, browser, width):
+    clipped, smallest = {}, 1.0
+    for name in _course_pages():
+        page = _open(browser, (book / f"{name}.html").as_uri(), width=width, height=900)
+        page.evaluate("document.fonts.ready")
+        page.wait_for_selector("html[data-fitted]", state="attached")  # book.js has fitted them, fonts loaded
+        found = page.evaluate(_CLIPPED)
+        if found:
+            clipped[name] = found
+        fits = page.eval_on_selector_all(".katex-display[data-fit]", "ds => ds.map(d => +d.dataset.fit)")
+        smallest = min([smallest, *fits])
+        assert page.problems == []
+        page.close()
+    assert clipped == {}, f"clipped at {width} px: {clipped}"
+    print(f"at {width} px the widest equation is typeset at {smallest:.0%} of its size")
+
+
+def test_on_a_phone_the_first_screen_shows_the_text_not_only_navigation_and_card(book, browser):
+    for name in ("logistic_regression", "lesson-convergence"):
+        page = _open(browser, (book / f"{name}.html").as_uri(), width=390, height=844)
+        top = page.evaluate("document.querySelector('.md h1').getBoundingClientRect().top")
+        assert top < 844 / 2, f"{name}: the text starts at {top:.0f} px"
+        assert page.locator("nav.toc details").evaluate("d => !d.open")
+        if name == "logistic_regression":
+            assert page.locator("#verification").evaluate("d => !d.open")
+            assert page.locator("#verification summary .status").inner_text()  # the verdict stays in view
+        page.close()

@@ -31,6 +31,7 @@ def _one_line_error(capsys) -> str:
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
+    assert lines[0].startswith("lab: error: "), lines[0]  # one prefix for every error
     return lines[0]
 
 
@@ -425,3 +426,86 @@ def test_train_momentum_auto_without_a_hessian_names_the_way_out(tmp_path, capsy
     path = user_losses.write(tmp_path, "focal_loss")
     assert main(["train", str(path), "--optimizer", "momentum"]) == 2
     assert "use --optimizer gd (a line search)" in _one_line_error(capsys)
+
+
+# -- help, version, --at files ------------------------------------------------------------------------
+
+
+def test_version_and_each_subcommand_s_help_shows_valid_examples_and_exit_codes(capsys):
+    import shlex
+
+    from lab import __version__
+    from lab.cli import _parser
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"lab {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "exit codes: 0" in capsys.readouterr().out
+    for command in ("verify", "train", "new", "mutants", "models", "cache", "book", "notebook"):
+        with pytest.raises(SystemExit) as e:
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert e.value.code == 0 and re.search(r"^exit codes: 0 .*; 2 bad input", out, re.M), command
+        shown = re.split(r"^examples?:$", out, flags=re.M)[1]
+        examples = [x.strip() for x in shown.splitlines() if x.strip().startswith("lab ")]
+        assert examples, f"lab {command} --help shows no example"
+        for line in examples:  # every example parses as a command line of this very parser
+            words = shlex.split(line.split("  ")[0])
+            assert words[:2] == ["lab", command], line
+            _parser().parse_args(words[1:])
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    out = capsys.readouterr().out
+    assert "--profile {dev,ci,thorough,extreme}" in out and "how hard to search" in out
+    with pytest.raises(SystemExit):
+        main(["new", "--help"])
+    assert "the new model's name" in capsys.readouterr().out
+
+
+def test_at_with_a_file_that_is_not_an_npz_says_what_it_must_hold(tmp_path, capsys):
+    text, npy, objects = tmp_path / "point.txt", tmp_path / "point.npy", tmp_path / "objects.npz"
+    text.write_text("x,y\n1,2\n")
+    np.save(npy, np.zeros(3))
+    np.savez(objects, X=np.zeros((2, 1)), y=np.array([{"a": 1}, None], dtype=object))
+    for path, says in ((text, "is not an .npz file"), (npy, "is an .npy file, one array"),
+                       (objects, "it holds Python objects, not numbers")):  # fmt: skip
+        assert main(["verify", "linear_regression", "--at", str(path)]) == 2
+        line = _one_line_error(capsys)
+        assert says in line and "np.savez('point.npz', X=X, y=y, w=w, b=b)" in line, line
+        assert "pickle" not in line and "unsafe" not in line, line
+
+
+def test_at_takes_hyperparameters_from_the_file(tmp_path, capsys):
+    m = get("ridge_regression")
+    X, y, _ = synthetic(m, n=12, d=3, seed=1)
+    params = {"w": np.array([0.3, -0.2, 0.1]), "b": np.array(0.5)}
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, X=X, y=y, lam=np.array(-5.0), **params)
+    assert main(["verify", "ridge_regression", "--at", str(bad)]) == 2
+    assert "lam = -5 is outside its domain" in _one_line_error(capsys)  # the file's lam was read
+    good = tmp_path / "good.npz"
+    np.savez(good, X=X, y=y, lam=np.array(0.5), **params)
+    assert main(["verify", "ridge_regression", "--at", str(good)]) == 0
+    assert capsys.readouterr().out.startswith("ridge_regression: verified: ")
+
+
+def test_a_failing_verify_writes_its_counterexample_and_at_reads_it_back(tmp_path, monkeypatch, capsys):
+    source = MLR.read_text()
+    flipped = source.replace("g_w += X[rows].T @ r", "g_w -= X[rows].T @ r")
+    assert flipped != source, "the gradient line of multivariate_linear_regression changed"
+    path = tmp_path / "flipped_mlr.py"
+    path.write_text(flipped)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("lab.cli.COUNTEREXAMPLES", ".cache/counterexamples")  # the default (conftest moves it)
+    assert main(["verify", str(path), "--examples", "3", "--no-derivations"]) == 1
+    out = capsys.readouterr().out
+    saved = tmp_path / ".cache" / "counterexamples" / "flipped_mlr.npz"
+    again = f"lab verify {path} --at .cache/counterexamples/flipped_mlr.npz"
+    written = "flipped_mlr: counterexample written to .cache/counterexamples/flipped_mlr.npz"
+    assert f"{written}; judge it alone: {again}" in out
+    with np.load(saved) as z:
+        assert {"X", "y", "w", "b"} <= set(z.files)
+    assert main(again.split()[1:]) == 1  # the same wrong gradient, found again at that one point
+    assert "flipped_mlr: WRONG" in capsys.readouterr().out

@@ -202,3 +202,28 @@ def test_every_target_and_kink_gives_a_model_that_loads(tmp_path, target, kink):
     if kink is not None:
         assert np.array_equal(model.module.kink_distance(params, X, y), np.abs(yhat - y))
     assert derivations.check_file(md, model).status == "template"
+
+
+def test_the_template_s_block_fixes_a_hyperparameter_with_with_hyper_and_that_runs(tmp_path):
+    """The derivation's block shows ``model.with_hyper(lam=...).grad(...)``: ``model.grad(..., lam=...)`` is a
+    TypeError. The block's lines, run against a real model with that hyperparameter, work."""
+    import re
+
+    from lab.model import get
+    from lab.scaffold import is_template
+
+    _, md = new("penalized", tmp_path, hyper=[parse_hyper("lam=0.001:10 in [0, inf)")])
+    text = md.read_text(encoding="utf-8")
+    assert is_template(text, "penalized")  # still "template" until its author edits it
+    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert "model.with_hyper(lam=" in block and ", lam=" not in block.split("with_hyper")[0]
+    ridge = get("ridge_regression")
+    space = {"model": ridge}
+    exec(block.replace('get("penalized")', 'get("ridge_regression")'), space)  # the template's own lines
+    lam = float(re.search(r"with_hyper\(lam=([0-9.e-]+)\)", block).group(1))
+    want = ridge.with_hyper(lam=lam).grad(space["params"], space["X"], space["y"])
+    assert all(np.array_equal(space["g_at"][k], want[k]) for k in want)
+    with pytest.raises(TypeError):
+        ridge.grad(space["params"], space["X"], space["y"], lam=lam)
+    plain, _ = new("plain", tmp_path)
+    assert "with_hyper" not in (tmp_path / "derivations" / "plain.md").read_text(encoding="utf-8")

@@ -21,16 +21,16 @@ def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT, **bu
     except BuildError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)
-        print(f"lab book: {len(e.problems)} problem(s); no page with an error was written", file=sys.stderr)
+        print(f"lab: error: book: {len(e.problems)} problem(s); no page with an error was written", file=sys.stderr)
         return 1
     except ToolMissing as e:
-        print(f"lab book: {e}", file=sys.stderr)
+        print(f"lab: error: book: {e}", file=sys.stderr)
         return 2
     page = out / ("index.html" if name is None else f"{name}.html")
     if name is not None and not page.exists():  # a lesson: lesson-NAME.html
         page = out / f"lesson-{name.removeprefix('lessons/')}.html"
     if not page.exists():
-        print(f"lab book: no page for {name!r}; the models and lessons are listed in {out / 'index.html'}",
+        print(f"lab: error: book: no page for {name!r}; the models and lessons are listed in {out / 'index.html'}",
               file=sys.stderr)  # fmt: skip
         return 2
     built = f"{len(result.built)} page(s) built, {len(result.kept)} unchanged"

@@ -21,4 +21,31 @@
     if (a.getAttribute("href") === location.hash) { ev.preventDefault(); mark(true); }
   });
   mark(false);
+
+  // An equation wider than its pane is typeset smaller until it fits, its number included, so no part of it
+  // hides behind a scroll bar; data-fit keeps the scale. Again when the window changes size.
+  function fit() {
+    document.querySelectorAll(".katex-display").forEach(function (d) {
+      var k = d.querySelector(":scope > .katex");
+      if (!k) return;
+      k.style.fontSize = "";
+      d.removeAttribute("data-fit");
+      var size = parseFloat(getComputedStyle(k).fontSize), scale = 1;
+      for (var i = 0; i < 4 && d.scrollWidth > d.clientWidth; i++) {
+        scale *= (d.clientWidth - 1) / d.scrollWidth;
+        k.style.fontSize = (size * scale).toFixed(2) + "px";
+      }
+      if (scale < 1) d.setAttribute("data-fit", scale.toFixed(2));
+    });
+  }
+  var timer = null;
+  window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(fit, 100); });
+  function fitted() { fit(); document.documentElement.setAttribute("data-fitted", ""); }
+  fit();
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(fitted); else fitted();
+
+  // On a narrow screen the card and the table of contents start folded, so the first screen shows the text.
+  if (window.matchMedia("(max-width: 900px)").matches) {
+    document.querySelectorAll("details[data-fold]").forEach(function (e) { e.open = false; });
+  }
 })();

@@ -36,6 +36,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from lab.book.course import COURSE_FILE, Course, Step
+from lab.book.course import load as load_course
 from lab.derivations import CITE, TAG, cited, label_key
 
 HERE = Path(__file__).resolve().parent
@@ -387,63 +389,162 @@ def _git(*args: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-STATUS = {"pass": ("verified", "ok"), "fail": ("FAIL", "bad"), "error": ("ERROR", "bad")}
-
-
 def _share(x) -> str:
     if not isinstance(x, int | float):
         return "–"
     return f"{x:.0%}" if x <= 10 else f"{x:.1e}×"
 
 
-def card(name: str, report: dict[str, dict], meta: dict, source_mtime: float = 0.0) -> str:
-    """The model's latest result from ``make verify``, or how to get one."""
+def _count(value) -> tuple[int | None, dict[str, int]]:
+    """A count of cases in the report: a number, or numbers by reason (their sum, and the reasons)."""
+    if isinstance(value, bool):
+        return None, {}
+    if isinstance(value, int):
+        return value, {}
+    if isinstance(value, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+        return sum(value.values()), {str(k): v for k, v in value.items()}
+    return None, {}
+
+
+def report_entry(r: dict, source: str = "") -> dict:
+    """What the book shows of one model's entry in the report of ``lab verify --json``.
+
+    The one place that reads the report's field names (the verifier's vocabulary is being reworked: change
+    this function, nothing else). ``source`` is the model's file, for whether it has a hand Hessian at all.
+    Messages are never parsed: only fields.
+    """
+    status = {"pass": "pass", "fail": "fail", "error": "error"}.get(str(r.get("status")), "unknown")
+    cases, _ = _count(r.get("cases"))
+    inconclusive, inconclusive_why = _count(r.get("cases_inconclusive", r.get("inconclusive")))
+    outside, outside_why = _count(r.get("cases_outside_domain"))
+    skipped, skipped_why = _count(r.get("cases_skipped"))
+    if outside is None or (skipped and not outside):
+        outside = skipped
+    inexact, _ = _count(r.get("cases_inexact"))
+    counter = r.get("counterexample") if isinstance(r.get("counterexample"), dict) else {}
+    hessian = r.get("hessian")  # a status of its own, once the report has one
+    if not isinstance(hessian, str):
+        has = re.search(r"^def hessian\(", source, re.M) is not None
+        kinks = re.search(r"^KINK_ORDER\s*=", source, re.M) is not None
+        where = str(counter.get("where") or "")
+        if not has:
+            hessian = "none: this model has no hand Hessian"
+        elif status == "pass":
+            hessian = "checked against jax.hessian" + (", off the kinks" if kinks else "")
+        elif status == "fail" and where.startswith("H["):
+            hessian = f"wrong at {where}"
+        else:
+            hessian = "not judged: the run stopped before it"
+    number = lambda k: r.get(k) if isinstance(r.get(k), int | float) and not isinstance(r.get(k), bool) else None  # noqa: E731
+    return {
+        "status": status,
+        "raw_status": str(r.get("status", "?")),
+        "cases": cases,
+        "inconclusive": inconclusive,
+        "inconclusive_why": inconclusive_why,
+        "outside": outside,
+        "outside_why": skipped_why or outside_why,
+        "inexact": inexact,
+        "max_error": number("max_error"),
+        "of_tolerance": number("max_error_over_tolerance"),
+        "derivation": str(r.get("derivation") or "–"),
+        "hessian": hessian,
+        "commit": r.get("commit"),
+        "notes": [str(r[k]) for k in ("message", "diagnosis") if r.get(k)],
+    }
+
+
+def verdict(e: dict) -> tuple[str, str, str]:
+    """(word, css class, one sentence) of a report entry read by :func:`report_entry`. A pass where most cases
+    were inconclusive is not called verified: those cases could not have caught a wrong gradient."""
+    if e["status"] == "pass":
+        cases, inc = e["cases"] or 0, e["inconclusive"] or 0
+        if inc > cases:
+            return ("mostly inconclusive", "warn",
+                    f"No case disagreed, but {inc} of {cases + inc} cases were inconclusive: they could not have "
+                    "caught a wrong gradient, so this is not a verification.")  # fmt: skip
+        return "verified", "ok", f"Every one of the {cases} conclusive cases agreed with every witness."
+    if e["status"] == "fail":
+        return "FAIL", "bad", "A case disagreed: the gradient, the Hessian or the derivation is wrong."
+    if e["status"] == "error":
+        return "ERROR", "bad", "The model could not be verified (it did not import, or its loss could not be traced)."
+    return e["raw_status"], "bad", "The report names a status the book does not know."
+
+
+LEGEND = (
+    ("cases", "conclusive cases: points (shape, data, parameters, hyperparameters) where the hand gradient was "
+     "compared with autodiff and finite differences, and the comparison could tell right from wrong"),
+    ("outside the domain", "points skipped because the loss itself is not finite there (e^z past 709, say); "
+     "they prove nothing and are not in <em>cases</em>"),
+    ("inconclusive", "points where every entry of the gradient is within rounding of 0, so even a gradient off by "
+     "a factor 2 would agree; counted, never passed"),
+    ("inexact", "cases where the formula is right but the hand code's order of operations loses digits: run again "
+     "in extended precision, the difference shrank with the rounding"),
+    ("worst error", "the largest |hand − autodiff| over the gradient, relative to its largest entry"),
+    ("of tolerance", "that error as a share of its tolerance, a bound on the rounding of the autodiff program "
+     "computed for each case; a case passes up to 100%"),
+    ("Hessian", "whether the hand Hessian was compared with jax.hessian (a model may have none)"),
+    ("derivation", "whether the derivation's Python blocks ran and every equation the code cites exists"),
+)  # fmt: skip
+
+
+def card(name: str, report: dict[str, dict], meta: dict, source_mtime: float = 0.0, source: str = "") -> str:
+    """The model's latest result from ``make verify``, or how to get one; folds to one line on a phone."""
     how = (
         "Run <code>make verify</code>: it checks every model and writes the report the book reads; "
         "then <code>make book</code>."
     )
-    if meta.get("error"):
-        said = html.escape(meta["error"])
-        return f'<section class="card none" id="verification"><h2>Verification</h2><p>{said}. {how}</p></section>'
-    r = report.get(name)
-    if r is None:
-        said = "No verification report yet." if not report else f"The last report has no entry for {name}."
-        return f'<section class="card none" id="verification"><h2>Verification</h2><p>{said} {how}</p></section>'
-    status = str(r.get("status", "?"))
-    word, cls = STATUS.get(status, (status, "bad"))
-    err = r.get("max_error")
+    head = '<details class="card {cls}" id="verification" open data-fold><summary><h2>Verification</h2>{line}</summary>'
+    if meta.get("error") or report.get(name) is None:
+        said = (
+            html.escape(meta["error"]) + "."
+            if meta.get("error")
+            else "No verification report yet."
+            if not report
+            else f"The last report has no entry for {name}."
+        )
+        return head.format(cls="none", line=' <span class="sum">not run</span>') + f"<p>{said} {how}</p></details>"
+    e = report_entry(report[name], source)
+    word, cls, sentence = verdict(e)
+    share = _share(e["of_tolerance"])
+    cases = e["cases"] if e["cases"] is not None else "–"
+    line = f' <strong class="status {cls}">{html.escape(word)}</strong>'
+    line += f' <span class="sum">· {cases} cases · {share} of tolerance</span>'
+
+    def why(n, reasons):
+        if n is None:
+            return "–"
+        text = html.escape("; ".join(f"{k} {r}" for r, k in reasons.items()))
+        return f'<span title="{text}">{n}</span>' if reasons else str(n)
+
     rows = [
-        ("status", f'<strong class="status {cls}">{html.escape(word)}</strong>'),
-        ("cases", html.escape(str(r.get("cases", "–")))),
-    ]
-    for key, value in r.items():  # newer counts of the report (skipped, inconclusive, outside the domain)
-        if key == "cases" or not (key.startswith("cases_") or "inconclusive" in key or "skipped" in key):
-            continue
-        label = html.escape(key.removeprefix("cases_").replace("_", " "))
-        if isinstance(value, int) and not isinstance(value, bool):
-            rows.append((label, str(value)))
-        elif isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):  # counts by reason
-            why = html.escape("; ".join(f"{n} {reason}" for reason, n in value.items()), quote=True)
-            rows.append((label, f'<span title="{why}">{sum(value.values())}</span>'))
-    rows += [
-        ("worst error", f"{err:.1e}" if isinstance(err, int | float) else "–"),
-        ("of tolerance", _share(r.get("max_error_over_tolerance"))),
-        ("derivation", html.escape(str(r.get("derivation") or "–"))),
-        ("commit", f"<code>{html.escape(str(r.get('commit') or meta.get('commit', 'unknown')))}</code>"),
+        ("cases", html.escape(str(cases))),
+        ("outside the domain", why(e["outside"], e["outside_why"])),
+        ("inconclusive", why(e["inconclusive"], e["inconclusive_why"])),
+        ("inexact", why(e["inexact"], {})),
+        ("worst error", f"{e['max_error']:.1e}" if e["max_error"] is not None else "–"),
+        ("of tolerance", share),
+        ("Hessian", html.escape(e["hessian"])),
+        ("derivation", html.escape(e["derivation"])),
+        ("commit", f"<code>{html.escape(str(e['commit'] or meta.get('commit', 'unknown')))}</code>"),
         ("run", html.escape(str(meta.get("when", "–")))),
     ]
     dl = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in rows)
-    notes = []
-    for key in ("message", "diagnosis"):
-        if r.get(key) and status != "pass":
-            notes.append(f"<p class='msg'>{html.escape(str(r[key]))}</p>")
+    notes = [f"<p class='verdict'>{html.escape(sentence)}</p>"]
+    reasons = [f"{n} {r}" for r, n in (e["inconclusive_why"] | e["outside_why"]).items()]
+    if reasons:
+        notes.append(f"<p class='reasons'>Not counted in <em>cases</em>: {html.escape('; '.join(reasons))}.</p>")
+    if e["status"] != "pass":
+        notes += [f"<p class='msg'>{html.escape(n)}</p>" for n in e["notes"]]
     if source_mtime and meta.get("mtime") and source_mtime > meta["mtime"]:
         notes.append(
             "<p class='stale'>The model or its derivation changed after this run: <code>make verify</code> again.</p>"
         )
+    legend = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in LEGEND)
     return (
-        f'<section class="card {cls}" id="verification"><h2>Verification <span class="by">by <code>make verify</code>'
-        f"</span></h2><dl>{dl}</dl>{''.join(notes)}</section>"
+        head.format(cls=cls, line=line)
+        + f'<p class="by">by <code>make verify</code></p><dl class="facts">{dl}</dl>{"".join(notes)}'
+        + f'<details class="legend"><summary>What these mean</summary><dl>{legend}</dl></details></details>'
     )
 
 
@@ -463,12 +564,72 @@ def _head(title: str) -> str:
     )
 
 
-def _nav(names: list[str], current: str | None) -> str:
-    opts = "".join(
-        f'<li><a href="{n}.html"{" aria-current=page" if n == current else ""}>{n.replace("_", " ")}</a></li>'
-        for n in names
+@dataclass
+class Nav:
+    """The course and the title of each of its steps, for every page's navigation."""
+
+    course: Course
+    titles: dict[str, str]  # step key -> title
+
+    def title(self, step: Step) -> str:
+        return self.titles.get(step.key, step.name.replace("_", " "))
+
+
+def _course_nav(nav: Nav, step: Step) -> str:
+    """One line: the previous step, where this one sits (it opens the whole course), the next step."""
+    prev, nxt = nav.course.neighbours(step)
+    part = nav.course.parts[step.part]
+    total = len(nav.course.steps)
+    parts = []
+    for i, pt in enumerate(nav.course.parts):
+        steps = "".join(
+            f'<li><a href="{s.page}"{" aria-current=page" if s is step else ""}><span class="num">{s.number}</span>'
+            f'{html.escape(nav.title(s))}</a> <span class="kind">{s.kind}</span></li>'
+            for s in pt.steps
+        )
+        parts.append(f'<li><span class="pt">Part {i + 1}. {html.escape(pt.title)}</span><ol>{steps}</ol></li>')
+
+    def arrow(s: Step | None, rel: str) -> str:
+        if s is None:
+            word = "start of the course" if rel == "prev" else "end of the course"
+            return f'<a class="{rel} edge" href="index.html">{word}</a>'
+        label = ("← " if rel == "prev" else "") + html.escape(nav.title(s)) + (" →" if rel == "next" else "")
+        return f'<a class="{rel}" rel="{rel}" href="{s.page}" title="step {s.number}">{label}</a>'
+
+    return (
+        f'<nav class="course" aria-label="course">{arrow(prev, "prev")}<details class="syllabus">'
+        f"<summary>Step {step.number} of {total} · Part {step.part + 1}: {html.escape(part.title)}</summary>"
+        f'<ol class="parts">{"".join(parts)}</ol><p><a href="index.html">The syllabus: what each step teaches</a></p>'
+        f"</details>{arrow(nxt, 'next')}</nav>\n"
     )
-    return f'<nav class="models" aria-label="models"><ul>{opts}</ul></nav>'
+
+
+def _pager(nav: Nav, step: Step) -> str:
+    """Previous and next at the end of the page, where a reader finishes it."""
+    prev, nxt = nav.course.neighbours(step)
+
+    def one(s: Step | None, rel: str) -> str:
+        if s is None:
+            return f'<a class="{rel} edge" href="index.html"><small>{"start" if rel == "prev" else "end"} of the ' \
+                   "course</small><span>the syllabus</span></a>"  # fmt: skip
+        word = "← previous" if rel == "prev" else "next →"
+        return (f'<a class="{rel}" rel="{rel}" href="{s.page}"><small>{word}: step {s.number}, {s.kind}</small>'
+                f"<span>{html.escape(nav.title(s))}</span></a>")  # fmt: skip
+
+    return f'<nav class="pager" aria-label="previous and next step">{one(prev, "prev")}{one(nxt, "next")}</nav>\n'
+
+
+HEADING = re.compile(r'<h([23]) id="([^"]+)">(.*?)</h\1>', re.S)
+
+
+def _toc(body: str, before: list[tuple[str, str]] = (), after: list[tuple[str, str]] = ()) -> str:
+    """The page's table of contents: its sections (h2, and h3 under them), and the card, figure and code."""
+    items = [(2, a, html.escape(t)) for a, t in before]
+    items += [(int(level), anchor, inner) for level, anchor, inner in HEADING.findall(body)]
+    items += [(2, a, html.escape(t)) for a, t in after]
+    lis = "".join(f'<li class="l{level}"><a href="#{a}">{inner}</a></li>' for level, a, inner in items)
+    return (f'<nav class="toc" aria-label="on this page"><details open data-fold><summary>On this page</summary>'
+            f"<ol>{lis}</ol></details></nav>\n")  # fmt: skip
 
 
 NOTEBOOKS = "notebooks"  # book/notebooks/NAME.ipynb, written by lab.notebook when a page is built
@@ -509,22 +670,24 @@ class Page:
     code: Code | None = None
 
 
-def _page_html(p: Page, names: list[str], figure_html: str, lessons: list[str] = ()) -> str:
+def _page_html(p: Page, nav: Nav, figure_html: str) -> str:
     body = p.deriv.html
     for lab in p.deriv.tags:
         body = body.replace(f"@@IMPL:{lab}@@", _implemented(lab, p.code.cites.get(lab, [])))
     body = MATH_RE.sub(lambda m: p.deriv.math[int(m.group(1))].html, body)
+    step = nav.course.find("model", p.name)
     return (
         _head(f"{p.name} · {SITE}")
         + '<body class="model-page">\n<header class="top"><a class="home" href="index.html">'
         + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1>{_notebook_link(p.name)}'
         + '<a class="jump" href="#code">code ↓</a></header>\n'
-        + _nav(names, p.name)
-        + (_lesson_nav(list(lessons), None) if lessons else "")
-        + '\n<main class="split">\n<article class="pane derivation" id="derivation">\n'
+        + _course_nav(nav, step)
+        + '<main class="split">\n<article class="pane derivation" id="derivation">\n'
         + p.card
+        + _toc(body, [("verification", "Verification")], [("trained", "Trained"), ("code", "The model file")])
         + f'\n<div class="md">{body}</div>\n'
         + figure_html
+        + _pager(nav, step)
         + '</article>\n<section class="pane code" id="code" aria-label="the code">\n'
         + f'<h2 class="file"><a href="../{html.escape(p.py_rel)}">{html.escape(p.py_rel)}</a>'
         + f'<span class="meta">{p.source.count(chr(10))} lines · its equations link left</span></h2>\n'
@@ -546,30 +709,48 @@ def _figure_html(name: str, fig: dict) -> str:
 
 
 def _readme_figures(readme: Path | None) -> list[tuple[Path, str]]:
-    """The images the README shows, with their alt text, in order."""
+    """The images the README and the docs beside it (docs/*.md) show, with their alt text, in order, once each."""
     if readme is None or not readme.exists():
         return []
-    out = []
-    for tok in _markdown().parse(readme.read_text(encoding="utf-8")):
-        for c in tok.children or ():
-            if c.type == "image" and not re.match(r"^[a-z]+:", c.attrGet("src") or ""):
-                src = readme.parent / c.attrGet("src")
-                if src.exists():
-                    out.append((src, "".join(x.content for x in c.children or ()) or src.stem))
+    out, seen = [], set()
+    for md in [readme, *sorted((readme.parent / "docs").glob("*.md"))]:
+        for tok in _markdown().parse(md.read_text(encoding="utf-8")):
+            for c in tok.children or ():
+                if c.type == "image" and not re.match(r"^[a-z]+:", c.attrGet("src") or ""):
+                    src = (md.parent / c.attrGet("src")).resolve()
+                    if src.exists() and src.name not in seen:
+                        seen.add(src.name)
+                        out.append((src, "".join(x.content for x in c.children or ()) or src.stem))
     return out
 
 
-def _index_html(names: list[str], lines: dict[str, str], report: dict, meta: dict, figs: list[tuple[str, str]],
-                lessons: list[tuple[str, str, str]] = ()) -> str:  # fmt: skip
-    rows = []
-    for n in names:
-        r = report.get(n)
-        word, cls = STATUS.get(str(r.get("status")), (str(r.get("status")), "bad")) if r else ("not run", "none")
-        rows.append(
-            f'<tr><td><a href="{n}.html"><strong>{n}</strong></a></td><td>{html.escape(lines.get(n, ""))}</td>'
-            f'<td><span class="status {cls}">{html.escape(word)}</span></td>'
-            f'<td class="links"><a href="{n}.html#derivation">derivation</a> · <a href="{n}.html#code">code</a> · '
-            f'<a href="{n}.html#trained">trained</a></td></tr>'
+def _index_html(nav: Nav, teaches: dict[str, str], report: dict, meta: dict, figs: list[tuple[str, str]],
+                sources: dict[str, str]) -> str:  # fmt: skip
+    """The index is the syllabus: the course's parts in order, each step with what it teaches."""
+    parts = []
+    for i, pt in enumerate(nav.course.parts):
+        steps = []
+        for s in pt.steps:
+            if s.kind == "model":
+                r = report.get(s.name)
+                word, cls, _ = verdict(report_entry(r, sources.get(s.name, ""))) if r else ("not run", "none", "")
+                status = f' <span class="status {cls}">{html.escape(word)}</span>'
+                links = (f'<a href="{s.page}#derivation">derivation</a> · <a href="{s.page}#code">code</a> · '
+                         f'<a href="{s.page}#trained">trained</a>')  # fmt: skip
+                what = f"model <code>{s.name}</code>"
+            else:
+                status, links, what = "", "", f"lesson <code>{s.name}</code>"
+            steps.append(
+                f'<li class="step {s.kind}" id="step-{s.number}"><span class="num">{s.number}</span><div>'
+                f'<a href="{s.page}"><strong>{html.escape(nav.title(s))}</strong></a> '
+                f'<span class="kind">{what}</span>{status}<div class="teaches">{teaches.get(s.key, "")}</div>'
+                + (f'<div class="links">{links}</div>' if links else "")
+                + "</div></li>"
+            )
+        about = f'<p class="about">{html.escape(pt.about)}</p>' if pt.about else ""
+        parts.append(
+            f'<section class="part" id="part-{i + 1}"><h2>Part {i + 1}. {html.escape(pt.title)}</h2>{about}'
+            f'<ol class="steps">{"".join(steps)}</ol></section>\n'
         )
     when = (
         f"Status from <code>make verify</code> on commit <code>{html.escape(meta['commit'])}</code>, {meta['when']}."
@@ -581,20 +762,27 @@ def _index_html(names: list[str], lines: dict[str, str], report: dict, meta: dic
         f"<figcaption>{html.escape(alt)}</figcaption></figure>"
         for f, alt in figs
     )
+    first = nav.course.steps[0] if nav.course.steps else None
+    start = (
+        f'<p class="start"><a href="{first.page}">Start with step 1: {html.escape(nav.title(first))} →</a></p>\n'
+        if first
+        else ""
+    )
+
     return (
         _head(f"{SITE}: the study book")
         + '<body class="index-page">\n<header class="top"><a class="home" href="index.html">'
         + f'{SITE}</a><span class="sep">/</span><h1>the study book</h1></header>\n<main class="index">\n'
-        + "<p>Each page puts a model's derivation beside its code. Every <em>(eq. N)</em> in the code links to "
-        + "equation N, and every equation the code cites lists the lines that implement it. The math is typeset "
-        + "when the book is built, so the pages work offline.</p>\n"
-        + f'<p class="when">{when}</p>\n'
-        + '<div class="table"><table class="models"><thead><tr><th>model</th><th>what it teaches</th>'
-        + "<th>status</th><th>read</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></div>\n"
-        + _lessons_table(lessons)
-        + (f'<h2 id="figures">The README\'s figures</h2>\n<div class="gallery">{gallery}</div>\n' if gallery else "")
+        + "<p>A course in the mathematics of training, read in this order: one feature, many features, "
+        + "classification, then the rest, and a network. A model's page puts its derivation beside its code: every "
+        + "<em>(eq. N)</em> in the code links to equation N, and every equation the code cites lists the lines that "
+        + "implement it. A lesson's page runs across the models. Every page links the step before and after it. "
+        + "The math is typeset when the book is built, so the pages work offline.</p>\n"
+        + start
+        + f'<p class="when">{when}</p>\n<div class="syllabus">\n'
+        + "".join(parts)
+        + "</div>\n"
+        + (f'<h2 id="figures">Figures</h2>\n<div class="gallery">{gallery}</div>\n' if gallery else "")
         + "</main>\n</body>\n</html>\n"
     )
 
@@ -615,44 +803,21 @@ def _lesson_summary(text: str) -> str:
     return m.group(1) if m else plain
 
 
-def _lessons_table(lessons) -> str:
-    if not lessons:
-        return ""
-    rows = "".join(
-        f'<tr><td><a href="{LESSON_PREFIX}{stem}.html"><strong>{html.escape(title)}</strong></a></td>'
-        f"<td>{html.escape(summary)}</td></tr>"
-        for stem, title, summary in lessons
-    )
-    return (
-        '<h2 id="lessons">Lessons</h2>\n<p>Chapters across the models. Their Python blocks are checked by '
-        "<code>make verify</code> against the lab's own models, and their figures are drawn when the book is built."
-        '</p>\n<div class="table"><table class="lessons"><thead><tr><th>lesson</th><th>what it shows</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table></div>\n"
-    )
-
-
-def _lesson_nav(lessons: list[str], current: str | None) -> str:
-    opts = "".join(
-        f'<li><a href="{LESSON_PREFIX}{n}.html"{" aria-current=page" if n == current else ""}>{n.replace("_", " ")}'
-        "</a></li>"
-        for n in lessons
-    )
-    return f'<nav class="models lessons" aria-label="lessons"><ul><li>lessons:</li>{opts}</ul></nav>'
-
-
-def _lesson_html(stem: str, title: str, deriv: Derivation, names: list[str], lessons: list[str]) -> str:
+def _lesson_html(stem: str, title: str, deriv: Derivation, nav: Nav) -> str:
     body = deriv.html
     for lab in deriv.tags:
         body = body.replace(f"@@IMPL:{lab}@@", "")
     body = MATH_RE.sub(lambda m: deriv.math[int(m.group(1))].html, body)
+    step = nav.course.find("lesson", stem)
     return (
         _head(f"{title} · {SITE}")
         + '<body class="lesson-page">\n<header class="top"><a class="home" href="index.html">'
         + f'{SITE}</a><span class="sep">/</span><h1>{html.escape(title)}</h1>{_notebook_link(stem)}</header>\n'
-        + _nav(names, None)
-        + _lesson_nav(lessons, stem)
-        + '\n<main class="index lesson">\n<article class="derivation" id="derivation">\n'
+        + _course_nav(nav, step)
+        + '<main class="index lesson">\n<article class="derivation" id="derivation">\n'
+        + _toc(body)
         + f'<div class="md">{body}</div>\n'
+        + _pager(nav, step)
         + "</article>\n</main>\n</body>\n</html>\n"
     )
 
@@ -664,7 +829,7 @@ def _lab_sources_hash() -> str:
 
 
 def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, all_names: list[str], figures: bool,
-                   force: bool, result: BuildResult) -> list[tuple[str, str, str]]:  # fmt: skip
+                   force: bool, result: BuildResult, nav: Nav, nav_key: str) -> list[tuple[str, str, str]]:  # fmt: skip
     """Write lesson-NAME.html for each derivations/lessons/NAME.md, running its blocks to draw its figures into
     out/figures/ when ``figures``; return (stem, title, summary) for the index."""
     from lab.derivations import run_lesson
@@ -676,7 +841,7 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
     for p in paths:
         text = p.read_text(encoding="utf-8")
         listed.append((p.stem, _lesson_title(text, p.stem), _lesson_summary(text)))
-        key = _sha(builder, text, code_key, figures, "\n".join(all_names), "\n".join(stems))
+        key = _sha(builder, text, code_key, figures, nav_key)
         page = out / f"{LESSON_PREFIX}{p.stem}.html"
         if force or manifest["lessons"].get(p.stem) != key or not page.exists():
             todo.append((p, text, key))
@@ -702,7 +867,7 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
             manifest["lessons"].pop(p.stem, None)
         raise BuildError(problems)
     for p, text, key, deriv in rendered:
-        page = _lesson_html(p.stem, _lesson_title(text, p.stem), deriv, all_names, stems)
+        page = _lesson_html(p.stem, _lesson_title(text, p.stem), deriv, nav)
         if "katex-error" in page:
             raise BuildError([f"{_rel(p)}:1: the page would contain 'katex-error'"])
         (out / f"{LESSON_PREFIX}{p.stem}.html").write_text(page, encoding="utf-8")
@@ -734,9 +899,13 @@ def _builder_hash() -> str:
 
 
 def _figure_inputs(py_text: str) -> str:
+    """What a model's trained figure depends on: its file, the plots, the optimizers (every file of the package
+    lab/optim/), the data, the model contract and the figure code. A path that is gone fails loudly here, so a
+    file moving into a package can never again leave the figure cache blind to its edits."""
     lab = ROOT / "lab"
-    deps = [lab / "plots.py", lab / "optim.py", lab / "data.py", lab / "model.py", HERE / "figures.py"]
-    return _sha(py_text, *(p.read_bytes() for p in deps if p.exists()))
+    deps = [lab / "plots.py", *sorted((lab / "optim").rglob("*.py")), lab / "data.py", lab / "model.py",
+            HERE / "figures.py"]  # fmt: skip
+    return _sha(py_text, *(p.name.encode() + p.read_bytes() for p in deps))
 
 
 def _rel(path: Path) -> str:
@@ -807,6 +976,15 @@ def build(
 
     manifest.setdefault("lessons", {})
     lesson_stems = {p.stem for p in (derivations / LESSONS).glob("*.md") if not p.stem.startswith("_")}
+    course = load_course(derivations, all_names, sorted(lesson_stems), _rel(derivations / COURSE_FILE))
+    if course.problems:
+        raise BuildError(course.problems)
+    titles = {}
+    for s in course.steps:
+        src = derivations / (f"{s.name}.md" if s.kind == "model" else f"{LESSONS}/{s.name}.md")
+        titles[s.key] = _lesson_title(src.read_text(encoding="utf-8"), s.name) if src.exists() else s.name
+    nav = Nav(course, titles)
+    nav_key = json.dumps([[pt.title, [(s.key, titles[s.key]) for s in pt.steps]] for pt in course.parts])
     rep, meta = read_report(report)
     pages: list[Page] = []
     for n in wanted:
@@ -822,13 +1000,13 @@ def build(
                 _rel(py_path),
                 text,
                 source,
-                card(n, rep, meta, newest),
+                card(n, rep, meta, newest, source),
                 _figure_inputs(source) if figures else "off",
             )  # fmt: skip
         )
 
     def page_key(p: Page) -> str:
-        return _sha(builder, p.text, p.source, p.card, p.figure_key, "\n".join(all_names), *sorted(lesson_stems))
+        return _sha(builder, p.text, p.source, p.card, p.figure_key, nav_key)
 
     todo = [
         p
@@ -878,7 +1056,7 @@ def build(
                 fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
                 manifest["figures"][p.name] = fig
                 result.figures_drawn.append(p.name)
-        page = _page_html(p, all_names, _figure_html(p.name, fig), sorted(lesson_stems))
+        page = _page_html(p, nav, _figure_html(p.name, fig))
         prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
         bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
         if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
@@ -896,7 +1074,7 @@ def build(
             _write_notebook(out, name, derivations)
 
     try:
-        lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result)
+        lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result, nav, nav_key)
     except BuildError:
         _save_manifest(man_path, manifest)
         raise
@@ -904,18 +1082,40 @@ def build(
     figs = _readme_figures(readme)
     for src, _ in figs:
         shutil.copy2(src, figdir / src.name)
-    lines = {n: _docline((models / f"{n}.py").read_text(encoding="utf-8")) for n in all_names}
-    statuses = json.dumps({n: (rep.get(n) or {}).get("status") for n in all_names})
-    index_key = _sha(builder, json.dumps(lines, sort_keys=True), statuses, meta.get("commit"), meta.get("when"),
-                     *(f"{s.name}:{a}" for s, a in figs), json.dumps(lessons))  # fmt: skip
+    sources = {n: (models / f"{n}.py").read_text(encoding="utf-8") for n in all_names}
+    summaries = {f"{LESSONS}/{stem}": summary for stem, _, summary in lessons}
+    said = {s.key: s.teaches or (_docline(sources[s.name]) if s.kind == "model" else summaries.get(s.key, ""))
+            for s in course.steps}  # fmt: skip
+    statuses = json.dumps({n: verdict(report_entry(rep[n], sources[n]))[0] if n in rep else None for n in all_names})
+    index_key = _sha(builder, nav_key, json.dumps(said, sort_keys=True), statuses, meta.get("commit"),
+                     meta.get("when"), *(f"{s.name}:{a}" for s, a in figs))  # fmt: skip
     if force or manifest.get("index") != index_key or not (out / "index.html").exists():
-        page = _index_html(all_names, lines, rep, meta, [(s.name, a) for s, a in figs], lessons)
+        teaches = _typeset_inline(said, _rel(derivations / COURSE_FILE), set(all_names), lesson_stems)
+        page = _index_html(nav, teaches, rep, meta, [(s.name, a) for s, a in figs], sources)
         (out / "index.html").write_text(page, encoding="utf-8")
         manifest["index"] = index_key
         result.index_built = True
     _save_manifest(man_path, manifest)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _typeset_inline(texts: dict[str, str], rel: str, names: set[str], lessons: set[str]) -> dict[str, str]:
+    """Short markdown (what a step teaches) to HTML, its $math$ typeset by KaTeX in one batch."""
+    rendered = {k: derivation_pane(t, rel, names, "index", {}, lessons) for k, t in texts.items()}
+    items = [m for d in rendered.values() for m in d.math]
+    problems = []
+    for m, (h, err) in zip(items, typeset([(m.tex, m.display) for m in items]), strict=True):
+        if err is not None:
+            problems.append(f"{rel}:1: {err} (in {m.tex!r})")
+        m.html = h or ""
+    if problems:
+        raise BuildError(problems)
+    out = {}
+    for k, d in rendered.items():
+        body = MATH_RE.sub(lambda m, d=d: d.math[int(m.group(1))].html, d.html).strip()
+        out[k] = re.sub(r"^<p>(.*)</p>$", r"\1", body, flags=re.S)
+    return out
 
 
 def _line_of(text: str, rendered: str) -> int:

@@ -122,16 +122,29 @@ def _sizes(m, params, d: int) -> dict[str, int]:
     raise ValueError(f"params' shapes {want} fit no {', '.join(names)} of {m.name}")
 
 
+HOLDS = "an .npz of X, y and one array per parameter, e.g. np.savez('point.npz', X=X, y=y, w=w, b=b)"
+
+
 def load_point(path: str | Path) -> tuple[dict, np.ndarray, np.ndarray]:
-    """``(params, X, y)`` from an ``.npz`` file holding X, y and one array per parameter name."""
+    """``(params, X, y)`` from an ``.npz`` file holding X, y and one array per parameter name (and whatever
+    else it holds, such as hyperparameters, under its own name). Any other file: a ValueError saying what
+    the file is and what it must hold; nothing is ever unpickled."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"no such file: {path}")
+    with open(p, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{path} is an .npy file, one array; --at reads {HOLDS}")
+    if not head.startswith(b"PK"):  # an .npz is a zip archive
+        what = "an empty file" if not head else "not an .npz file (not a zip archive)"
+        raise ValueError(f"{path} is {what}; --at reads {HOLDS}")
     try:
         with np.load(p, allow_pickle=False) as z:
             data = {k: np.asarray(z[k]) for k in z.files}
-    except Exception as e:
-        raise ValueError(f"{path} is not a readable .npz file: {type(e).__name__}: {e}") from None
+    except Exception as e:  # a damaged archive, or an entry of Python objects (never loaded)
+        why = "it holds Python objects, not numbers" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{path} cannot be read as an .npz of arrays ({why}); --at reads {HOLDS}") from None
     missing = [k for k in ("X", "y") if k not in data]
     if missing:
         raise ValueError(f"{path} has no {' or '.join(missing)}; it holds {', '.join(sorted(data)) or 'nothing'}")
