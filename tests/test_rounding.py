@@ -90,7 +90,9 @@ def test_exact_sums_have_no_rounding_and_inexact_ones_keep_theirs():
     (s, d), (es, ed) = _run(lambda x, y: (x + y, x - y), a, b)
     assert es[0] == 0.0 and ed[0] == 0.0  # 2 − 1, 2 + (−1): exact
     for k in (1, 2):  # 0.1 + 0.2, 1 + 2⁻⁶⁰: rounded
-        assert es[k] >= U * abs(s[k]) and abs(Fraction(float(s[k])) - Fraction(a[k]) - Fraction(b[k])) <= Fraction(es[k])
+        assert es[k] >= U * abs(s[k]) and abs(Fraction(float(s[k])) - Fraction(a[k]) - Fraction(b[k])) <= Fraction(
+            es[k]
+        )
     assert es[3] >= ETA and es[4] >= ETA  # a subnormal or zero summand: η, no less
 
 

@@ -289,9 +289,12 @@ def test_two_processes_share_one_cache(tmp_path):
     assert again.returncode == 0 and b"verified" in again.stdout
 
 
-def test_a_prefetched_program_is_the_one_the_search_asks_for(store):
+def test_a_prefetched_program_is_the_one_the_search_asks_for(monkeypatch):
     """lab verify of several models loads the next model's programs while it judges this one: the
-    programs it starts loading must have the keys of the batches the search evaluates."""
+    programs it starts loading must have the keys of the batches the search evaluates. (The suite's own
+    store: the programs are the ones every other search uses, so they are compiled once.)"""
+    monkeypatch.setattr(programs, "live", {})
+    monkeypatch.setattr(programs, "pending", {})
     from lab.verify.case import BATCH
     from lab.verify.search import engine as search
     from lab.verify.search.cases import every_shape, fill
@@ -324,9 +327,13 @@ def test_the_suite_keeps_its_programs_apart_from_the_users():
 def test_a_loss_that_ignores_the_data_gets_a_program_per_shape(tmp_path, store):
     """JAX drops unused arguments from the lowered text: SciPy's rosen over params alone lowers to the same
     text for every n. A warm run must not load the program of one n for another (issue 18)."""
-    m = model_file(tmp_path, MODEL.replace("r = X @ params", "r = 0 * params").replace(
-        "    xp = array_namespace(X, y)\n", "    xp = array_namespace(X, y)\n    return xp.sum(params['w'] ** 2)\n"
-    ), name="ignores_data")
+    m = model_file(
+        tmp_path,
+        MODEL.replace("r = X @ params", "r = 0 * params").replace(
+            "    xp = array_namespace(X, y)\n", "    xp = array_namespace(X, y)\n    return xp.sum(params['w'] ** 2)\n"
+        ),
+        name="ignores_data",
+    )
     for n in (1, 2, 1, 2):  # each shape cold, then warm
         ev = Witness(m).evaluate([one_case(m, n=n)], 4)[0]
         assert np.isfinite(ev.loss)

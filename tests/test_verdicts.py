@@ -6,6 +6,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from searches import mutant_report
 
 import lab
 from lab import model as registry
@@ -293,7 +294,7 @@ def test_an_error_confined_to_one_scalar_gets_no_invented_term(tmp_path):
 
 @pytest.mark.parametrize("mutation", [mu for mu in MUTATIONS if mu.name != "sigmoid_derivative"], ids=lambda m: m.name)
 def test_a_diagnosis_names_only_what_the_counterexample_shows(mutation):
-    r = verify(mutant(registry.get("multivariate_linear_regression"), mutation), profile="ci")
+    r = mutant_report("multivariate_linear_regression", mutation.name)
     assert r.status == "fail"
     n, d = r.failure.case.X.shape
     text = r.failure.diagnosis
