@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= ci
 
-.PHONY: verify test lint bench plots book clean clean-cache
+.PHONY: verify test test-fast lint bench plots book clean clean-cache
 
 # (Re)create the venv when it is missing or older than pyproject.toml.
 $(STAMP): pyproject.toml
@@ -21,8 +21,13 @@ verify: $(STAMP)
 	$(BIN)/lab verify --profile $(PROFILE) --json $(REPORT); rc=$$?; \
 	git describe --always --dirty --abbrev=12 > $(REPORT).commit 2>/dev/null || rm -f $(REPORT).commit; exit $$rc
 
+# The suite on both cores, the slowest tests named at the end; `make test-fast` leaves out the slow groups.
+JOBS ?= 2
 test: $(STAMP)
-	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -n $(JOBS) --durations=15
+
+test-fast: $(STAMP)
+	HYPOTHESIS_PROFILE=$(PROFILE) $(BIN)/python -m pytest -n $(JOBS) -m "not slow" --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m lab.bench

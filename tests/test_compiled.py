@@ -17,6 +17,8 @@ from lab.verify.measure.autodiff import Witness
 from lab.verify.runtime import jax_config as _jax
 from lab.verify.search.cases import EXTREME, ORDINARY, every_shape
 
+pytestmark = pytest.mark.slow  # compiles or runs kernels: minutes
+
 jax = _jax.jax
 
 

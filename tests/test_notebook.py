@@ -14,6 +14,8 @@ from nbclient import NotebookClient
 from lab import notebook
 from lab.cli import main
 
+pytestmark = pytest.mark.slow  # compiles or runs kernels: minutes
+
 MODELS, LESSONS = notebook.names()
 TIMES: dict[str, float] = {}
 

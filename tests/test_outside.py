@@ -74,6 +74,7 @@ def test_verdict(path):
         assert expect in r.failure.diagnosis, _explain(r)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", VERIFIED, ids=[p.stem for p in VERIFIED])
 def test_no_false_alarm_at_extreme_scales(path):
     """Features up to 1e6, scores up to 1e4, near-collinear columns, repeated rows, n = 1."""

@@ -32,6 +32,7 @@ def test_correct_gradients_pass(name):
     assert r.max_margin <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_no_false_alarm_at_extreme_scales(name):
     """Features up to 1e6, scores up to 1e4, near-collinear columns, repeated rows, n = 1.
