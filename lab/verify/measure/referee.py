@@ -109,7 +109,7 @@ def _compare(coarse, fine):
         a = np.asarray(a, dtype=object)
         return np.asarray(to_float(a), np.float64).reshape(a.shape) if a.size else np.zeros(a.shape)
 
-    with np.errstate(invalid="ignore"):
+    with np.errstate(all="ignore"):  # overflow to ±inf and NaN are read as they are
         value, rough = floats(fine), floats(coarse)
         diff = floats(np.abs(fine - coarse))
     # NaN − NaN and inf − inf are NaN in mpmath: the runs agree when they give the same
@@ -322,7 +322,7 @@ class _Interpreter:
         for var, v in zip(jaxpr.constvars, consts, strict=True):
             env[var] = v
         for var, v in zip(jaxpr.invars, args, strict=True):
-            env[var] = v
+            env[var] = self._shape(v, var.aval)
         for eqn in jaxpr.eqns:
             vals = [read(v) for v in eqn.invars]
             outs = self.apply(eqn, vals)
@@ -650,14 +650,17 @@ class Audit(NamedTuple):
     worst_ratio: float
 
 
+def _pick(tree, key):
+    return tree if key is None else tree[key]
+
+
 def _entries(values, bounds, exact: Exact):
     """(name, index, value, bound, exact mpf, referee error) for each entry with a finite bound."""
     keys = list(exact.mp) if isinstance(exact.mp, dict) else [None]
     for k in keys:
-        pick = (lambda t: t[k]) if k is not None else (lambda t: t)  # noqa: E731
-        v = np.asarray(pick(values), np.float64)
-        b = np.asarray(pick(bounds), np.float64)
-        e, r = pick(exact.mp), np.asarray(pick(exact.err), np.float64)
+        v = np.asarray(_pick(values, k), np.float64)
+        b = np.asarray(_pick(bounds, k), np.float64)
+        e, r = np.asarray(_pick(exact.mp, k), dtype=object), np.asarray(_pick(exact.err, k), np.float64)
         for idx in np.ndindex(v.shape):
             if np.isfinite(b[idx]):
                 yield k, idx, float(v[idx]), float(b[idx]), e[idx], float(r[idx])
