@@ -45,6 +45,7 @@ _PUBLIC = {
     "exact_loss": "lab.verify.measure.referee",
     "exact_gradient": "lab.verify.measure.referee",
     "exact_hessian": "lab.verify.measure.referee",
+    "along": "lab.verify.measure.referee",
     "Exact": "lab.verify.measure.referee",
     "Unsupported": "lab.verify.measure.referee",
     "audit": "lab.verify.measure.referee",

@@ -141,6 +141,20 @@ def exact_hessian(
     return Exact(value, err, mp, dps)
 
 
+def along(exact: Exact, directions: list[dict]) -> Exact:
+    """The directional derivatives of an exact gradient along each direction (a dict like the
+    parameters), as 1-d arrays: what forward mode (``jax.jvp``) computes, in the real numbers."""
+    ctx = mpmath.MPContext()
+    ctx.dps = 2 * exact.dps
+    mp = np.empty(len(directions), dtype=object)
+    err = np.zeros(len(directions))
+    for i, v in enumerate(directions):
+        pairs = [(g, t) for k in exact.mp for g, t in zip(np.ravel(exact.mp[k]), np.ravel(v[k]), strict=True)]
+        mp[i] = ctx.fsum(g * ctx.mpf(float(t)) for g, t in pairs)
+        err[i] = sum(float(np.sum(np.abs(np.ravel(v[k])) * np.ravel(exact.err[k]))) for k in exact.mp)
+    return Exact(np.asarray([float(x) for x in mp]), np.asarray(err), mp, exact.dps)
+
+
 # -- the interpreter ------------------------------------------------------------------------------
 
 #: Primitives that only move values: run in JAX on positions (see the module docstring).
@@ -225,6 +239,15 @@ class _Interpreter:
         def atan2(a, b):
             return c.atan2(a, b)
 
+        def rem(a, b):  # the sign of a, as C's fmod and XLA's rem
+            return nan if b == 0 or c.isinf(a) else a - b * int(a / b)
+
+        def polygamma(m, a):
+            return nan if (c.isint(a) and a <= 0) else c.polygamma(int(m), a)
+
+        def erf_inv(a):
+            return nan if abs(a) > 1 else (c.sign(a) * inf if abs(a) == 1 else c.erfinv(a))
+
         def guard(f):
             def g(*xs):
                 if any(c.isnan(x) for x in xs):
@@ -250,7 +273,13 @@ class _Interpreter:
             "cos": c.cos,
             "tan": c.tan,
             "atan": c.atan,
+            "asin": c.asin,
+            "acos": c.acos,
             "asinh": c.asinh,
+            "acosh": c.acosh,
+            "atanh": c.atanh,
+            "erf_inv": erf_inv,
+            "stop_gradient": lambda a: a,
             "sqrt": sqrt,
             "rsqrt": rsqrt,
             "cbrt": c.cbrt,
@@ -272,6 +301,9 @@ class _Interpreter:
             "max": maxi,
             "min": mini,
             "atan2": atan2,
+            "rem": rem,
+            "polygamma": polygamma,
+            "nextafter": lambda a, b: a,  # one ulp of float64 is no step in the real numbers
         }
         self.unary = {k: np.frompyfunc(guard(f) if k not in ("neg", "abs") else f, 1, 1) for k, f in unary.items()}
         self.binary = {k: np.frompyfunc(f, 2, 1) for k, f in binary.items()}
@@ -297,7 +329,8 @@ class _Interpreter:
         """A float array as mpf objects (exactly), other arrays as they are."""
         a = np.asarray(a)
         if _is_float(a.dtype):
-            return np.asarray(self._mpf(a.astype(np.float64)), dtype=object).reshape(a.shape)
+            with np.errstate(all="ignore"):  # NaN converts to mpf NaN, quietly
+                return np.asarray(self._mpf(a.astype(np.float64)), dtype=object).reshape(a.shape)
         return a
 
     def _shape(self, value, aval):
@@ -458,6 +491,12 @@ class _Interpreter:
         lo, x, hi = (self._float(v) for v in vals)
         return self.mini(self.maxi(x, lo), hi)
 
+    def _round(self, vals, rounding_method, **_):
+        c = self.ctx
+        even = int(rounding_method) == 1  # 0: half away from zero, 1: half to even
+        near = np.frompyfunc(lambda a: c.nint(a) if even else c.sign(a) * c.floor(abs(a) + c.mpf(0.5)), 1, 1)
+        return near(vals[0])
+
     def _is_finite(self, vals, **_):
         return np.asarray(self.isfinite(vals[0]), dtype=bool)
 
@@ -578,7 +617,7 @@ class _Interpreter:
             out = np.full((math.prod(batch), math.prod(m), math.prod(n)), self.ctx.zero, dtype=object)
         else:
             out = np.matmul(A, B)
-        return out.reshape(*batch, *m, *n)
+        return out.reshape(tuple(batch + m + n))
 
     def _sort(self, vals, dimension, num_keys, **_):
         """A stable sort on the first ``num_keys`` operands, NaN last, as XLA sorts."""
@@ -597,6 +636,96 @@ class _Interpreter:
             for o, r in zip(outs, rows, strict=True):
                 o[idx] = r[order]
         return [np.moveaxis(o, -1, dimension) for o in outs]
+
+    def _top_k(self, vals, k, **_):
+        """The k largest along the last axis, in decreasing order, NaN first, the first index first among ties."""
+        a, isnan = vals[0], self.ctx.isnan
+        values = np.empty(a.shape[:-1] + (k,), dtype=object)
+        index = np.empty(a.shape[:-1] + (k,), dtype=np.int32)
+        for idx in np.ndindex(a.shape[:-1]):
+            row = a[idx]
+            # NaN first, then decreasing; sorted is stable, so ties keep the index order
+            order = sorted(range(len(row)), key=lambda j: (0, 0) if isnan(row[j]) else (1, -row[j]))
+            values[idx], index[idx] = row[order[:k]], order[:k]
+        return [values, index]
+
+    # linear algebra, one matrix at a time over the leading axes
+
+    def _cholesky(self, vals, **_):
+        """The lower Cholesky factor, from the lower triangle; NaN where the matrix is not positive definite."""
+        a, c = vals[0], self.ctx
+        out = np.full(a.shape, c.zero, dtype=object)
+        n = a.shape[-1]
+        for idx in np.ndindex(a.shape[:-2]):
+            A, L = a[idx], out[idx]
+            for j in range(n):
+                d = A[j, j] - c.fsum(L[j, k] ** 2 for k in range(j))
+                if not d > 0:
+                    L[...] = c.nan
+                    break
+                L[j, j] = c.sqrt(d)
+                for i in range(j + 1, n):
+                    L[i, j] = (A[i, j] - c.fsum(L[i, k] * L[j, k] for k in range(j))) / L[j, j]
+        return out
+
+    def _triangular_solve(self, vals, left_side, lower, transpose_a, unit_diagonal, **_):
+        """X with op(A) X = B (left side) or X op(A) = B, reading only A's triangle."""
+        a, b = (self._float(v) for v in vals)
+        out = np.empty(b.shape, dtype=object)
+        n = a.shape[-1]
+        for idx in np.ndindex(a.shape[:-2]):
+            A = a[idx]
+            T = np.array(
+                [[A[i, j] if (i >= j if lower else i <= j) else self.ctx.zero for j in range(n)] for i in range(n)],
+                dtype=object,
+            )
+            if unit_diagonal:
+                np.fill_diagonal(T, self.ctx.one)
+            up = not lower
+            if transpose_a:
+                T, up = T.T, not up
+            B = b[idx] if left_side else b[idx].T
+            if not left_side:  # X T = B  is  Tᵀ Xᵀ = Bᵀ
+                T, up = T.T, not up
+            X = np.empty(B.shape, dtype=object)
+            rows = range(n - 1, -1, -1) if up else range(n)
+            for i in rows:
+                known = range(i + 1, n) if up else range(i)
+                for col in range(B.shape[1]):
+                    rest = self.ctx.fsum(T[i, k] * X[k, col] for k in known)
+                    X[i, col] = self.binary["div"](B[i, col] - rest, T[i, i])
+            out[idx] = X if left_side else X.T
+        return out
+
+    def _lu(self, vals, **_):
+        """Partial pivoting on the largest |entry| of each column: (LU packed, pivots, permutation)."""
+        a = vals[0]
+        m, n = a.shape[-2:]
+        lu = np.array(a, dtype=object, copy=True)
+        pivots = np.zeros(a.shape[:-2] + (min(m, n),), dtype=np.int32)
+        perms = np.zeros(a.shape[:-2] + (m,), dtype=np.int32)
+        for idx in np.ndindex(a.shape[:-2]):
+            A, perm = lu[idx], list(range(m))
+            for j in range(min(m, n)):
+                p = max(range(j, m), key=lambda i: abs(A[i, j]))
+                pivots[idx][j] = p
+                if p != j:
+                    A[[j, p]] = A[[p, j]]
+                    perm[j], perm[p] = perm[p], perm[j]
+                if A[j, j] != 0:
+                    for i in range(j + 1, m):
+                        A[i, j] = A[i, j] / A[j, j]
+                        A[i, j + 1 :] = A[i, j + 1 :] - A[i, j] * A[j, j + 1 :]
+            perms[idx] = perm
+        return [lu, pivots, perms]
+
+    def _custom_linear_solve(self, vals, const_lengths, jaxprs, **_):
+        """The primal solve: the ``solve`` program on its constants and the right-hand side."""
+        counts = list(const_lengths)
+        start = sum(counts[:2])  # matvec's and vecmat's constants come first, then solve's
+        consts = vals[start : start + counts[2]]
+        b = vals[sum(counts) :]
+        return self._call(jaxprs.solve, [*consts, *b])
 
     # control flow
 
