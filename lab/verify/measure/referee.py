@@ -285,7 +285,7 @@ class _Interpreter:
             return c.atan2(a, b)
 
         def rem(a, b):  # the sign of a, as C's fmod and XLA's rem
-            return nan if b == 0 or c.isinf(a) else a - b * int(a / b)
+            return nan if b == 0 or c.isinf(a) or c.isnan(a) or c.isnan(b) else a - b * int(a / b)
 
         def polygamma(m, a):
             return nan if (c.isint(a) and a <= 0) else c.polygamma(int(m), a)
@@ -519,7 +519,14 @@ class _Interpreter:
             return a  # the real program does not round
         if np.dtype(new_dtype) == np.bool_:
             return np.asarray(a != 0, dtype=bool)
-        trunc = np.frompyfunc(lambda x: 0 if self.ctx.isnan(x) else int(x), 1, 1)  # toward zero, as XLA
+        info = np.iinfo(new_dtype)
+
+        def trunc(x):  # toward zero, saturating, NaN to 0, as XLA converts
+            if self.ctx.isnan(x):
+                return 0
+            return info.max if x >= info.max else info.min if x <= info.min else int(x)
+
+        trunc = np.frompyfunc(trunc, 1, 1)
         return np.asarray(trunc(a), dtype=new_dtype)
 
     def _copy(self, vals, **_):
