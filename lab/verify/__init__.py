@@ -13,7 +13,8 @@ The rooms:
 
 - ``measure/``: what is measured, each value with its error bound: autodiff (JAX's reverse and
   forward mode, bounded by the rounding interpreter), differences (Ridders' tables), the hand
-  code's own rounding (reruns in other precisions), and kinks;
+  code's own rounding (reruns in other precisions), kinks, and the exact referee (JAX's
+  derivative program run again at 60 and 120 digits, and the audit of the rounding bounds);
 - ``judge``: the rules that turn measured evidence into a verdict; it never runs JAX;
 - ``search/``: the cases, the profiles, the engine that searches and shrinks, and one point;
 - ``explain/``: diagnosis, the report, and the mutants;
@@ -41,6 +42,15 @@ _PUBLIC = {
     "Verdict": "lab.verify.judge",
     "Witness": "lab.verify.measure.autodiff",
     "approximated": "lab.verify.measure.rounding",
+    "exact_loss": "lab.verify.measure.referee",
+    "exact_gradient": "lab.verify.measure.referee",
+    "exact_hessian": "lab.verify.measure.referee",
+    "along": "lab.verify.measure.referee",
+    "Exact": "lab.verify.measure.referee",
+    "Unsupported": "lab.verify.measure.referee",
+    "audit": "lab.verify.measure.referee",
+    "Audit": "lab.verify.measure.referee",
+    "breaches": "lab.verify.measure.referee",
     "diagnose": "lab.verify.explain.diagnosis",
     "table": "lab.verify.explain.report",
     "failures": "lab.verify.explain.report",
