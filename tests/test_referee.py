@@ -431,21 +431,7 @@ def _kernel_grids():
 
 
 KERNELS = _kernel_grids()
-#: Rules whose allowance XLA's CPU kernels (jax 0.10.2) exceed, found by this test: bugs in the rules.
-KERNEL_BREACHES = {
-    "expm1": "XLA's expm1 is up to 5.1 ulps off (x = 0.00116), the rule allows C_F = 4",
-    "log1p": "XLA's log1p is up to 240 ulps off for x in (1 − √2, −0.354), the rule allows C_F = 4",
-    "exp2": "XLA's exp2 is off by about |x| ln 2 ulps (700 near |x| = 1000), the rule allows C_F = 4",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KERNEL_BREACHES[n])) if n in KERNEL_BREACHES else n
-        for n in KERNELS
-    ],
-)
+@pytest.mark.parametrize("name", list(KERNELS))
 def test_each_rule_bounds_its_compiled_kernel(name):
     """One primitive on exact inputs: its compiled value lies within its rule's bound of the referee."""
     from lab.verify.measure.rounding import bounded
