@@ -407,3 +407,26 @@ def test_a_hessian_wrong_by_a_varying_ratio_gets_no_constant_factor(tmp_path):
     r = verify(registry.load(str(f)), profile="ci")
     assert r.status == "fail" and r.failure.what == "hessian", r.message
     assert "constant factor" not in r.failure.diagnosis and "unexplained" in r.failure.diagnosis, r.failure.diagnosis
+
+
+def test_the_exact_referee_decides_before_a_gradient_is_called_wrong():
+    """Autodiff moved beyond its own bound (as a broken rounding rule would leave it): the referee sides with
+    the right hand gradient, so the case is verified and the breach is kept. A wrong hand gradient is still
+    wrong, and its message puts the exact value beside hand and autodiff."""
+    model = registry.get("logistic_regression")
+    rng = np.random.default_rng(3)
+    case = Case({"w": rng.normal(size=3), "b": np.asarray(0.3)}, rng.normal(size=(6, 3)), np.arange(6) % 2.0)
+    ev = Witness(model).evaluate([case], BATCH)[0]
+    moved = {k: g + 50 * ev.grad_err[k] for k, g in ev.grad.items()}
+    jvp = np.array([sum(float(np.sum(moved[k] * d[k])) for k in moved) for d in ev.directions])
+    off = type(ev)(**{**ev.__dict__, "grad": moved, "jvp": jvp})  # forward mode moved with it
+    v = judge(model, case, off, finite_differences=False)
+    assert v.kind == "verified" and v.rule == 6 and "beyond its bound" in v.breach, v.message
+    for k, g in ev.grad.items():  # the referee's value is autodiff's, to its bound
+        assert np.all(np.abs(v.exact[k] - g) <= ev.grad_err[k])
+
+    bad = mutant(model, MUTATIONS[0])
+    w = judge(bad, case, ev, finite_differences=False)
+    assert w.kind == "wrong" and ", exact " in w.message and w.exact is not None
+    m = w.mismatch
+    assert w.exact[m.param][m.index] == pytest.approx(m.reference, rel=1e-12)

@@ -15,6 +15,7 @@ from lab.model import Model
 from lab.verify.case import BATCH, Case
 from lab.verify.explain.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge_batch
+from lab.verify.measure import referee
 from lab.verify.measure.autodiff import TraceError, Witness
 from lab.verify.search.cases import Explicit, cases, every_shape, fill, shape_menu
 from lab.verify.search.profiles import PROFILES
@@ -24,6 +25,9 @@ from lab.verify.vocabulary import Kind, Status
 #: that is NaN nearly everywhere, or a gradient below rounding at every drawn point. One compiled
 #: batch holds 128 cases, so a model that verifies at all clears it with its first example.
 MIN_CASES = 100
+#: The audit of the rounding bounds: verified cases are checked against the exact referee, one per
+#: batch, until this many gradient entries are audited; small cases only (a referee call costs ~10 ms).
+AUDIT_ENTRIES, AUDIT_SIZE = 64, 64
 
 
 @dataclass
@@ -44,6 +48,9 @@ class ModelReport:
     message: str = ""
     derivation: str = ""  # ok, or the first problem found
     extra: dict = field(default_factory=dict)
+    audited: int = 0  # entries of autodiff's gradient checked against the exact referee (the audit)
+    held: int = 0  # of those, the ones within their rounding bound
+    breaches: list[str] = field(default_factory=list)  # where a bound did not hold: a bug in a rounding rule
 
     @property
     def mostly_inconclusive(self) -> bool:
@@ -93,8 +100,9 @@ def verify(
     def check(drawn, fill_seed):
         batch = fill(model, drawn, BATCH, fill_seed, scales)
         evidence = witness.evaluate(batch, BATCH)
+        audit_next = [report.audited < AUDIT_ENTRIES]  # one verified case of this batch joins the audit
         # finite differences (the slow witness) on the drawn cases; both autodiff modes on all
-        for verdict in judge_batch(model, batch, evidence, drawn=len(drawn), witness=witness):
+        for i, verdict in enumerate(judge_batch(model, batch, evidence, drawn=len(drawn), witness=witness)):
             if verdict.kind == Kind.SKIPPED:
                 report.outside += 1
                 report.skipped[verdict.reason] += 1
@@ -109,9 +117,14 @@ def verify(
                 report.inexact += 1
                 if report.precision is None or verdict.precision.digits < report.precision.precision.digits:
                     report.precision = verdict
+            if verdict.breach:
+                report.breaches.append(verdict.breach)
             if verdict.kind == Kind.VERIFIED:
                 report.max_error = max(report.max_error, verdict.rel_error)
                 report.max_margin = max(report.max_margin, verdict.margin)
+                if audit_next[0] and verdict.case.X.size <= AUDIT_SIZE:
+                    audit_next[0] = False
+                    _audit(model, verdict.case, evidence[i], report)
             elif verdict.kind.failed:
                 if isinstance(drawn, Explicit):  # not shrinkable: let Hypothesis search and shrink first
                     explicit.append(verdict)
@@ -150,6 +163,20 @@ def verify(
             f"not implemented: {e or 'loss or grad raises NotImplementedError'} (fill in {model.source.name})"
         )
     return report
+
+
+def _audit(model: Model, case: Case, ev, report: ModelReport) -> None:
+    """Autodiff's gradient at a verified case against the exact referee: does each entry lie within its
+    rounding bound? A breach is a bug in a rounding rule, kept in the report."""
+    try:
+        ex = referee.exact_gradient(model.module.loss, case.params, case.X, case.y, case.hyper, branches="float64")
+    except Exception:  # no referee for this loss (an unknown primitive): nothing audited
+        return
+    a = referee.audit(ev.grad, ev.grad_err, ex)
+    report.audited += a.total
+    report.held += a.held
+    if a.held < a.total:
+        report.breaches += referee.breaches(ev.grad, ev.grad_err, ex)
 
 
 def prefetch(models: list[Model]) -> None:
