@@ -845,10 +845,15 @@ def _models() -> int:
 
     report = Path(registry.DERIVATIONS).parent / ".cache" / "verify.json"
     try:
-        last = {r["model"]: r.get("status", "?") for r in json.loads(report.read_text(encoding="utf-8"))}
+        last = {
+            r["model"]: "mostly inconclusive"
+            if r.get("status") == "pass" and r.get("mostly_inconclusive")
+            else r.get("status", "?")
+            for r in json.loads(report.read_text(encoding="utf-8"))
+        }
     except (OSError, ValueError, TypeError, KeyError):
         last = {}
-    words = {"pass": "verified", "fail": "FAIL", "error": "ERROR"}
+    words = {"pass": "verified", "mostly inconclusive": "mostly inconclusive", "fail": "FAIL", "error": "ERROR"}
     rows = [("model", "verified", "target", "hyperparameters (default, domain)", "description")]
     for name in registry.names():
         m = registry.get(name)
