@@ -161,6 +161,21 @@ class Model:
         """Keyword-only integer arguments of ``init`` (classes, hidden width) and the range the verifier draws."""
         return dict(getattr(self.module, "SHAPES", {}))
 
+    def residual_scale(self, hyper: dict[str, float]) -> float | None:
+        """The scale of residual at which the loss does its work, when the model declares one: Tukey's c,
+        beyond which the loss is flat. ``RESIDUAL_SCALE`` is a hyperparameter's name or a number; the
+        verifier then draws many targets within a few of these of the prediction."""
+        declared = getattr(self.module, "RESIDUAL_SCALE", None)
+        if declared is None:
+            return None
+        if isinstance(declared, str):  # a hyperparameter drawn for this case, else the loss's keyword default
+            default = inspect.signature(self.module.loss).parameters.get(declared)
+            value = hyper.get(declared, default.default if default is not None else None)
+            value = None if value is inspect.Parameter.empty else value
+        else:
+            value = declared
+        return float(value) if value is not None and math.isfinite(float(value)) and float(value) > 0 else None
+
     @property
     def kink_order(self) -> int | None:
         """1 when the gradient jumps somewhere (hinge), 2 when only the second derivative does (Huber)."""

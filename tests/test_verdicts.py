@@ -430,3 +430,18 @@ def test_the_exact_referee_decides_before_a_gradient_is_called_wrong():
     assert w.kind == "wrong" and ", exact " in w.message and w.exact is not None
     m = w.mismatch
     assert w.exact[m.param][m.index] == pytest.approx(m.reference, rel=1e-12)
+
+
+def test_a_declared_residual_scale_draws_cases_where_the_loss_does_its_work(tmp_path):
+    """Tukey's biweight is flat beyond |r| = c: most drawn cases have every residual there, a zero gradient,
+    and prove nothing, and the report says so. Declaring RESIDUAL_SCALE = "c" draws many targets within
+    1.5 c of the prediction, and most cases become conclusive."""
+    from user_losses import TUKEY
+
+    plain, scaled = tmp_path / "tukey_plain.py", tmp_path / "tukey_scaled.py"
+    plain.write_text(TUKEY)
+    scaled.write_text(TUKEY.replace('TARGET = "real"\n', 'TARGET = "real"\nRESIDUAL_SCALE = "c"\n'))
+    before, after = (verify(registry.load(str(f)), profile="ci") for f in (plain, scaled))
+    assert before.status == after.status == "pass"
+    assert before.mostly_inconclusive and not after.mostly_inconclusive
+    assert after.cases > 1.4 * before.cases

@@ -102,6 +102,10 @@ def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> 
         pscale = draw(st.sampled_from(scales.params))
         params = {k: _array(draw, s, pscale) for k, s in shapes.items()}
         y = targets(draw, model.target, X.shape[0], draw(st.sampled_from(scales.targets)), sizes.get("n_classes", 3))
+        s = model.residual_scale(hyper)
+        if s is not None and draw(st.booleans(), label="residuals within the model's RESIDUAL_SCALE"):
+            u = draw(hnp.arrays(np.float64, X.shape[0], elements=st.floats(-WITHIN, WITHIN)), label="residual / scale")
+            y = _near_prediction(model, params, X, u * s)
         case = Case(params, X, y, dict(hyper), dict(sizes))
         if model.kink_order is not None:  # samples exactly on the kink, where subgradient code goes wrong
             rows = draw(st.sets(st.integers(0, X.shape[0] - 1), max_size=X.shape[0]), label="samples on the kink")
@@ -161,11 +165,27 @@ def fill(model: Model, drawn: list[Case], size: int, seed: int, scales: Scales =
         X = rng.uniform(-1, 1, (n, d)) * rng.choice(scales.features)
         params = {k: rng.uniform(-1, 1, np.shape(v)) * rng.choice(scales.params) for k, v in drawn[0].params.items()}
         y = random_targets(rng, model.target, n, float(rng.choice(scales.targets)), drawn[0].sizes.get("n_classes", 3))
+        s = model.residual_scale(drawn[0].hyper)
+        if s is not None and rng.random() < 0.5:
+            y = _near_prediction(model, params, X, rng.uniform(-WITHIN, WITHIN, n) * s)
         case = Case(params, X, y, dict(drawn[0].hyper), dict(drawn[0].sizes))
         if model.kink_order is not None and rng.random() < 0.5:
             case = place_on_kink(model, case, np.flatnonzero(rng.random(n) < rng.random()))
         out.append(case)
     return out
+
+
+#: Targets drawn near the prediction: residuals up to this many of the model's RESIDUAL_SCALE, so most
+#: fall where the loss does its work and some beyond, where it is flat.
+WITHIN = 1.5
+
+
+def _near_prediction(model: Model, params: dict, X: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Targets y = prediction − r (residual prediction − y = r), for a real target; else unchanged draws."""
+    with np.errstate(all="ignore"):
+        pred = np.asarray(model.module.predict(params, X), dtype=np.float64).reshape(-1)
+    y = pred - r
+    return np.where(np.isfinite(y), y, r)
 
 
 def random_targets(rng, target: str, n: int, scale: float, n_classes: int = 3) -> np.ndarray:
