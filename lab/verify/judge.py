@@ -38,7 +38,7 @@ import numpy as np
 
 from lab.model import Model
 from lab.verify.case import BATCH, Case
-from lab.verify.measure import kinks, referee
+from lab.verify.measure import kinks
 from lab.verify.measure.autodiff import Evidence, flatten
 from lab.verify.measure.differences import fd_directional, loss_rounding, one_sided
 from lab.verify.measure.hand import Precision, explain, hand_gradient
@@ -394,6 +394,8 @@ def _referee(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
     derivative as written at 60 digits. Where the hand value agrees with it, the hand code is right and
     autodiff broke its own bound (a bug in a rounding rule, kept in ``v.breach``): the case is verified.
     Returns the words that put the exact value beside hand and autodiff in the message."""
+    from lab.verify.measure import referee  # mpmath: imported when a gradient looks wrong, not with the judge
+
     try:
         ex = referee.exact_gradient(model.module.loss, case.params, case.X, case.y, case.hyper, branches="float64")
     except referee.Unsupported as e:
