@@ -1,12 +1,16 @@
 """The Neville tables of the finite-difference witnesses run in Python floats for speed: they must give
-what the NumPy tables gave, bit for bit, NaN and infinity included."""
+what the same tables give in NumPy (kept here as the reference), bit for bit, NaN and infinity included,
+steps that underflow to 0 too."""
 
 import math
 
 import numpy as np
 import pytest
 
-from lab.verify.measure.differences import _one_sided_np, _ridders_np, finite_difference, one_sided
+from lab.verify.measure.differences import finite_difference, one_sided
+from lab.verify.measure.rounding import U
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the NumPy reference overflows on purpose
 
 FUNCTIONS = [
     lambda t: math.exp(3 * t) - 1.0,
@@ -16,6 +20,47 @@ FUNCTIONS = [
     lambda t: math.nan if abs(t) > 0.3 else t * t,  # NaN at the first steps only
     lambda t: 1e-3 * math.sin(1e4 * t),
 ]
+
+
+def _ridders_np(f, h0, con, steps):
+    """The reference: Ridders' central table in NumPy scalars."""
+    a = np.zeros((steps, steps))
+    rounding = np.zeros(steps)
+    h = h0
+    best, err = np.nan, np.inf
+    for i in range(steps):
+        fp, fm = f(h), f(-h)
+        a[0, i] = (fp - fm) / (2 * h)
+        rounding[i] = 4 * U * (abs(fp) + abs(fm)) / (2 * h)
+        fac = con * con
+        for j in range(1, i + 1):
+            a[j, i] = (a[j - 1, i] * fac - a[j - 1, i - 1]) / (fac - 1)
+            fac *= con * con
+            e = max(abs(a[j, i] - a[j - 1, i]), abs(a[j, i] - a[j - 1, i - 1])) + 4 * rounding[i - j : i + 1].max()
+            if e <= err:
+                err, best = e, a[j, i]
+        h /= con
+    return best, err, h
+
+
+def _one_sided_np(f, h0, side, con, steps, f_err, f0):
+    """The reference: the one-sided table in NumPy scalars."""
+    a = np.zeros((steps, steps))
+    rounding = np.zeros(steps)
+    h, best, err = h0, np.nan, np.inf
+    for i in range(steps):
+        fh = f(side * h)
+        a[0, i] = side * (fh - f0) / h
+        rounding[i] = (4 * U * (abs(fh) + abs(f0)) + 2 * f_err) / h
+        fac = con
+        for j in range(1, i + 1):
+            a[j, i] = (a[j - 1, i] * fac - a[j - 1, i - 1]) / (fac - 1)
+            fac *= con
+            e = max(abs(a[j, i] - a[j - 1, i]), abs(a[j, i] - a[j - 1, i - 1])) + 4 * rounding[i - j : i + 1].max()
+            if e <= err:
+                err, best = e, a[j, i]
+        h /= con
+    return best, err
 
 
 def same(a, b):
