@@ -102,6 +102,8 @@ class Witness:
         self.has_hessian = callable(getattr(model.module, "hessian", None))
         #: The parameter order of ``init``; JAX sorts dict keys, so it is kept here.
         self.keys = list(model.init(model.n_features or 1))
+        #: Check the cases of a batch one after another, not side by side (see _decide_sequential).
+        self.sequential: bool | None = None
 
     def _witnesses(self, params, X, y, hyper, V):
         """Loss, gradient, directional derivatives (and Hessian) of one case, unbounded."""
@@ -109,7 +111,12 @@ class Witness:
         keys = self.keys
         f = lambda q: loss(q, X, y, **hyper)  # noqa: E731
         L, g = jax.value_and_grad(f)(params)
-        out = dict(loss=L, grad=g, jvp=jax.vmap(lambda v: jax.jvp(f, (params,), (v,))[1])(V))
+        if self.sequential:  # one direction at a time: every LAPACK call has a batch of one
+            k = jax.tree_util.tree_leaves(V)[0].shape[0]
+            jvp = jnp.stack([jax.jvp(f, (params,), (jax.tree_util.tree_map(lambda a: a[i], V),))[1] for i in range(k)])
+        else:
+            jvp = jax.vmap(lambda v: jax.jvp(f, (params,), (v,))[1])(V)
+        out = dict(loss=L, grad=g, jvp=jvp)
         if self.has_hessian:
             out["hessian"] = jax.hessian(lambda v: f(unflatten(v, params, keys)))(flatten(params, keys))
         return out
@@ -117,8 +124,23 @@ class Witness:
     def _all(self, params, X, y, hyper, V):
         # The bound is taken over the batched program, so the interpreter traces once per shape
         # rather than once per case under vmap (three times faster to trace).
+        if self.sequential:
+            return jax.lax.map(lambda a: bounded(self._witnesses)(*a), (params, X, y, hyper, V))
         values, errors = bounded(jax.vmap(self._witnesses))(params, X, y, hyper, V)
         return values, errors
+
+    def _decide_sequential(self, args) -> None:
+        """Whether the program must check its cases one after another: when the loss calls LAPACK
+        (a Cholesky factor, a solve). XLA:CPU runs independent custom calls at once on its thread
+        pool, and jaxlib's LAPACK kernels split a large batch into tasks on that same pool and wait
+        for them: with every thread of the pool waiting, none is left to run the tasks, and the
+        program never returns (a GP's Cholesky and solve at n = 64, batch 128, on two cores). A
+        batch of one is not split."""
+        if self.sequential is not None:
+            return
+        one = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), args)
+        text = jax.jit(self._witnesses).trace(*one).lower().as_text()
+        self.sequential = "custom_call" in text
 
     def source_key(self, tree, flat) -> str | None:
         """The store's key for this program read from source, without tracing; None when the loss
@@ -142,6 +164,7 @@ class Witness:
         before = set(rounding.approximated)
         rounding.approximated.clear()
         try:
+            self._decide_sequential(args)
             lowered = jax.jit(self._all).trace(*args).lower()
             names = sorted(rounding.approximated)
         finally:
