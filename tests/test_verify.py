@@ -246,3 +246,16 @@ def test_breaking_a_model_fails_verify_by_name(tmp_path, name, capsys):
     assert main(["verify", "--module", str(f), "--no-derivations"]) == 1
     out = capsys.readouterr().out
     assert name in out and "FAIL" in out
+
+
+def test_a_program_that_does_not_return_stops_the_run_in_one_line(monkeypatch):
+    """A stuck program (XLA cannot be interrupted) is an error naming the model, the shape and what was
+    running, after the time budget; Hypothesis does not shrink it (each rerun would wait as long)."""
+    from lab.verify.measure import autodiff
+
+    monkeypatch.setattr(autodiff, "RUN_BUDGET", 0.05)
+    monkeypatch.setattr(type(jnp.zeros(1)), "is_ready", lambda self: False)
+    r = verify(registry.get("linear_regression"), profile="ci")
+    assert r.status == "error" and r.extra.get("stuck"), r.message
+    assert "stopped after" in r.message and "linear_regression" in r.message and "n = 1, d = 1" in r.message
+    assert "\n" not in r.message

@@ -15,6 +15,8 @@ rounding interpreter.
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,17 @@ TRACE_ERRORS = (
 
 class TraceError(ValueError):
     """The loss cannot be traced by JAX (it calls NumPy instead of the array namespace)."""
+
+
+#: Seconds a compiled program may run before the verifier gives up on it ($LAB_RUN_BUDGET). A batch
+#: runs in well under a second for most models and in a minute for a GP at n = 64; a program that
+#: has not returned by then is stuck (XLA cannot be interrupted).
+RUN_BUDGET = float(os.environ.get("LAB_RUN_BUDGET", "300"))
+
+
+class OutOfTime(BaseException):
+    """A compiled program did not return within :data:`RUN_BUDGET`. A BaseException, so that Hypothesis
+    does not take it for a failure to shrink (every rerun would wait as long again)."""
 
 
 @dataclass
@@ -205,11 +218,29 @@ class Witness:
         Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
         return params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs
 
+    def _wait(self, out, size: int, case: Case) -> None:
+        """Wait for the program's results, at most :data:`RUN_BUDGET` seconds; then :class:`OutOfTime`,
+        in one line naming the model, the shape and what was running."""
+        leaves = jax.tree_util.tree_leaves(out)
+        start = time.monotonic()
+        pause = 0.001
+        while not all(a.is_ready() for a in leaves):
+            if time.monotonic() - start > RUN_BUDGET:
+                n, d = case.shape
+                raise OutOfTime(
+                    f"stopped after {RUN_BUDGET:.0f} s: the witnesses' program of {self.model.name} (loss, "
+                    f"gradient, directional derivatives and their rounding bounds{', Hessian' if self.has_hessian else ''}) "
+                    f"for {size} cases of n = {n}, d = {d} did not return (raise $LAB_RUN_BUDGET if it is only slow)"
+                )
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
+
     def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
         """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
         V = directions({k: batch[0].params[k] for k in self.keys}, batch[0].shape)
         # device_put, not jnp.asarray: that would compile a copy for every new shape
         out = self._run(jax.device_put(self._arrays(batch, size, V)))
+        self._wait(out, size, batch[0])
         values, errors = jax.tree_util.tree_map(np.asarray, out)
         out = dict(values, **{f"{k}_err": v for k, v in errors.items()})
         return [

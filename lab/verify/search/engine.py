@@ -15,7 +15,7 @@ from lab.model import Model
 from lab.verify.case import BATCH, Case
 from lab.verify.explain.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge_batch
-from lab.verify.measure.autodiff import TraceError, Witness
+from lab.verify.measure.autodiff import OutOfTime, TraceError, Witness
 from lab.verify.search.cases import Explicit, cases, every_shape, fill, shape_menu
 from lab.verify.search.profiles import PROFILES
 
@@ -134,6 +134,9 @@ def verify(
             report.max_margin = max(report.max_margin, found.verdict.margin)
     except TraceError as e:
         report.status, report.message = "error", str(e)
+    except OutOfTime as e:  # XLA's threads stay stuck: the caller should end the process
+        report.status, report.message = "error", str(e)
+        report.extra["stuck"] = True
     except NotImplementedError as e:
         report.status = "error"
         report.message = (
