@@ -259,3 +259,34 @@ def test_a_program_that_does_not_return_stops_the_run_in_one_line(monkeypatch):
     assert r.status == "error" and r.extra.get("stuck"), r.message
     assert "stopped after" in r.message and "linear_regression" in r.message and "n = 1, d = 1" in r.message
     assert "\n" not in r.message
+
+
+def test_a_derandomized_profile_draws_the_same_cases_whatever_is_imported(tmp_path, monkeypatch):
+    """Hypothesis reads constants from every loaded module outside site-packages into its draws; the
+    verifier's search must not depend on them (issue 18: pandas on PYTHONPATH changed --profile extreme)."""
+    import importlib
+    import sys
+
+    from lab.verify.search import engine
+
+    drawn = []
+    real_fill = engine.fill
+
+    def spy(model, cases, *a, **k):
+        drawn.append(np.concatenate([c.X.ravel() for c in cases]).tobytes())
+        return real_fill(model, cases, *a, **k)
+
+    monkeypatch.setattr(engine, "fill", spy)
+    model = registry.get("linear_regression")
+    verify(model, profile="extreme", examples=15)
+    before, drawn[:] = list(drawn), []
+    (tmp_path / "local_constants_probe.py").write_text(
+        "".join(f"C{i} = {v!r}\n" for i, v in enumerate([0.1 * k + 1e-3 for k in range(400)] + [1e3, -7.5, 2.5e5]))
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("local_constants_probe")
+    try:
+        verify(model, profile="extreme", examples=15)
+    finally:
+        sys.modules.pop("local_constants_probe", None)
+    assert drawn == before

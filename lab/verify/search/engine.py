@@ -17,7 +17,7 @@ from lab.verify.explain.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge_batch
 from lab.verify.measure.autodiff import OutOfTime, TraceError, Witness
 from lab.verify.search.cases import Explicit, cases, every_shape, fill, shape_menu
-from lab.verify.search.profiles import PROFILES
+from lab.verify.search.profiles import PROFILES, same_draws_everywhere
 
 #: A pass needs this many conclusive cases. Fewer means the search checked almost nothing: a loss
 #: that is NaN nearly everywhere, or a gradient below rounding at every drawn point. One compiled
@@ -117,7 +117,8 @@ def verify(
     if seed is not None:
         check = hseed(seed)(check)
     try:
-        check()
+        with same_draws_everywhere():
+            check()
         if explicit:
             raise _Found(explicit[0])
         if report.cases < MIN_CASES:
