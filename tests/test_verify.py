@@ -290,3 +290,17 @@ def test_a_derandomized_profile_draws_the_same_cases_whatever_is_imported(tmp_pa
     finally:
         sys.modules.pop("local_constants_probe", None)
     assert drawn == before
+
+
+def test_a_pass_where_most_cases_proved_nothing_is_not_shown_as_plainly_verified():
+    from collections import Counter
+
+    from lab.verify.explain.report import table
+    from lab.verify.search.engine import ModelReport
+
+    weak = ModelReport("weak", cases=531, inconclusive=Counter({"the rounding bound of autodiff is not finite": 1517}))
+    strong = ModelReport("strong", cases=2047, inconclusive=Counter({"the gradient is within rounding of 0": 1}))
+    text = table([weak, strong])
+    rows = {line.split()[0]: line.split()[-1] for line in text.splitlines()[2:4]}
+    assert rows == {"weak": "verified*", "strong": "verified"}
+    assert "(* most of them: read this verdict with care)" in text

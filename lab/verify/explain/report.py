@@ -25,7 +25,7 @@ def table(reports: list[ModelReport]) -> str:
                 f"{r.max_error:.1e}",
                 _share(r.max_margin),
                 r.derivation or "-",
-                {"pass": "verified", "fail": "FAIL", "error": "ERROR"}[r.status],
+                _status(r),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -40,6 +40,16 @@ def table(reports: list[ModelReport]) -> str:
     return "\n".join(line.rstrip() for line in lines + ([""] + notes if notes else []))
 
 
+def _mostly_unclear(r: ModelReport) -> bool:
+    return sum(r.inconclusive.values()) > r.cases
+
+
+def _status(r: ModelReport) -> str:
+    """verified, FAIL or ERROR; a pass where most cases proved nothing is marked, not plainly verified."""
+    word = {"pass": "verified", "fail": "FAIL", "error": "ERROR"}[r.status]
+    return word + "*" if r.status == "pass" and _mostly_unclear(r) else word
+
+
 def _notes(r: ModelReport) -> list[str]:
     """What the row's counts hide: why cases were skipped, how many proved nothing, lost digits."""
     out = []
@@ -48,7 +58,7 @@ def _notes(r: ModelReport) -> list[str]:
         out.append(f"{r.model}: {n} of {total} cases skipped: {why}")
     unclear = sum(r.inconclusive.values())
     if unclear:
-        mostly = " (most of them: read this verdict with care)" if unclear > r.cases else ""
+        mostly = " (* most of them: read this verdict with care)" if _mostly_unclear(r) else ""
         whys = "; ".join(f"{n} {why}" for why, n in r.inconclusive.most_common())
         out.append(f"{r.model}: {unclear} of {total} cases inconclusive{mostly}: {whys}")
     if r.inexact and r.precision is not None:
