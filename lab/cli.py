@@ -7,6 +7,7 @@ a wrong gradient is exit 1; success is exit 0.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -322,6 +323,9 @@ def _verify_once(args, watched: list | None = None) -> int:
                 r = verify(m, profile=args.profile, examples=args.examples, seed=args.seed, on_case=tick)
             r.extra["spec"] = specs[m.name]
             reports.append(r)
+            if r.extra.get("stuck"):  # XLA's threads are held: no other program would run
+                models = models[: len(reports)]
+                break
     except BaseException:
         if background is not None:
             background.cancel()
@@ -371,8 +375,14 @@ def _verify_once(args, watched: list | None = None) -> int:
     if args.json:
         write_json(reports, args.json)
     if any(r.status == "error" for r in reports) and not any(r.status == "fail" for r in reports):
-        return 2
-    return 1 if any(r.status != "pass" for r in reports) or orphans or not all(d.ok for d in lessons) else 0
+        code = 2
+    else:
+        code = 1 if any(r.status != "pass" for r in reports) or orphans or not all(d.ok for d in lessons) else 0
+    if any(r.extra.get("stuck") for r in reports):  # a program that never returned holds XLA's threads:
+        sys.stdout.flush()  # the interpreter could not shut JAX down, so the process ends here
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _watch(args, poll: float = 0.3, runs: int | None = None) -> int:

@@ -87,11 +87,10 @@ def test_check_all_reports_lessons_under_their_own_name_not_as_orphans(tmp_path)
 def test_a_full_lab_verify_lists_the_lessons_and_a_failing_one_fails_the_run(tmp_path, monkeypatch, capsys):
     """Below the table, one line per lesson; a lesson that fails makes the exit code 1. (The models' search
     is replaced by a stub that passes at once: this test is about the lessons, not the witnesses.)"""
+    import lab.verify
     from lab import model as registry
     from lab.cli import main
     from lab.verify.search import engine as search
-
-    import lab.verify
 
     stub = lambda m, **kw: search.ModelReport(m.name, cases=1)  # noqa: E731
     monkeypatch.setattr(lab.verify, "verify", stub)  # the name the command line calls

@@ -12,6 +12,10 @@ Each declares ``EXPECT``:
   a run that checked nothing;
 - any other phrase: a seeded mistake; the verifier must fail it and its diagnosis must contain
   the phrase.
+
+A module may declare ``KNOWN = "issue N: ..."``: a verdict the verifier gets wrong today, for a
+reason in a part being rewritten. Its ``test_verdict`` is then a strict xfail: when the fix lands it
+passes, the xfail fails, and the declaration is removed.
 """
 
 import ast
@@ -57,7 +61,17 @@ def test_the_folder_is_populated():
     assert VERIFIED and len(VERIFIED) < len(FILES)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def _known(paths):
+    """``paths`` as parameters, each module that declares ``KNOWN`` marked as a strict xfail."""
+    out = []
+    for p in paths:
+        known = _expect(p, "KNOWN")
+        marks = [pytest.mark.xfail(strict=True, reason=known)] if known else []
+        out.append(pytest.param(p, id=p.stem, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("path", _known(FILES))
 def test_verdict(path):
     expect = _expect(path)
     model = load(str(path))
@@ -75,7 +89,7 @@ def test_verdict(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", VERIFIED, ids=[p.stem for p in VERIFIED])
+@pytest.mark.parametrize("path", _known(VERIFIED))
 def test_no_false_alarm_at_extreme_scales(path):
     """Features up to 1e6, scores up to 1e4, near-collinear columns, repeated rows, n = 1."""
     _passes(path, verify(load(str(path)), profile="extreme", examples=20))

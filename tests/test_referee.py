@@ -431,6 +431,8 @@ def _kernel_grids():
 
 
 KERNELS = _kernel_grids()
+
+
 @pytest.mark.parametrize("name", list(KERNELS))
 def test_each_rule_bounds_its_compiled_kernel(name):
     """One primitive on exact inputs: its compiled value lies within its rule's bound of the referee."""

@@ -340,3 +340,64 @@ def test_a_loss_that_ignores_the_data_gets_a_program_per_shape(tmp_path, store):
     programs.live.clear()
     for n in (2, 1):  # from the store alone
         assert np.isfinite(Witness(m).evaluate([one_case(m, n=n)], 4)[0].loss)
+
+
+CHOLESKY = """
+import numpy as np
+from array_api_compat import array_namespace
+TARGET = "real"
+def init(d):
+    return {"w": np.zeros(d)}
+def predict(params, X):
+    return X @ params["w"]
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    K = X.T @ X + xp.eye(X.shape[1]) * (1.0 + params["w"] @ params["w"])
+    return xp.sum(xp.log(xp.linalg.diagonal(xp.linalg.cholesky(K))))
+def grad(params, X, y):
+    K = X.T @ X + np.eye(X.shape[1]) * (1.0 + params["w"] @ params["w"])
+    return {"w": np.trace(np.linalg.inv(K)) * params["w"]}
+"""
+
+
+def test_a_stored_program_that_calls_lapack_runs_in_a_fresh_process(tmp_path):
+    """JAX loads LAPACK while lowering; a warm run lowers nothing, and its first Cholesky factor
+    segfaulted (issue 18). The second process loads every program from the store."""
+    f = tmp_path / "chol_probe.py"
+    f.write_text(CHOLESKY)
+    env = dict(os.environ, LAB_JAX_CACHE=str(tmp_path / "cache"))
+    code = (
+        "import sys, numpy as np; from lab.model import load; from lab.verify.case import Case; "
+        "from lab.verify.measure.autodiff import Witness; m = load(sys.argv[1]); rng = np.random.default_rng(0); "
+        "c = Case({'w': rng.standard_normal(3)}, rng.standard_normal((5, 3)), rng.standard_normal(5)); "
+        "print(Witness(m).evaluate([c], 4)[0].loss)"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code, str(f)], env=env, capture_output=True, timeout=600)
+        for _ in range(2)
+    ]
+    for r in runs:
+        assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert runs[0].stdout == runs[1].stdout
+
+
+def test_a_batch_of_lapack_calls_does_not_deadlock(tmp_path):
+    """A Cholesky factor and a solve under vmap at n = 32: XLA:CPU ran the batched LAPACK calls at once
+    and each waited for tasks on the same thread pool, forever (issue 18). The witnesses now check
+    such a loss one case at a time. In a subprocess, so that a regression fails instead of hanging."""
+    f = tmp_path / "solve_probe.py"
+    f.write_text(
+        CHOLESKY.replace(
+            "    return xp.sum(xp.log(xp.linalg.diagonal(xp.linalg.cholesky(K))))",
+            "    L = xp.linalg.cholesky(K)\n    return xp.sum(xp.linalg.solve(L, X.T @ y[:, None]) ** 2) + xp.sum(xp.log(xp.linalg.diagonal(L)))",
+        )
+    )
+    code = (
+        "import sys, numpy as np; from lab.model import load; from lab.verify.case import Case; "
+        "from lab.verify.measure.autodiff import Witness; from lab.verify.runtime import programs; "
+        "programs.use_store(None); m = load(sys.argv[1]); rng = np.random.default_rng(0); "
+        "cs = [Case({'w': rng.standard_normal(32)}, rng.standard_normal((40, 32)), rng.standard_normal(40)) for _ in range(16)]; "
+        "w = Witness(m); ev = w.evaluate(cs, 16); print(w.sequential, all(np.isfinite(e.loss) for e in ev))"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, timeout=240)
+    assert r.returncode == 0 and r.stdout.split() == [b"True", b"True"], r.stderr.decode()[-2000:]

@@ -250,3 +250,61 @@ def test_breaking_a_model_fails_verify_by_name(tmp_path, name, capsys):
     assert main(["verify", "--module", str(f), "--no-derivations"]) == 1
     out = capsys.readouterr().out
     assert name in out and "FAIL" in out
+
+
+def test_a_program_that_does_not_return_stops_the_run_in_one_line(monkeypatch):
+    """A stuck program (XLA cannot be interrupted) is an error naming the model, the shape and what was
+    running, after the time budget; Hypothesis does not shrink it (each rerun would wait as long)."""
+    from lab.verify.measure import autodiff
+
+    monkeypatch.setattr(autodiff, "RUN_BUDGET", 0.05)
+    monkeypatch.setattr(type(jnp.zeros(1)), "is_ready", lambda self: False)
+    r = verify(registry.get("linear_regression"), profile="ci")
+    assert r.status == "error" and r.extra.get("stuck"), r.message
+    assert "stopped after" in r.message and "linear_regression" in r.message and "n = 1, d = 1" in r.message
+    assert "\n" not in r.message
+
+
+def test_a_derandomized_profile_draws_the_same_cases_whatever_is_imported(tmp_path, monkeypatch):
+    """Hypothesis reads constants from every loaded module outside site-packages into its draws; the
+    verifier's search must not depend on them (issue 18: pandas on PYTHONPATH changed --profile extreme)."""
+    import importlib
+    import sys
+
+    from lab.verify.search import engine
+
+    drawn = []
+    real_fill = engine.fill
+
+    def spy(model, cases, *a, **k):
+        drawn.append(np.concatenate([c.X.ravel() for c in cases]).tobytes())
+        return real_fill(model, cases, *a, **k)
+
+    monkeypatch.setattr(engine, "fill", spy)
+    model = registry.get("linear_regression")
+    verify(model, profile="extreme", examples=15)
+    before, drawn[:] = list(drawn), []
+    (tmp_path / "local_constants_probe.py").write_text(
+        "".join(f"C{i} = {v!r}\n" for i, v in enumerate([0.1 * k + 1e-3 for k in range(400)] + [1e3, -7.5, 2.5e5]))
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("local_constants_probe")
+    try:
+        verify(model, profile="extreme", examples=15)
+    finally:
+        sys.modules.pop("local_constants_probe", None)
+    assert drawn == before
+
+
+def test_a_pass_where_most_cases_proved_nothing_is_not_shown_as_plainly_verified():
+    from collections import Counter
+
+    from lab.verify.explain.report import table
+    from lab.verify.search.engine import ModelReport
+
+    weak = ModelReport("weak", cases=531, inconclusive=Counter({"the rounding bound of autodiff is not finite": 1517}))
+    strong = ModelReport("strong", cases=2047, inconclusive=Counter({"the gradient is within rounding of 0": 1}))
+    text = table([weak, strong])
+    rows = {line.split()[0]: line.split("-", 1)[1].strip() for line in text.splitlines()[2:4]}
+    assert rows == {"weak": "verified, mostly inconclusive", "strong": "verified"}
+    assert "(most of them: read this verdict with care)" in text

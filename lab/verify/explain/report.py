@@ -59,7 +59,7 @@ def _notes(r: ModelReport) -> list[str]:
         out.append(f"{r.model}: {n} of {total} cases skipped: {why}")
     unclear = sum(r.inconclusive.values())
     if unclear:
-        mostly = " (most of them: read this verdict with care)" if unclear > r.cases else ""
+        mostly = " (most of them: read this verdict with care)" if r.mostly_inconclusive else ""
         whys = "; ".join(f"{n} {why}" for why, n in r.inconclusive.most_common())
         out.append(f"{r.model}: {unclear} of {total} cases inconclusive{mostly}: {whys}")
     if r.breaches:

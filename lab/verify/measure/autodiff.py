@@ -15,6 +15,8 @@ rounding interpreter.
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,17 @@ TRACE_ERRORS = (
 
 class TraceError(ValueError):
     """The loss cannot be traced by JAX (it calls NumPy instead of the array namespace)."""
+
+
+#: Seconds a compiled program may run before the verifier gives up on it ($LAB_RUN_BUDGET). A batch
+#: runs in well under a second for most models and in a minute for a GP at n = 64; a program that
+#: has not returned by then is stuck (XLA cannot be interrupted).
+RUN_BUDGET = float(os.environ.get("LAB_RUN_BUDGET", "300"))
+
+
+class OutOfTime(BaseException):
+    """A compiled program did not return within :data:`RUN_BUDGET`. A BaseException, so that Hypothesis
+    does not take it for a failure to shrink (every rerun would wait as long again)."""
 
 
 @dataclass
@@ -102,6 +115,8 @@ class Witness:
         self.has_hessian = callable(getattr(model.module, "hessian", None))
         #: The parameter order of ``init``; JAX sorts dict keys, so it is kept here.
         self.keys = list(model.init(model.n_features or 1))
+        #: Check the cases of a batch one after another, not side by side (see _decide_sequential).
+        self.sequential: bool | None = None
 
     def _witnesses(self, params, X, y, hyper, V):
         """Loss, gradient, directional derivatives (and Hessian) of one case, unbounded."""
@@ -109,7 +124,14 @@ class Witness:
         keys = self.keys
         f = lambda q: loss(q, X, y, **hyper)  # noqa: E731
         L, g = jax.value_and_grad(f)(params)
-        out = dict(loss=L, grad=g, jvp=jax.vmap(lambda v: jax.jvp(f, (params,), (v,))[1])(V))
+        if self.sequential:  # one direction at a time: every LAPACK call has a batch of one
+            k = jax.tree_util.tree_leaves(V)[0].shape[0]
+            jvp = jnp.stack(
+                [jax.jvp(f, (params,), (jax.tree_util.tree_map(lambda a, i=i: a[i], V),))[1] for i in range(k)]
+            )
+        else:
+            jvp = jax.vmap(lambda v: jax.jvp(f, (params,), (v,))[1])(V)
+        out = dict(loss=L, grad=g, jvp=jvp)
         if self.has_hessian:
             out["hessian"] = jax.hessian(lambda v: f(unflatten(v, params, keys)))(flatten(params, keys))
         return out
@@ -117,8 +139,23 @@ class Witness:
     def _all(self, params, X, y, hyper, V):
         # The bound is taken over the batched program, so the interpreter traces once per shape
         # rather than once per case under vmap (three times faster to trace).
+        if self.sequential:
+            return jax.lax.map(lambda a: bounded(self._witnesses)(*a), (params, X, y, hyper, V))
         values, errors = bounded(jax.vmap(self._witnesses))(params, X, y, hyper, V)
         return values, errors
+
+    def _decide_sequential(self, args) -> None:
+        """Whether the program must check its cases one after another: when the loss calls LAPACK
+        (a Cholesky factor, a solve). XLA:CPU runs independent custom calls at once on its thread
+        pool, and jaxlib's LAPACK kernels split a large batch into tasks on that same pool and wait
+        for them: with every thread of the pool waiting, none is left to run the tasks, and the
+        program never returns (a GP's Cholesky and solve at n = 64, batch 128, on two cores). A
+        batch of one is not split."""
+        if self.sequential is not None:
+            return
+        one = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), args)
+        text = jax.jit(self._witnesses).trace(*one).lower().as_text()
+        self.sequential = "custom_call" in text
 
     def source_key(self, tree, flat) -> str | None:
         """The store's key for this program read from source, without tracing; None when the loss
@@ -142,6 +179,7 @@ class Witness:
         before = set(rounding.approximated)
         rounding.approximated.clear()
         try:
+            self._decide_sequential(args)
             lowered = jax.jit(self._all).trace(*args).lower()
             names = sorted(rounding.approximated)
         finally:
@@ -182,11 +220,29 @@ class Witness:
         Vs = {k: stack([np.stack([v[k] for v in V])] * len(padded)) for k in template}
         return params, stack([c.X for c in padded]), stack([c.y for c in padded]), hyper, Vs
 
+    def _wait(self, out, size: int, case: Case) -> None:
+        """Wait for the program's results, at most :data:`RUN_BUDGET` seconds; then :class:`OutOfTime`,
+        in one line naming the model, the shape and what was running."""
+        leaves = jax.tree_util.tree_leaves(out)
+        start = time.monotonic()
+        pause = 0.001
+        while not all(a.is_ready() for a in leaves):
+            if time.monotonic() - start > RUN_BUDGET:
+                n, d = case.shape
+                raise OutOfTime(
+                    f"stopped after {RUN_BUDGET:.0f} s: the witnesses' program of {self.model.name} (loss, "
+                    f"gradient, directional derivatives and their rounding bounds{', Hessian' if self.has_hessian else ''}) "
+                    f"for {size} cases of n = {n}, d = {d} did not return (raise $LAB_RUN_BUDGET if it is only slow)"
+                )
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
+
     def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
         """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
         V = directions({k: batch[0].params[k] for k in self.keys}, batch[0].shape)
         # device_put, not jnp.asarray: that would compile a copy for every new shape
         out = self._run(jax.device_put(self._arrays(batch, size, V)))
+        self._wait(out, size, batch[0])
         values, errors = jax.tree_util.tree_map(np.asarray, out)
         out = dict(values, **{f"{k}_err": v for k, v in errors.items()})
         return [

@@ -63,11 +63,24 @@ def _compile(lowered, digest: str, names: list[str]):
     return program
 
 
+def _lapack_ready() -> None:
+    """Load LAPACK's functions into jaxlib's kernels. JAX does it while lowering a program that calls
+    them (a Cholesky factor, a solve); a program loaded from the store was never lowered in this
+    process, and its first LAPACK call would jump through a null pointer (a segfault)."""
+    try:
+        from jax._src.lax.linalg import initialize_lapack
+
+        initialize_lapack()
+    except Exception:  # another JAX: lowering a program initializes it as before
+        pass
+
+
 def _load(digest: str):
     """The program stored under ``digest``, or None (missing, damaged, or from another JAX)."""
     payload = STORE.get(f"p-{digest}")
     if payload is None:
         return None
+    _lapack_ready()
     try:
         from jax.experimental.serialize_executable import deserialize_and_load
 

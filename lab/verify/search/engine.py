@@ -18,12 +18,12 @@ from lab.verify.case import BATCH, Case
 from lab.verify.explain.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge_batch
 from lab.verify.measure import kinks
-from lab.verify.measure.autodiff import TraceError, Witness
+from lab.verify.measure.autodiff import OutOfTime, TraceError, Witness
 from lab.verify.runtime.programs import STORE
 from lab.verify.runtime.source_key import code_key
 from lab.verify.runtime.store import file_hash
 from lab.verify.search.cases import Explicit, cases, every_shape, fill, shape_menu
-from lab.verify.search.profiles import PROFILES
+from lab.verify.search.profiles import PROFILES, same_draws_everywhere
 from lab.verify.vocabulary import Kind, Status
 
 #: A pass needs this many conclusive cases. Fewer means the search checked almost nothing: a loss
@@ -145,7 +145,8 @@ def verify(
     if seed is not None:
         check = hseed(seed)(check)
     try:
-        check()
+        with same_draws_everywhere():
+            check()
         if explicit:
             raise _Found(explicit[0])
         if report.cases < MIN_CASES:
@@ -162,6 +163,9 @@ def verify(
             report.max_margin = max(report.max_margin, found.verdict.margin)
     except TraceError as e:
         report.status, report.message = Status.ERROR, str(e)
+    except OutOfTime as e:  # XLA's threads stay stuck: the caller should end the process
+        report.status, report.message = Status.ERROR, str(e)
+        report.extra["stuck"] = True
     except NotImplementedError as e:
         report.status = Status.ERROR
         report.message = (
