@@ -313,9 +313,13 @@ def test_a_prefetched_program_is_the_one_the_search_asks_for(store):
 def test_a_loss_that_ignores_the_data_gets_a_program_per_shape(tmp_path, store):
     """JAX drops unused arguments from the lowered text: SciPy's rosen over params alone lowers to the same
     text for every n. A warm run must not load the program of one n for another (issue 18)."""
-    m = model_file(tmp_path, MODEL.replace("r = X @ params", "r = 0 * params").replace(
-        "    xp = array_namespace(X, y)\n", "    xp = array_namespace(X, y)\n    return xp.sum(params['w'] ** 2)\n"
-    ), name="ignores_data")
+    m = model_file(
+        tmp_path,
+        MODEL.replace("r = X @ params", "r = 0 * params").replace(
+            "    xp = array_namespace(X, y)\n", "    xp = array_namespace(X, y)\n    return xp.sum(params['w'] ** 2)\n"
+        ),
+        name="ignores_data",
+    )
     for n in (1, 2, 1, 2):  # each shape cold, then warm
         ev = Witness(m).evaluate([one_case(m, n=n)], 4)[0]
         assert np.isfinite(ev.loss)
@@ -324,7 +328,7 @@ def test_a_loss_that_ignores_the_data_gets_a_program_per_shape(tmp_path, store):
         assert np.isfinite(Witness(m).evaluate([one_case(m, n=n)], 4)[0].loss)
 
 
-CHOLESKY = '''
+CHOLESKY = """
 import numpy as np
 from array_api_compat import array_namespace
 TARGET = "real"
@@ -339,7 +343,7 @@ def loss(params, X, y):
 def grad(params, X, y):
     K = X.T @ X + np.eye(X.shape[1]) * (1.0 + params["w"] @ params["w"])
     return {"w": np.trace(np.linalg.inv(K)) * params["w"]}
-'''
+"""
 
 
 def test_a_stored_program_that_calls_lapack_runs_in_a_fresh_process(tmp_path):
@@ -354,7 +358,10 @@ def test_a_stored_program_that_calls_lapack_runs_in_a_fresh_process(tmp_path):
         "c = Case({'w': rng.standard_normal(3)}, rng.standard_normal((5, 3)), rng.standard_normal(5)); "
         "print(Witness(m).evaluate([c], 4)[0].loss)"
     )
-    runs = [subprocess.run([sys.executable, "-c", code, str(f)], env=env, capture_output=True, timeout=600) for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code, str(f)], env=env, capture_output=True, timeout=600)
+        for _ in range(2)
+    ]
     for r in runs:
         assert r.returncode == 0, r.stderr.decode()[-2000:]
     assert runs[0].stdout == runs[1].stdout
@@ -365,15 +372,19 @@ def test_a_batch_of_lapack_calls_does_not_deadlock(tmp_path):
     and each waited for tasks on the same thread pool, forever (issue 18). The witnesses now check
     such a loss one case at a time. In a subprocess, so that a regression fails instead of hanging."""
     f = tmp_path / "solve_probe.py"
-    f.write_text(CHOLESKY.replace(
-        "    return xp.sum(xp.log(xp.linalg.diagonal(xp.linalg.cholesky(K))))",
-        "    L = xp.linalg.cholesky(K)\n    return xp.sum(xp.linalg.solve(L, X.T @ y[:, None]) ** 2) + xp.sum(xp.log(xp.linalg.diagonal(L)))",
-    ))
+    f.write_text(
+        CHOLESKY.replace(
+            "    return xp.sum(xp.log(xp.linalg.diagonal(xp.linalg.cholesky(K))))",
+            "    L = xp.linalg.cholesky(K)\n"
+            "    return xp.sum(xp.linalg.solve(L, X.T @ y[:, None]) ** 2) + xp.sum(xp.log(xp.linalg.diagonal(L)))",
+        )
+    )
     code = (
         "import sys, numpy as np; from lab.model import load; from lab.verify.case import Case; "
         "from lab.verify.measure.autodiff import Witness; from lab.verify.runtime import programs; "
         "programs.use_store(None); m = load(sys.argv[1]); rng = np.random.default_rng(0); "
-        "cs = [Case({'w': rng.standard_normal(32)}, rng.standard_normal((40, 32)), rng.standard_normal(40)) for _ in range(16)]; "
+        "cs = [Case({'w': rng.standard_normal(32)}, rng.standard_normal((40, 32)), rng.standard_normal(40)) "
+        "for _ in range(16)]; "
         "w = Witness(m); ev = w.evaluate(cs, 16); print(w.sequential, all(np.isfinite(e.loss) for e in ev))"
     )
     r = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, timeout=240)

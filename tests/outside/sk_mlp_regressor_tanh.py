@@ -17,7 +17,12 @@ ALPHA = 1e-4
 
 
 def init(n_features, *, hidden=3):
-    return {"W1": np.zeros((n_features, hidden)), "b1": np.zeros(hidden), "W2": np.zeros((hidden, 1)), "b2": np.zeros(1)}
+    return {
+        "W1": np.zeros((n_features, hidden)),
+        "b1": np.zeros(hidden),
+        "W2": np.zeros((hidden, 1)),
+        "b2": np.zeros(1),
+    }
 
 
 def _forward(params, X, xp):
@@ -40,7 +45,7 @@ def loss(params, X, y):
 
 def grad(params, X, y):
     n_samples = X.shape[0]
-    coefs, intercepts = [params["W1"], params["W2"]], [params["b1"], params["b2"]]
+    coefs = [params["W1"], params["W2"]]
     A1, out = _forward(params, X, np)
     activations = [X, A1, out]
     deltas = [None, None]
