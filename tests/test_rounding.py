@@ -34,7 +34,9 @@ def test_integer_arithmetic_is_exact_and_needs_no_rule():
     (s, e) = _run(f, x)
     w = 1.0 + np.arange(5) % 3 + np.arange(5) // 2
     i, j = np.triu_indices(5, k=1)
-    exact = sum(Fraction(float(w[a])) * Fraction(float(x[a])) * Fraction(float(x[b])) for a, b in zip(i, j))
+    exact = sum(
+        Fraction(float(w[a])) * Fraction(float(x[a])) * Fraction(float(x[b])) for a, b in zip(i, j, strict=True)
+    )
     assert abs(Fraction(float(s)) - exact) <= Fraction(float(e)) and np.isfinite(e)
     assert not rounding.approximated  # rem, div, select_n on integers: exact, not linearized
 
@@ -46,7 +48,7 @@ def test_float_power_of_a_negative_base_has_a_finite_bound():
     assert np.isfinite(ec) and np.all(np.isfinite(eg))
     exact = sum((Fraction(float(a)) - 1) ** 2 for a in w)
     assert abs(Fraction(float(c)) - exact) <= Fraction(float(ec))
-    for a, ga, ea in zip(w, g, eg):
+    for a, ga, ea in zip(w, g, eg, strict=True):
         assert abs(Fraction(float(ga)) - 2 * (Fraction(float(a)) - 1)) <= Fraction(float(ea))
     assert np.all(eg <= 16 * U * np.abs(2 * (w - 1)) + 1e-300)  # not vacuous
 

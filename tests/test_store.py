@@ -389,14 +389,16 @@ def test_a_batch_of_lapack_calls_does_not_deadlock(tmp_path):
     f.write_text(
         CHOLESKY.replace(
             "    return xp.sum(xp.log(xp.linalg.diagonal(xp.linalg.cholesky(K))))",
-            "    L = xp.linalg.cholesky(K)\n    return xp.sum(xp.linalg.solve(L, X.T @ y[:, None]) ** 2) + xp.sum(xp.log(xp.linalg.diagonal(L)))",
+            "    L = xp.linalg.cholesky(K)\n"
+            "    return xp.sum(xp.linalg.solve(L, X.T @ y[:, None]) ** 2) + xp.sum(xp.log(xp.linalg.diagonal(L)))",
         )
     )
     code = (
         "import sys, numpy as np; from lab.model import load; from lab.verify.case import Case; "
         "from lab.verify.measure.autodiff import Witness; from lab.verify.runtime import programs; "
         "programs.use_store(None); m = load(sys.argv[1]); rng = np.random.default_rng(0); "
-        "cs = [Case({'w': rng.standard_normal(32)}, rng.standard_normal((40, 32)), rng.standard_normal(40)) for _ in range(16)]; "
+        "cs = [Case({'w': rng.standard_normal(32)}, rng.standard_normal((40, 32)), rng.standard_normal(40)) "
+        "for _ in range(16)]; "
         "w = Witness(m); ev = w.evaluate(cs, 16); print(w.sequential, all(np.isfinite(e.loss) for e in ev))"
     )
     r = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, timeout=240)

@@ -50,7 +50,7 @@ def loss(params, X, y):
 
 def grad(params, X, y):
     n_samples = X.shape[0]
-    coefs, intercepts = [params["W1"], params["W2"]], [params["b1"], params["b2"]]
+    coefs = [params["W1"], params["W2"]]
     Z1, A1, z = _forward(params, X, np)
     activations = [X, A1, (1.0 / (1.0 + np.exp(-z)))[:, None]]
     deltas = [None, None]

@@ -45,7 +45,7 @@ def loss(params, X, y):
 
 def grad(params, X, y):
     n_samples = X.shape[0]
-    coefs, intercepts = [params["W1"], params["W2"]], [params["b1"], params["b2"]]
+    coefs = [params["W1"], params["W2"]]
     A1, out = _forward(params, X, np)
     activations = [X, A1, out]
     deltas = [None, None]

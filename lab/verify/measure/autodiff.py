@@ -126,9 +126,8 @@ class Witness:
         L, g = jax.value_and_grad(f)(params)
         if self.sequential:  # one direction at a time: every LAPACK call has a batch of one
             k = jax.tree_util.tree_leaves(V)[0].shape[0]
-            jvp = jnp.stack(
-                [jax.jvp(f, (params,), (jax.tree_util.tree_map(lambda a, i=i: a[i], V),))[1] for i in range(k)]
-            )
+            along = [jax.tree_util.tree_map(lambda a, i=i: a[i], V) for i in range(k)]
+            jvp = jnp.stack([jax.jvp(f, (params,), (v,))[1] for v in along])
         else:
             jvp = jax.vmap(lambda v: jax.jvp(f, (params,), (v,))[1])(V)
         out = dict(loss=L, grad=g, jvp=jvp)
@@ -229,9 +228,10 @@ class Witness:
         while not all(a.is_ready() for a in leaves):
             if time.monotonic() - start > RUN_BUDGET:
                 n, d = case.shape
+                what = "loss, gradient, directional derivatives" + (", Hessian" if self.has_hessian else "")
                 raise OutOfTime(
-                    f"stopped after {RUN_BUDGET:.0f} s: the witnesses' program of {self.model.name} (loss, "
-                    f"gradient, directional derivatives and their rounding bounds{', Hessian' if self.has_hessian else ''}) "
+                    f"stopped after {RUN_BUDGET:.0f} s: the witnesses' program of {self.model.name} ({what} "
+                    "and their rounding bounds) "
                     f"for {size} cases of n = {n}, d = {d} did not return (raise $LAB_RUN_BUDGET if it is only slow)"
                 )
             time.sleep(pause)
