@@ -185,7 +185,7 @@ def diagnose(
 
     samples = _samples(model, witness, v, same)
     if samples:
-        return samples
+        return samples if n > 1 else _of_one(samples)
 
     for k in wrong:  # a term c·θ_k the loss does not have (or lacks), fitted on this case and tested by removal
         dk = np.ravel(v.hand[k] - v.reference[k])
@@ -277,6 +277,33 @@ def _probe(model: Model, witness: Witness, v: Verdict) -> Verdict:
         if _wrong_gradient(r):
             return r
     return v
+
+
+#: A per-sample pattern read on wider data, said of a counterexample with one sample: the words change,
+#: the finding does not.
+_ONE = (
+    ("wrong only for some samples: exactly those with ", "wrong only where "),
+    (
+        "wrong only for some samples, by a ratio that depends on the score: per sample, ",
+        "wrong by a ratio that depends on the score: ",
+    ),
+    (
+        "wrong for every sample, by a ratio that depends on the score: per sample, ",
+        "wrong by a ratio that depends on the score: ",
+    ),
+    (
+        "wrong only for some samples: some samples fail on their own, the others pass",
+        "wrong at some points and right at others",
+    ),
+    (" per sample;", ";"),
+    ("a factor that differs between samples", "a factor that varies with the data"),
+)
+
+
+def _of_one(text: str) -> str:
+    for many, one in _ONE:
+        text = text.replace(many, one)
+    return text
 
 
 def _simple(c: float | None) -> float | None:
