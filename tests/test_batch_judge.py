@@ -11,7 +11,12 @@ from lab.verify.search.cases import every_shape, fill
 
 
 def test_a_mistake_in_one_case_of_a_batch_fails_that_case_alone():
-    """A factor of 1.5 on one case's gradient: that case is judged alone and fails."""
+    """A hand gradient wrong by a factor 1.5 at one case of a batch only: that case fails, no other does,
+    and judging it alone gives the same verdict."""
+    from types import SimpleNamespace
+
+    from lab.model import Model
+
     model = registry.get("logistic_regression")
     w = Witness(model)
     drawn, seed = every_shape(model)[3]
@@ -19,9 +24,17 @@ def test_a_mistake_in_one_case_of_a_batch_fails_that_case_alone():
     evidence = w.evaluate(batch, len(batch))
     good = list(judge_batch(model, batch, evidence))
     assert all(v.ok for v in good)
-    ev = evidence[5]
-    evidence[5] = type(ev)(**{**ev.__dict__, "grad": {k: 1.5 * g for k, g in ev.grad.items()}})
-    verdicts = list(judge_batch(model, batch, evidence))
+    target, mod = batch[5], model.module
+
+    def grad(p, X, y, **h):
+        g = mod.grad(p, X, y, **h)
+        hit = np.array_equal(X, target.X) and all(np.array_equal(p[k], target.params[k]) for k in p)
+        return {k: 1.5 * np.asarray(v) for k, v in g.items()} if hit else g
+
+    fake = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
+    fake.grad, fake.__file__, fake.__name__ = grad, mod.__file__, mod.__name__ + "~case5"
+    bad = Model(model.name + "~case5", fake)
+    verdicts = list(judge_batch(bad, batch, evidence))
     assert [i for i, v in enumerate(verdicts) if not v.ok] == [5]
-    assert verdicts[5].kind == "wrong" and judge(model, batch[5], evidence[5], finite_differences=False).kind == "wrong"
+    assert verdicts[5].kind == "wrong" and judge(bad, target, evidence[5], finite_differences=False).kind == "wrong"
     assert not np.isnan(verdicts[5].margin)

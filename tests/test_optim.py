@@ -456,7 +456,10 @@ def test_lab_train_lr_auto(capsys):
 
 def test_a_model_whose_gradient_jumps_has_no_auto_step(tmp_path):
     """KINK_ORDER = 1 (a gradient with jumps, like the hinge) means no step is stable everywhere."""
-    source = _no_hessian_source() + "\n\ndef hessian(params, X, y):\n    return 0 * X[:1, :1]\n\nKINK_ORDER = 1\n"
+    source = _no_hessian_source() + (
+        "\n\ndef hessian(params, X, y):\n    return 0 * X[:1, :1]\n\nKINK_ORDER = 1\n"
+        "\n\ndef kink_distance(params, X, y):\n    return abs(X @ params['w'] + params['b'] - y)\n"
+    )
     m = _user_model(tmp_path, "kinked", source)
     X, y, _ = synthetic(m, n=20, d=2, seed=0)
     with pytest.raises(ValueError, match="jumps at a kink"):

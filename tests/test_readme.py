@@ -48,7 +48,7 @@ def test_the_readme_keeps_its_two_commands_and_says_what_a_verdict_means():
 
 def test_the_book_s_example_quotes_the_code_as_it_is_now():
     """docs/book.md quotes a line of logistic_regression.py and names the lines that implement eq. 7."""
-    from lab.verify.derivations import cited
+    from lab.derivations import cited
 
     doc = (ROOT / "docs" / "book.md").read_text(encoding="utf-8")
     source = (ROOT / "lab" / "models" / "logistic_regression.py").read_text(encoding="utf-8").splitlines()
