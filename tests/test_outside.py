@@ -96,10 +96,13 @@ def test_no_false_alarm_at_extreme_scales(path):
 
 
 def _passes(path: Path, r) -> None:
-    """A pass; or, for a module that declares ``OVERFLOWS``, a failure with that phrase."""
-    allowed = _expect(path, "OVERFLOWS")
-    if allowed is not None and r.status == "fail":
-        assert allowed in r.message, _explain(r)
+    """A pass; or, for a module that declares ``OVERFLOWS``, a failure with that phrase; or, for one that
+    declares ``RAISES``, the contract error its own code earns (it raises there) with that phrase."""
+    overflows, raises = _expect(path, "OVERFLOWS"), _expect(path, "RAISES")
+    if overflows is not None and r.status == "fail":
+        assert overflows in r.message, _explain(r)
+    elif raises is not None and r.status == "error" and r.failure is not None:
+        assert raises in r.message, _explain(r)
     else:
         assert r.status == "pass", _explain(r)
 
