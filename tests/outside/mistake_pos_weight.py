@@ -9,7 +9,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 TARGET = "binary"
-EXPECT = "exactly those with y = 1"
+EXPECT = "where y = 1"
 POS_WEIGHT = 3.0
 
 

@@ -282,7 +282,7 @@ def _probe(model: Model, witness: Witness, v: Verdict) -> Verdict:
 #: A per-sample pattern read on wider data, said of a counterexample with one sample: the words change,
 #: the finding does not.
 _ONE = (
-    ("wrong only for some samples: exactly those with ", "wrong only where "),
+    ("wrong only for some samples: exactly those where ", "wrong only where "),
     (
         "wrong only for some samples, by a ratio that depends on the score: per sample, ",
         "wrong by a ratio that depends on the score: ",
@@ -388,10 +388,10 @@ def _samples(model: Model, witness: Witness, v: Verdict, same: bool = True) -> s
     count = f" ({len(bad)} of {n})" if same else ""
     for value in np.unique(ys):
         if set(bad) == set(np.flatnonzero(ys == value)):
-            return f"wrong only for some samples: exactly those with y = {value:g}{count}"
+            return f"wrong only for some samples: exactly those where y = {value:g}{count}"
     for label, mask in (("y > 0", ys > 0), ("y < 0", ys < 0), ("y ≥ 0", ys >= 0), ("y ≤ 0", ys <= 0)):
         if set(bad) == set(np.flatnonzero(mask)):
-            return f"wrong only for some samples: exactly those with {label}{count}"
+            return f"wrong only for some samples: exactly those where {label}{count}"
     if not same:
         return "wrong only for some samples: some samples fail on their own, the others pass"
     rows = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")

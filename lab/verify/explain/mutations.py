@@ -150,7 +150,7 @@ MUTATIONS = [
         _one_entry,
         lambda m: any(k.lower().startswith("w") for k in m.init(m.n_features or 2)),
     ),
-    Mutation("label_one", "half as much again, only for samples with y = 1", "some samples", _label_one),
+    Mutation("label_one", "half as much again, only for samples with y = 1", "wrong only", _label_one),
 ]
 
 
