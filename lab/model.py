@@ -206,6 +206,16 @@ class Model:
         bound.__file__, bound.__name__ = mod.__file__, mod.__name__
         return Model(self.name, bound, tuple({**dict(self.hyper), **hyper}.items()))
 
+    def replaced(self, tag: str, **functions) -> Model:
+        """This model with some module functions replaced (a seeded mistake, a tested repair), named
+        ``NAME~tag``; everything else of the module stays as it is."""
+        mod = self.module
+        copy = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
+        for name, fn in functions.items():
+            setattr(copy, name, fn)
+        copy.__file__, copy.__name__ = mod.__file__, f"{mod.__name__}~{tag}"
+        return Model(f"{self.name}~{tag}", copy, self.hyper)
+
     def init(self, n_features: int, **shape: int) -> Params:
         return {k: np.asarray(v, dtype=np.float64) for k, v in self.module.init(n_features, **shape).items()}
 

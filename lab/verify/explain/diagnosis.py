@@ -321,20 +321,20 @@ def _repair_holds(model: Model, witness: Witness, v: Verdict, repair, what: str 
     judged by the same rules, at the failing case and at cases it was not fitted on (fresh data and
     parameters of the same shape, so no new program is compiled).
     """
-    from types import SimpleNamespace
-
     from lab.data import synthetic
 
     mod = model.module
-    fixed = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
     if what == "grad":
-        fixed.grad = lambda p, X, y, **h: repair(
-            Case(p, X, y, h), {k: np.asarray(g) for k, g in mod.grad(p, X, y, **h).items()}
+        repaired = model.replaced(
+            "repaired",
+            grad=lambda p, X, y, **h: repair(
+                Case(p, X, y, h), {k: np.asarray(g) for k, g in mod.grad(p, X, y, **h).items()}
+            ),
         )
     else:
-        fixed.hessian = lambda p, X, y, **h: repair(Case(p, X, y, h), np.asarray(mod.hessian(p, X, y, **h)))
-    fixed.__file__, fixed.__name__ = mod.__file__, f"{mod.__name__}~repaired"
-    repaired = Model(f"{model.name}~repaired", fixed)
+        repaired = model.replaced(
+            "repaired", hessian=lambda p, X, y, **h: repair(Case(p, X, y, h), np.asarray(mod.hessian(p, X, y, **h)))
+        )
     rng = np.random.default_rng(1)
     n, d = v.case.X.shape
     cases = [v.case]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -157,8 +156,4 @@ MUTATIONS = [
 def mutant(model: Model, mutation: Mutation) -> Model:
     """``model`` with ``mutation`` seeded into its gradient."""
     mod = model.module
-    fake = SimpleNamespace(**{k: getattr(mod, k) for k in dir(mod) if not k.startswith("__")})
-    fake.grad = mutation.make(mod)
-    fake.__file__ = mod.__file__
-    fake.__name__ = f"{mod.__name__}~{mutation.name}"
-    return Model(f"{model.name}~{mutation.name}", fake)
+    return model.replaced(mutation.name, grad=mutation.make(mod))
