@@ -11,8 +11,9 @@ The rules, in order; the first that decides, decides:
 2. **no reference**: the loss is not finite → SKIPPED.
 3. **autodiff not finite** (a ``where`` whose untaken branch overflows): the reference is the one-sided
    differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED or WRONG.
-4. **a kink of the gradient** (hinge, ReLU at 0): the reference is the interval of one-sided directional
-   derivatives; the hand value must lie in it along every direction checked → VERIFIED or WRONG.
+4. **a kink of the gradient** (hinge, ReLU at 0): the reference is the set of valid subgradients, spanned by
+   the gradients autodiff measures on each side of each sample's kink; the hand value must lie within its
+   error of that set → VERIFIED or WRONG.
 5. **no usable bound**: every entry of autodiff's bound is infinite → INCONCLUSIVE.
 6. **hand against autodiff**, entry by entry. Where they do not agree, the hand program's own error is
    measured (extended precision, float32, the path θ/2ᵏ): within it → INEXACT, else → WRONG.
@@ -39,7 +40,7 @@ import numpy as np
 from lab.model import Model
 from lab.verify.case import BATCH, Case
 from lab.verify.measure import kinks
-from lab.verify.measure.autodiff import Evidence, flatten
+from lab.verify.measure.autodiff import Evidence, Witness, flatten, unflatten
 from lab.verify.measure.differences import fd_directional, loss_rounding, one_sided
 from lab.verify.measure.hand import Precision, explain, hand_gradient
 from lab.verify.measure.rounding import gamma
@@ -150,7 +151,7 @@ def judge_batch(
     that stops at the first wrong case does not pay for the rest.
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
-        early, rows = _first_rules(model, batch, evidence)
+        early, rows = _first_rules(model, batch, evidence, witness)
         table = _Table(model, batch, evidence, rows)
     for i, case in enumerate(batch):
         with np.errstate(all="ignore"):
@@ -173,7 +174,7 @@ class _Row:
     on_kink: np.ndarray
 
 
-def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence]):
+def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], witness=None):
     """Rules 1 to 5 for every case: a verdict (or a function that makes it, when it is slow) for the
     cases they decide, and a :class:`_Row` for the rest."""
     early: dict = {}
@@ -198,7 +199,7 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence]):
             continue
         on_kink = kinks.at_kink(model, case)
         if model.kink_order == 1 and on_kink.any():
-            early[i] = functools.partial(_subgradient, model, case, ev, hand, on_kink)
+            early[i] = functools.partial(_subgradient, model, case, ev, hand, on_kink, witness)
             continue
         tol = {k: 2.0 * ev.grad_err[k] for k in hand}  # err(hand) + err(autodiff), both autodiff's bound
         if on_kink.any():
@@ -618,20 +619,144 @@ def _by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
     return v
 
 
-def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarray) -> Verdict:
-    """Rule 4: at a kink the hand (sub)gradient must lie between the one-sided derivatives along each direction.
+def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarray, witness) -> Verdict:
+    """Rule 4: at kinks the hand gradient must be a valid subgradient: a point of the set spanned by the
+    gradients of the regions that meet there.
 
-    For a convex loss g is a subgradient at θ exactly when D₋(v) ≤ ⟨g, v⟩ ≤ D₊(v) for every v,
-    where D± are the one-sided directional derivatives; they are measured by finite differences
-    whose steps cross no other sample's kink. The hand code and the loss may disagree on which side
-    of a kink a sample lies by the rounding of its score; the bracket allows for that through the
-    autodiff error bound, which covers the score's rounding.
+    First along directions: the hand value must lie between the one-sided directional derivatives
+    (:func:`_bracket`), which for one kink are exactly the ends of that set. Several kinks whose jumps
+    have opposite signs widen the set beyond them, so a hand value outside is then tested against the
+    set itself. Each sample on a kink is moved off it to either side by its knob
+    (lab/verify/measure/kinks.py), and autodiff measures the gradient of each region there: ``g₀`` with
+    every such sample on its first side and ``g₀ + J_i`` with sample i alone on its second. The kinks of
+    different samples sit in different terms of the loss, so their jumps add: the valid subgradients are
+    g₀ + Σ λ_i J_i with 0 ≤ λ_i ≤ 1 (λ_i = 0 or 1 takes one side, ½ is JAX's even split). The additivity
+    is checked on the region where every sample is on its second side. Where the sides cannot be
+    measured (a sample on two kinks at once, a knob that does not move its kink), there is no reference:
+    the case is inconclusive.
     """
     keys = list(ev.grad)
     g = flatten(hand, keys)
-    eg = flatten(ev.grad_err, keys)
+    v = _bracket(model, case, ev, hand, on_kink)
+    if v.kind == Kind.VERIFIED:
+        return v
+    unclear = Verdict(case, Kind.INCONCLUSIVE, reason=Reason.KINKS_TOGETHER, rule=4, at_kink=True)
+    around = kinks.sides(model, case, np.flatnonzero(on_kink))
+    if around is None:
+        return unclear
+    witness = witness if witness is not None else Witness(model)
+    cases = [*around.base, *(c for pair in around.flip for c in pair), *around.other]
+    evs = [e for i in range(0, len(cases), BATCH) for e in witness.evaluate(cases[i : i + BATCH], BATCH)]
+
+    def side(e0: Evidence, e1: Evidence) -> Measured:  # the gradient one step off, its bound and its drift
+        a, b = flatten(e0.grad, keys), flatten(e1.grad, keys)
+        return Measured(a, flatten(e0.grad_err, keys) + np.abs(b - a))
+
+    base, other = side(evs[0], evs[1]), side(evs[-2], evs[-1])
+    flips = [side(evs[2 + 2 * i], evs[3 + 2 * i]) for i in range(len(around.flip))]
+    if not all(np.all(np.isfinite(m.value)) for m in (base, other, *flips)):
+        return unclear
+    J = np.stack([f.value - base.value for f in flips], axis=1)  # (entries, samples on kinks)
+    F = np.stack([f.err + base.err for f in flips], axis=1)  # the error of each jump
+    # additivity: the region of all second sides is g₀ + Σ J_i
+    if not np.all(agree(other, Measured(base.value + J.sum(axis=1), base.err + F.sum(axis=1)))):
+        return unclear
+    # the hand value's error, as rule 6 takes it: the bound of the region value it matches (and of the
+    # value at the case), added to that region value's own
+    E = flatten(ev.grad_err, keys) + 2.0 * base.err
+    F = 2.0 * F
+    # Which point of the set to compare with: the side the hand code itself takes for each sample, read
+    # off the hand value with that sample alone moved to either side (a guess, checked against autodiff's
+    # regions below); then the point nearest the hand value, by a linear program, rounded to the choices
+    # code makes (one side, the other, the even split: λ_i ∈ {0, ½, 1}) and as it is.
+    lam = _closest(g - base.value, J, E + F.sum(axis=1) / 2) if np.all(np.isfinite(g)) else np.full(J.shape[1], 0.5)
+    for choice in (_own_sides(model, g, around, keys), np.round(2 * lam) / 2, lam):
+        if choice is None:
+            continue
+        point = Measured(base.value + J @ choice, E + np.where(choice > 0, F, 0.0) @ choice)  # 0 · ∞ is 0 here
+        r = share(Measured(g, np.zeros_like(g)), point)
+        if np.all(r <= 1.0):
+            ok = Verdict(case, hand=hand, reference=unflatten(point.value, ev.grad, keys), rule=4, at_kink=True)
+            ok.tolerance = unflatten(point.err, ev.grad, keys)
+            return ok
+    at = int(np.argmax(r))
+    k, i = _entry(keys, ev.grad, at)
+    n = len(around.rows)
+    v.kind, v.margin = Kind.WRONG, float(r[at])
+    v.reference = unflatten(point.value, ev.grad, keys)
+    v.tolerance = unflatten(point.err, ev.grad, keys)
+    v.mismatch = Mismatch(What.GRADIENT, k, i, float(g[at]), float(point.value[at]), float(point.err[at]))
+    scale = float(np.max(np.abs(point.value))) if point.value.size else 0.0
+    v.rel_error = abs(float(g[at]) - float(point.value[at])) / max(scale, 1e-300) if np.isfinite(g[at]) else np.inf
+    where = f"the {n} samples on kinks" if n > 1 else "the sample on its kink"
+    v.message = (
+        f"at a kink of the loss the hand gradient is not a subgradient: {v.mismatch.where} is {g[at]:.17g}, "
+        f"and no choice of side for {where} gives it; the nearest valid value is {point.value[at]:.17g} "
+        f"(± {point.err[at]:.2g})"
+    )
+    v.diagnosis = v.message
+    return v
+
+
+def _own_sides(model: Model, g: np.ndarray, around: kinks.Sides, keys: list[str]) -> np.ndarray | None:
+    """Per sample on a kink, the share λ ∈ {0, ½, 1} of its second side in the hand value ``g``: the
+    one for which the hand value with that sample alone moved to its first and second sides, mixed, comes
+    nearest ``g``. None when the hand code fails there."""
+    out = np.zeros(len(around.alone))
+    for i, (first, second) in enumerate(around.alone):
+        try:
+            a, b = (flatten(hand_gradient(model, c), keys) for c in (first, second))
+        except Exception:
+            return None
+        out[i] = min((0.0, 0.5, 1.0), key=lambda mu: float(np.max(np.abs(g - a - mu * (b - a)), initial=0.0)))
+    return out
+
+
+def _closest(target: np.ndarray, J: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """The λ in [0, 1]ᵏ for which J λ comes closest to ``target`` in the largest entry, each entry in units
+    of its ``tol``: a linear program, since there are often more samples on kinks than entries."""
+    from scipy.optimize import linprog  # scipy is slow to import: only runs at kinks pay for it
+
+    use = np.isfinite(tol) & (tol > 0)
+    k = J.shape[1]
+    if not use.any() or k == 0:
+        return np.zeros(k)
+    A, b = J[use] / tol[use, None], target[use] / tol[use]
+    size = max(float(np.max(np.abs(A))), float(np.max(np.abs(b))), 1e-300)  # one factor: numbers near 1
+    A, b = A / size, b / size
+    ones = np.ones((A.shape[0], 1))
+    # minimize τ subject to −τ ≤ A λ − b ≤ τ, 0 ≤ λ ≤ 1
+    res = linprog(
+        np.r_[np.zeros(k), 1.0],
+        A_ub=np.block([[A, -ones], [-A, -ones]]),
+        b_ub=np.r_[b, -b],
+        bounds=[(0.0, 1.0)] * k + [(0.0, None)],
+        method="highs",
+    )
+    return np.clip(res.x[:k], 0.0, 1.0) if res.status == 0 else np.full(k, 0.5)
+
+
+def _entry(keys: list[str], template: dict, at: int) -> tuple[str, tuple[int, ...]]:
+    """The parameter and index of entry ``at`` of the flattened gradient."""
+    for k in keys:
+        size = int(np.size(template[k]))
+        if at < size:
+            return k, tuple(int(j) for j in np.unravel_index(at, np.shape(template[k])))
+        at -= size
+    raise IndexError(at)
+
+
+def _bracket(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarray) -> Verdict:
+    """Rule 4 along directions: the hand value must lie between the one-sided directional derivatives,
+    measured by finite differences whose steps cross no other kink. For one kink this is the subgradient
+    set exactly; the hand code and the loss may disagree on which side a sample lies by the rounding of
+    its score, which the autodiff error bound covers.
+    """
+    keys = list(ev.grad)
     v = Verdict(case, hand=hand, reference=ev.grad, tolerance={k: np.zeros_like(ev.grad[k]) for k in keys})
     v.at_kink, v.rule = True, 4
+    g = flatten(hand, keys)
+    eg = flatten(ev.grad_err, keys)
     directions = list(ev.directions)
     for block in keys:  # and the first coordinate of each parameter block
         e = {k: np.zeros_like(ev.grad[k]) for k in keys}

@@ -46,6 +46,7 @@ class Reason(StrEnum):
     NO_FINITE_STEPS = "autodiff is not finite and the loss has no finite steps"
     BOUND_NOT_FINITE = "the rounding bound of autodiff is not finite"
     WITHIN_ROUNDING = "the gradient is within rounding of 0"
+    KINKS_TOGETHER = "the sides of its kinks cannot be told apart"
 
 
 class Status(StrEnum):

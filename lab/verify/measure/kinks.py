@@ -17,6 +17,8 @@ follow from it:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from lab.model import Model
@@ -27,9 +29,17 @@ AT_KINK = 1e-8
 _PERTURB = 1e-6
 
 
-def _distance(model: Model, params, X, y, hyper) -> np.ndarray:
+def _sites(model: Model, params, X, y, hyper) -> np.ndarray:
+    """The distance of each kink of each sample, shape (n, m): ``kink_distance`` may return one column per
+    kink of a sample (a hidden unit each), or one number per sample."""
     with np.errstate(all="ignore"):
-        return np.asarray(model.module.kink_distance(params, X, y, **hyper), dtype=float).reshape(-1)
+        d = np.asarray(model.module.kink_distance(params, X, y, **hyper), dtype=float)
+    return d.reshape(np.shape(X)[0], -1)
+
+
+def _distance(model: Model, params, X, y, hyper) -> np.ndarray:
+    """Per sample, the distance of its nearest kink."""
+    return np.min(_sites(model, params, X, y, hyper), axis=1)
 
 
 #: id(case) -> (model, case, scale) for the last cases of a batch: the judge asks for one case's scale
@@ -39,8 +49,8 @@ _scales: dict = {}
 _KEEP = 2 * 128
 
 
-def scale(model: Model, case: Case) -> np.ndarray:
-    """Per sample, the size of the score that ``kink_distance`` measures (about |z|), at least 1e-300."""
+def site_scale(model: Model, case: Case) -> np.ndarray:
+    """Per kink of each sample (n, m), the size of the score it measures (about |z|), at least 1e-300."""
     hit = _scales.get(id(case))
     if hit is not None and hit[0] is model and hit[1] is case:
         return hit[2]
@@ -51,88 +61,164 @@ def scale(model: Model, case: Case) -> np.ndarray:
     return out
 
 
+def scale(model: Model, case: Case) -> np.ndarray:
+    """Per sample, the size of the score of its nearest kink."""
+    d = _sites(model, case.params, case.X, case.y, case.hyper)
+    return np.take_along_axis(site_scale(model, case), np.argmin(d, axis=1)[:, None], axis=1)[:, 0]
+
+
 def _scale(model: Model, case: Case) -> np.ndarray:
     rng = np.random.default_rng(len(case.y))
-    d0 = _distance(model, case.params, case.X, case.y, case.hyper)
+    d0 = _sites(model, case.params, case.X, case.y, case.hyper)
     out = np.zeros_like(d0)
     for _ in range(3):
         jitter = lambda a: np.asarray(a) * (1 + _PERTURB * rng.choice([-1.0, 1.0], np.shape(a)))  # noqa: E731
         y = jitter(case.y) if model.target == "real" else case.y
-        d = _distance(model, {k: jitter(v) for k, v in case.params.items()}, jitter(case.X), y, case.hyper)
+        d = _sites(model, {k: jitter(v) for k, v in case.params.items()}, jitter(case.X), y, case.hyper)
         out = np.maximum(out, np.abs(d - d0) / _PERTURB)
     return np.maximum(np.where(np.isfinite(out), out, 0.0), 1e-300)
 
 
-def at_kink(model: Model, case: Case) -> np.ndarray:
-    """Per sample, whether it sits on its kink to within the rounding of its score."""
+def on_kink(model: Model, case: Case) -> np.ndarray:
+    """Per kink of each sample (n, m), whether it sits there to within the rounding of its score."""
     if model.kink_order is None:
-        return np.zeros(len(case.y), bool)
-    d = _distance(model, case.params, case.X, case.y, case.hyper)
-    return d <= AT_KINK * np.maximum(scale(model, case), 1.0)
+        return np.zeros((len(case.y), 1), bool)
+    d = _sites(model, case.params, case.X, case.y, case.hyper)
+    return d <= AT_KINK * np.maximum(site_scale(model, case), 1.0)
+
+
+def at_kink(model: Model, case: Case) -> np.ndarray:
+    """Per sample, whether one of its kinks is within the rounding of its score."""
+    return on_kink(model, case).any(axis=1)
 
 
 def max_step(model: Model, case: Case, v: dict[str, np.ndarray], skip: np.ndarray | None = None) -> float:
-    """The longest step t along ``v`` (either sign) that crosses no sample's kink, halved for safety.
+    """The longest step t along ``v`` (either sign) that crosses no kink, halved for safety.
 
-    Samples in ``skip`` (those already on their kink) are left out: the step is meant to leave them.
+    The kinks on which the samples in ``skip`` sit are left out: the step is meant to leave them
+    (their samples' other kinks still stop it).
     """
     if model.kink_order is None:
         return np.inf
-    d0 = _distance(model, case.params, case.X, case.y, case.hyper)
+    d0 = _sites(model, case.params, case.X, case.y, case.hyper)
     norm = np.sqrt(sum(float(np.sum(np.square(v[k]))) for k in v)) or 1.0
     tau = 1e-6 / norm
     rate = np.zeros_like(d0)
     for s in (1.0, -1.0):
         p = {k: np.asarray(case.params[k], dtype=float) + s * tau * v[k] for k in v}
-        rate = np.maximum(rate, np.abs(_distance(model, p, case.X, case.y, case.hyper) - d0) / tau)
+        rate = np.maximum(rate, np.abs(_sites(model, p, case.X, case.y, case.hyper) - d0) / tau)
     keep = rate > 0
     if skip is not None:
-        keep &= ~skip
+        keep &= ~(on_kink(model, case) & np.asarray(skip, bool)[:, None])
     if not keep.any():
         return np.inf
     return 0.5 * float(np.min(d0[keep] / rate[keep]))
 
 
-def place_on_kink(model: Model, case: Case, rows) -> Case:
-    """``case`` with the samples ``rows`` moved exactly onto their kinks, where that can be done.
+def _knob(model: Model, case: Case, rows: np.ndarray):
+    """The knob of each sample in ``rows`` and a function giving the case with those knobs set.
 
-    The knob of sample i is y_i for a real target, else the scale of row x_i; each sample's distance
-    depends on its own knob only. The distance is piecewise linear in the knob near the kink, so
-    secant steps towards either arm of the V land on it, usually exactly.
+    The knob of sample i is y_i for a real target, else the scale of row x_i (1 now); each sample's
+    distance to its kink depends on its own knob only.
     """
-    rows = np.array(sorted(set(int(i) for i in rows)), dtype=int)
     X, y = np.array(case.X, dtype=float), np.array(case.y, dtype=float)
-    if rows.size == 0:
-        return case
     real = model.target == "real"
     base = X[rows].copy()
 
-    def dist(t):
+    def at(t: np.ndarray) -> Case:
         Xt, yt = X.copy(), y.copy()
         if real:
             yt[rows] = t
         else:
-            Xt[rows] = base * t[:, None]
-        return _distance(model, case.params, Xt, yt, case.hyper)[rows]
+            Xt[rows] = base * np.asarray(t)[:, None]
+        return Case(case.params, Xt, yt, dict(case.hyper), dict(case.sizes))
 
-    t = y[rows].copy() if real else np.ones(rows.size)
-    d = dist(t)
+    return (y[rows].copy() if real else np.ones(rows.size)), at
+
+
+def _dist(model: Model, c: Case, rows: np.ndarray) -> np.ndarray:
+    return _distance(model, c.params, c.X, c.y, c.hyper)[rows]
+
+
+def place_on_kink(model: Model, case: Case, rows) -> Case:
+    """``case`` with the samples ``rows`` moved exactly onto their kinks, where that can be done.
+
+    The distance is piecewise linear in each sample's knob near the kink, so secant steps towards
+    either arm of the V land on it, usually exactly.
+    """
+    rows = np.array(sorted(set(int(i) for i in rows)), dtype=int)
+    if rows.size == 0:
+        return case
+    t, at = _knob(model, case, rows)
+    d = _dist(model, at(t), rows)
     for _ in range(6):
         h = np.maximum(np.abs(t), 1.0) * 1e-3
         with np.errstate(all="ignore"):
-            slope = (dist(t + h) - d) / h
+            slope = (_dist(model, at(t + h), rows) - d) / h
             step = np.where((slope != 0) & np.isfinite(slope) & np.isfinite(d), d / slope, 0.0)
         for cand in (t - step, t + step):
-            dc = dist(cand)
+            dc = _dist(model, at(cand), rows)
             better = dc < d
             t, d = np.where(better, cand, t), np.where(better, dc, d)
         if not np.any(d > 0):
             break
-    if real:
-        y[rows] = t
-    else:
-        X[rows] = base * t[:, None]
-    return Case(case.params, X, y, dict(case.hyper), dict(case.sizes))
+    return at(t)
+
+
+#: A sample on a kink is moved this many roundings of its score past the kink, to see each side.
+OFF = 64.0
+
+
+@dataclass
+class Sides:
+    """The cases around ``case`` whose samples ``rows`` sit on kinks, each sample moved off its kink by
+    its knob: ``base[j]`` with every one of them on its first side, ``flip[i][j]`` with sample ``rows[i]``
+    alone on its second side, ``other[j]`` with all on their second side; j = 0, 1 at one and two
+    steps, so the drift of a gradient with the step can be measured."""
+
+    rows: np.ndarray
+    base: list[Case]
+    flip: list[list[Case]]
+    other: list[Case]
+    alone: list[tuple[Case, Case]]  # sample rows[i] alone moved one step to its first side, and to its second
+
+
+def sides(model: Model, case: Case, rows: np.ndarray) -> Sides | None:
+    """The cases on either side of each sample's kink (:class:`Sides`), or None when a sample's knob
+    does not move its distance, or when a sample sits on several kinks at once (one knob moves them
+    together, so the regions between them cannot be reached this way).
+
+    The step moves the distance by its current value plus :data:`OFF` roundings of the score, so one
+    direction crosses the kink by OFF roundings and the other moves away: the hand code and JAX may
+    have seen the sample on either side, and each side's gradient is then measured clear of rounding.
+    """
+    rows = np.asarray(rows, dtype=int)
+    if np.any(on_kink(model, case)[rows].sum(axis=1) > 1):  # one knob would move several kinks together
+        return None
+    t0, at = _knob(model, case, rows)
+    d0 = _dist(model, case, rows)
+    h = np.maximum(np.abs(t0), 1.0) * 1e-7
+    with np.errstate(all="ignore"):
+        rate = np.maximum(np.abs(_dist(model, at(t0 + h), rows) - d0), np.abs(_dist(model, at(t0 - h), rows) - d0)) / h
+        step = (d0 + OFF * np.finfo(float).eps / 2 * np.maximum(scale(model, case)[rows], 1.0)) / rate
+    if not np.all(np.isfinite(step) & (step > 0)):
+        return None
+
+    def moved(signs: np.ndarray, j: int) -> Case:
+        return at(t0 + (j + 1) * signs * step)
+
+    minus = -np.ones(rows.size)
+    flips = []
+    for i in range(rows.size):
+        s = minus.copy()
+        s[i] = 1.0
+        flips.append([moved(s, 0), moved(s, 1)])
+    alone = []
+    for i in range(rows.size):
+        one = np.zeros(rows.size)
+        one[i] = 1.0
+        alone.append((at(t0 - one * step), at(t0 + one * step)))
+    return Sides(rows, [moved(minus, 0), moved(minus, 1)], flips, [moved(-minus, 0), moved(-minus, 1)], alone)
 
 
 def nudged(model: Model, case: Case, rows: np.ndarray, sign: float) -> Case:
