@@ -278,3 +278,28 @@ def test_a_window_reduced_by_a_program_of_its_own_is_named_and_refereed():
     assert "reduce_window" in rounding.approximated
     ex = exact_loss(lambda p, X, y: f(p["x"]), {"x": x}, np.zeros((1, 1)), np.zeros(1))
     assert np.all(np.abs(ex.value - np.asarray(values)) <= 1e-15 * np.abs(ex.value))
+
+
+# -- what XLA computes otherwise than the jaxpr says ----------------------------------------------
+
+REWRITTEN = {
+    "x / 0.8": lambda x, y: x / 0.8,  # as x · fl(1/0.8): dropout's scaling
+    "x / √y": lambda x, y: x / jnp.sqrt(y),  # as x · rsqrt(y)
+    "x / √2": lambda x, y: x / jnp.sqrt(2.0),  # √2 folded, then as x · fl(1/√2)
+    "x / e^y": lambda x, y: x / jnp.exp(y),
+}
+
+
+@pytest.mark.parametrize("name", list(REWRITTEN))
+def test_divisions_xla_rewrites_keep_their_bound(name):
+    """XLA turns a division by a constant into a product by its rounded reciprocal: two roundings."""
+    f = REWRITTEN[name]
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=3000), rng.uniform(0.1, 10, 3000)
+    values, bounds = (np.asarray(a) for a in _compile(f, x, y)(x, y))
+    if name == "x / 0.8":
+        assert np.any(values != x / 0.8)  # not the correctly rounded quotient
+    ex = exact_loss(lambda p, X, y: f(p["x"], p["y"]), {"x": x, "y": y}, np.zeros((1, 1)), np.zeros(1))
+    a = audit(values, bounds, ex)
+    print(f"{name}: bound held at {a.held} of {a.total} entries (worst error/bound {a.worst_ratio:.3g})")
+    assert a.held == a.total == x.size, "\n".join(breaches(values, bounds, ex)[:5])

@@ -11,7 +11,7 @@ zero, as XLA does on the CPU); below, "u|c|" stands for u|c| + η:
 
     add, sub     e = e_a + e_b + u|c|   (no u|c| where TwoSum shows fl(a ± b) exact, as 2.0 − 1.0)
     mul          e = |a| e_b + |b| e_a + e_a e_b + u|c|
-    div          e = (e_a + |c| e_b) / (|b| − e_b) + u|c|
+    div          e = (e_a + |c| e_b) / (|b| − e_b) + 2u|c|   (XLA computes a / const as a · fl(1/const))
     sum of m     e = Σ e_i + γ_{m−1} Σ |a_i|,        γ_k = k u / (1 − k u)
     dot over K   e = γ_K |A||B| + |A| E_B + E_A |B| + E_A E_B
     exp          e = |c| (e^{e_a} − 1) + c_f u |c|
@@ -146,9 +146,13 @@ def _mul(v, e, c, p):
 
 
 def _div(v, e, c, p):
+    # two roundings, not one: XLA rewrites a / b as a · fl(1/b) where b is a constant (x / 0.8, x / √2
+    # folded) and a / √b as a · rsqrt(b) (measured: 1.5 u|c| off for x / 0.8)
     b = jnp.abs(v[1])
     ok = b > e[1]
-    return jnp.where(ok, (e[0] + jnp.abs(c) * e[1]) / jnp.where(ok, b - e[1], 1.0), jnp.inf) + _round(c)
+    return (
+        jnp.where(ok, (e[0] + jnp.abs(c) * e[1]) / jnp.where(ok, b - e[1], 1.0), jnp.inf) + _round(c) + U * jnp.abs(c)
+    )
 
 
 def _same(v, e, c, p):
