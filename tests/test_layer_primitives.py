@@ -87,6 +87,12 @@ def attention(p, ids):
     return jnp.einsum("bts,bsc->btc", jax.nn.softmax(s, axis=-1), v)
 
 
+def dropout(p, ids):
+    """A fixed mask from a seed: PRNG keys pass through the referee, random bits read as floats are exact."""
+    keep = jax.random.bernoulli(jax.random.key(0), 0.8, p["x"].shape)
+    return jnp.where(keep, p["x"] / 0.8, 0.0)
+
+
 @jax.jit
 def _inner(x):
     return jax.nn.sigmoid(x) * x**3
@@ -112,6 +118,7 @@ LAYERS = {
     "gelus": (gelus, {}),
     "embedding": (embedding, {"W": (5, C)}),
     "attention": (attention, {"q": (C, C), "k": (C, C), "v": (C, C)}),
+    "dropout": (dropout, {}),
     "misc": (misc, {}),
 }
 

@@ -206,7 +206,12 @@ CALLS = {"pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_v
 
 
 def _is_float(dtype) -> bool:
-    return np.issubdtype(np.dtype(dtype), np.floating)
+    return not _is_key(dtype) and np.issubdtype(np.dtype(dtype), np.floating)
+
+
+def _is_key(dtype) -> bool:
+    """A PRNG key's dtype (dropout's mask): no NumPy form; such values stay JAX arrays."""
+    return jax.dtypes.issubdtype(dtype, jax.dtypes.extended)
 
 
 #: Primitives that turn real numbers into a decision: a branch, an index, a sign. The rounding bounds
@@ -375,6 +380,8 @@ class _Interpreter:
 
     def mp(self, a) -> np.ndarray:
         """A float array as mpf objects (exactly), other arrays as they are."""
+        if _is_key(getattr(a, "dtype", np.float64)):
+            return a
         a = np.asarray(a)
         if _is_float(a.dtype):
             with np.errstate(all="ignore"):  # NaN converts to mpf NaN, quietly
@@ -388,6 +395,8 @@ class _Interpreter:
             if out.size and not isinstance(out.flat[0], self.ctx.mpf):
                 out = np.asarray(self._mpf(out), dtype=object).reshape(aval.shape)
             return out
+        if _is_key(aval.dtype):
+            return value
         return np.asarray(value, dtype=aval.dtype).reshape(aval.shape)
 
     # programs
@@ -434,7 +443,7 @@ class _Interpreter:
             # integers and booleans only: JAX's own exact integer arithmetic
             out = eqn.primitive.bind(*vals, **p)
             outs = list(out) if eqn.primitive.multiple_results else [out]
-            return [self.mp(np.asarray(o)) for o in outs]
+            return [self.mp(o) for o in outs]
         rule = getattr(self, "_" + name.replace("-", "_"), None)
         if name in self.unary:
             return [self.unary[name](vals[0])]
@@ -958,10 +967,10 @@ class _Float64(_Interpreter):
         self.decisions: list = []
 
     def mp(self, a):
-        return np.asarray(a)
+        return a if _is_key(getattr(a, "dtype", np.float64)) else np.asarray(a)
 
     def _shape(self, value, aval):
-        return np.asarray(value, dtype=aval.dtype).reshape(aval.shape)
+        return value if _is_key(aval.dtype) else np.asarray(value, dtype=aval.dtype).reshape(aval.shape)
 
     def apply(self, eqn, vals):
         name = eqn.primitive.name
@@ -974,7 +983,7 @@ class _Float64(_Interpreter):
         if name in SELECTIONS:  # which entry each window selects: a decision, as argmax's
             self.decisions.append([self._selection(vals[1], **eqn.params, gather=name == "select_and_gather_add")])
         out = eqn.primitive.bind(*vals, **eqn.params)
-        outs = [np.asarray(o) for o in (out if eqn.primitive.multiple_results else [out])]
+        outs = [self.mp(o) for o in (out if eqn.primitive.multiple_results else [out])]
         if _decides(eqn, vals):
             self.decisions.append(outs)
         return outs

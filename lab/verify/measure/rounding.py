@@ -441,6 +441,7 @@ for _name in (
     "argmax",
     "argmin",
     "stop_gradient",
+    "bitcast_convert_type",  # random bits read as a float (dropout's uniform draw): exact
 ):
     RULES[_name] = _discrete
 # stop_gradient is absent from jaxprs (it becomes identity); errors still flow through it
