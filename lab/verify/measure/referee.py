@@ -197,20 +197,28 @@ MOVES = {
     "split",
     "stack",
     "unstack",
-    "select_and_gather_add",
 }
 #: Primitives whose inner program is run in place: the parameter that holds it.
 SUBPROGRAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+#: Primitives that hold a program of their own and run it themselves (not calls).
+OWN_LOOPS = ("scan", "while", "cond", "reduce_window")
 CALLS = {"pjit", "jit", "closed_call", "core_call", "custom_jvp_call", "custom_vjp_call", "remat", "checkpoint"}
 
 
 def _is_float(dtype) -> bool:
-    return np.issubdtype(np.dtype(dtype), np.floating)
+    return not _is_key(dtype) and np.issubdtype(np.dtype(dtype), np.floating)
+
+
+def _is_key(dtype) -> bool:
+    """A PRNG key's dtype (dropout's mask): no NumPy form; such values stay JAX arrays."""
+    return jax.dtypes.issubdtype(dtype, jax.dtypes.extended)
 
 
 #: Primitives that turn real numbers into a decision: a branch, an index, a sign. The rounding bounds
 #: take them as exact (lab/verify/measure/rounding.py), that is, as coming out as in float64.
 DECISIONS = {"eq", "ne", "lt", "le", "gt", "ge", "sign", "floor", "ceil", "round", "is_finite", "argmax", "argmin"}
+#: Max pooling's jvp and transpose: they decide which entry of each window is its maximum.
+SELECTIONS = {"select_and_scatter_add", "select_and_gather_add"}
 
 
 def _decides(eqn, vals) -> bool:
@@ -372,6 +380,8 @@ class _Interpreter:
 
     def mp(self, a) -> np.ndarray:
         """A float array as mpf objects (exactly), other arrays as they are."""
+        if _is_key(getattr(a, "dtype", np.float64)):
+            return a
         a = np.asarray(a)
         if _is_float(a.dtype):
             with np.errstate(all="ignore"):  # NaN converts to mpf NaN, quietly
@@ -385,6 +395,8 @@ class _Interpreter:
             if out.size and not isinstance(out.flat[0], self.ctx.mpf):
                 out = np.asarray(self._mpf(out), dtype=object).reshape(aval.shape)
             return out
+        if _is_key(aval.dtype):
+            return value
         return np.asarray(value, dtype=aval.dtype).reshape(aval.shape)
 
     # programs
@@ -418,7 +430,7 @@ class _Interpreter:
 
     def apply(self, eqn, vals) -> list:
         name, p = eqn.primitive.name, eqn.params
-        if name in CALLS or (any(k in p for k in SUBPROGRAMS) and name not in ("scan", "while", "cond")):
+        if name in CALLS or (any(k in p for k in SUBPROGRAMS) and name not in OWN_LOOPS):
             sub = next((p[k] for k in SUBPROGRAMS if k in p), None)
             if sub is None:
                 raise Unsupported(name)
@@ -431,7 +443,7 @@ class _Interpreter:
             # integers and booleans only: JAX's own exact integer arithmetic
             out = eqn.primitive.bind(*vals, **p)
             outs = list(out) if eqn.primitive.multiple_results else [out]
-            return [self.mp(np.asarray(o)) for o in outs]
+            return [self.mp(o) for o in outs]
         rule = getattr(self, "_" + name.replace("-", "_"), None)
         if name in self.unary:
             return [self.unary[name](vals[0])]
@@ -673,6 +685,134 @@ class _Interpreter:
             out = np.matmul(A, B)
         return out.reshape(tuple(batch + m + n))
 
+    # windows: pooling, its transposes, convolution
+
+    def _pool(self, a, fill):
+        """``a`` flattened, with ``fill`` at position −1 (padding and the holes of a base dilation)."""
+        pool = np.empty(a.size + 1, dtype=object)
+        pool[:-1] = a.ravel()
+        pool[-1] = fill
+        return pool
+
+    def _reduce_window_sum(self, vals, **p):
+        win = _windows(vals[0].shape, **p)
+        return np.add.reduce(self._pool(vals[0], self.ctx.zero)[win], axis=-1)
+
+    def _reduce_window_max(self, vals, **p):
+        win = _windows(vals[0].shape, **p)
+        return self._extreme(self._pool(vals[0], -self.ctx.inf)[win], (win.ndim - 1,), np.maximum, -self.ctx.inf)
+
+    def _reduce_window_min(self, vals, **p):
+        win = _windows(vals[0].shape, **p)
+        return self._extreme(self._pool(vals[0], self.ctx.inf)[win], (win.ndim - 1,), np.minimum, self.ctx.inf)
+
+    def _reduce_window(self, vals, jaxpr, consts, **p):
+        """A window reduced by a program of the user's: folded from the initial values, in window order.
+        Its comparisons are decided in the real numbers: float64 runs it as one primitive, with no tape."""
+        tape, self.tape = self.tape, None
+        try:
+            return self._fold_windows(vals, jaxpr, consts, **p)
+        finally:
+            self.tape = tape
+
+    def _fold_windows(self, vals, jaxpr, consts, **p):
+        n = len(vals) // 2
+        win = _windows(vals[0].shape, **p)
+        pools = [self._pool(a, init.item()) for a, init in zip(vals[:n], vals[n:], strict=True)]
+        outs = [np.empty(win.shape[:-1], dtype=object) for _ in range(n)]
+        consts = [self.mp(c) for c in consts]
+        for idx in np.ndindex(win.shape[:-1]):
+            acc = list(vals[n:])
+            for k in win[idx]:
+                acc = self.eval(jaxpr, consts, [*acc, *(np.asarray(pool[k], dtype=object) for pool in pools)])
+            for o, a in zip(outs, acc, strict=True):
+                o[idx] = np.asarray(a).item()
+        return outs
+
+    def _selection(self, operand, select_prim, window_dimensions, window_strides, padding, gather, **p):
+        """The flat position each window selects (−1: padding, or none), as XLA selects: a later entry
+        replaces the current one unless current ≥ it (≤ for a min). A gather starts from (±inf, no
+        entry); a scatter from the window's first entry."""
+        ge = select_prim.name == "ge"
+        fill = -np.inf if ge else np.inf
+        fill = self.ctx.mpf(fill) if operand.dtype == object else fill
+        win = _windows(operand.shape, window_dimensions, window_strides, padding, **p)
+        keys = self._pool(operand, fill)[win]
+        pos = np.full(win.shape[:-1], -1) if gather else win[..., 0].copy()
+        best = np.full(win.shape[:-1], fill, dtype=object) if gather else keys[..., 0]
+        keep = operator.ge if ge else operator.le
+        for k in range(0 if gather else 1, win.shape[-1]):
+            new = ~np.vectorize(keep, otypes=[bool])(best, keys[..., k]) if best.size else np.zeros(best.shape, bool)
+            pos = np.where(new, win[..., k], pos)
+            best = np.where(new, keys[..., k], best)
+        return pos
+
+    def _selected(self, operand, p, gather):
+        if self.tape is not None:
+            return self.tape.pop(0)[0]  # the entries float64 selected
+        return self._selection(operand, **p, gather=gather)
+
+    def _select_and_gather_add(self, vals, **p):
+        tangents, operand = (self._float(v) for v in vals)
+        return self._pool(tangents, self.ctx.zero)[self._selected(operand, p, gather=True)]
+
+    def _select_and_scatter_add(self, vals, **p):
+        source, operand = (self._float(v) for v in vals)
+        pos = self._selected(operand, p, gather=False)
+        out = np.full(operand.size + 1, self.ctx.zero, dtype=object)
+        np.add.at(out, np.asarray(pos).ravel(), source.ravel())
+        return out[:-1].reshape(operand.shape)
+
+    def _conv_general_dilated(
+        self,
+        vals,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        dimension_numbers,
+        feature_group_count,
+        batch_group_count,
+        **_,
+    ):
+        """Each output is the sum of its window of the dilated, padded lhs times the kernel."""
+        a, b = (self._float(v) for v in vals)
+        dn = dimension_numbers
+        lhs, rhs = np.transpose(a, dn.lhs_spec), np.transpose(b, dn.rhs_spec)  # (N, C, spatial), (O, I, kernel)
+        zero = self.ctx.zero
+        spatial = [(n - 1) * d + 1 if n else 0 for n, d in zip(lhs.shape[2:], lhs_dilation, strict=True)]
+        dilated = np.full(lhs.shape[:2] + tuple(spatial), zero, dtype=object)
+        dilated[(slice(None), slice(None), *(slice(None, None, d) for d in lhs_dilation))] = lhs
+        sizes = [n + lo + hi for n, (lo, hi) in zip(dilated.shape[2:], padding, strict=True)]
+        padded = np.full(lhs.shape[:2] + tuple(max(n, 0) for n in sizes), zero, dtype=object)
+        dst, src = [slice(None)] * 2, [slice(None)] * 2
+        for n, (lo, hi) in zip(dilated.shape[2:], padding, strict=True):
+            dst.append(slice(max(lo, 0), max(lo, 0) + max(n - max(-lo, 0) - max(-hi, 0), 0)))
+            src.append(slice(max(-lo, 0), max(n - max(-hi, 0), max(-lo, 0))))
+        padded[tuple(dst)] = dilated[tuple(src)]
+        kernel = rhs.shape[2:]
+        out_sizes = [
+            max((n - (k - 1) * d - 1) // s + 1, 0)
+            for n, k, d, s in zip(padded.shape[2:], kernel, rhs_dilation, window_strides, strict=True)
+        ]
+        n_b, n_o = lhs.shape[0] // batch_group_count, rhs.shape[0]
+        out = np.full((n_b, n_o, *out_sizes), zero, dtype=object)
+        g_in, g_out = rhs.shape[1], n_o // (feature_group_count * batch_group_count)
+        for k in np.ndindex(*kernel):
+            window = tuple(
+                slice(i * d, i * d + (m - 1) * s + 1, s) if m else slice(0, 0)
+                for i, d, s, m in zip(k, rhs_dilation, window_strides, out_sizes, strict=True)
+            )
+            patch = padded[(slice(None), slice(None), *window)]
+            w = rhs[(slice(None), slice(None), *k)]
+            for g in range(feature_group_count * batch_group_count):
+                f, bg = (g, 0) if feature_group_count > 1 else (0, g)
+                x = patch[bg * n_b : (bg + 1) * n_b, f * g_in : (f + 1) * g_in]
+                o = slice(g * g_out, (g + 1) * g_out)
+                if x.size and g_in:
+                    out[:, o] += np.moveaxis(np.tensordot(x, w[o], axes=([1], [1])), -1, 1)
+        return np.transpose(out, np.argsort(dn.out_spec))
+
     def _sort(self, vals, dimension, num_keys, **_):
         """A stable sort on the first ``num_keys`` operands, NaN last, as XLA sorts."""
         moved = [np.moveaxis(v, dimension, -1) for v in vals]
@@ -827,20 +967,53 @@ class _Float64(_Interpreter):
         self.decisions: list = []
 
     def mp(self, a):
-        return np.asarray(a)
+        return a if _is_key(getattr(a, "dtype", np.float64)) else np.asarray(a)
 
     def _shape(self, value, aval):
-        return np.asarray(value, dtype=aval.dtype).reshape(aval.shape)
+        return value if _is_key(aval.dtype) else np.asarray(value, dtype=aval.dtype).reshape(aval.shape)
 
     def apply(self, eqn, vals):
         name = eqn.primitive.name
-        if name in CALLS or name in ("cond", "while", "scan") or any(k in eqn.params for k in SUBPROGRAMS):
+        if (
+            name in CALLS
+            or name in ("cond", "while", "scan")
+            or (any(k in eqn.params for k in SUBPROGRAMS) and name not in OWN_LOOPS)
+        ):
             return super().apply(eqn, vals)
+        if name in SELECTIONS:  # which entry each window selects: a decision, as argmax's
+            self.decisions.append([self._selection(vals[1], **eqn.params, gather=name == "select_and_gather_add")])
         out = eqn.primitive.bind(*vals, **eqn.params)
-        outs = [np.asarray(o) for o in (out if eqn.primitive.multiple_results else [out])]
+        outs = [self.mp(o) for o in (out if eqn.primitive.multiple_results else [out])]
         if _decides(eqn, vals):
             self.decisions.append(outs)
         return outs
+
+
+def _windows(shape, window_dimensions, window_strides, padding, base_dilation=None, window_dilation=None, **_):
+    """For each window of an operand of ``shape``, the flat positions of its entries, in window order
+    (row-major): an int array of shape (windows..., entries), −1 for padding and base-dilation holes."""
+    nd = len(shape)
+    base, wdil = base_dilation or (1,) * nd, window_dilation or (1,) * nd
+    per_dim = []
+    for i in range(nd):
+        n, w, s, (lo, hi) = shape[i], window_dimensions[i], window_strides[i], padding[i]
+        length = ((n - 1) * base[i] + 1 if n else 0) + lo + hi
+        count = max((length - (w - 1) * wdil[i] - 1) // s + 1, 0)
+        at = np.arange(count)[:, None] * s + np.arange(w)[None, :] * wdil[i] - lo  # in the dilated operand
+        src = at // base[i]
+        per_dim.append(np.where((at >= 0) & (at % base[i] == 0) & (src < n), src, -1))
+    counts = [d.shape[0] for d in per_dim]
+    flat = np.zeros(tuple(counts) + tuple(window_dimensions), dtype=np.int64)
+    valid = np.ones(flat.shape, dtype=bool)
+    step = 1
+    for i in reversed(range(nd)):
+        view = [1] * (2 * nd)
+        view[i], view[nd + i] = counts[i], window_dimensions[i]
+        idx = per_dim[i].reshape(view)
+        flat = flat + idx * step
+        valid = valid & (idx >= 0)
+        step *= shape[i]
+    return np.where(valid, flat, -1).reshape(tuple(counts) + (math.prod(window_dimensions),))
 
 
 def _without(shape, axes):

@@ -11,17 +11,23 @@ zero, as XLA does on the CPU); below, "u|c|" stands for u|c| + η:
 
     add, sub     e = e_a + e_b + u|c|   (no u|c| where TwoSum shows fl(a ± b) exact, as 2.0 − 1.0)
     mul          e = |a| e_b + |b| e_a + e_a e_b + u|c|
-    div          e = (e_a + |c| e_b) / (|b| − e_b) + u|c|
+    div          e = (e_a + |c| e_b) / (|b| − e_b) + 2u|c|   (XLA computes a / const as a · fl(1/const))
     sum of m     e = Σ e_i + γ_{m−1} Σ |a_i|,        γ_k = k u / (1 − k u)
     dot over K   e = γ_K |A||B| + |A| E_B + E_A |B| + E_A E_B
     exp          e = |c| (e^{e_a} − 1) + c_f u |c|
     log          e = −log(1 − e_a/|a|) + c_f u |c|
     tanh, σ      e = f'(a) e^{2 e_a} e_a + c_f u |c|
+    rsqrt        e = e_a / (2 lo √lo) + c_f u |c|,   lo = a − e_a (the slope's largest value on the interval)
+    erf, erfc    e = (2/√π) e^{−m²} e_a + c_f u |c|, m = max(|a| − e_a, 0) (likewise)
+    windows      a window's sum as a sum of its m entries; its max as reduce_max; the max-pool
+                 transposes (select_and_scatter_add, select_and_gather_add) as a scatter-add and a gather
+    conv         e as for dot, K = the entries of one output's kernel (input features × kernel window)
     pow (float)  e = max |x^y − c| over x ± e_x + |c| (e^{|log x| e_y} − 1) + c_f u |c|
                  (an integral y may have a negative base; an error on y there is ∞)
 
 c_f = 4 allows a few ulps for the library's transcendental functions (16 for
-tanh and the logistic function, whose XLA versions were measured 8 ulps off). Shape
+tanh and the logistic function, whose XLA versions were measured 8 ulps off; 32 + 2a² for erfc,
+measured up to a² ulps off in its tail). Shape
 primitives move errors exactly as they move values. The verifier compares two
 gradients within twice such a bound; see lab/verify/judge.py.
 
@@ -59,6 +65,10 @@ C_EXPM1 = 8.0
 #: XLA's log1p is up to 240 ulps off for x in (1 − √2, −0.354) on the CPU (the same test; 2.7 ulps for
 #: x > 0); allow 512 on a margin around that range.
 C_LOG1P_NEAR, LOG1P_NEAR = 512.0, (-0.45, -0.3)
+
+#: XLA's erfc is up to 15 ulps off near 1 and about a² ulps in its tail (512 at a = 26, where it computes
+#: e^{−a²} from a rounded a²; measured by tests/test_layer_primitives.py, jax 0.10.2): allow twice that.
+C_ERFC, C_ERFC_TAIL = 32.0, 2.0
 
 #: Primitive names met without a rule, across all calls (for the report).
 approximated: set[str] = set()
@@ -136,9 +146,13 @@ def _mul(v, e, c, p):
 
 
 def _div(v, e, c, p):
+    # two roundings, not one: XLA rewrites a / b as a · fl(1/b) where b is a constant (x / 0.8, x / √2
+    # folded) and a / √b as a · rsqrt(b) (measured: 1.5 u|c| off for x / 0.8)
     b = jnp.abs(v[1])
     ok = b > e[1]
-    return jnp.where(ok, (e[0] + jnp.abs(c) * e[1]) / jnp.where(ok, b - e[1], 1.0), jnp.inf) + _round(c)
+    return (
+        jnp.where(ok, (e[0] + jnp.abs(c) * e[1]) / jnp.where(ok, b - e[1], 1.0), jnp.inf) + _round(c) + U * jnp.abs(c)
+    )
 
 
 def _same(v, e, c, p):
@@ -185,6 +199,33 @@ def _tanh(v, e, c, p):
 def _sqrt(v, e, c, p):
     lo = jnp.maximum(v[0] - e[0], 0.0)
     return jnp.where(lo > 0, e[0] / (jnp.sqrt(lo) + jnp.abs(c)), jnp.sqrt(e[0])) + _round(c)
+
+
+def _rsqrt(v, e, c, p):
+    # the slope of a^{-1/2} is largest at the interval's low end: |Δ| ≤ e / (2 lo √lo). XLA reads a
+    # subnormal a as 0 (rsqrt = inf), so one is taken as no lower than 0: an infinite bound. XLA's
+    # rsqrt was measured 1.44 ulps off at most (1/√a, two roundings): c_f = 4.
+    a = v[0]
+    lo = jnp.where(a >= ETA, a - e[0], 0.0)
+    ok = lo > 0
+    slope = jnp.where(ok, jax.lax.rsqrt(jnp.where(ok, lo, 1.0)) / (2.0 * jnp.where(ok, lo, 1.0)), jnp.inf)
+    return jnp.where(e[0] > 0, slope * e[0], jnp.where(a >= ETA, 0.0, jnp.inf)) + _lib(c)
+
+
+def _erf_slope(v, e):
+    """The largest |erf'| = (2/√π) e^{−t²} over [a − e_a, a + e_a], times e_a."""
+    m = jnp.maximum(jnp.abs(v[0]) - e[0], 0.0)
+    return 2.0 / math.sqrt(math.pi) * jnp.exp(-m * m) * e[0]
+
+
+def _erf(v, e, c, p):
+    # XLA's erf was measured 1.33 ulps off at most (tests/test_layer_primitives.py): c_f = 4
+    return _erf_slope(v, e) + _lib(c)
+
+
+def _erfc(v, e, c, p):
+    tail = jnp.clip(v[0], 0.0, 32.0)  # erfc is 1 to 2 for a < 0, and 0 in float64 past 27
+    return _erf_slope(v, e) + _lib(c, C_ERFC + C_ERFC_TAIL * tail * tail)
 
 
 def _integer_pow(v, e, c, p):
@@ -259,6 +300,53 @@ def _dot_general(v, e, c, p):
     return gamma(k) * dot(aa, ab, **p) + dot(aa, e[1], **p) + dot(e[0], ab, **p) + dot(e[0], e[1], **p) + 2 * k * ETA
 
 
+def _cummax(v, e, c, p):
+    # |max(a + δ) − max(a)| ≤ max |δ|, prefix by prefix
+    return jax.lax.cummax(e[0], axis=p["axis"], reverse=p["reverse"])
+
+
+def _reduce_window_sum(v, e, c, p):
+    """A window's sum: a sum of m = ∏ window entries (padding and base dilation add exact zeros)."""
+    m = math.prod(p["window_dimensions"])
+    rws = jax.lax.reduce_window_sum_p.bind
+    return rws(e[0], **p) + gamma(max(m - 1, 0)) * rws(jnp.abs(v[0]), **p) + m * ETA
+
+
+def _reduce_window_max(v, e, c, p):
+    # the largest error in the window; a window of padding only is −inf exactly (error 0, not −inf)
+    return jnp.maximum(jax.lax.reduce_window_max_p.bind(e[0], **p), 0.0)
+
+
+def _windows_per_entry(p) -> int:
+    """How many windows can hold one entry: ∏ ⌈window / stride⌉."""
+    return math.prod(-(-w // s) for w, s in zip(p["window_dimensions"], p["window_strides"], strict=True))
+
+
+def _select_and_scatter_add(v, e, c, p):
+    """Max pooling's transpose: each entry sums the k ≤ K windows that select it (as float64 selects:
+    decisions are exact here, as for argmax), so e = Σ e_s + γ_K Σ |s|."""
+    source, operand = v
+    k = _windows_per_entry(p)
+    sas = jax.lax.select_and_scatter_add_p.bind
+    return sas(e[0], operand, **p) + gamma(k) * sas(jnp.abs(source), operand, **p) + k * ETA
+
+
+def _select_and_gather_add(v, e, c, p):
+    """Max pooling's jvp: the tangent at the entry float64 selects, moved without arithmetic."""
+    return jax.lax.select_and_gather_add_p.bind(e[0], v[1], **p)
+
+
+def _conv(v, e, c, p):
+    """As dot: each output sums K products, K = the rhs's size over its output-feature dimension."""
+    a, b = v
+    rhs_out = p["dimension_numbers"].rhs_spec[0]
+    k = math.prod(b.shape) // max(b.shape[rhs_out], 1)
+    conv = jax.lax.conv_general_dilated_p.bind
+    aa, ab = jnp.abs(a), jnp.abs(b)
+    through = conv(aa, e[1], **p) + conv(e[0], ab, **p) + conv(e[0], e[1], **p)
+    return gamma(k) * conv(aa, ab, **p) + through + 2 * k * ETA
+
+
 def _discrete(v, e, c, p):
     return None
 
@@ -279,6 +367,12 @@ _CAN_BE_NAN = {
     _pow,
     _square,
     _dot_general,
+    _rsqrt,
+    _erf,
+    _erfc,
+    _reduce_window_sum,
+    _select_and_scatter_add,
+    _conv,
 }
 
 
@@ -315,6 +409,17 @@ RULES: dict[str, Callable] = {
     "dot_general": _dot_general,
     "scatter-add": _scatter_add,
     "scatter_add": _scatter_add,
+    "rsqrt": _rsqrt,
+    "erf": _erf,
+    "erfc": _erfc,
+    "cummax": _cummax,
+    "cummin": _cummax,
+    "reduce_window_sum": _reduce_window_sum,
+    "reduce_window_max": _reduce_window_max,
+    "reduce_window_min": _reduce_window_max,
+    "select_and_scatter_add": _select_and_scatter_add,
+    "select_and_gather_add": _select_and_gather_add,
+    "conv_general_dilated": _conv,
 }
 for _name in (
     "eq",
@@ -336,6 +441,7 @@ for _name in (
     "argmax",
     "argmin",
     "stop_gradient",
+    "bitcast_convert_type",  # random bits read as a float (dropout's uniform draw): exact
 ):
     RULES[_name] = _discrete
 # stop_gradient is absent from jaxprs (it becomes identity); errors still flow through it
@@ -442,7 +548,10 @@ def _eval(jaxpr, consts, args, errs):
                     out_errs = [None if e is None else jnp.where(jnp.isnan(e), jnp.inf, e) for e in out_errs]
             else:
                 approximated.add(name)
-                out_errs = _linearized(eqn, vals, es, outs)
+                try:
+                    out_errs = _linearized(eqn, vals, es, outs)
+                except (NotImplementedError, TypeError, ValueError):  # no jvp either: no bound, no traceback
+                    out_errs = [jnp.full(jnp.shape(o), jnp.inf) if _is_float(o) else None for o in outs]
         for var, val, err in zip(eqn.outvars, outs, out_errs, strict=True):
             write(var, val, err if (err is not None and _is_float(val)) else _zero(val))
     results = [read(v) for v in jaxpr.outvars]
