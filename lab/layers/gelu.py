@@ -1,0 +1,41 @@
+"""The tanh approximation of GELU, entry by entry: out = ½ x (1 + tanh(√(2/π)(x + 0.044715 x³))).
+
+Derivation: derivations/layers/gelu.md
+
+The Gaussian error linear unit x Φ(x) (Hendrycks and Gimpel, 2016), with the normal CDF Φ
+replaced by the tanh curve that GPT-2 and BERT use. It is smooth (C^∞), so it has no kinks.
+The backward is the product rule: the gate plus x times the gate's derivative (eq. 6).
+"""
+
+import numpy as np
+from array_api_compat import array_namespace
+
+KIND = "layer"
+INPUT = "real"
+SHAPE = ("B", "T", "C")
+
+K = float(np.sqrt(2.0 / np.pi))  # √(2/π)
+A = 0.044715  # the cubic coefficient
+SATURATED = 10.0  # beyond |x| = 10, tanh(u(x)) is ±1 in float64 (eq. 9)
+
+
+def init(shape, *, seed=0) -> dict:
+    """No parameters."""
+    return {}
+
+
+def forward(params, x):
+    """out = x · ½(1 + tanh u), u = √(2/π)(x + 0.044715 x³) (eqs. 1, 2)."""
+    xp = array_namespace(x, *params.values())
+    u = K * (x + A * (x * x * x))  # (eq. 2)
+    return 0.5 * x * (1.0 + xp.tanh(u))  # (eq. 1)
+
+
+def vjp(params, x, dout):
+    """dx = dout ⊙ (g(x) + x g'(x)), with the gate g = ½(1 + tanh u) (eqs. 4–7)."""
+    xc = np.clip(x, -SATURATED, SATURATED)  # the same tanh u, and no x³ overflow   (eq. 9)
+    t = np.tanh(K * (xc + A * (xc * xc * xc)))  # tanh u   (eq. 2)
+    gate = 0.5 * (1.0 + t)  # g(x)   (eq. 1)
+    du = K * (1.0 + 3.0 * A * (xc * xc))  # u'(x)   (eq. 5)
+    dgate = 0.5 * ((1.0 - t) * (1.0 + t)) * du  # g'(x) = ½ (1 − tanh² u) u', with 1 − t² factored   (eqs. 5, 8)
+    return {}, dout * (gate + x * dgate)  # the product rule   (eqs. 4, 6, 7)
