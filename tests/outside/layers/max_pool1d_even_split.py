@@ -22,7 +22,6 @@ def init(shape, *, seed=0):
     return {}
 
 
-
 def _windows(x, xp):
     n = (x.shape[1] - KERNEL) // STRIDE + 1
     return xp.stack([x[:, k : k + STRIDE * (n - 1) + 1 : STRIDE, :] for k in range(KERNEL)], axis=2)
