@@ -434,6 +434,10 @@ def load(spec: str) -> Model:
     """
     if spec in names():
         return get(spec)
+    if spec.startswith("layers/") and not spec.endswith(".py"):
+        from lab.layer import get as get_layer
+
+        return get_layer(spec)
     path = Path(spec)
     if not spec.endswith(".py") and not path.exists() and Path(spec + ".py").is_file():
         spec, path = spec + ".py", Path(spec + ".py")
@@ -470,6 +474,10 @@ def _import(dotted: str) -> ModuleType:
 
 
 def _wrap(name: str, module: ModuleType) -> Model:
+    if getattr(module, "KIND", None) == "layer":  # a layer: verified as the loss ⟨dout, forward⟩ (lab/layer.py)
+        from lab.layer import as_model
+
+        return as_model(name, module)
     missing = [a for a in REQUIRED if not hasattr(module, a)]
     if missing:
         raise ModelError(f"model {name!r} lacks {', '.join(missing)} (the contract needs {', '.join(REQUIRED)})")

@@ -90,25 +90,28 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
     result.blocks = len(found)
     if not found:
         result.problems.append(f"{path.name} has no ```python block that checks a step")
-    if "grad" not in "".join(code for _, code in found):
-        result.problems.append(f"{path.name} never compares its result with the model's grad")
+    layer = getattr(model.module, "LAYER", None) if getattr(model.module, "KIND", None) == "layer" else None
+    fn = "vjp" if layer is not None else "grad"
+    if fn not in "".join(code for _, code in found):
+        result.problems.append(f"{path.name} never compares its result with the {'layer' if layer else 'model'}'s {fn}")
     tags = set(TAG.findall(text))
     missing = sorted(cited(model.source.read_text(encoding="utf-8")) - tags, key=label_key)
     if missing:
         result.problems.append(
-            f"lab/models/{model.name}.py cites eq. {', '.join(missing)}, which {path.name} does not label"
+            f"{model.source.name} cites eq. {', '.join(missing)}, which {path.name} does not label"
         )
-    failed = _run_blocks(path, found, model)
+    names = {"layer": layer} if layer is not None else {}
+    failed = _run_blocks(path, found, model, **names)
     if failed:
         result.problems.append(failed)
     elif found and not result.problems:
-        with _wrong_grad(model):
-            noticed = _run_blocks(path, found, model)
+        with _wrong_vjp(layer) if layer is not None else _wrong_grad(model):
+            noticed = _run_blocks(path, found, model, **names)
         if not noticed:
             result.unchecked = True
             result.problems.append(
-                f"{path.name} asserts nothing about {model.name}: its blocks pass even when grad returns "
-                "1.5 × grad + 0.1; assert your formula against model.grad"
+                f"{path.name} asserts nothing about {model.name}: its blocks pass even when {fn} returns "
+                f"1.5 × {fn} + 0.1; assert your formula against {'layer.vjp' if layer is not None else 'model.grad'}"
             )
     return result
 
@@ -155,6 +158,25 @@ def _wrong_grad(model: registry.Model):
     finally:
         for k, f in saved.items():
             setattr(mod, k, f)
+
+
+@contextlib.contextmanager
+def _wrong_vjp(layer):
+    """Within the block, the layer module's ``vjp`` returns 1.5 × its value + 0.1 (d x too)."""
+    saved = layer.vjp
+
+    def wrong(a):
+        return None if a is None else 1.5 * np.asarray(a, dtype=float) + 0.1
+
+    def vjp(*a, **kw):
+        dp, dx = saved(*a, **kw)
+        return {k: wrong(v) for k, v in dp.items()}, wrong(dx)
+
+    try:
+        layer.vjp = vjp
+        yield
+    finally:
+        layer.vjp = saved
 
 
 #: The folder of the lessons, under the derivations.

@@ -7,7 +7,9 @@ measured (a rerun in other precisions): a correct formula written as the loss is
 
 The rules, in order; the first that decides, decides:
 
-1. **contract**: ``grad`` raises, or returns other keys or shapes than ``params`` → CONTRACT.
+1. **contract**: ``grad`` raises, or returns other keys or shapes than ``params`` → CONTRACT. A layer's
+   backward must also give exactly 0 for dout = 0, scale by −2 bit for bit with dout, and repeat
+   itself (lab/layer.py) → else WRONG, with no tolerance to measure.
 2. **no reference**: the loss is not finite → SKIPPED.
 3. **autodiff not finite** (a ``where`` whose untaken branch overflows): the reference is the one-sided
    differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED or WRONG.
@@ -190,6 +192,11 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], witn
         problem = _shapes_differ("grad", hand, ev.grad)
         if problem:
             early[i] = Verdict(case, Kind.CONTRACT, message=problem, rule=1)
+            continue
+        structure = getattr(model.module, "structure", None)  # a layer's backward: exact facts, no tolerance
+        problem = structure(case.params, case.X, case.y, **case.hyper) if callable(structure) else ""
+        if problem:
+            early[i] = Verdict(case, Kind.WRONG, message=problem, diagnosis=problem, hand=hand, rule=1)
             continue
         if not np.isfinite(ev.loss):  # the loss itself overflows float64 here (e^z past 709), or is NaN
             early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.LOSS_NOT_FINITE, rule=2)
@@ -641,7 +648,7 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
     if v.kind == Kind.VERIFIED:
         return v
     unclear = Verdict(case, Kind.INCONCLUSIVE, reason=Reason.KINKS_TOGETHER, rule=4, at_kink=True)
-    around = kinks.sides(model, case, np.flatnonzero(on_kink))
+    around = kinks.sides(model, case)
     if around is None:
         return unclear
     witness = witness if witness is not None else Witness(model)
@@ -688,10 +695,10 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
     v.mismatch = Mismatch(What.GRADIENT, k, i, float(g[at]), float(point.value[at]), float(point.err[at]))
     scale = float(np.max(np.abs(point.value))) if point.value.size else 0.0
     v.rel_error = abs(float(g[at]) - float(point.value[at])) / max(scale, 1e-300) if np.isfinite(g[at]) else np.inf
-    where = f"the {n} samples on kinks" if n > 1 else "the sample on its kink"
+    where = f"the {n} kinks it sits on" if n > 1 else "the kink it sits on"
     v.message = (
         f"at a kink of the loss the hand gradient is not a subgradient: {v.mismatch.where} is {g[at]:.17g}, "
-        f"and no choice of side for {where} gives it; the nearest valid value is {point.value[at]:.17g} "
+        f"and no choice of side at {where} gives it; the nearest valid value is {point.value[at]:.17g} "
         f"(± {point.err[at]:.2g})"
     )
     v.diagnosis = v.message

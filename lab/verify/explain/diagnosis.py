@@ -63,6 +63,8 @@ def diagnose(
         return v.message
     if "the witnesses disagree" in v.message:  # autodiff is the odd one out: say so, not how hand differs from it
         return v.message.split("the witnesses disagree: ", 1)[1]
+    if getattr(model.module, "KIND", None) == "layer":
+        return _layer_facts(v)
     if v.what == What.HESSIAN:
         return _hessian(model, witness, v)
     if _at_kink(v):  # a subgradient outside its bracket: is it wrong off the kinks too?
@@ -248,6 +250,29 @@ def _fmt(x: float) -> str:
         if float(text) != 1.0 or x == 1.0:
             return text
     return repr(x)
+
+
+def _layer_facts(v: Verdict) -> str:
+    """For a layer's backward: which of its outputs (d x, d of each param) are wrong and which agree. The
+    hypotheses tested by repair below read samples and features, which a layer does not have."""
+    if v.diagnosis or not v.reference or not v.tolerance:
+        return v.diagnosis or v.message
+    name = lambda k: "d x" if k == "x" else f"d {k}"  # noqa: E731
+    wrong = [k for k in v.reference if np.any(~(np.abs(v.hand[k] - v.reference[k]) <= v.tolerance[k]))]
+    right = [k for k in v.reference if k not in wrong]
+    if not wrong:
+        return v.message
+    out = f"unexplained: {', '.join(map(name, wrong))} {'is' if len(wrong) == 1 else 'are'} wrong"
+    if right:
+        out += f"; {', '.join(map(name, right))} {'agrees' if len(right) == 1 else 'agree'}"
+    for k in wrong:
+        h, a = np.ravel(v.hand[k]), np.ravel(v.reference[k])
+        bad = ~(np.abs(h - a) <= np.ravel(v.tolerance[k]))
+        with np.errstate(all="ignore"):
+            ratio = h[bad & (a != 0)] / a[bad & (a != 0)]
+        span = f", hand/true from {ratio.min():.3g} to {ratio.max():.3g}" if ratio.size else ""
+        out += f"; {name(k)}: {int(bad.sum())} of {bad.size} entries{span}"
+    return out
 
 
 def _at_kink(v: Verdict) -> bool:

@@ -183,29 +183,92 @@ class Sides:
     alone: list[tuple[Case, Case]]  # sample rows[i] alone moved one step to its first side, and to its second
 
 
-def sides(model: Model, case: Case, rows: np.ndarray) -> Sides | None:
-    """The cases on either side of each sample's kink (:class:`Sides`), or None when a sample's knob
-    does not move its distance, or when a sample sits on several kinks at once (one knob moves them
-    together, so the regions between them cannot be reached this way).
+def _is_layer(model: Model) -> bool:
+    return getattr(model.module, "KIND", None) == "layer"
+
+
+def _entry_knob(model: Model, case: Case, sites: np.ndarray):
+    """For a layer: per kink site, the entry of its input x that moves that site and no other site on a
+    kink (the largest such mover), and a function giving the case with those entries set; None when a
+    site has no such entry (two kinks that one entry moves together)."""
+    x = np.array(case.params["x"], dtype=float)
+    d0 = _sites(model, case.params, case.X, case.y, case.hyper).ravel()
+    kinked = on_kink(model, case).ravel()
+    movers = np.zeros((x.size, d0.size))
+    for e in range(x.size):
+        xe = x.copy()
+        h = 1e-6 * max(abs(xe.flat[e]), 1.0)
+        xe.flat[e] += h
+        d = _sites(model, {**case.params, "x": xe}, case.X, case.y, case.hyper).ravel()
+        movers[e] = np.abs(d - d0) / h
+    entries = []
+    for j in sites:
+        alone = (movers[:, j] > 0) & ((movers[:, kinked] > 0).sum(axis=1) == 1)
+        if not alone.any():
+            return None
+        entries.append(int(np.argmax(np.where(alone, movers[:, j], -1.0))))
+    entries = np.array(entries)
+
+    def at(t: np.ndarray) -> Case:
+        xt = x.copy()
+        xt.flat[entries] = t
+        return Case({**case.params, "x": xt}, case.X, case.y, dict(case.hyper), dict(case.sizes))
+
+    return x.flat[entries].copy(), at
+
+
+def sides(model: Model, case: Case) -> Sides | None:
+    """The cases on either side of each kink the case sits on (:class:`Sides`), or None when they
+    cannot be reached one kink at a time.
+
+    A model's unit is a sample on its kink, moved by its knob (y_i, or the scale of row x_i): None when
+    a sample sits on several kinks at once (its knob moves them together) or its knob does not move
+    its kink. A layer's unit is a kink site, moved by one entry of its input x.
 
     The step moves the distance by its current value plus :data:`OFF` roundings of the score, so one
     direction crosses the kink by OFF roundings and the other moves away: the hand code and JAX may
-    have seen the sample on either side, and each side's gradient is then measured clear of rounding.
+    have seen it on either side, and each side's gradient is then measured clear of rounding.
     """
-    rows = np.asarray(rows, dtype=int)
-    if np.any(on_kink(model, case)[rows].sum(axis=1) > 1):  # one knob would move several kinks together
-        return None
-    t0, at = _knob(model, case, rows)
-    d0 = _dist(model, case, rows)
+    if _is_layer(model):
+        rows = np.flatnonzero(on_kink(model, case).ravel())
+        knob = _entry_knob(model, case, rows)
+        if knob is None:
+            return None
+        t0, at = knob
+        size = site_scale(model, case).ravel()[rows]
+
+        def dist(c: Case) -> np.ndarray:
+            return _sites(model, c.params, c.X, c.y, c.hyper).ravel()[rows]
+    else:
+        rows = np.flatnonzero(at_kink(model, case))
+        if np.any(on_kink(model, case)[rows].sum(axis=1) > 1):  # one knob would move several kinks together
+            return None
+        t0, at = _knob(model, case, rows)
+        size = scale(model, case)[rows]
+
+        def dist(c: Case) -> np.ndarray:
+            return _dist(model, c, rows)
+
+    d0 = dist(case)
     h = np.maximum(np.abs(t0), 1.0) * 1e-7
     with np.errstate(all="ignore"):
-        rate = np.maximum(np.abs(_dist(model, at(t0 + h), rows) - d0), np.abs(_dist(model, at(t0 - h), rows) - d0)) / h
-        step = (d0 + OFF * np.finfo(float).eps / 2 * np.maximum(scale(model, case)[rows], 1.0)) / rate
-    if not np.all(np.isfinite(step) & (step > 0)):
+        rate = np.maximum(np.abs(dist(at(t0 + h)) - d0), np.abs(dist(at(t0 - h)) - d0)) / h
+        step = (d0 + OFF * np.finfo(float).eps / 2 * np.maximum(size, 1.0)) / rate
+    if rows.size == 0 or not np.all(np.isfinite(step) & (step > 0)):
         return None
 
     def moved(signs: np.ndarray, j: int) -> Case:
         return at(t0 + (j + 1) * signs * step)
+
+    # each side must be clear of the kink: where a step leaves it on one (three tied maxima, whose
+    # second side is another tie), its two sides are not two regions
+    clear = 0.5 * OFF * np.finfo(float).eps / 2 * np.maximum(size, 1.0)
+    for sign in (-1.0, 1.0):
+        for i in range(rows.size):
+            one = np.zeros(rows.size)
+            one[i] = sign
+            if not dist(at(t0 + one * step))[i] > clear[i]:
+                return None
 
     minus = -np.ones(rows.size)
     flips = []

@@ -17,6 +17,7 @@ from hypothesis.extra import numpy as hnp
 from lab.model import Model
 from lab.verify.case import Case
 from lab.verify.measure.kinks import place_on_kink
+from lab.verify.search import layer_cases
 
 MAX_N, MAX_D = 64, 8
 DRAWN = 4  # cases per example that Hypothesis draws (and shrinks)
@@ -92,6 +93,8 @@ def features(draw, n: int, d: int, scales: Scales = ORDINARY) -> np.ndarray:
 @st.composite
 def cases(draw, model: Model, scales: Scales = ORDINARY, batch: int = DRAWN) -> list[Case]:
     """A list of 1 to ``batch`` cases of one shape for ``model``."""
+    if layer_cases.is_layer(model):
+        return layer_cases.draw_cases(draw, model, scales, batch)
     n, d, sizes = draw(st.sampled_from(shape_menu(model)), label="shape")
     hyper = {k: draw(st.floats(lo, hi), label=k) for k, (lo, hi) in model.hyperparameters.items()}
     shapes = {k: v.shape for k, v in model.init(d, **sizes).items()}
@@ -141,6 +144,8 @@ def every_shape(model: Model, scales: Scales = ORDINARY, seed: int = 0) -> list[
     The search checks these first, so every profile visits every shape (a profile drawing a shape
     no other run drew would compile it), and Hypothesis's own examples search from there.
     """
+    if layer_cases.is_layer(model):
+        return [(Explicit(drawn), fill_seed) for drawn, fill_seed in layer_cases.first_cases(model, scales, seed)]
     out = []
     for i, (n, d, sizes) in enumerate(shape_menu(model)):
         rng = np.random.default_rng([seed, i, n, d])
@@ -158,6 +163,8 @@ def fill(model: Model, drawn: list[Case], size: int, seed: int, scales: Scales =
     Hypothesis picks is used for a full batch. The fill comes from NumPy's
     generator seeded by the example, so a failure in it replays exactly.
     """
+    if layer_cases.is_layer(model):
+        return layer_cases.fill(model, drawn, size, seed, scales)
     rng = np.random.default_rng([seed, *drawn[0].X.shape])
     n, d = drawn[0].X.shape
     out = list(drawn)

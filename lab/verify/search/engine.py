@@ -222,6 +222,9 @@ def prefetch(models: list[Model]) -> None:
     models then judges one while the next one's programs load."""
     for model in models:
         witness = Witness(model)
+        if getattr(model.module, "KIND", None) == "layer":
+            witness.prefetch([drawn for drawn, _ in every_shape(model)], BATCH, stored_only=True)
+            continue
         zeros = []
         for n, d, sizes in shape_menu(model):
             params = {k: np.zeros(np.shape(v)) for k, v in model.init(d, **sizes).items()}
