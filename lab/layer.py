@@ -161,16 +161,23 @@ def _call_vjp(layer, params, x, dout, hyper):
     except ValueError as e:
         if "read-only" not in str(e):
             raise
-    # find the argument it writes: run it on writable copies and see which one changed
-    copies = {"params": {k: np.array(v) for k, v in params.items()}, "x": np.array(x), "dout": np.array(dout)}
-    try:
-        layer.vjp(copies["params"], copies["x"], copies["dout"], **hyper)
-    except Exception:
-        pass
-    changed = [f"params[{k!r}]" for k in params if not np.array_equal(copies["params"][k], params[k], equal_nan=True)]
-    changed += [k for k in ("x", "dout") if not np.array_equal(copies[k], np.asarray(args[k]), equal_nan=True)]
-    which = ", ".join(changed) or "one of its arguments"
-    raise ModelError(f"vjp writes into {which}, which it must only read (copy it first)") from None
+    # find the argument it writes: make one argument read-only at a time
+    names = [("params", k) for k in params] + [("x", None), ("dout", None)]
+    for what, key in names:
+        trial = {"params": {k: np.array(v) for k, v in params.items()}, "x": np.array(x), "dout": np.array(dout)}
+        if what == "params":
+            trial["params"][key] = _readonly(params[key])
+        else:
+            trial[what] = _readonly(trial[what])
+        try:
+            layer.vjp(trial["params"], trial["x"], trial["dout"], **hyper)
+        except ValueError as e:
+            if "read-only" in str(e):
+                which = f"params[{key!r}]" if what == "params" else what
+                raise ModelError(f"vjp writes into {which}, which it must only read (copy it first)") from None
+        except Exception:
+            pass
+    raise ModelError("vjp writes into one of its arguments, which it must only read (copy them first)") from None
 
 
 def _hand(layer, tokens, theta, X, y, **hyper):

@@ -7,7 +7,8 @@ The input is drawn in one of a few structures, each for the mistakes it shows:
   (the kinks where a backward must give a valid subgradient);
 - ``flat_rows``: rows of tiny variance (a constant plus 1e-7 noise), where a norm's backward loses
   its digits unless it is written stably;
-- ``large``: inputs and params up to 1e3 (logits of 1e3, where a softmax without its max overflows).
+- ``large``: a real input up to 1e3, or for ids the params (a loss's logits) up to 1e3: logits of
+  1e3, where a softmax without its max overflows.
 
 Ids (an input of tokens) always repeat one id, where ``dW[ids] += dout`` drops a gradient. ``dout``
 is drawn at random, never constant (a constant upstream hides a norm's projection term and a
@@ -90,7 +91,7 @@ def _case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscale: f
     for k, v in theta.items():
         if k == "x":
             continue
-        s = 1e3 if structure == "large" else pscale
+        s = 1e3 if structure == "large" and tokens else pscale  # logits of 1e3, held as params over ids
         params[k] = rng.uniform(-1, 1, np.shape(v)) * s
     x = _x(rng, shape, structure, pscale, tokens, getattr(mod.LAYER, "VOCAB", 1), draw=draw)
     y = x if tokens else np.zeros(1)

@@ -1,0 +1,108 @@
+"""Layers (lab/layer.py): the contract, the exact structural checks, and layer files written elsewhere.
+
+Every module in tests/outside/layers/ keeps the layer contract in someone else's style (CS231n's
+cached forward, llm.c's loops, the Annotated Transformer) and declares ``EXPECT``: "verified" for a
+correct backward, or "wrong" with ``TRAP``, the classic slip it carries. A slip must fail; a correct
+file must pass. The registry's layers are verified in full by ``make verify``; here each outside file
+is searched on every size and a few drawn examples, where its slip shows on most draws.
+"""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.layer import all_layers, names
+from lab.model import ModelError, load
+from lab.verify.search.engine import verify
+from lab.verify.vocabulary import Status
+
+OUTSIDE = Path(__file__).resolve().parent / "outside" / "layers"
+FILES = sorted(p for p in OUTSIDE.glob("*.py") if not p.name.startswith("_"))
+
+
+def _declared(path: Path, name: str):
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    return None
+
+
+def test_the_registry_holds_the_course_layers_each_with_its_derivation():
+    want = {"linear", "relu", "gelu", "softmax", "cross_entropy", "embedding", "dropout", "layer_norm", "rms_norm",
+            "batch_norm", "residual", "conv1d", "max_pool1d", "causal_self_attention", "multi_head_attention"}  # fmt: skip
+    assert {n.removeprefix("layers/") for n in names()} >= want
+    for m in all_layers():
+        assert m.derivation.exists(), m.derivation
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_outside_layer_verdict(path):
+    expect = _declared(path, "EXPECT")
+    assert expect in ("verified", "wrong"), f"{path.name} declares EXPECT = {expect!r}"
+    r = verify(load(str(path)), "ci", examples=6)
+    diagnosis = r.failure.diagnosis if r.failure is not None else ""
+    if expect == "verified":
+        assert r.status == Status.PASS, f"{r.message} | {diagnosis}"
+        assert r.cases >= 100
+    else:
+        assert r.status == Status.FAIL, f"the slip {_declared(path, 'TRAP')} passed: {r.cases} cases checked"
+        assert diagnosis
+
+
+def _layer_file(tmp_path, vjp_body: str) -> str:
+    path = tmp_path / "scale.py"
+    path.write_text(
+        "import numpy as np\nfrom array_api_compat import array_namespace\n"
+        'KIND = "layer"\nINPUT = "real"\nSHAPE = ("B", "T", "C")\n'
+        "def init(shape, *, seed=0):\n    return {'a': np.ones(shape[-1])}\n"
+        "def forward(params, x):\n    return x * params['a']\n"
+        f"def vjp(params, x, dout):\n{vjp_body}\n"
+    )
+    return str(path)
+
+
+def test_a_correct_layer_written_by_a_user_verifies(tmp_path):
+    m = load(_layer_file(tmp_path, "    return {'a': np.sum(dout * x, axis=(0, 1))}, dout * params['a']"))
+    assert verify(m, "ci", examples=2).status == Status.PASS
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ("    dout += 0\n    dout[...] *= 1\n    return {'a': np.sum(dout * x, axis=(0, 1))}, dout * params['a']",
+         "vjp writes into dout"),
+        ("    return {'a': np.sum(dout * x, axis=(0, 1))}, dout * params['a'] + 1e-3", "dout = 0"),
+        ("    return {'a': np.sum(dout * x, axis=(0, 1))}, np.abs(dout) * params['a']", "not linear in dout"),
+        ("    return {'a': np.sum(dout * x, axis=0)}, dout * params['a']", "shape"),
+    ],
+)  # fmt: skip
+def test_a_backward_that_breaks_the_contract_or_linearity_is_named(tmp_path, body, says):
+    r = verify(load(_layer_file(tmp_path, body)), "ci", examples=2)
+    assert r.status != Status.PASS
+    assert says in r.message + (r.failure.diagnosis if r.failure else ""), r.message
+
+
+def test_a_layer_without_vocab_for_tokens_is_refused(tmp_path):
+    path = tmp_path / "ids.py"
+    path.write_text('KIND = "layer"\nINPUT = "tokens"\ndef init(shape, *, seed=0): return {}\n'
+                    "def forward(params, x): return x\ndef vjp(params, x, dout): return {}, None\n")  # fmt: skip
+    with pytest.raises(ModelError, match="VOCAB"):
+        load(str(path))
+
+
+def test_dout_is_random_never_constant_and_ids_repeat():
+    from lab.verify.search import layer_cases
+    from lab.verify.search.cases import ORDINARY
+
+    for name in ("layers/layer_norm", "layers/embedding", "layers/cross_entropy"):
+        m = load(name)
+        for drawn, seed in layer_cases.first_cases(m, ORDINARY):
+            for c in layer_cases.fill(m, drawn, 32, seed, ORDINARY):
+                if c.X.size > 1:
+                    assert np.unique(c.X).size > 1
+                else:
+                    assert c.X.item() != 1.0
+                if m.module.INPUT == "tokens" and c.y.size > 1:
+                    assert np.unique(c.y).size < c.y.size
