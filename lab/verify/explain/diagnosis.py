@@ -64,7 +64,7 @@ def diagnose(
     if "the witnesses disagree" in v.message:  # autodiff is the odd one out: say so, not how hand differs from it
         return v.message.split("the witnesses disagree: ", 1)[1]
     if getattr(model.module, "KIND", None) == "layer":
-        return _layer_facts(v)
+        return _layer_diagnosis(model, witness, v)
     if v.what == What.HESSIAN:
         return _hessian(model, witness, v)
     if _at_kink(v):  # a subgradient outside its bracket: is it wrong off the kinks too?
@@ -252,9 +252,11 @@ def _fmt(x: float) -> str:
     return repr(x)
 
 
-def _layer_facts(v: Verdict) -> str:
-    """For a layer's backward: which of its outputs (d x, d of each param) are wrong and which agree. The
-    hypotheses tested by repair below read samples and features, which a layer does not have."""
+def _layer_diagnosis(model: Model, witness: Witness, v: Verdict) -> str:
+    """For a layer's backward: which of its outputs (d x, d of each param) are wrong and which agree,
+    and, where each wrong one is a constant multiple of the true one, that factor, named by the sizes
+    and hyperparameters it equals; printed only when dividing it out passes the judge at the failing
+    case and at fresh cases of its sizes."""
     if v.diagnosis or not v.reference or not v.tolerance:
         return v.diagnosis or v.message
     name = lambda k: "d x" if k == "x" else f"d {k}"  # noqa: E731
@@ -262,9 +264,19 @@ def _layer_facts(v: Verdict) -> str:
     right = [k for k in v.reference if k not in wrong]
     if not wrong:
         return v.message
-    out = f"unexplained: {', '.join(map(name, wrong))} {'is' if len(wrong) == 1 else 'are'} wrong"
-    if right:
-        out += f"; {', '.join(map(name, right))} {'agrees' if len(right) == 1 else 'agree'}"
+    agree = f"; {', '.join(map(name, right))} {'agrees' if len(right) == 1 else 'agree'}" if right else ""
+    factors = {}
+    for k in wrong:
+        h, a, t = (np.ravel(np.asarray(x, dtype=float)) for x in (v.hand[k], v.reference[k], v.tolerance[k]))
+        c = _fit_factor(h, a, t) if int(np.sum(np.abs(a) > 10 * t)) >= 2 else None
+        if c is None or c == 0:
+            factors = {}
+            break
+        factors[k] = c
+    if factors and _layer_repair_holds(model, witness, v, factors):
+        said = "; ".join(f"{name(k)} is {_layer_factor(c, v.case)} × the true gradient" for k, c in factors.items())
+        return f"{said}{agree}"
+    out = f"unexplained: {', '.join(map(name, wrong))} {'is' if len(wrong) == 1 else 'are'} wrong{agree}"
     for k in wrong:
         h, a = np.ravel(v.hand[k]), np.ravel(v.reference[k])
         bad = ~(np.abs(h - a) <= np.ravel(v.tolerance[k]))
@@ -273,6 +285,46 @@ def _layer_facts(v: Verdict) -> str:
         span = f", hand/true from {ratio.min():.3g} to {ratio.max():.3g}" if ratio.size else ""
         out += f"; {name(k)}: {int(bad.sum())} of {bad.size} entries{span}"
     return out
+
+
+def _layer_factor(c: float, case: Case) -> str:
+    """``c`` in words: a size of the input (B, T, C), a hyperparameter's 1 − p, their square roots or
+    inverses, or a plain number."""
+    known = {}
+    for axis, size in case.sizes.items():
+        known[axis] = float(size)
+        known[f"√{axis}"] = float(np.sqrt(size))
+    for k, val in case.hyper.items():
+        known[f"(1 − {k})"] = 1.0 - float(val)
+    for label, value in known.items():
+        if value > 0 and value != 1:
+            if np.isclose(c, value, rtol=1e-9):
+                return f"{label} (= {c:.6g})"
+            if np.isclose(c, 1 / value, rtol=1e-9):
+                return f"1/{label} (= {c:.6g})"
+    for value, label in {-1.0: "−1", 2.0: "2", 0.5: "1/2"}.items():
+        if np.isclose(c, value, rtol=1e-9):
+            return label
+    return f"{c:.6g}"
+
+
+def _layer_repair_holds(model: Model, witness: Witness, v: Verdict, factors: dict) -> bool:
+    """Does the hand vjp with each block divided by its factor pass at the failing case and at fresh ones?"""
+    from lab.verify.search import layer_cases
+    from lab.verify.search.profiles import PROFILES
+
+    mod = model.module
+
+    def grad(p, X, y, **h):
+        g = mod.grad(p, X, y, **h)
+        return {k: np.asarray(val) / factors.get(k, 1.0) for k, val in g.items()}
+
+    repaired = model.replaced("repaired", grad=grad)
+    try:
+        cases = layer_cases.fill(model, [v.case], 3, seed=1, scales=PROFILES["ci"][1])
+        return all(r.ok for r in judge_batch(repaired, cases, witness.evaluate(cases, BATCH)))
+    except Exception:
+        return False
 
 
 def _at_kink(v: Verdict) -> bool:
