@@ -156,6 +156,73 @@ def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, agai
                 )
 
 
+#: The input size at which a layer's hand backward is timed against JAX's: (B, T, C).
+LAYER_SIZE = (32, 64, 128)
+
+
+def bench_layer_backward(repeats: int = 7) -> None:
+    """Each layer's hand ``vjp`` (NumPy) against ``jax.jit`` of ``jax.vjp`` of its forward, at
+    :data:`LAYER_SIZE`, as the ratio of their median times in one run (compiled once before timing)."""
+    from lab.layer import all_layers
+    from lab.verify.runtime.jax_config import jax, jnp
+
+    print(f"\nlayers: hand vjp against jax.jit(jax.vjp(forward)) at (B, T, C) = {LAYER_SIZE} (medians of {repeats})")
+    print(f"{'layer':<32} {'hand ms':>9} {'jax ms':>9} {'hand / jax':>11}")
+    rng = np.random.default_rng(0)
+    for m in all_layers():
+        layer = m.module.LAYER
+        shape = LAYER_SIZE[: len(m.module.AXES)]
+        params = {k: np.asarray(v, dtype=np.float64) for k, v in layer.init(shape, seed=0).items()}
+        if layer.INPUT == "tokens":
+            x = rng.integers(0, layer.VOCAB, shape)
+        else:
+            x = rng.standard_normal(shape)
+        out = np.asarray(layer.forward(params, x))
+        dout = rng.standard_normal(out.shape)
+
+        def hand():
+            return layer.vjp(params, x, dout)
+
+        if layer.INPUT == "tokens":
+            f = jax.jit(lambda p, d: jax.vjp(lambda q: layer.forward(q, jnp.asarray(x)), p)[1](d))
+            args = ({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(dout))
+        else:
+            f = jax.jit(lambda p, xx, d: jax.vjp(layer.forward, p, xx)[1](d))
+            args = ({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x), jnp.asarray(dout))
+        jax.block_until_ready(f(*args))
+        hand()
+        th, tj = [], []
+        for _ in range(repeats):  # interleaved, so both see the same load
+            t = time.perf_counter()
+            hand()
+            th.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            jax.block_until_ready(f(*args))
+            tj.append(time.perf_counter() - t)
+        h, j = float(np.median(th)), float(np.median(tj))
+        print(f"{m.name:<32} {1e3 * h:>9.2f} {1e3 * j:>9.2f} {h / j:>10.2f}×", flush=True)
+
+
+def bench_layer_runs(repeats: int = 3) -> None:
+    """`lab verify layers/NAME` in a fresh process, cold (an empty cache) and warm, as ratios to a bare
+    import timed in between (medians of ``repeats`` for warm and import)."""
+    from lab.layer import names
+
+    print(f"\nlab verify layers/NAME, wall time as a ratio to the bare import (medians of {repeats})")
+    print(f"{'layer':<32} {'import s':>9} {'cold':>7} {'warm':>7}")
+    with _tempdir() as cache:
+        env = dict(os.environ, LAB_JAX_CACHE=cache)
+        for name in names():
+            imports = [_wall([_IMPORT], env)]
+            cold = _wall([_LAB, "verify", name], env)
+            warm = []
+            for _ in range(repeats):
+                imports.append(_wall([_IMPORT], env))
+                warm.append(_wall([_LAB, "verify", name], env))
+            base = float(np.median(imports))
+            print(f"{name:<32} {base:>9.2f} {cold / base:>6.1f}× {float(np.median(warm)) / base:>6.1f}×", flush=True)
+
+
 def _model_copy(folder: str, tree: str, name: str) -> str:
     """A user's copy of model ``name`` and its derivation, from ``tree``, in ``folder``."""
     import shutil
@@ -324,9 +391,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs-only", action="store_true", help="only the cold, warm and dev runs of `lab verify NAME`")
     p.add_argument("--against", metavar="REV", help="also time those runs at git revision REV, interleaved")
     p.add_argument("--book-only", action="store_true", help="only the study book's build times and page weight")
+    p.add_argument("--layers-only", action="store_true", help="only the layers: backward times and lab verify runs")
     args = p.parse_args(argv)
     if args.book_only:
         bench_book()
+        return 0
+    if args.layers_only:
+        bench_layer_backward()
+        bench_layer_runs()
         return 0
     if args.cold:
         os.environ["LAB_JAX_CACHE"] = tempfile.mkdtemp(prefix="lab-jax-cache-")
@@ -340,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         bench_runs(registry.names(), against=args.against)
     detection_threshold(registry.names())
     detection_after_allowance(registry.names())
+    bench_layer_backward()
+    if not args.no_runs:
+        bench_layer_runs()
     bench_book()
     # Training runs in a process of its own: a thread cap reaches JAX only through XLA_FLAGS, read once
     # when JAX starts, and those flags are part of the compilation cache's keys, so setting them here
