@@ -217,6 +217,11 @@ def _parser() -> argparse.ArgumentParser:
         "derivations/NAME.md",
     )
     n.add_argument("--root", help="the project folder to write into (default: this checkout)")
+    n.add_argument(
+        "--layer",
+        action="store_true",
+        help="scaffold a layer instead: lab/layers/NAME.py and derivations/layers/NAME.md (forward, vjp, init)",
+    )
     n.add_argument("--target", choices=list(registry.TARGETS), help="what y may hold (default: real)")
     n.add_argument(
         "--kink",
@@ -606,6 +611,14 @@ def _new(args) -> int:
 
     from lab.scaffold import ROOT, new, parse_hyper
 
+    if args.layer:
+        from lab.scaffold import new_layer
+
+        if args.target or args.kink or args.hyper:
+            raise UsageError("lab new --layer takes no --target, --kink or --hyper: declare them in the layer's file")
+        py, md = new_layer(args.name, Path(args.root) if args.root else ROOT)
+        print(f"wrote {py}\nwrote {md}\nfill in forward and vjp, then: lab verify layers/{args.name}")
+        return 0
     target, kink, hyper = args.target, args.kink, [parse_hyper(h) for h in args.hyper]
     if target is None and kink is None and not hyper and sys.stdin.isatty() and sys.stdout.isatty():
         target, kink, hyper = _ask()

@@ -143,8 +143,13 @@ def _predict(layer, tokens, theta, X, y=None, **hyper):
 
 def _out_shape(layer, axes, tokens, theta, y, **hyper) -> tuple[int, ...]:
     params, x = _split(tokens, theta, y)
-    with np.errstate(all="ignore"):
-        return tuple(np.shape(layer.forward(params, x, **hyper)))
+    try:
+        with np.errstate(all="ignore"):
+            return tuple(np.shape(layer.forward(params, x, **hyper)))
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        raise ModelError(f"forward raised {type(e).__name__} on NumPy input of shape {np.shape(x)}: {e}") from None
 
 
 def _readonly(a) -> np.ndarray:

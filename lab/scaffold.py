@@ -185,6 +185,10 @@ _OPTIONS = ("{target_words}", "{kink_note}", "{hyper_grad}", "{target}")
 def is_template(text: str, name: str) -> bool:
     """Whether a derivation's ``text`` is still the template ``lab new`` wrote for ``name``, whatever options
     it was written with (blank space at the ends of lines aside)."""
+    layer = (TEMPLATES / "layer.md.tmpl").read_text(encoding="utf-8")
+    layer = layer.replace("{name}", name).replace("{title}", name.replace("_", " ").capitalize())
+    if _strip(layer) == _strip(text):
+        return True
     tmpl = (TEMPLATES / "derivation.md.tmpl").read_text(encoding="utf-8")
     tmpl = tmpl.replace("{name}", name).replace("{title}", name.replace("_", " ").capitalize())
     parts = re.split("(" + "|".join(re.escape(o) for o in _OPTIONS) + ")", _strip(tmpl))
@@ -209,6 +213,25 @@ def new(
         raise ValueError(f"model {name!r} exists already ({', '.join(taken) or 'registered'}); pick another name")
     texts = render(name, target, kink, hyper)
     for path, text in zip((py, md), texts, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return py, md
+
+
+def new_layer(name: str, root: Path = ROOT) -> tuple[Path, Path]:
+    """Write ``lab/layers/NAME.py`` and ``derivations/layers/NAME.md`` under ``root``; return their paths."""
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_") or name != name.lower():
+        raise ValueError(f"{name!r} is not a valid layer name: use a lower-case Python identifier such as swiglu")
+    py = root / "lab" / "layers" / f"{name}.py"
+    md = root / "derivations" / "layers" / f"{name}.md"
+    taken = [str(p.relative_to(root)) for p in (py, md) if p.exists()]
+    if taken:
+        raise ValueError(f"layer {name!r} exists already ({', '.join(taken)}); pick another name")
+    title = name.replace("_", " ").capitalize()
+    for path, tmpl in ((py, "layer.py.tmpl"), (md, "layer.md.tmpl")):
+        text = (TEMPLATES / tmpl).read_text(encoding="utf-8")
+        text = text.format(name=name, title=title) if tmpl.endswith(".py.tmpl") else text.replace(
+            "{name}", name).replace("{title}", title)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return py, md

@@ -230,7 +230,8 @@ def derivation_for(model: registry.Model) -> Path:
     if model.name in registry.names() and model.source.parent == Path(registry.lab.models.__path__[0]):
         return model.derivation
     src = model.source
-    for cand in (src.with_suffix(".md"), src.parent.parent.parent / "derivations" / f"{model.name}.md"):
+    root = src.parent.parent.parent / "derivations"
+    for cand in (src.with_suffix(".md"), root / f"{model.name}.md", root / src.parent.name / f"{src.stem}.md"):
         if cand.exists():
             return cand
     return src.with_suffix(".md")

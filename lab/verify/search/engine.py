@@ -138,13 +138,13 @@ def verify(
                     first.append(verdict)
                 raise _Found(verdict)
 
-    shapes = every_shape(model, scales)
-    for drawn, fill_seed in reversed(shapes):  # decorators apply bottom-up: first shape first
-        check = example(drawn, fill_seed)(check)
-    witness.prefetch([drawn for drawn, _ in shapes], BATCH)
-    if seed is not None:
-        check = hseed(seed)(check)
     try:
+        shapes = every_shape(model, scales)  # a layer's forward runs here, for its output's shape
+        for drawn, fill_seed in reversed(shapes):  # decorators apply bottom-up: first shape first
+            check = example(drawn, fill_seed)(check)
+        witness.prefetch([drawn for drawn, _ in shapes], BATCH)
+        if seed is not None:
+            check = hseed(seed)(check)
         with same_draws_everywhere():
             check()
         if explicit:
