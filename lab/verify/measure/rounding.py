@@ -466,6 +466,8 @@ STRUCTURAL = {
     "sort",
     "clamp",
     "split",
+    "stack",
+    "unstack",
 }
 SUBJAXPR = {
     "pjit": "jaxpr",
