@@ -180,14 +180,13 @@ def bench_layer_backward(repeats: int = 7) -> None:
         out = np.asarray(layer.forward(params, x))
         dout = rng.standard_normal(out.shape)
 
-        def hand():
-            return layer.vjp(params, x, dout)
-
+        hand = functools.partial(layer.vjp, params, x, dout)
         if layer.INPUT == "tokens":
-            f = jax.jit(lambda p, d: jax.vjp(lambda q: layer.forward(q, jnp.asarray(x)), p)[1](d))
+            ids = jnp.asarray(x)
+            f = jax.jit(lambda p, d, fwd=layer.forward, ids=ids: jax.vjp(lambda q: fwd(q, ids), p)[1](d))
             args = ({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(dout))
         else:
-            f = jax.jit(lambda p, xx, d: jax.vjp(layer.forward, p, xx)[1](d))
+            f = jax.jit(lambda p, xx, d, fwd=layer.forward: jax.vjp(fwd, p, xx)[1](d))
             args = ({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x), jnp.asarray(dout))
         jax.block_until_ready(f(*args))
         hand()

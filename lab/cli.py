@@ -296,9 +296,8 @@ def _verify_once(args, watched: list | None = None) -> int:
     """One run of ``lab verify``: load the models, search, check the derivations, print the report.
     ``watched``, when given, is set to the models' files and derivations (for ``--watch``)."""
     from lab import derivations
-    from lab.verify import failures, prefetch, table, verify, write_json
-
     from lab.layer import all_layers
+    from lab.verify import failures, prefetch, table, verify, write_json
 
     everything = registry.all_models() + all_layers()  # the layers after the models, as the course reads them
     models = [registry.load(n) for n in args.names] if args.names else ([] if args.module else everything)
@@ -499,12 +498,24 @@ def _verify_at(models, path: str | None, explain: bool = False) -> int:
             if value.size != 1:
                 raise ValueError(f"{path}: {k} holds {value.size} numbers; a hyperparameter is one number")
             hyper[k] = float(value.reshape(()))
+    elif getattr(m.module, "KIND", None) == "layer":  # the first case the search checks for the layer
+        from lab.verify.search.cases import ORDINARY
+        from lab.verify.search.layer_cases import first_cases
+
+        c = first_cases(m, ORDINARY)[-1][0][0]
+        params, X, y, hyper = c.params, c.X, c.y, c.hyper
     else:
         from lab.data import synthetic
 
         X, y, _ = synthetic(m, n=8, d=m.n_features or 3, seed=0)
         rng = np.random.default_rng(0)
         params = {k: rng.standard_normal(np.shape(v)) for k, v in m.init(X.shape[1]).items()}
+    if getattr(m.module, "KIND", None) == "layer":  # a point as the search holds it: x among the params, dout as X
+        x = params.pop("x") if m.module.INPUT == "real" else y
+        theta = dict(params) if m.module.INPUT == "tokens" else {**params, "x": x}
+        X = np.reshape(X, m.module.out_shape(theta, y, **hyper))
+        params, y = params, X
+        X = x
     result = check(m, params, X, y, **hyper)
     if explain:
         print(result.walk)

@@ -230,8 +230,11 @@ def new_layer(name: str, root: Path = ROOT) -> tuple[Path, Path]:
     title = name.replace("_", " ").capitalize()
     for path, tmpl in ((py, "layer.py.tmpl"), (md, "layer.md.tmpl")):
         text = (TEMPLATES / tmpl).read_text(encoding="utf-8")
-        text = text.format(name=name, title=title) if tmpl.endswith(".py.tmpl") else text.replace(
-            "{name}", name).replace("{title}", title)
+        text = (
+            text.format(name=name, title=title)
+            if tmpl.endswith(".py.tmpl")
+            else text.replace("{name}", name).replace("{title}", title)
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return py, md

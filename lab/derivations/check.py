@@ -97,9 +97,7 @@ def check_file(path: Path, model: registry.Model | None) -> DerivationResult:
     tags = set(TAG.findall(text))
     missing = sorted(cited(model.source.read_text(encoding="utf-8")) - tags, key=label_key)
     if missing:
-        result.problems.append(
-            f"{model.source.name} cites eq. {', '.join(missing)}, which {path.name} does not label"
-        )
+        result.problems.append(f"{model.source.name} cites eq. {', '.join(missing)}, which {path.name} does not label")
     names = {"layer": layer} if layer is not None else {}
     failed = _run_blocks(path, found, model, **names)
     if failed:

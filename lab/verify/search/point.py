@@ -72,14 +72,11 @@ def check(model, params, X, y, **hyper) -> Check:
     dotted module, a path). Hyperparameters not given take their defaults. Bad input raises a
     ``ValueError`` that names it.
     """
-    from lab.verify.explain.diagnosis import diagnose
-    from lab.verify.explain.report import precision_note
-    from lab.verify.explain.walk import walk
-    from lab.verify.judge import judge
-    from lab.verify.measure.autodiff import Witness
-
     m = model if isinstance(model, registry.Model) else registry.load(str(model))
     hyper = m.check_hyper(hyper)  # a ValueError naming an unknown name or a value outside its domain
+    if getattr(m.module, "KIND", None) == "layer":  # lab.check(layer, params, x, dout)
+        hyper = {k: float(hyper.get(k, m.hyper_defaults[k])) for k in m.hyperparameters}
+        return _judged(m, layer_case(m, params, X, y, hyper), hyper)
     X, y = registry.check_data(X, y, m.target, m.n_features)
     expected = {k: np.asarray(v, dtype=float) for k, v in m.module.init(X.shape[1]).items()} if not m.shapes else None
     if expected is not None:
@@ -88,7 +85,18 @@ def check(model, params, X, y, **hyper) -> Check:
         params = {k: np.asarray(v, dtype=np.float64) for k, v in dict(params).items()}
     registry.check_contract(m.with_hyper(**hyper), params, X, y)  # one line naming the function and shapes
     hyper = {k: float(hyper.get(k, m.hyper_defaults[k])) for k in m.hyperparameters}
-    case = Case(params, X, y, hyper, _sizes(m, params, X.shape[1]))
+    return _judged(m, Case(params, X, y, hyper, _sizes(m, params, X.shape[1])), hyper)
+
+
+def _judged(m, case: Case, hyper: dict) -> Check:
+    """Every witness and the judge at ``case``."""
+    from lab.verify.explain.diagnosis import diagnose
+    from lab.verify.explain.report import precision_note
+    from lab.verify.explain.walk import walk
+    from lab.verify.judge import judge
+    from lab.verify.measure.autodiff import Witness
+
+    X = case.X
     witness = Witness(m)
     ev = witness.evaluate([case], 1)[0]
     v = judge(m, case, ev, finite_differences=True, witness=witness)
@@ -103,6 +111,41 @@ def check(model, params, X, y, **hyper) -> Check:
         return Check(m.name, status, code, f"nothing to judge here: {v.reason}", verdict=v, walk=steps)
     diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != Kind.CONTRACT else "")
     return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v, walk=steps)
+
+
+def layer_case(m, params, x, dout, hyper: dict) -> Case:
+    """A layer's point as the verifier's case: ``params`` and ``x`` (ids for tokens) checked against the
+    layer's own shapes, ``dout`` against its output's; a ValueError naming what does not fit."""
+    mod = m.module
+    tokens = mod.INPUT == "tokens"
+    x = np.asarray(x)
+    if x.ndim != len(mod.AXES):
+        raise ValueError(f"x must have {len(mod.AXES)} axes {mod.AXES}; got shape {x.shape}")
+    if tokens:
+        vocab = mod.LAYER.VOCAB
+        if not np.issubdtype(x.dtype, np.integer) and not np.all(
+            np.asarray(x, float) == np.round(np.asarray(x, float))
+        ):
+            raise ValueError("x must hold integer ids for a layer of tokens")
+        if x.size and (x.min() < 0 or x.max() >= vocab):
+            raise ValueError(f"x holds ids outside 0..{vocab - 1}")
+        x = x.astype(np.float64)
+    else:
+        x = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x holds NaN or inf")
+    sizes = dict(zip(mod.AXES, x.shape, strict=True))
+    expected = {k: v for k, v in m.init(1, **sizes).items() if k != "x"}
+    params = registry.check_params(params, expected)
+    theta = dict(params) if tokens else {**params, "x": x}
+    y = x if tokens else np.zeros(1)
+    out = mod.out_shape(theta, y, **hyper)
+    dout = np.asarray(dout, dtype=np.float64)
+    if dout.shape != tuple(out):
+        raise ValueError(f"dout has shape {dout.shape}; the layer's output has shape {tuple(out)}")
+    if not np.all(np.isfinite(dout)):
+        raise ValueError("dout holds NaN or inf")
+    return Case(theta, dout.reshape(-1, out[-1] if len(out) else 1), y, dict(hyper), sizes)
 
 
 def _sizes(m, params, d: int) -> dict[str, int]:
