@@ -511,11 +511,9 @@ def _verify_at(models, path: str | None, explain: bool = False) -> int:
         rng = np.random.default_rng(0)
         params = {k: rng.standard_normal(np.shape(v)) for k, v in m.init(X.shape[1]).items()}
     if getattr(m.module, "KIND", None) == "layer":  # a point as the search holds it: x among the params, dout as X
-        x = params.pop("x") if m.module.INPUT == "real" else y
-        theta = dict(params) if m.module.INPUT == "tokens" else {**params, "x": x}
-        X = np.reshape(X, m.module.out_shape(theta, y, **hyper))
-        params, y = params, X
-        X = x
+        dout = np.reshape(X, m.module.out_shape(params, y, **hyper))
+        params, X = m.module.FORM.split(params, y)
+        y = dout
     result = check(m, params, X, y, **hyper)
     if explain:
         print(result.walk)

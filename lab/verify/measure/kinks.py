@@ -188,33 +188,42 @@ def _is_layer(model: Model) -> bool:
 
 
 def _entry_knob(model: Model, case: Case, sites: np.ndarray):
-    """For a layer: per kink site, the entry of its input x that moves that site and no other site on a
-    kink (the largest such mover), and a function giving the case with those entries set; None when a
-    site has no such entry (two kinks that one entry moves together)."""
-    x = np.array(case.params["x"], dtype=float)
+    """For a layer: per kink site, the entry of a real part of its input x that moves that site and no
+    other site on a kink (the largest such mover), and a function giving the case with those entries
+    set; None when a site has no such entry (two kinks that one entry moves together)."""
+    keys = model.module.FORM.real_keys
+    sizes = [int(np.size(case.params[k])) for k in keys]
+    x = np.concatenate([np.ravel(np.asarray(case.params[k], dtype=float)) for k in keys]) if keys else np.zeros(0)
+
+    def with_x(v: np.ndarray) -> dict:
+        out, i = dict(case.params), 0
+        for k, m in zip(keys, sizes, strict=True):
+            out[k] = v[i : i + m].reshape(np.shape(case.params[k]))
+            i += m
+        return out
+
     d0 = _sites(model, case.params, case.X, case.y, case.hyper).ravel()
     kinked = on_kink(model, case).ravel()
     movers = np.zeros((x.size, d0.size))
     for e in range(x.size):
         xe = x.copy()
-        h = 1e-6 * max(abs(xe.flat[e]), 1.0)
-        xe.flat[e] += h
-        d = _sites(model, {**case.params, "x": xe}, case.X, case.y, case.hyper).ravel()
-        movers[e] = np.abs(d - d0) / h
+        h = 1e-6 * max(abs(xe[e]), 1.0)
+        xe[e] += h
+        movers[e] = np.abs(_sites(model, with_x(xe), case.X, case.y, case.hyper).ravel() - d0) / h
     entries = []
     for j in sites:
         alone = (movers[:, j] > 0) & ((movers[:, kinked] > 0).sum(axis=1) == 1)
         if not alone.any():
             return None
         entries.append(int(np.argmax(np.where(alone, movers[:, j], -1.0))))
-    entries = np.array(entries)
+    entries = np.array(entries, dtype=int)
 
     def at(t: np.ndarray) -> Case:
         xt = x.copy()
-        xt.flat[entries] = t
-        return Case({**case.params, "x": xt}, case.X, case.y, dict(case.hyper), dict(case.sizes))
+        xt[entries] = t
+        return Case(with_x(xt), case.X, case.y, dict(case.hyper), dict(case.sizes))
 
-    return x.flat[entries].copy(), at
+    return x[entries].copy(), at
 
 
 def sides(model: Model, case: Case) -> Sides | None:

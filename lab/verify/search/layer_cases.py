@@ -84,21 +84,23 @@ def _dout(rng, shape) -> np.ndarray:
 
 def _case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscale: float, draw=None) -> Case:
     mod = model.module
-    tokens = mod.INPUT == "tokens"
-    shape = mod.shape_of(sizes)
-    theta = {k: v for k, v in model.init(1, **sizes).items()}
+    f = mod.FORM
+    theta = model.init(1, **sizes)
+    tokens = "tokens" in f.kinds
     params = {}
     for k, v in theta.items():
-        if k == "x":
+        if k in f.real_keys:
             continue
         s = 1e3 if structure == "large" and tokens else pscale  # logits of 1e3, held as params over ids
         params[k] = rng.uniform(-1, 1, np.shape(v)) * s
-    x = _x(rng, shape, structure, pscale, tokens, getattr(mod.LAYER, "VOCAB", 1), draw=draw)
-    y = x if tokens else np.zeros(1)
-    if not tokens:
-        params["x"] = x
-    out = mod.out_shape(params, y, **hyper)
-    return Case(params, _dout(rng, out), y, dict(hyper), dict(sizes))
+    vocab = getattr(mod.LAYER, "VOCAB", 1)
+    parts = [
+        _x(rng, shape, structure, pscale, kind == "tokens", vocab, draw=draw)
+        for kind, shape in zip(f.kinds, f.shapes(sizes), strict=True)
+    ]
+    theta, y = f.join(params, tuple(parts) if f.tuple else parts[0])
+    out = mod.out_shape(theta, y, **hyper)
+    return Case(theta, _dout(rng, out), y, dict(hyper), dict(sizes))
 
 
 def draw_cases(draw, model: Model, scales, batch: int) -> list[Case]:

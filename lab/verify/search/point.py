@@ -114,31 +114,39 @@ def _judged(m, case: Case, hyper: dict) -> Check:
 
 
 def layer_case(m, params, x, dout, hyper: dict) -> Case:
-    """A layer's point as the verifier's case: ``params`` and ``x`` (ids for tokens) checked against the
-    layer's own shapes, ``dout`` against its output's; a ValueError naming what does not fit."""
+    """A layer's point as the verifier's case: ``params`` and ``x`` (ids for tokens; a tuple of parts when
+    the layer takes one) checked against the layer's own shapes, ``dout`` against its output's; a
+    ValueError naming what does not fit."""
     mod = m.module
-    tokens = mod.INPUT == "tokens"
-    x = np.asarray(x)
-    if x.ndim != len(mod.AXES):
-        raise ValueError(f"x must have {len(mod.AXES)} axes {mod.AXES}; got shape {x.shape}")
-    if tokens:
-        vocab = mod.LAYER.VOCAB
-        if not np.issubdtype(x.dtype, np.integer) and not np.all(
-            np.asarray(x, float) == np.round(np.asarray(x, float))
-        ):
-            raise ValueError("x must hold integer ids for a layer of tokens")
-        if x.size and (x.min() < 0 or x.max() >= vocab):
-            raise ValueError(f"x holds ids outside 0..{vocab - 1}")
-        x = x.astype(np.float64)
-    else:
-        x = np.asarray(x, dtype=np.float64)
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x holds NaN or inf")
-    sizes = dict(zip(mod.AXES, x.shape, strict=True))
-    expected = {k: v for k, v in m.init(1, **sizes).items() if k != "x"}
+    f = mod.FORM
+    parts = list(x) if f.tuple and isinstance(x, tuple | list) else [x]
+    if len(parts) != len(f.kinds):
+        raise ValueError(f"x must be a tuple of {len(f.kinds)} parts {f.kinds}")
+    sizes, checked = {}, []
+    for i, (kind, axes, part) in enumerate(zip(f.kinds, f.axes, parts, strict=True)):
+        name = f"x[{i}]" if f.tuple else "x"
+        part = np.asarray(part)
+        if part.ndim != len(axes):
+            raise ValueError(f"{name} must have {len(axes)} axes {axes}; got shape {part.shape}")
+        for a, n in zip(axes, part.shape, strict=True):
+            if sizes.setdefault(a, n) != n:
+                raise ValueError(f"axis {a} has size {sizes[a]} in one part of x and {n} in {name}")
+        if kind == "tokens":
+            vocab = mod.LAYER.VOCAB
+            as_float = np.asarray(part, dtype=np.float64)
+            if not np.all(as_float == np.round(as_float)):
+                raise ValueError(f"{name} must hold integer ids")
+            if part.size and (as_float.min() < 0 or as_float.max() >= vocab):
+                raise ValueError(f"{name} holds ids outside 0..{vocab - 1}")
+            checked.append(as_float)
+        else:
+            part = np.asarray(part, dtype=np.float64)
+            if not np.all(np.isfinite(part)):
+                raise ValueError(f"{name} holds NaN or inf")
+            checked.append(part)
+    expected = {k: v for k, v in m.init(1, **sizes).items() if k not in f.real_keys}
     params = registry.check_params(params, expected)
-    theta = dict(params) if tokens else {**params, "x": x}
-    y = x if tokens else np.zeros(1)
+    theta, y = f.join(params, tuple(checked) if f.tuple else checked[0])
     out = mod.out_shape(theta, y, **hyper)
     dout = np.asarray(dout, dtype=np.float64)
     if dout.shape != tuple(out):
