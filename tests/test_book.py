@@ -798,3 +798,29 @@ def test_on_a_phone_the_first_screen_shows_the_text_not_only_navigation_and_card
             # the verdict (or "not run", before any make verify) stays in view
             assert page.locator("#verification summary :is(.status, .sum)").first.inner_text()
         page.close()
+
+
+# -- the layers in a browser ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", _layer_names())
+def test_every_layer_page_loads_offline_and_each_citation_and_back_link_lands(book, browser, name):
+    page = _open(browser, (book / f"layer-{name}.html").as_uri())
+    page.evaluate("document.fonts.ready")
+    assert page.locator(".katex-error").count() == 0
+    text = (DERIV / "layers" / f"{name}.md").read_text(encoding="utf-8")
+    assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text)) > 0
+    assert page.locator("#verification").count() == 1
+    assert page.locator("#trained, a.notebook").count() == 0  # a layer has no figure and no notebook
+    clicked = 0
+    for selector in ("#code a.cite", ".eq .impl a.back"):
+        links = page.locator(selector)
+        for i in range(links.count()):
+            link = links.nth(i)
+            target = link.get_attribute("href")[1:]
+            link.click()
+            assert _landed(page, target) == LANDED, (selector, target)
+            clicked += 1
+    assert clicked > 0 and page.problems == []
+    page.close()
+    assert f'href="layer-{name}.html"' in (book / "index.html").read_text(encoding="utf-8")
