@@ -1163,7 +1163,9 @@ def build(
     summaries = {f"{LESSONS}/{stem}": summary for stem, _, summary in lessons}
     said = {s.key: s.teaches or (_docline(sources[s.key]) if s.kind != "lesson" else summaries.get(s.key, ""))
             for s in course.steps}  # fmt: skip
-    statuses = json.dumps({n: verdict(report_entry(rep[n], src))[0] if n in rep else None for n, src in sources.items()})
+    statuses = json.dumps(
+        {n: verdict(report_entry(rep[n], src))[0] if n in rep else None for n, src in sources.items()}
+    )
     index_key = _sha(builder, nav_key, json.dumps(said, sort_keys=True), statuses, meta.get("commit"),
                      meta.get("when"), *(f"{s.name}:{a}" for s, a in figs))  # fmt: skip
     if force or manifest.get("index") != index_key or not (out / "index.html").exists():
