@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lab.book import BuildError, build, run
-from lab.book.build import MODELS, ROOT, TAG, ToolMissing, cited, ensure_katex
+from lab.book.build import LAYERS, MODELS, ROOT, TAG, ToolMissing, cited, ensure_katex
 
 DERIV = ROOT / "derivations"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -284,6 +284,10 @@ def _names() -> list[str]:
     return sorted(p.stem for p in MODELS.glob("*.py") if not p.stem.startswith("_"))
 
 
+def _layer_names() -> list[str]:
+    return sorted(p.stem for p in LAYERS.glob("*.py") if not p.stem.startswith("_"))
+
+
 PAGES = ["index", *_names()]
 SHOTS = ROOT / "book" / "screenshots"
 
@@ -500,10 +504,11 @@ def test_the_lab_s_course_lists_every_model_and_lesson_once_in_the_seed_s_order(
     from lab.book.course import load
 
     lessons = sorted(p.stem for p in (DERIV / "lessons").glob("*.md") if not p.stem.startswith("_"))
-    course = load(DERIV, _names(), lessons)
+    course = load(DERIV, _names(), lessons, layers=_layer_names())
     assert course.problems == []
     keys = [s.key for s in course.steps]
-    assert sorted(keys) == sorted([*_names(), *(f"lessons/{n}" for n in lessons)]) and len(set(keys)) == len(keys)
+    everything = [*_names(), *(f"lessons/{n}" for n in lessons), *(f"layers/{n}" for n in _layer_names())]
+    assert sorted(keys) == sorted(everything) and len(set(keys)) == len(keys)
     assert all(s.listed for s in course.steps), "the lab's own pages are all placed by hand"
     assert [p.title for p in course.parts][:3] == ["One feature", "Many features", "Classification"]
     assert keys[0] == "linear_regression" and keys[-1] == "mlp"  # one feature first, the network last
@@ -552,13 +557,157 @@ def test_the_card_reads_the_report_s_fields_not_its_messages():
         assert f"<dt>{term}</dt><dd>" in html.split('class="legend"')[1], term  # each term has its legend
 
 
+# -- the layers: a page each, beside the models ------------------------------------------------------
+
+#: The issue's teaching order (issue 20), the order of the course's part "Layers".
+LAYER_ORDER = ["linear", "relu", "gelu", "softmax", "cross_entropy", "embedding", "dropout", "layer_norm",
+               "rms_norm", "batch_norm", "residual", "conv1d", "max_pool1d", "causal_self_attention",
+               "multi_head_attention"]  # fmt: skip
+LAYER_PAIR = ("linear", "relu")
+
+
+@pytest.fixture
+def layer_sources(sources):
+    """The two models' copies, and copies of two layers with their derivations."""
+    d, m, out = sources
+    (d / "layers").mkdir()
+    lay = d.parent / "layers"
+    lay.mkdir()
+    for n in (*LAYER_PAIR, "softmax"):
+        shutil.copy(DERIV / "layers" / f"{n}.md", d / "layers" / f"{n}.md")
+        shutil.copy(LAYERS / f"{n}.py", lay / f"{n}.py")
+    return d, m, out, lay
+
+
+LAYER_COURSE = """[[part]]
+title = "Models"
+steps = ["logistic_regression", "linear_regression"]
+
+[[part]]
+title = "Layers"
+steps = ["layers/relu", "layers/linear"]
+new = ["layer"]
+"""
+
+
+def _build_layers(layer_sources, **kw):
+    d, m, out, lay = layer_sources
+    return build(out, derivations=d, models=m, layers=lay, report=None, readme=None, figures=False, **kw)
+
+
+def test_a_layer_gets_a_page_beside_its_file_with_citations_linked_both_ways(layer_sources):
+    d, _, out, lay = layer_sources
+    result = _build_layers(layer_sources)
+    assert {"layer-linear", "layer-relu", *PAIR} <= set(result.built)
+    assert not (out / "linear.html").exists()  # layer-NAME.html: no name a model could take
+    for name in LAYER_PAIR:
+        page = (out / f"layer-{name}.html").read_text(encoding="utf-8")
+        text = (d / "layers" / f"{name}.md").read_text(encoding="utf-8")
+        source = (lay / f"{name}.py").read_text(encoding="utf-8")
+        assert f"<h1>layers/{name}</h1>" in page and "$$" not in page and "katex-error" not in page
+        for label in set(TAG.findall(text)):
+            assert f'id="eq-{label}"' in page
+        cites = 0
+        for i, line in enumerate(source.splitlines(), start=1):
+            assert f'id="L{i}"' in page
+            for label in cited(line):
+                assert f'<a class="cite" href="#eq-{label}">{label}</a>' in page  # code -> equation
+                assert f'<a class="back" href="#L{i}">{i}</a>' in page  # equation -> code
+                cites += 1
+        assert cites > 0
+        assert f'<a href="#code"><code>lab/layers/{name}.py</code></a>' in page  # the derivation's link to its file
+        # no promise a layer cannot keep: no trained figure, no notebook
+        assert 'id="trained"' not in page and 'href="#trained"' not in page and "notebooks/" not in page
+        assert 'id="verification"' in page and '<a href="#code">The layer file</a>' in page
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="layer-linear.html"' in index and "layer <code>layers/linear</code>" in index
+    assert 'href="layer-linear.html#trained"' not in index
+    assert _build_layers(layer_sources).built == []  # nothing changed, nothing rebuilt
+
+
+def test_a_layer_citing_a_missing_equation_or_without_a_derivation_fails_the_build(layer_sources):
+    d, _, _, lay = layer_sources
+    line = _insert(lay / "relu.py", 12, "# the curvature (eq. 99)")
+    with pytest.raises(BuildError) as e:
+        _build_layers(layer_sources)
+    assert f"{(lay / 'relu.py').as_posix()}:{line}: cites eq. 99, which" in "\n".join(e.value.problems)
+    (d / "layers" / "linear.md").unlink()
+    with pytest.raises(BuildError) as e:
+        _build_layers(layer_sources)
+    assert any(p.endswith("layers/linear.md:1: missing: layer linear has no derivation") for p in e.value.problems)
+
+
+def test_a_layer_s_course_neighbours_follow_course_toml_and_an_unlisted_layer_joins_its_part(layer_sources):
+    d, m, out, lay = layer_sources
+    (d / "course.toml").write_text(LAYER_COURSE, encoding="utf-8")
+    _build_layers(layer_sources)
+
+    def nav(page: str) -> str:
+        html = (out / f"{page}.html").read_text(encoding="utf-8")
+        return html[html.index('<nav class="course"') : html.index("</nav>")]
+
+    first = nav("layer-relu")
+    assert 'rel="prev" href="linear_regression.html"' in first and 'rel="next" href="layer-linear.html"' in first
+    assert "Step 3 of 5 · Part 2: Layers" in first
+    middle = nav("layer-linear")  # softmax is not listed: it joins the end of the part that takes new layers
+    assert 'rel="prev" href="layer-relu.html"' in middle and 'rel="next" href="layer-softmax.html"' in middle
+    assert 'class="next edge" href="index.html">end of the course' in nav("layer-softmax")
+    assert 'rel="next" href="layer-relu.html"' in nav("linear_regression")
+    (d / "course.toml").write_text(LAYER_COURSE.replace('"layers/linear"]', '"layers/linear", "layers/nope"]'),
+                                   encoding="utf-8")  # fmt: skip
+    with pytest.raises(BuildError) as e:
+        _build_layers(layer_sources)
+    assert e.value.problems == [f"{(d / 'course.toml').as_posix()}:7: layers/nope: there is no lab/layers/nope.py"]
+
+
+def test_a_layer_s_card_reads_its_entry_in_the_report(layer_sources, tmp_path):
+    d, m, out, lay = layer_sources
+    report = tmp_path / "verify.json"
+    entry = _entry(model="layers/linear", cases=512, max_error_over_tolerance=0.05)
+    report.write_text(json.dumps([entry]), encoding="utf-8")
+    build(out, derivations=d, models=m, layers=lay, report=report, readme=None, figures=False)
+    page = (out / "layer-linear.html").read_text(encoding="utf-8")
+    card = page[page.index('id="verification"') : page.index('<nav class="toc"')]
+    assert ">verified<" in card and ">512<" in card and "5%" in card
+    assert "none: a layer is checked through its vjp" in card
+    assert "has no entry for layers/relu" in (out / "layer-relu.html").read_text(encoding="utf-8")
+    index = (out / "index.html").read_text(encoding="utf-8")
+    step = index[index.index('href="layer-linear.html"') :]
+    assert '<span class="status ok">verified</span>' in step[: step.index("</li>")]
+
+
+def test_lab_book_opens_a_layer_s_page_by_its_name(layer_sources, capsys):
+    d, m, out, lay = layer_sources
+    kw = dict(out=out, derivations=d, models=m, layers=lay, report=None, readme=None, figures=False)
+    for name in ("layers/linear", "linear"):
+        assert run(name, **kw) == 0
+        assert capsys.readouterr().out.rstrip().endswith("layer-linear.html")
+    assert run("layers/nope", **kw) == 2
+
+
+def test_the_lab_s_course_reads_the_layers_in_the_issue_s_order_before_the_network():
+    from lab.book.course import load
+
+    lessons = sorted(p.stem for p in (DERIV / "lessons").glob("*.md") if not p.stem.startswith("_"))
+    course = load(DERIV, _names(), lessons, layers=_layer_names())
+    keys = [s.key for s in course.steps]
+    part = next(p for p in course.parts if p.title == "Layers")
+    assert [s.key for s in part.steps] == [f"layers/{n}" for n in LAYER_ORDER]
+    assert sorted(LAYER_ORDER) == _layer_names()  # every layer of the lab is placed by hand
+    first, last = keys.index("layers/linear"), keys.index("layers/multi_head_attention")
+    assert all(keys.index(f"lessons/{n}") < first for n in lessons)  # after every lesson
+    assert all(keys.index(n) < first for n in _names() if n != "mlp")  # after every model but the network
+    assert keys[last + 1 :] == ["mlp"]  # then the network
+    assert part.new == ("layer",)
+
+
 # -- the course in a browser --------------------------------------------------------------------------
 
 
 def _course_pages() -> list[str]:
     from lab.book.course import load
 
-    return [s.page.removesuffix(".html") for s in load(DERIV, _names(), LESSON_PAGES).steps]
+    return [s.page.removesuffix(".html") for s in load(DERIV, _names(), LESSON_PAGES, layers=_layer_names()).steps]
 
 
 def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_walks_it_back(book, browser):
@@ -650,3 +799,29 @@ def test_on_a_phone_the_first_screen_shows_the_text_not_only_navigation_and_card
             # the verdict (or "not run", before any make verify) stays in view
             assert page.locator("#verification summary :is(.status, .sum)").first.inner_text()
         page.close()
+
+
+# -- the layers in a browser ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", _layer_names())
+def test_every_layer_page_loads_offline_and_each_citation_and_back_link_lands(book, browser, name):
+    page = _open(browser, (book / f"layer-{name}.html").as_uri())
+    page.evaluate("document.fonts.ready")
+    assert page.locator(".katex-error").count() == 0
+    text = (DERIV / "layers" / f"{name}.md").read_text(encoding="utf-8")
+    assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text)) > 0
+    assert page.locator("#verification").count() == 1
+    assert page.locator("#trained, a.notebook").count() == 0  # a layer has no figure and no notebook
+    clicked = 0
+    for selector in ("#code a.cite", ".eq .impl a.back"):
+        links = page.locator(selector)
+        for i in range(links.count()):
+            link = links.nth(i)
+            target = link.get_attribute("href")[1:]
+            link.click()
+            assert _landed(page, target) == LANDED, (selector, target)
+            clicked += 1
+    assert clicked > 0 and page.problems == []
+    page.close()
+    assert f'href="layer-{name}.html"' in (book / "index.html").read_text(encoding="utf-8")

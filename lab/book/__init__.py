@@ -27,11 +27,12 @@ def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT, **bu
         print(f"lab: error: book: {e}", file=sys.stderr)
         return 2
     page = out / ("index.html" if name is None else f"{name}.html")
-    if name is not None and not page.exists():  # a lesson: lesson-NAME.html
-        page = out / f"lesson-{name.removeprefix('lessons/')}.html"
+    if name is not None and not page.exists():  # a lesson: lesson-NAME.html; a layer: layer-NAME.html
+        lesson, layer = (out / f"{kind}-{name.split('/')[-1]}.html" for kind in ("lesson", "layer"))
+        page = layer if name.startswith("layers/") or not lesson.exists() else lesson
     if not page.exists():
-        print(f"lab: error: book: no page for {name!r}; the models and lessons are listed in {out / 'index.html'}",
-              file=sys.stderr)  # fmt: skip
+        print(f"lab: error: book: no page for {name!r}; the models, lessons and layers are listed in "
+              f"{out / 'index.html'}", file=sys.stderr)  # fmt: skip
         return 2
     built = f"{len(result.built)} page(s) built, {len(result.kept)} unchanged"
     print(f"book: {built}, index {'built' if result.index_built else 'unchanged'} ({result.seconds:.1f} s): {page}")

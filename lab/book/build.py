@@ -1,6 +1,7 @@
 """Build the study book: one page per model, the derivation beside the code, linked both ways; one page
 per lesson (``derivations/lessons/NAME.md`` -> ``lesson-NAME.html``, its figures drawn by running its blocks);
-and each page's notebook in ``notebooks/`` (``lab.notebook``).
+one page per layer (``derivations/layers/NAME.md`` beside ``lab/layers/NAME.py`` -> ``layer-NAME.html``, no
+figure and no notebook); and each model's and lesson's notebook in ``notebooks/`` (``lab.notebook``).
 
 Sources: ``derivations/NAME.md`` (markdown-it-py with dollar math and tables) and
 ``lab/models/NAME.py`` (Pygments). All math of a build goes to KaTeX in one node
@@ -45,6 +46,7 @@ ROOT = HERE.parent.parent
 OUT = ROOT / "book"
 DERIVATIONS = ROOT / "derivations"
 MODELS = ROOT / "lab" / "models"
+LAYERS = ROOT / "lab" / "layers"
 README = ROOT / "README.md"
 #: Where ``make verify`` writes its JSON report, and the commit it ran on, for the verification cards.
 REPORT = ROOT / ".cache" / "verify.json"
@@ -57,6 +59,8 @@ CODE_STYLES = ("default", "github-dark")  # Pygments styles: light, and dark und
 SITE = "The gradient lab"
 LESSONS = "lessons"  # derivations/lessons/NAME.md: a chapter across models, on the page lesson-NAME.html
 LESSON_PREFIX = "lesson-"
+LAYER_DIR = "layers"  # derivations/layers/NAME.md beside lab/layers/NAME.py, on the page layer-NAME.html
+LAYER_PREFIX = "layer-"
 
 
 class BuildError(Exception):
@@ -226,7 +230,7 @@ class Derivation:
 
 
 def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dict[str, Path],
-                    lessons: set[str] = frozenset()) -> Derivation:  # fmt: skip
+                    lessons: set[str] = frozenset(), layers: set[str] = frozenset()) -> Derivation:  # fmt: skip
     """Markdown to HTML with a placeholder for each formula (typeset later, all pages in one batch)."""
     md = _markdown()
     tokens = md.parse(text)
@@ -282,7 +286,7 @@ def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dic
 
     def link_open(self, tokens, idx, options, env):
         tok = tokens[idx]
-        tok.attrSet("href", _rewrite_href(tok.attrGet("href") or "", names, page, lessons))
+        tok.attrSet("href", _rewrite_href(tok.attrGet("href") or "", names, page, lessons, layers))
         return self.renderToken(tokens, idx, options, env)
 
     def table_open(self, tokens, idx, options, env):
@@ -325,9 +329,11 @@ def _lexer(lang: str):
         return TextLexer(stripnl=False, ensurenl=True)
 
 
-def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = frozenset()) -> str:
+def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = frozenset(),
+                  layers: set[str] = frozenset()) -> str:  # fmt: skip
     """Links between sources become links between pages: NAME.md -> NAME.html, lab/models/NAME.py -> #code,
-    lessons/NAME.md -> lesson-NAME.html (and, from a lesson, ../NAME.md -> NAME.html)."""
+    lessons/NAME.md -> lesson-NAME.html (and, from a lesson, ../NAME.md -> NAME.html), layers/NAME.md ->
+    layer-NAME.html and lab/layers/NAME.py -> layer-NAME.html#code (from a layer, NAME.md is a layer too)."""
     if re.match(r"^[a-z]+:|^#", href):
         return href
     path, _, frag = href.partition("#")
@@ -338,6 +344,14 @@ def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = fro
         and (p.parent.name == LESSONS or (page.startswith(LESSON_PREFIX) and p.parent.name in ("", ".")))
     ):
         return f"{LESSON_PREFIX}{p.stem}.html" + (f"#{frag}" if frag else "")
+    sibling = p.parent.name in ("", ".")
+    on_layer = page.startswith(LAYER_PREFIX)
+    if p.suffix == ".md" and p.stem in layers and (p.parent.name == LAYER_DIR or (on_layer and sibling)):
+        return f"{LAYER_PREFIX}{p.stem}.html" + (f"#{frag}" if frag else "")
+    if p.suffix == ".py" and p.parent.name == LAYER_DIR and p.stem in layers:
+        return "#code" if page == LAYER_PREFIX + p.stem else f"{LAYER_PREFIX}{p.stem}.html#code"
+    if on_layer and sibling:
+        return href  # a layer's sibling is a layer, and this one has no page
     if p.suffix == ".md" and p.stem in names and p.parent.name in ("", ".", "..", "derivations"):
         return f"{p.stem}.html" + (f"#{frag}" if frag else "")
     if p.suffix == ".py" and p.parent.name == "models" and p.stem in names:
@@ -427,7 +441,9 @@ def report_entry(r: dict, source: str = "") -> dict:
         has = re.search(r"^def hessian\(", source, re.M) is not None
         kinks = re.search(r"^KINK_ORDER\s*=", source, re.M) is not None
         where = str(counter.get("where") or "")
-        if not has:
+        if re.search(r"""^KIND\s*=\s*["']layer["']""", source, re.M):
+            hessian = "none: a layer is checked through its vjp"
+        elif not has:
             hessian = "none: this model has no hand Hessian"
         elif status == "pass":
             hessian = "checked against jax.hessian" + (", off the kinks" if kinks else "")
@@ -488,8 +504,10 @@ LEGEND = (
 )  # fmt: skip
 
 
-def card(name: str, report: dict[str, dict], meta: dict, source_mtime: float = 0.0, source: str = "") -> str:
-    """The model's latest result from ``make verify``, or how to get one; folds to one line on a phone."""
+def card(name: str, report: dict[str, dict], meta: dict, source_mtime: float = 0.0, source: str = "",
+         what: str = "model") -> str:  # fmt: skip
+    """The latest result of model (or layer) ``name`` from ``make verify``, or how to get one; folds to one line
+    on a phone."""
     how = (
         "Run <code>make verify</code>: it checks every model and writes the report the book reads; "
         "then <code>make book</code>."
@@ -538,7 +556,7 @@ def card(name: str, report: dict[str, dict], meta: dict, source_mtime: float = 0
         notes += [f"<p class='msg'>{html.escape(n)}</p>" for n in e["notes"]]
     if source_mtime and meta.get("mtime") and source_mtime > meta["mtime"]:
         notes.append(
-            "<p class='stale'>The model or its derivation changed after this run: <code>make verify</code> again.</p>"
+            f"<p class='stale'>The {what} or its derivation changed after this run: <code>make verify</code> again.</p>"
         )
     legend = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in LEGEND)
     return (
@@ -657,7 +675,7 @@ def _docline(source: str) -> str:
 
 @dataclass
 class Page:
-    name: str
+    name: str  # the page's file stem: NAME for a model, layer-NAME for a layer
     md_path: Path
     py_path: Path
     md_rel: str
@@ -668,23 +686,32 @@ class Page:
     figure_key: str
     deriv: Derivation | None = None
     code: Code | None = None
+    kind: str = "model"  # or "layer"
+    key: str = ""  # its name in the course and the report: NAME, or layers/NAME
+
+    def __post_init__(self):
+        self.key = self.key or self.name
 
 
 def _page_html(p: Page, nav: Nav, figure_html: str) -> str:
+    """A model's or a layer's page: the derivation beside the whole file. A layer has no figure or notebook."""
     body = p.deriv.html
     for lab in p.deriv.tags:
         body = body.replace(f"@@IMPL:{lab}@@", _implemented(lab, p.code.cites.get(lab, [])))
     body = MATH_RE.sub(lambda m: p.deriv.math[int(m.group(1))].html, body)
-    step = nav.course.find("model", p.name)
+    step = nav.course.find(p.kind, p.key.removeprefix(f"{LAYER_DIR}/"))
+    model = p.kind == "model"
+    after = [("trained", "Trained"), ("code", "The model file")] if model else [("code", "The layer file")]
     return (
-        _head(f"{p.name} · {SITE}")
-        + '<body class="model-page">\n<header class="top"><a class="home" href="index.html">'
-        + f'{SITE}</a><span class="sep">/</span><h1>{p.name}</h1>{_notebook_link(p.name)}'
+        _head(f"{p.key} · {SITE}")
+        + f'<body class="model-page{"" if model else " layer-page"}">\n<header class="top"><a class="home" '
+        + f'href="index.html">{SITE}</a><span class="sep">/</span><h1>{html.escape(p.key)}</h1>'
+        + (_notebook_link(p.name) if model else "")
         + '<a class="jump" href="#code">code ↓</a></header>\n'
         + _course_nav(nav, step)
         + '<main class="split">\n<article class="pane derivation" id="derivation">\n'
         + p.card
-        + _toc(body, [("verification", "Verification")], [("trained", "Trained"), ("code", "The model file")])
+        + _toc(body, [("verification", "Verification")], after)
         + f'\n<div class="md">{body}</div>\n'
         + figure_html
         + _pager(nav, step)
@@ -738,6 +765,12 @@ def _index_html(nav: Nav, teaches: dict[str, str], report: dict, meta: dict, fig
                 links = (f'<a href="{s.page}#derivation">derivation</a> · <a href="{s.page}#code">code</a> · '
                          f'<a href="{s.page}#trained">trained</a>')  # fmt: skip
                 what = f"model <code>{s.name}</code>"
+            elif s.kind == "layer":
+                r = report.get(s.key)
+                word, cls, _ = verdict(report_entry(r, sources.get(s.key, ""))) if r else ("not run", "none", "")
+                status = f' <span class="status {cls}">{html.escape(word)}</span>'
+                links = f'<a href="{s.page}#derivation">derivation</a> · <a href="{s.page}#code">code</a>'
+                what = f"layer <code>{s.key}</code>"
             else:
                 status, links, what = "", "", f"lesson <code>{s.name}</code>"
             steps.append(
@@ -774,7 +807,8 @@ def _index_html(nav: Nav, teaches: dict[str, str], report: dict, meta: dict, fig
         + '<body class="index-page">\n<header class="top"><a class="home" href="index.html">'
         + f'{SITE}</a><span class="sep">/</span><h1>the study book</h1></header>\n<main class="index">\n'
         + "<p>A course in the mathematics of training, read in this order: one feature, many features, "
-        + "classification, then the rest, and a network. A model's page puts its derivation beside its code: every "
+        + "classification, then the rest, the layers of a network, and a network. A model's or a layer's page puts "
+        + "its derivation beside its code: every "
         + "<em>(eq. N)</em> in the code links to equation N, and every equation the code cites lists the lines that "
         + "implement it. A lesson's page runs across the models. Every page links the step before and after it. "
         + "The math is typeset when the book is built, so the pages work offline.</p>\n"
@@ -829,7 +863,8 @@ def _lab_sources_hash() -> str:
 
 
 def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, all_names: list[str], figures: bool,
-                   force: bool, result: BuildResult, nav: Nav, nav_key: str) -> list[tuple[str, str, str]]:  # fmt: skip
+                   force: bool, result: BuildResult, nav: Nav, nav_key: str,
+                   layers: list[str] = ()) -> list[tuple[str, str, str]]:  # fmt: skip
     """Write lesson-NAME.html for each derivations/lessons/NAME.md, running its blocks to draw its figures into
     out/figures/ when ``figures``; return (stem, title, summary) for the index."""
     from lab.derivations import run_lesson
@@ -854,7 +889,7 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
             if failed:
                 problems.append(f"{rel}: {failed}")
                 continue
-        deriv = derivation_pane(text, rel, set(all_names), LESSON_PREFIX + p.stem, {}, set(stems))
+        deriv = derivation_pane(text, rel, set(all_names), LESSON_PREFIX + p.stem, {}, set(stems), set(layers))
         problems += deriv.problems
         rendered.append((p, text, key, deriv))
     items = [m for *_, deriv in rendered for m in deriv.math]
@@ -939,23 +974,40 @@ def build(
     *,
     derivations: Path = DERIVATIONS,
     models: Path = MODELS,
+    layers: Path | None = None,
     report: Path | None = REPORT,
     readme: Path | None = README,
     names: list[str] | None = None,
     figures: bool = True,
     force: bool = False,
 ) -> BuildResult:
-    """Build (or bring up to date) the book in ``out``; raise BuildError listing every ``file:line`` problem."""
+    """Build (or bring up to date) the book in ``out``; raise BuildError listing every ``file:line`` problem.
+
+    ``layers``: the folder of layer files (each with ``derivations/layers/NAME.md``); None is the lab's own
+    ``lab/layers`` when ``derivations`` is the lab's own, else no layers. ``names`` may name layers/NAME.
+    """
     t0 = time.perf_counter()
     out, derivations, models = Path(out), Path(derivations), Path(models)
     result = BuildResult(out)
     all_names = sorted(p.stem for p in models.glob("*.py") if not p.stem.startswith("_"))
-    wanted = all_names if names is None else list(names)
+    if layers is None and derivations.resolve() == DERIVATIONS.resolve():
+        layers = LAYERS
+    layer_names = sorted(p.stem for p in Path(layers).glob("*.py") if not p.stem.startswith("_")) if layers else []
+    lay = f"{LAYER_DIR}/"
+    wanted = all_names if names is None else [n for n in names if not n.startswith(lay)]
+    wanted_layers = layer_names if names is None else [n.removeprefix(lay) for n in names if n.startswith(lay)]
     problems = [f"{_rel(models)}/{n}.py: no such model" for n in wanted if n not in all_names]
     problems += [
         f"{_rel(derivations / (n + '.md'))}:1: missing: model {n} has no derivation"
         for n in wanted
         if n in all_names and not (derivations / f"{n}.md").exists()
+    ]
+    problems += [f"{_rel(Path(layers or LAYERS))}/{n}.py: no such layer" for n in wanted_layers
+                 if n not in layer_names]  # fmt: skip
+    problems += [
+        f"{_rel(derivations / LAYER_DIR / (n + '.md'))}:1: missing: layer {n} has no derivation"
+        for n in wanted_layers
+        if n in layer_names and not (derivations / LAYER_DIR / f"{n}.md").exists()
     ]
     if problems:
         raise BuildError(problems)
@@ -976,12 +1028,13 @@ def build(
 
     manifest.setdefault("lessons", {})
     lesson_stems = {p.stem for p in (derivations / LESSONS).glob("*.md") if not p.stem.startswith("_")}
-    course = load_course(derivations, all_names, sorted(lesson_stems), _rel(derivations / COURSE_FILE))
+    course = load_course(derivations, all_names, sorted(lesson_stems), _rel(derivations / COURSE_FILE), layer_names)
     if course.problems:
         raise BuildError(course.problems)
     titles = {}
+    folder = {"model": "", "lesson": f"{LESSONS}/", "layer": f"{LAYER_DIR}/"}
     for s in course.steps:
-        src = derivations / (f"{s.name}.md" if s.kind == "model" else f"{LESSONS}/{s.name}.md")
+        src = derivations / f"{folder[s.kind]}{s.name}.md"
         titles[s.key] = _lesson_title(src.read_text(encoding="utf-8"), s.name) if src.exists() else s.name
     nav = Nav(course, titles)
     nav_key = json.dumps([[pt.title, [(s.key, titles[s.key]) for s in pt.steps]] for pt in course.parts])
@@ -1005,6 +1058,26 @@ def build(
             )  # fmt: skip
         )
 
+    for n in wanted_layers:
+        md_path, py_path = derivations / LAYER_DIR / f"{n}.md", Path(layers) / f"{n}.py"
+        text, source = md_path.read_text(encoding="utf-8"), py_path.read_text(encoding="utf-8")
+        newest = max(md_path.stat().st_mtime, py_path.stat().st_mtime)
+        pages.append(
+            Page(
+                LAYER_PREFIX + n,
+                md_path,
+                py_path,
+                _rel(md_path),
+                _rel(py_path),
+                text,
+                source,
+                card(f"{lay}{n}", rep, meta, newest, source, what="layer"),
+                "none",  # a layer has no trained figure
+                kind="layer",
+                key=f"{lay}{n}",
+            )  # fmt: skip
+        )
+
     def page_key(p: Page) -> str:
         return _sha(builder, p.text, p.source, p.card, p.figure_key, nav_key)
 
@@ -1018,7 +1091,8 @@ def build(
     images: dict[str, Path] = {}
     for p in todo:
         page_images: dict[str, Path] = {}
-        p.deriv = derivation_pane(p.text, p.md_rel, set(all_names), p.name, page_images, lesson_stems)
+        p.deriv = derivation_pane(p.text, p.md_rel, set(all_names), p.name, page_images, lesson_stems,
+                                  set(layer_names))  # fmt: skip
         for fname, src in page_images.items():
             images[fname] = (p.md_path.parent / src).resolve()
         p.code = code_pane(p.source, p.py_rel, set(p.deriv.tags), p.md_rel)
@@ -1044,7 +1118,7 @@ def build(
             shutil.copy2(src, figdir / fname)
     for p in todo:
         fig = {"caption": "Figures are off for this build (figures=False)."}
-        if figures:
+        if figures and p.kind == "model":
             cached = manifest["figures"].get(p.name)
             fresh = cached and cached.get("key") == p.figure_key
             if fresh and (not cached.get("file") or (figdir / cached["file"]).exists()):
@@ -1056,7 +1130,7 @@ def build(
                 fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
                 manifest["figures"][p.name] = fig
                 result.figures_drawn.append(p.name)
-        page = _page_html(p, nav, _figure_html(p.name, fig))
+        page = _page_html(p, nav, _figure_html(p.name, fig) if p.kind == "model" else "")
         prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
         bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
         if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
@@ -1065,16 +1139,18 @@ def build(
                 [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
             )
         (out / f"{p.name}.html").write_text(page, encoding="utf-8")
-        _write_notebook(out, p.name, derivations)
+        if p.kind == "model":
+            _write_notebook(out, p.name, derivations)
         manifest["pages"][p.name] = page_key(p)
         result.built.append(p.name)
     result.kept = [p.name for p in pages if p.name not in result.built]
     for name in result.kept:
-        if not (out / NOTEBOOKS / f"{name}.ipynb").exists():
+        if name in all_names and not (out / NOTEBOOKS / f"{name}.ipynb").exists():
             _write_notebook(out, name, derivations)
 
     try:
-        lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result, nav, nav_key)
+        lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result, nav, nav_key,
+                                 layer_names)  # fmt: skip
     except BuildError:
         _save_manifest(man_path, manifest)
         raise
@@ -1083,14 +1159,17 @@ def build(
     for src, _ in figs:
         shutil.copy2(src, figdir / src.name)
     sources = {n: (models / f"{n}.py").read_text(encoding="utf-8") for n in all_names}
+    sources |= {f"{lay}{n}": (Path(layers) / f"{n}.py").read_text(encoding="utf-8") for n in layer_names}
     summaries = {f"{LESSONS}/{stem}": summary for stem, _, summary in lessons}
-    said = {s.key: s.teaches or (_docline(sources[s.name]) if s.kind == "model" else summaries.get(s.key, ""))
+    said = {s.key: s.teaches or (_docline(sources[s.key]) if s.kind != "lesson" else summaries.get(s.key, ""))
             for s in course.steps}  # fmt: skip
-    statuses = json.dumps({n: verdict(report_entry(rep[n], sources[n]))[0] if n in rep else None for n in all_names})
+    statuses = json.dumps(
+        {n: verdict(report_entry(rep[n], src))[0] if n in rep else None for n, src in sources.items()}
+    )
     index_key = _sha(builder, nav_key, json.dumps(said, sort_keys=True), statuses, meta.get("commit"),
                      meta.get("when"), *(f"{s.name}:{a}" for s, a in figs))  # fmt: skip
     if force or manifest.get("index") != index_key or not (out / "index.html").exists():
-        teaches = _typeset_inline(said, _rel(derivations / COURSE_FILE), set(all_names), lesson_stems)
+        teaches = _typeset_inline(said, _rel(derivations / COURSE_FILE), set(all_names), lesson_stems, set(layer_names))
         page = _index_html(nav, teaches, rep, meta, [(s.name, a) for s, a in figs], sources)
         (out / "index.html").write_text(page, encoding="utf-8")
         manifest["index"] = index_key
@@ -1100,9 +1179,10 @@ def build(
     return result
 
 
-def _typeset_inline(texts: dict[str, str], rel: str, names: set[str], lessons: set[str]) -> dict[str, str]:
+def _typeset_inline(texts: dict[str, str], rel: str, names: set[str], lessons: set[str],
+                    layers: set[str] = frozenset()) -> dict[str, str]:  # fmt: skip
     """Short markdown (what a step teaches) to HTML, its $math$ typeset by KaTeX in one batch."""
-    rendered = {k: derivation_pane(t, rel, names, "index", {}, lessons) for k, t in texts.items()}
+    rendered = {k: derivation_pane(t, rel, names, "index", {}, lessons, layers) for k, t in texts.items()}
     items = [m for d in rendered.values() for m in d.math]
     problems = []
     for m, (h, err) in zip(items, typeset([(m.tex, m.display) for m in items]), strict=True):

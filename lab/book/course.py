@@ -1,10 +1,10 @@
 """The study book as a course: one declared reading order (``derivations/course.toml``), in parts.
 
 Every page of the book is a step of the course, so every page has a step before and after it. The order is
-declared once, in ``course.toml``; a model or lesson it does not list (a model just made by ``lab new``) is
-appended at the end of the part that takes new pages of its kind, so nothing the lab holds is ever left out.
-Without a ``course.toml`` (a book built from other sources) the course is the models, then the lessons, in
-alphabetical order.
+declared once, in ``course.toml``; a model, lesson or layer it does not list (one just made by ``lab new``)
+is appended at the end of the part that takes new pages of its kind, so nothing the lab holds is ever left out.
+Without a ``course.toml`` (a book built from other sources) the course is the models, the lessons, then the
+layers, in alphabetical order.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 COURSE_FILE = "course.toml"
-KINDS = {"model": "", "lesson": "lessons/"}  # a step's kind, and the prefix that names it in course.toml
-PAGE_PREFIX = {"model": "", "lesson": "lesson-"}  # lessons/NAME -> lesson-NAME.html
+KINDS = {"model": "", "lesson": "lessons/", "layer": "layers/"}  # a step's kind, its prefix in course.toml
+PAGE_PREFIX = {"model": "", "lesson": "lesson-", "layer": "layer-"}  # layers/NAME -> layer-NAME.html
+MISSING = {"model": "lab/models/{}.py", "lesson": "derivations/lessons/{}.md", "layer": "lab/layers/{}.py"}
 
 
 @dataclass
 class Step:
-    kind: str  # "model" or "lesson"
+    kind: str  # "model", "lesson" or "layer"
     name: str  # the file's stem
     part: int = 0  # the index of its part
     number: int = 0  # 1-based, across the whole course
@@ -67,18 +68,27 @@ def _line_of(text: str, needle: str) -> int:
     return text.count("\n", 0, at) + 1 if at >= 0 else 1
 
 
-def load(derivations: Path, models: list[str], lessons: list[str], rel: str | None = None) -> Course:
-    """The course over exactly these models and lessons: the declared order, then what it does not list."""
+def _kind_of(key: str) -> tuple[str, str]:
+    """A step of course.toml as (kind, name): NAME, lessons/NAME or layers/NAME."""
+    for kind, prefix in KINDS.items():
+        if prefix and key.startswith(prefix):
+            return kind, key.removeprefix(prefix)
+    return "model", key
+
+
+def load(derivations: Path, models: list[str], lessons: list[str], rel: str | None = None,
+         layers: list[str] = ()) -> Course:  # fmt: skip
+    """The course over exactly these models, lessons and layers: the declared order, then what it does not list."""
     path = Path(derivations) / COURSE_FILE
     rel = rel or path.as_posix()
-    have = {("model", n) for n in models} | {("lesson", n) for n in lessons}
+    have = {("model", n) for n in models} | {("lesson", n) for n in lessons} | {("layer", n) for n in layers}
     problems: list[str] = []
     if path.exists():
         text = path.read_text(encoding="utf-8")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            return Course(_default(models, lessons), [f"{rel}:1: not valid TOML: {e}"])
+            return Course(_default(models, lessons, layers), [f"{rel}:1: not valid TOML: {e}"])
         parts = []
         seen: dict[tuple[str, str], str] = {}
         for i, raw in enumerate(data.get("part", [])):
@@ -89,12 +99,13 @@ def load(derivations: Path, models: list[str], lessons: list[str], rel: str | No
                 if kind not in KINDS:
                     problems.append(f"{rel}:{_line_of(text, kind)}: new = {kind!r}: a kind is one of {sorted(KINDS)}")
             for key in raw.get("steps", []):
-                kind, name = ("lesson", key.removeprefix("lessons/")) if key.startswith("lessons/") else ("model", key)
+                kind, name = _kind_of(key)
                 if "/" in name:
-                    problems.append(f"{rel}:{_line_of(text, key)}: {key}: a step is NAME (a model) or lessons/NAME")
+                    problems.append(
+                        f"{rel}:{_line_of(text, key)}: {key}: a step is NAME (a model), lessons/NAME or layers/NAME"
+                    )
                 elif (kind, name) not in have:
-                    what = "no lab/models/NAME.py" if kind == "model" else "no derivations/lessons/NAME.md"
-                    problems.append(f"{rel}:{_line_of(text, key)}: {key}: there is {what.replace('NAME', name)}")
+                    problems.append(f"{rel}:{_line_of(text, key)}: {key}: there is no {MISSING[kind].format(name)}")
                 elif (kind, name) in seen:
                     problems.append(f"{rel}:{_line_of(text, key)}: {key} is listed twice (first in {seen[kind, name]})")
                 else:
@@ -103,11 +114,11 @@ def load(derivations: Path, models: list[str], lessons: list[str], rel: str | No
             parts.append(part)
         if not parts:
             problems.append(f"{rel}:1: no [[part]]: the course needs at least one")
-            parts = _default(models, lessons)
+            parts = _default(models, lessons, layers)
     else:
-        parts = _default(models, lessons)
+        parts = _default(models, lessons, layers)
     listed = {(s.kind, s.name) for p in parts for s in p.steps}
-    for kind, names in (("model", models), ("lesson", lessons)):
+    for kind, names in (("model", models), ("lesson", lessons), ("layer", layers)):
         home = next((i for i, p in enumerate(parts) if kind in p.new), len(parts) - 1)
         for n in sorted(names):
             if (kind, n) not in listed:
@@ -121,7 +132,8 @@ def load(derivations: Path, models: list[str], lessons: list[str], rel: str | No
     return Course(parts, problems)
 
 
-def _default(models: list[str], lessons: list[str]) -> list[Part]:
-    return [Part("Models", new=("model",)), Part("Lessons", new=("lesson",))] if lessons else [
+def _default(models: list[str], lessons: list[str], layers: list[str] = ()) -> list[Part]:
+    parts = [Part("Models", new=("model",)), Part("Lessons", new=("lesson",))] if lessons else [
         Part("Models", new=("model", "lesson"))
     ]  # fmt: skip
+    return parts + [Part("Layers", new=("layer",))] if layers else parts
