@@ -248,7 +248,9 @@ def _parser() -> argparse.ArgumentParser:
     ca.add_argument("action", choices=["info", "clear"])
 
     bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
-    bk.add_argument("name", nargs="?", help="the model, lesson or layer (layers/NAME) whose page to open (default: the index)")
+    bk.add_argument(
+        "name", nargs="?", help="the model, lesson or layer (layers/NAME) whose page to open (default: the index)"
+    )
     bk.add_argument("--open", action="store_true", help="open the page in the default web browser")
 
     nb = sub.add_parser(
