@@ -18,7 +18,7 @@ RULES = {
     1: "contract: grad runs and returns the keys and shapes of params",
     2: "a reference exists: the loss is finite",
     3: "autodiff is finite (else the one-sided differences are the reference)",
-    4: "no sample on a kink of the gradient (else the interval of one-sided derivatives is the reference)",
+    4: "no sample on a kink of the gradient (else the set of valid subgradients is the reference)",
     5: "autodiff's error bound is finite somewhere",
     6: "hand agrees with autodiff: |h − g| ≤ err(h) + err(g), entry by entry",
     7: "the witnesses agree: forward mode with reverse mode, finite differences with forward mode",
@@ -48,9 +48,7 @@ def walk(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
     say(3, "autodiff is finite at every entry" if finite else "autodiff is NaN or inf at some entry")
     if v.rule == 3:
         return _end(lines, v)
-    say(
-        4, "a sample sits on a kink: judged against the one-sided derivatives" if v.rule == 4 else "no sample on a kink"
-    )
+    say(4, "a sample sits on a kink: judged against the valid subgradients" if v.rule == 4 else "no sample on a kink")
     if v.rule == 4:
         return _end(lines, v)
     keys = list(ev.grad)
