@@ -8,6 +8,7 @@
 Importing ``lab`` does not import JAX; ``lab.verify`` does.
 """
 
+import lab.layer  # noqa: F401  (registers the layer kind with lab.model, so load() takes layer files)
 from lab.model import Model, ModelError, get, load, names
 from lab.optim import DivergedError, History, fit
 

@@ -32,7 +32,7 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 
 import lab.layers
-from lab.model import Model, ModelError
+from lab.model import KINDS, PREFIXES, Model, ModelError
 
 REQUIRED = ("KIND", "INPUT", "init", "forward", "vjp")
 INPUTS = ("real", "tokens")
@@ -329,3 +329,7 @@ def _kink_distance(layer, f: Form, theta, X, y, **hyper):
     sig = inspect.signature(layer.kink_distance).parameters
     kw = {k: v for k, v in hyper.items() if k in sig}
     return np.asarray(layer.kink_distance(params, x, **kw), dtype=float).reshape(1, -1)
+
+
+KINDS["layer"] = as_model  # lab.model.load hands a layer file here
+PREFIXES["layers/"] = get

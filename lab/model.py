@@ -49,6 +49,13 @@ class ModelError(ValueError):
     """A model module does not keep the contract, or cannot be found or imported."""
 
 
+#: Other kinds of module that are seen as models, by their ``KIND``: a function (name, module) -> Model.
+#: Each kind's own module registers itself here (lab/layer.py), so this module imports none of them.
+KINDS: dict = {}
+#: Names of registered modules of those kinds, by prefix ("layers/"): a function (name) -> Model.
+PREFIXES: dict = {}
+
+
 # -- hyperparameter domains ----------------------------------------------------
 
 
@@ -434,10 +441,9 @@ def load(spec: str) -> Model:
     """
     if spec in names():
         return get(spec)
-    if spec.startswith("layers/") and not spec.endswith(".py"):
-        from lab.layer import get as get_layer
-
-        return get_layer(spec)
+    for prefix, get_kind in PREFIXES.items():  # layers/NAME: a registered module of another kind
+        if spec.startswith(prefix) and not spec.endswith(".py"):
+            return get_kind(spec)
     path = Path(spec)
     if not spec.endswith(".py") and not path.exists() and Path(spec + ".py").is_file():
         spec, path = spec + ".py", Path(spec + ".py")
@@ -474,10 +480,11 @@ def _import(dotted: str) -> ModuleType:
 
 
 def _wrap(name: str, module: ModuleType) -> Model:
-    if getattr(module, "KIND", None) == "layer":  # a layer: verified as the loss ⟨dout, forward⟩ (lab/layer.py)
-        from lab.layer import as_model
-
-        return as_model(name, module)
+    kind = getattr(module, "KIND", None)
+    if kind is not None:  # another kind of module seen as a model: a layer (lab/layer.py registers it)
+        if kind not in KINDS:
+            raise ModelError(f"{name!r} declares KIND = {kind!r}; known kinds: {', '.join(KINDS) or 'none'}")
+        return KINDS[kind](name, module)
     missing = [a for a in REQUIRED if not hasattr(module, a)]
     if missing:
         raise ModelError(f"model {name!r} lacks {', '.join(missing)} (the contract needs {', '.join(REQUIRED)})")
