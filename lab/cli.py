@@ -63,7 +63,7 @@ EPILOGS = {
         + EXIT.format(ok="both files written", wrong="(not used)").replace("; 1 (not used)", "")
     ),
     "mutants": (
-        "examples:\n  lab mutants\n  lab mutants logistic_regression --profile dev\n\n"
+        "examples:\n  lab mutants\n  lab mutants logistic_regression --profile dev\n  lab mutants layers/softmax\n\n"
         + EXIT.format(ok="every mutant caught", wrong="a mutant survived")
     ),
     "models": "example:\n  lab models\n\n" + EXIT.format(ok="listed", wrong="(not used)").replace("; 1 (not used)", ""),
@@ -238,7 +238,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a keyword-only hyperparameter, its fuzz range and valid domain, e.g. 'tau=0.01:0.99 in (0, 1)'",
     )
 
-    mu = sub.add_parser("mutants", help="seed classic mistakes into each model's gradient; show which are caught")
+    mu = sub.add_parser(
+        "mutants",
+        help="seed classic mistakes into each model's gradient and each layer's backward; show which are caught",
+    )
     mu.add_argument("names", nargs="*", help="models (default: all)")
     mu.add_argument("--profile", default="ci", choices=["dev", "ci", "thorough", "extreme"], help=PROFILE_HELP)
 
@@ -673,21 +676,24 @@ def _ask():
 
 
 def _mutants(args) -> int:
-    from lab.verify import MUTATIONS, mutant, verify
+    from lab.layer import get as layer
+    from lab.verify import MUTATIONS, SLIPS, mutant, slipped, verify
 
-    models = [registry.get(n) for n in args.names] if args.names else registry.all_models()
+    models = [registry.load(n) for n in args.names] if args.names else registry.all_models()
+    wanted = {m.name for m in models}
+    runs = [(m, mu.name, mu.expect, lambda m=m, mu=mu: mutant(m, mu)) for m in models for mu in MUTATIONS
+            if getattr(m.module, "KIND", None) != "layer" and mu.applies(m)]  # fmt: skip
+    runs += [(layer(s.layer), s.name, s.expect, lambda s=s: slipped(s)) for s in SLIPS
+             if not args.names or f"layers/{s.layer}" in wanted]  # fmt: skip
     killed = total = 0
-    for m in models:
-        for mu in MUTATIONS:
-            if not mu.applies(m):
-                continue
-            with _progress(f"{m.name} ~ {mu.name}") as tick:
-                r = verify(mutant(m, mu), profile=args.profile, on_case=tick)
-            diagnosis = r.failure.diagnosis if r.failure is not None else r.message
-            ok = r.status == "fail" and mu.expect in diagnosis
-            killed += ok
-            total += 1
-            print(f"{'killed' if ok else 'MISSED':6}  {m.name:<32} {mu.name:<20} {diagnosis}", flush=True)
+    for m, name, expect, make in runs:
+        with _progress(f"{m.name} ~ {name}") as tick:
+            r = verify(make(), profile=args.profile, on_case=tick)
+        diagnosis = r.failure.diagnosis if r.failure is not None else r.message
+        ok = r.status == "fail" and expect in diagnosis
+        killed += ok
+        total += 1
+        print(f"{'killed' if ok else 'MISSED':6}  {m.name:<32} {name:<20} {diagnosis}", flush=True)
     print(f"kill rate: {killed}/{total} = {killed / max(total, 1):.0%}")
     return 0 if killed == total else 1
 

@@ -59,6 +59,8 @@ _PUBLIC = {
     "MUTATIONS": "lab.verify.explain.mutations",
     "Mutation": "lab.verify.explain.mutations",
     "mutant": "lab.verify.explain.mutations",
+    "SLIPS": "lab.verify.explain.mutations",
+    "slipped": "lab.verify.explain.mutations",
     "STORE": "lab.verify.runtime.programs",
     "MAX_MB": "lab.verify.runtime.store",
     "jax": "lab.verify.runtime.jax_config",

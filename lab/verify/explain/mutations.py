@@ -157,3 +157,134 @@ def mutant(model: Model, mutation: Mutation) -> Model:
     """``model`` with ``mutation`` seeded into its gradient."""
     mod = model.module
     return model.replaced(mutation.name, grad=mutation.make(mod))
+
+
+# Layers: each trap is an edit of a course layer's own source, the slip a learner makes in that line.
+
+
+@dataclass(frozen=True)
+class Slip:
+    name: str
+    layer: str  # a layer of lab/layers/
+    describe: str
+    expect: str  # a phrase the diagnosis must contain
+    old: str  # a line (or part of one) of the layer's vjp, found exactly once in its source
+    new: str
+
+
+SLIPS = [
+    Slip(
+        "overlap_assign",
+        "max_pool1d",
+        "overlapping windows written with = where += belongs",
+        "summed",
+        "dx[:, k : k + stop : STRIDE, :] += dout * (first == k)",
+        "dx[:, k : k + stop : STRIDE, :] = dout * (first == k)",
+    ),
+    Slip(
+        "index_assign",
+        "embedding",
+        "dW[ids] += dout, which drops repeated ids, where np.add.at belongs",
+        "summed",
+        "np.add.at(dW, ids, np.reshape(dout, (-1, W.shape[1])))",
+        "dW[ids] += np.reshape(dout, (-1, W.shape[1]))",
+    ),
+    Slip(
+        "norm_projection",
+        "layer_norm",
+        "layer norm's backward without the projection term x̂·mean(g ⊙ x̂)",
+        "projection",
+        "dx = rstd * (g - np.mean(g, axis=-1, keepdims=True) - xhat * np.mean(g * xhat, axis=-1, keepdims=True))",
+        "dx = rstd * (g - np.mean(g, axis=-1, keepdims=True))",
+    ),
+    Slip(
+        "reduction_axis",
+        "linear",
+        'dW as einsum("btc,bsd->cd"): T reduced in each factor apart',
+        "reduction",
+        "dW = X.T @ D",
+        'dW = np.einsum("btc,bsd->cd", x, dout)',
+    ),
+    Slip(
+        "mask_by_dout",
+        "relu",
+        "the ReLU mask taken from dout > 0, not from x > 0",
+        "not linear in dout",
+        "np.where(x > 0, dout, 0.0)",
+        "np.where(dout > 0, dout, 0.0)",
+    ),
+    Slip(
+        "dropout_scale",
+        "dropout",
+        "dropout's backward without the forward's 1/(1 − p)",
+        "(1 − p)",
+        "dout * mask / (1.0 - p)",
+        "dout * mask",
+    ),
+    Slip(
+        "softmax_diagonal",
+        "softmax",
+        "the softmax Jacobian's diagonal s(1 − s) alone",
+        "diagonal",
+        "return {}, np.where(is_top, -others, dx)",
+        "return {}, s * (1 - s) * dout",
+    ),
+    Slip(
+        "attention_unmasked",
+        "causal_self_attention",
+        "the attention weights recomputed in the backward without the causal mask",
+        "mask",
+        "s = np.where(np.triu(np.ones((T, T), dtype=bool), k=1), -np.inf, s)",
+        "s = s",
+    ),
+    Slip(
+        "attention_scale",
+        "causal_self_attention",
+        "the scores' 1/√D missing in the backward",
+        "√",
+        "ds = ds / np.sqrt(D)",
+        "ds = ds",
+    ),
+    Slip(
+        "conv_flipped",
+        "conv1d",
+        "dx scattered with the flipped kernel W[K−1−k]",
+        "flipped",
+        "dxpad[:, k : k + stop : STRIDE, :] += dout @ W[k].T",
+        "dxpad[:, k : k + stop : STRIDE, :] += dout @ W[KERNEL - 1 - k].T",
+    ),
+    Slip(
+        "skip_dropped",
+        "residual",
+        "the skip connection's dout left out of dx",
+        "identity path",
+        'dx = dout + dout @ params["W"].T',
+        'dx = dout @ params["W"].T',
+    ),
+    Slip(
+        "bias_one_axis",
+        "linear",
+        "db summed over B and averaged over T: one axis of two",
+        "1/T",
+        "db = np.sum(D, axis=0)",
+        "db = np.mean(np.sum(dout, axis=0), axis=0)",
+    ),
+]
+
+
+def slipped(slip: Slip) -> Model:
+    """The course layer ``slip.layer`` with ``slip`` made in its source, as a model to verify."""
+    import types
+    from pathlib import Path
+
+    from lab.layer import as_model, get
+
+    path = Path(get(f"layers/{slip.layer}").module.__file__)
+    source = path.read_text(encoding="utf-8")
+    if source.count(slip.old) != 1:
+        raise ValueError(f"slip {slip.name}: {path.name} has {source.count(slip.old)} copies of {slip.old!r}, not 1")
+    name = f"layers/{slip.layer}~{slip.name}"
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    exec(compile(source.replace(slip.old, slip.new), f"{path} ({slip.name})", "exec"), module.__dict__)
+    return as_model(name, module)

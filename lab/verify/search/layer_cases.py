@@ -127,6 +127,13 @@ def fill(model: Model, drawn: list[Case], size: int, seed: int, scales) -> list[
     return out
 
 
+def plain(model: Model, sizes: dict, hyper: dict, count: int, seed: int) -> list[Case]:
+    """``count`` fresh cases of these sizes and hyperparameters with plain random inputs and params:
+    no ties, no flat rows, so no kink and nothing near one, almost surely."""
+    rng = np.random.default_rng([seed, *sorted(sizes.values())])
+    return [_case(model, sizes, hyper, rng, "plain", 1.0) for _ in range(count)]
+
+
 def first_cases(model: Model, scales, seed: int = 0) -> list[tuple[list[Case], int]]:
     """Per size of :func:`menu`, the cases to check before Hypothesis draws any, with their fill seed."""
     out = []
