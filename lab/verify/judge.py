@@ -124,6 +124,7 @@ class Verdict:
     at_kink: bool = False  # decided against the interval of one-sided derivatives (rule 4)
     exact: dict[str, np.ndarray] | None = None  # the referee's value where it was asked (rule 6), float64
     breach: str = ""  # where autodiff broke its own bound, by the referee: a bug in a rounding rule
+    refereed: bool = True  # False: wrong by autodiff, not yet asked of the referee (a search's draft)
     rule: int = 10  # the rule of this module that decided the case
 
     @property
@@ -143,14 +144,16 @@ def judge(model: Model, case: Case, ev: Evidence, finite_differences: bool = Tru
 
 
 def judge_batch(
-    model: Model, batch: list[Case], evidence: list[Evidence], drawn: int = 0, witness=None
+    model: Model, batch: list[Case], evidence: list[Evidence], drawn: int = 0, witness=None, referee: bool = True
 ) -> Iterator[Verdict]:
     """The verdicts of a batch of one shape, in order, by the rules of this module.
 
     The first ``drawn`` cases are also checked by finite differences (the slow witness). With the
     ``witness`` (lab/verify/measure/autodiff.py), a discrepancy that no other precision explains is
     followed back along the path θ/2, θ/4, ... Verdicts are given as they are asked for, so a search
-    that stops at the first wrong case does not pay for the rest.
+    that stops at the first wrong case does not pay for the rest. Without ``referee`` a wrong verdict
+    is not yet re-evaluated by the exact referee (rule 6): a search that shrinks asks for it only for
+    the case it prints (lab/verify/search/engine.py).
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
         early, rows = _first_rules(model, batch, evidence, witness)
@@ -161,7 +164,7 @@ def judge_batch(
                 v = early[i]
                 yield v() if callable(v) else v
             else:
-                yield _decide(model, case, evidence[i], table, table.index[i], rows[i], i < drawn, witness)
+                yield _decide(model, case, evidence[i], table, table.index[i], rows[i], i < drawn, witness, referee)
 
 
 # -- rules 1 to 5: one case at a time -----------------------------------------------------------------
@@ -321,7 +324,9 @@ def _worst(hand: dict, ref: dict, tol: dict, what: What) -> tuple[float, Mismatc
     return max(worst, 0.0), mism
 
 
-def _decide(model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row, drawn: bool, witness) -> Verdict:
+def _decide(
+    model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row, drawn: bool, witness, referee: bool = True
+) -> Verdict:
     """Rules 6 to 10 for one case, from its row ``r`` of the table."""
     hand, tol = row.hand, row.tol
     worst, mism = _worst(hand, ev.grad, tol, What.GRADIENT)
@@ -339,11 +344,12 @@ def _decide(model: Model, case: Case, ev: Evidence, t: _Table, r: int, row: _Row
     if worst > 1.0:
         v.kind, v.rule = Kind.WRONG, 6
         if all(np.all(np.isfinite(h)) for h in hand.values()):
-            v.precision = _own_error(model, case, ev, hand, tol, witness)
+            v.precision = _own_error(model, case, ev, hand, tol, witness, referee)
             if v.precision.explained:
                 v.kind = Kind.INEXACT
         if v.kind == Kind.WRONG:
-            note = _referee(model, case, ev, v)
+            note = _referee(model, case, ev, v) if referee else ""
+            v.refereed = referee
             if v.kind == Kind.WRONG:
                 v.message = (
                     f"{mism.where}: hand {mism.hand:.17g}, autodiff {mism.reference:.17g}{note}, "
@@ -432,10 +438,12 @@ def _referee(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
     return f", exact {exact_here:.17g}"
 
 
-def _own_error(model: Model, case: Case, ev: Evidence, hand: dict, tol: dict, witness) -> Precision:
+def _own_error(
+    model: Model, case: Case, ev: Evidence, hand: dict, tol: dict, witness, referee: bool = True
+) -> Precision:
     """Rule 6's measurement of the hand program's own error: reruns in other precisions, then the path."""
     p = explain(model, case, hand, ev.grad, tol)
-    if p.explained or witness is None or not _continuation(model, case, witness, hand, ev.grad, tol, p.stable):
+    if p.explained or witness is None or not _continuation(model, case, witness, hand, ev.grad, tol, p.stable, referee):
         return p
     # right on the way here. If the hand code keeps its digits in every precision and has not lost
     # magnitude (cancellation drives a value towards 0), the loss is what changed.
@@ -464,7 +472,9 @@ def _size(g: dict) -> float:
     return max((float(np.max(np.abs(v))) for v in g.values() if np.size(v)), default=0.0)
 
 
-def _continuation(model: Model, case: Case, witness, hand: dict, grad: dict, tol: dict, stable: bool) -> bool:
+def _continuation(
+    model: Model, case: Case, witness, hand: dict, grad: dict, tol: dict, stable: bool, referee: bool = True
+) -> bool:
     """Does the discrepancy at θ fade along the path θ/2, θ/4, ..., θ/2¹⁰, as cancellation does?
 
     A correct formula that cancels (1 − 1/(1 + e^z) at z = −335) can lose every digit in every
@@ -480,7 +490,7 @@ def _continuation(model: Model, case: Case, witness, hand: dict, grad: dict, tol
         Case({k: np.asarray(v) * 0.5**j for k, v in case.params.items()}, case.X, case.y, case.hyper, case.sizes)
         for j in range(1, PATH + 1)
     ]
-    verdicts = list(judge_batch(model, path, witness.evaluate(path, BATCH)))
+    verdicts = list(judge_batch(model, path, witness.evaluate(path, BATCH), referee=referee))
     scale = max([_size(hand)] + [_size(r.reference) for r in verdicts if r.reference])
     if not _collapsed(hand, grad, tol, stable, scale):
         return False

@@ -335,7 +335,7 @@ def _layer_probe(model: Model, witness: Witness, sizes: dict, hyper: dict) -> Ve
 
     try:
         cases = layer_cases.plain(model, sizes, hyper, 4, seed=2)
-        for r in judge_batch(model, cases, witness.evaluate(cases, BATCH)):
+        for r in judge_batch(model, cases, witness.evaluate(cases, BATCH), referee=False):
             if _wrong_gradient(r) and not _at_kink(r) and r.reference:
                 return r
     except Exception:
@@ -487,7 +487,8 @@ def _layer_repair_holds(model: Model, witness: Witness, v: Verdict, grad) -> boo
     repaired = model.replaced("repaired", grad=grad)
     try:
         cases = layer_cases.fill(model, [v.case], 3, seed=1, scales=PROFILES["ci"][1])
-        return all(r.ok for r in judge_batch(repaired, cases, witness.evaluate(cases, BATCH)))
+        # without the referee: a repair that autodiff calls wrong is not printed, whatever the referee says
+        return all(r.ok for r in judge_batch(repaired, cases, witness.evaluate(cases, BATCH), referee=False))
     except Exception:
         return False
 

@@ -286,5 +286,7 @@ def slipped(slip: Slip) -> Model:
     name = f"layers/{slip.layer}~{slip.name}"
     module = types.ModuleType(name)
     module.__file__ = str(path)
-    exec(compile(source.replace(slip.old, slip.new), f"{path} ({slip.name})", "exec"), module.__dict__)
+    exec(
+        compile(source.replace(slip.old, slip.new), f"{path} ({slip.name})", "exec", dont_inherit=True), module.__dict__
+    )
     return as_model(name, module)

@@ -8,6 +8,8 @@ where even that cannot be told, there is no key and the loss is traced every run
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import sys
 import types
@@ -19,6 +21,8 @@ from lab.verify.runtime.store import file_hash, installed
 
 def code_key(fn) -> str | None:
     """The part of the store's key that stands for ``fn``'s code (see the module's docstring)."""
+    if isinstance(fn, functools.partial):
+        return _partial_key(fn)
     code = _fingerprint(fn)
     if code is not None:
         return code
@@ -26,6 +30,45 @@ def code_key(fn) -> str | None:
     if files is None:
         return None
     return ",".join([*sorted(file_hash(f) for f in files), fn.__qualname__, _constants(fn)])
+
+
+def _partial_key(fn: functools.partial) -> str | None:
+    """A ``functools.partial`` of a function of ours (a layer's loss, ⟨dout, forward⟩, bound to the layer's
+    module and its input form): the function's key and its bound arguments'. A module argument stands
+    for the functions the partial's function reads from it by attribute (``layer.forward``), each by its
+    fingerprint: an edit to the layer's ``vjp`` keeps the program, and a module made from edited source
+    (a mutant) is keyed by what it holds, not by its file."""
+    inner = code_key(fn.func)
+    if inner is None or not isinstance(fn.func, types.FunctionType):
+        return None
+    h = hashlib.sha256(inner.encode())
+    reads = set(_names(fn.func.__code__))
+    for arg in (*fn.args, *(v for _, v in sorted(fn.keywords.items()))):
+        if isinstance(arg, types.ModuleType):
+            for name in sorted(reads):
+                member = getattr(arg, name, None)
+                if isinstance(member, types.FunctionType) and not installed(member.__code__.co_filename):
+                    code = _fingerprint(member)
+                    if code is None:
+                        return None
+                    h.update(f"{name}:{code};".encode())
+                elif member is not None and not isinstance(member, types.ModuleType):
+                    part = _value(member, [])
+                    if part is None:
+                        return None
+                    h.update(f"{name}=".encode() + part)
+            continue
+        part = _value(arg, [])
+        if part is None:
+            return None
+        h.update(part)
+    return h.hexdigest()
+
+
+def _names(code: types.CodeType) -> list[str]:
+    out: list[str] = []
+    _code_bytes(code, out)
+    return out
 
 
 _reached: dict = {}
@@ -150,6 +193,10 @@ def _value(v, todo: list) -> bytes | None:
         return f"{type(v).__name__}:{v!r};".encode()
     if isinstance(v, np.ndarray):
         return f"{v.dtype}{v.shape}:{hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()};".encode()
+    if dataclasses.is_dataclass(v) and not isinstance(v, type) and v.__dataclass_params__.frozen:
+        fields = tuple(getattr(v, f.name) for f in dataclasses.fields(v))
+        part = _value(fields, todo)
+        return None if part is None else f"{type(v).__qualname__}".encode() + part
     if isinstance(v, (tuple, frozenset)):
         parts = [_value(x, todo) for x in (sorted(v, key=repr) if isinstance(v, frozenset) else v)]
         return None if None in parts else b"(" + b"".join(parts) + b");"
