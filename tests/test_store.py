@@ -207,12 +207,24 @@ def test_the_key_holds_the_versions():
     assert f"jax {jax.__version__}" in v and "lab " in v and "jaxlib" in v
 
 
-def test_a_bound_loss_is_traced_not_keyed_by_source(tmp_path, store):
-    """functools.partial (a model with its hyperparameters bound) may hold values no file holds."""
-    m = registry.get("ridge_regression").with_hyper(lam=0.5)
-    assert source_key._reach(m.module.loss) is None
-    Witness(m).evaluate([one_case(m)], 4)
-    assert not [e for e in store.entries() if e.name.startswith("s-")]
+def test_a_bound_loss_is_keyed_by_its_code_and_the_values_bound():
+    """functools.partial: a model with its hyperparameters bound, or a layer's ⟨dout, forward⟩ bound to the
+    layer's module. The key holds the values bound, and of a module only what the loss reads from it."""
+    ridge = registry.get("ridge_regression")
+    half, quarter = (source_key.code_key(ridge.with_hyper(lam=v).module.loss) for v in (0.5, 0.25))
+    assert half and quarter and half != quarter
+    assert half == source_key.code_key(registry.get("ridge_regression").with_hyper(lam=0.5).module.loss)
+
+    from lab.layer import get
+    from lab.verify.explain.mutations import SLIPS, slipped
+
+    layer = get("layers/causal_self_attention")
+    key = source_key.code_key(layer.module.loss)
+    assert key is not None and key != source_key.code_key(get("layers/conv1d").module.loss)
+    for slip in (s for s in SLIPS if s.layer == "causal_self_attention"):  # an edit to vjp keeps the program
+        assert source_key.code_key(slipped(slip).module.loss) == key
+    forward = type(SLIPS[0])("forward_edit", "causal_self_attention", "", "", "/ D**0.5", "/ D**0.25")
+    assert source_key.code_key(slipped(forward).module.loss) != key  # an edit to forward does not
 
 
 def test_every_shape_of_the_search_is_few():

@@ -159,12 +159,15 @@ def judge_batch(
         early, rows = _first_rules(model, batch, evidence, witness)
         table = _Table(model, batch, evidence, rows)
     for i, case in enumerate(batch):
+        # the error state is set and reset around each verdict, never held across a yield: a search that
+        # stops early drops this generator, which may be closed later, in another context
         with np.errstate(all="ignore"):
             if i in early:
                 v = early[i]
-                yield v() if callable(v) else v
+                v = v() if callable(v) else v
             else:
-                yield _decide(model, case, evidence[i], table, table.index[i], rows[i], i < drawn, witness, referee)
+                v = _decide(model, case, evidence[i], table, table.index[i], rows[i], i < drawn, witness, referee)
+        yield v
 
 
 # -- rules 1 to 5: one case at a time -----------------------------------------------------------------

@@ -335,9 +335,13 @@ def _layer_probe(model: Model, witness: Witness, sizes: dict, hyper: dict) -> Ve
 
     try:
         cases = layer_cases.plain(model, sizes, hyper, 4, seed=2)
-        for r in judge_batch(model, cases, witness.evaluate(cases, BATCH), referee=False):
-            if _wrong_gradient(r) and not _at_kink(r) and r.reference:
-                return r
+        verdicts = judge_batch(model, cases, witness.evaluate(cases, BATCH), referee=False)
+        try:
+            for r in verdicts:
+                if _wrong_gradient(r) and not _at_kink(r) and r.reference:
+                    return r
+        finally:
+            verdicts.close()
     except Exception:
         return None
     return None
