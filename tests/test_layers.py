@@ -132,3 +132,11 @@ def test_dout_is_random_never_constant_and_ids_repeat():
                     assert c.X.item() != 1.0
                 if m.module.INPUT == "tokens" and c.y.size > 1:
                     assert np.unique(c.y).size < c.y.size
+
+
+def test_lab_mutants_takes_a_layer_and_runs_its_traps(capsys):
+    from lab.cli import main
+
+    assert main(["mutants", "layers/relu", "--profile", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "killed  layers/relu" in out and "mask_by_dout" in out and "kill rate: 1/1" in out
