@@ -308,7 +308,10 @@ def _read_layer(model: Model, witness: Witness, v: Verdict) -> str:
     if jacs:
         for pattern in (jacobian.spurious, jacobian.diagonal, jacobian.some_of_each_sum, jacobian.summed_along,
                         jacobian.identity, jacobian.projection):  # fmt: skip
-            said = pattern(model, jacs, wrong)
+            try:
+                said = pattern(model, jacs, wrong)
+            except (ValueError, IndexError, KeyError):  # a shape the pattern does not read: no claim
+                said = None
             if said:
                 return f"{said}{agree}"
     said = _reversed(model, witness, v, wrong)
