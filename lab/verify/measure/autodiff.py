@@ -49,6 +49,12 @@ TRACE_ERRORS = (
 )
 
 
+#: The longest pause between two looks at a running program's results, in seconds: a program runs in
+#: milliseconds to tenths of a second, and a longer pause is time lost after it ends (a look costs
+#: microseconds).
+POLL = 0.002
+
+
 class TraceError(ValueError):
     """The loss cannot be traced by JAX (it calls NumPy instead of the array namespace)."""
 
@@ -235,7 +241,7 @@ class Witness:
                     f"for {size} cases of n = {n}, d = {d} did not return (raise $LAB_RUN_BUDGET if it is only slow)"
                 )
             time.sleep(pause)
-            pause = min(2 * pause, 0.1)
+            pause = min(2 * pause, POLL)
 
     def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
         """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
