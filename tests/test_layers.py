@@ -140,3 +140,29 @@ def test_lab_mutants_takes_a_layer_and_runs_its_traps(capsys):
     assert main(["mutants", "layers/relu", "--profile", "dev"]) == 0
     out = capsys.readouterr().out
     assert "killed  layers/relu" in out and "mask_by_dout" in out and "kill rate: 1/1" in out
+
+
+PATTERNS = ("spurious", "diagonal", "some_of_each_sum", "summed_along", "identity", "projection")
+
+
+@pytest.mark.parametrize("name", names())
+def test_no_jacobian_pattern_is_claimed_of_a_correct_layer(name):
+    """Each pattern of lab/verify/explain/jacobian.py is a claim H = T(J) with H ≠ J somewhere: of a correct
+    backward (H = J within bounds) none may be said, at the middle sizes with plain inputs."""
+    from lab.layer import get
+    from lab.verify.explain import jacobian
+    from lab.verify.measure.autodiff import Witness
+    from lab.verify.search import layer_cases
+
+    m = get(name)
+    w = Witness(m)
+    sizes = layer_cases.menu(m)[len(layer_cases.menu(m)) // 2]
+    hyper = {k: (lo + hi) / 2 for k, (lo, hi) in m.hyperparameters.items()}
+    cases = layer_cases.plain(m, sizes, hyper, 3, seed=0)
+    keys = list(w.evaluate(cases[:1], 4)[0].grad)
+    jacs = [jacobian.measure(m, w, c, keys) for c in cases]
+    assert all(j is not None for j in jacs), "the hand vjp is linear in dout: H·dout is its value"
+    for j in jacs:  # the hand's Jacobian is the true one, within its bound and the hand's rounding
+        assert np.all(np.abs(j.H - j.J) <= j.tol(slice(None), j.E, j.H, j.J))
+    for pattern in PATTERNS:
+        assert getattr(jacobian, pattern)(m, jacs, keys) is None, pattern
