@@ -87,9 +87,9 @@ def precision_note(v) -> str:
         "path": "on the path θ/2, θ/4, ... to this point it is right from some point on, and before that "
         "it only loses digits towards 0",
     }[p.method]
-    n, d = v.case.X.shape
     return (
-        f"your {p.what} keeps {int(round(p.digits))} of 16 digits at worst ({p.where}, a case with n = {n}, d = {d}); "
+        f"your {p.what} keeps {int(round(p.digits))} of 16 digits at worst ({p.where}, a case with "
+        f"{v.case.size_words()}); "
         f"{how}, so the formula is right and its evaluation order loses the digits (a cancellation?)"
     )
 

@@ -233,12 +233,11 @@ class Witness:
         pause = 0.001
         while not all(a.is_ready() for a in leaves):
             if time.monotonic() - start > RUN_BUDGET:
-                n, d = case.shape
                 what = "loss, gradient, directional derivatives" + (", Hessian" if self.has_hessian else "")
                 raise OutOfTime(
                     f"stopped after {RUN_BUDGET:.0f} s: the witnesses' program of {self.model.name} ({what} "
                     "and their rounding bounds) "
-                    f"for {size} cases of n = {n}, d = {d} did not return (raise $LAB_RUN_BUDGET if it is only slow)"
+                    f"for {size} cases of {case.size_words()} did not return (raise $LAB_RUN_BUDGET if it is only slow)"
                 )
             time.sleep(pause)
             pause = min(2 * pause, POLL)

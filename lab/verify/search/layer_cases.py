@@ -100,7 +100,7 @@ def _case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscale: f
     ]
     theta, y = f.join(params, tuple(parts) if f.tuple else parts[0])
     out = mod.out_shape(theta, y, **hyper)
-    return Case(theta, _dout(rng, out), y, dict(hyper), dict(sizes))
+    return Case(theta, _dout(rng, out), y, dict(hyper), dict(sizes), layer=True)
 
 
 def draw_cases(draw, model: Model, scales, batch: int) -> list[Case]:

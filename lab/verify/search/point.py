@@ -153,7 +153,7 @@ def layer_case(m, params, x, dout, hyper: dict) -> Case:
         raise ValueError(f"dout has shape {dout.shape}; the layer's output has shape {tuple(out)}")
     if not np.all(np.isfinite(dout)):
         raise ValueError("dout holds NaN or inf")
-    return Case(theta, dout.reshape(-1, out[-1] if len(out) else 1), y, dict(hyper), sizes)
+    return Case(theta, dout.reshape(-1, out[-1] if len(out) else 1), y, dict(hyper), sizes, layer=True)
 
 
 def _sizes(m, params, d: int) -> dict[str, int]:
