@@ -163,7 +163,9 @@ def _parser() -> argparse.ArgumentParser:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number or 'auto'; got {text!r}") from None
 
-    t = sub.add_parser("train", help="fit a model (gradient descent, SGD, momentum, Newton, closed form); print it")
+    t = sub.add_parser(
+        "train", help="fit a model (gradient descent, SGD, momentum, Adam, Newton, closed form); print it"
+    )
     t.add_argument("model", help="a registered model, a dotted module or a .py file")
     src = t.add_mutually_exclusive_group()
     src.add_argument(
@@ -174,18 +176,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     src.add_argument("--csv", metavar="FILE", help="train on a CSV file with a header row (standardized)")
     t.add_argument("--target", metavar="COL", help="the CSV column to predict (with --csv)")
-    t.add_argument("--optimizer", default="gd", choices=["gd", "sgd", "momentum", "nesterov", "newton", "closed"])
+    t.add_argument("--optimizer", default="gd",
+                   choices=["gd", "sgd", "momentum", "nesterov", "adam", "adamw", "newton", "closed"])  # fmt: skip
     t.add_argument(
         "--lr",
         type=learning_rate,
         default="auto",
         help="a number, or 'auto' (default): 1/L when the Hessian gives a bound L valid everywhere; else, for "
-        "gd, a backtracking (Armijo) line search at each step",
+        "gd, a backtracking (Armijo) line search at each step; for adam and adamw, 0.001",
     )
     t.add_argument("--steps", type=int, default=1000, help="the most steps (epochs for sgd)")
     t.add_argument("--tol", type=float, default=1e-8, help="stop when the gradient norm falls to this")
     t.add_argument("--batch-size", type=int, default=32, help="rows per mini-batch (sgd)")
-    t.add_argument("--beta", type=float, default=0.9, help="the momentum (momentum, nesterov)")
+    t.add_argument("--beta", type=float, default=0.9, help="the momentum (momentum, nesterov; beta1 of adam, adamw)")
+    t.add_argument("--beta2", type=float, default=0.999, help="the decay of the mean squared gradient (adam, adamw)")
+    t.add_argument("--weight-decay", type=float, default=0.01, help="the decoupled weight decay λ (adamw)")
     t.add_argument(
         "--hessian-rows",
         type=rows,
@@ -768,6 +773,8 @@ def _train(args) -> int:
         "sgd": {"batch_size": args.batch_size, "seed": args.seed},
         "momentum": {"beta": args.beta},
         "nesterov": {"beta": args.beta},
+        "adam": {"beta1": args.beta, "beta2": args.beta2},
+        "adamw": {"beta1": args.beta, "beta2": args.beta2, "weight_decay": args.weight_decay},
         "newton": {"hessian_rows": args.hessian_rows, "warm_start": args.warm_start, "seed": args.seed},
     }.get(args.optimizer, {})
     if args.optimizer != "newton" and (args.hessian_rows is not None or args.warm_start is not None):
@@ -800,6 +807,12 @@ def _train(args) -> int:
             else:
                 stable = f"; 2/L at the start is {bound:.4g} (the curvature there: it changes along the path)"
             notes.append(f"learning rate {lr:.4g}{' (auto: 1/L)' if auto else ''}{stable}")
+    elif args.optimizer in ("adam", "adamw"):  # a step of about lr per coordinate: no bound 1/L applies
+        from lab.optim import ADAM_LR
+
+        auto = " (auto: the default of Kingma and Ba)" if lr == "auto" else ""
+        lr = ADAM_LR if lr == "auto" else lr
+        notes.append(f"learning rate {lr:.4g}{auto}")
 
     live = tick = None  # a progress bar on stderr, shown once a run has lasted half a second
     if sys.stderr.isatty() and args.optimizer != "closed":
@@ -831,7 +844,7 @@ def _train(args) -> int:
     finally:
         if live is not None:
             live.stop()
-    if hist.loss[-1] > hist.loss[0] and args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
+    if hist.loss[-1] > hist.loss[0] and args.optimizer in ("gd", "sgd", "momentum", "nesterov", "adam", "adamw"):
         advice = (f"for this data a stable learning rate is below {bound:.4g}" if bound and everywhere
                   else "lower the learning rate")  # fmt: skip
         raise ValueError(f"training made the loss worse, {hist.loss[0]:.6g} -> {hist.loss[-1]:.6g}, at learning rate "

@@ -257,7 +257,7 @@ ERROR_PATHS = [
     (["train", "linear_regression", "--lr", "-1"], "learning rate must be a positive number"),
     (["train", "linear_regression", "--n", "0"], "n=0"),
     (["train", "linear_regression", "--steps", "-2"], "steps must be non-negative"),
-    (["train", "linear_regression", "--optimizer", "adam"], "invalid choice: 'adam'"),
+    (["train", "linear_regression", "--optimizer", "adagrad"], "invalid choice: 'adagrad'"),
     (["train", "linear_regression", "--target", "y"], "--target goes with --csv"),
     (["train", "linear_regression", "--csv", "{tmp}/absent.csv"], "--csv needs --target"),
     (["train", "linear_regression", "--csv", "{tmp}/absent.csv", "--target", "y"], "no such file"),

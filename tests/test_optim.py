@@ -312,6 +312,217 @@ def test_heavy_ball_follows_its_recurrence():
     np.testing.assert_allclose(hist.loss, ref, rtol=1e-12)
 
 
+# -- Adam and AdamW ------------------------------------------------------------------------------------
+
+
+def _adam_reference(m, X, y, *, lr, b1, b2, eps, decay, steps):
+    """Adam/AdamW written out with plain NumPy on the flattened parameters: the losses along the way."""
+    like = m.init(X.shape[1])
+    theta, mom, sq, losses = flatten(like), np.zeros(flatten(like).size), np.zeros(flatten(like).size), []
+    for t in range(1, steps + 2):
+        p = unflatten(theta, like)
+        losses.append(m.loss(p, X, y))
+        g = flatten(m.grad(p, X, y))
+        mom = b1 * mom + (1 - b1) * g
+        sq = b2 * sq + (1 - b2) * g**2
+        mhat, vhat = mom / (1 - b1**t), sq / (1 - b2**t)
+        theta = theta - lr * (mhat / (np.sqrt(vhat) + eps) + decay * theta)
+    return losses[:-1] if steps else losses, theta
+
+
+@pytest.mark.parametrize("optimizer, decay", [("adam", 0.0), ("adamw", 0.1)])
+def test_adam_follows_its_recurrence(optimizer, decay):
+    """Three steps of Adam (and AdamW, λ = 0.1), at non-default β1, β2, ε, equal the recurrence written out by
+    hand with plain NumPy: the losses at every step and the final parameters, to rounding."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=50, d=3, seed=7)
+    kw = {"lr": 0.05, "beta1": 0.8, "beta2": 0.95, "eps": 1e-3, "steps": 3, "tol": 0.0}
+    if optimizer == "adamw":
+        kw["weight_decay"] = decay
+    start = {"w": np.array([0.3, -0.2, 0.1]), "b": np.asarray(0.4)}  # nonzero, so the decay acts at once
+    params, hist = fit(m, X, y, optimizer=optimizer, params=start, **kw)
+    like = m.init(3)
+    theta, mom, sq, ref = flatten(start), np.zeros(4), np.zeros(4), []
+    for t in (1, 2, 3, 4):
+        ref.append(m.loss(unflatten(theta, like), X, y))
+        if t == 4:
+            break
+        g = flatten(m.grad(unflatten(theta, like), X, y))
+        mom = 0.8 * mom + 0.2 * g
+        sq = 0.95 * sq + 0.05 * g * g
+        mhat, vhat = mom / (1 - 0.8**t), sq / (1 - 0.95**t)
+        theta = theta - 0.05 * (mhat / (np.sqrt(vhat) + 1e-3) + decay * theta)
+    assert hist.steps == 3 and hist.step_size == [0.05] * 3
+    np.testing.assert_allclose(hist.loss, ref, rtol=1e-14)
+    np.testing.assert_allclose(flatten(params), theta, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_matches_optax(optimizer):
+    """Twenty steps agree with optax.adam / optax.adamw (an independent implementation, run by JAX in float64)
+    from the same start, at the same settings, to 1e-12."""
+    optax = pytest.importorskip("optax")
+    from lab.verify.runtime.jax_config import jnp
+
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=80, d=3, seed=2)
+    start = {"w": np.array([0.5, -0.3, 0.2]), "b": np.asarray(-0.1)}
+    lr, b1, b2, eps, steps = 0.03, 0.9, 0.99, 1e-6, 20
+    if optimizer == "adam":
+        tx, kw = optax.adam(lr, b1=b1, b2=b2, eps=eps), {}
+    else:
+        tx, kw = optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=0.05), {"weight_decay": 0.05}
+    p = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in start.items()}
+    state = tx.init(p)
+    for _ in range(steps):
+        g = {k: jnp.asarray(v) for k, v in m.grad({k: np.asarray(v) for k, v in p.items()}, X, y).items()}
+        updates, state = tx.update(g, state, p)
+        p = optax.apply_updates(p, updates)
+    ours, _ = fit(m, X, y, optimizer=optimizer, lr=lr, beta1=b1, beta2=b2, eps=eps, steps=steps, tol=0.0,
+                  params=start, **kw)  # fmt: skip
+    for k in start:
+        np.testing.assert_allclose(ours[k], np.asarray(p[k]), rtol=1e-12, atol=1e-14)
+
+
+@given(scale=st.floats(1e-6, 1e6), seed=st.integers(0, 2**16))
+def test_adams_first_step_is_lr_in_every_coordinate(scale, seed):
+    """With m̂₁ = g and v̂₁ = g², the first step is −lr g/(|g| + ε): −lr sign(g) within lr ε/|g|, whatever the
+    gradient's scale. A loss multiplied by 1e-6 or by 1e6 moves each parameter by lr."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=40, d=3, seed=seed)
+    start = {"w": np.array([0.2, -0.1, 0.3]), "b": np.asarray(0.05)}
+    g = scale * flatten(m.grad(start, X, y))
+    assume(np.all(np.abs(g) > 1e-9))
+    lr, eps = 0.01, 1e-8
+    params, hist = optim.adam(_scaled(m, scale), X, y, lr=lr, steps=1, tol=0.0, params=start, eps=eps)
+    step = flatten(params) - flatten(start)
+    assert hist.steps == 1
+    assert np.all(np.abs(step + lr * np.sign(g)) <= lr * eps / np.abs(g) + 4 * EPS)
+
+
+def _scaled(m, c: float) -> Model:
+    """``m`` with its loss and gradient multiplied by ``c`` (a user's model in all but name)."""
+    mod = types.SimpleNamespace(**{k: getattr(m.module, k) for k in dir(m.module) if not k.startswith("__")})
+    mod.loss = lambda p, X, y: c * m.module.loss(p, X, y)
+    mod.grad = lambda p, X, y: {k: c * v for k, v in m.module.grad(p, X, y).items()}
+    del mod.loss_and_grad
+    mod.__file__, mod.__name__ = m.module.__file__, "scaled"
+    return Model("scaled", mod)
+
+
+@pytest.mark.parametrize("c", [1e-4, 1e4])
+def test_adam_is_invariant_to_scaling_the_loss_and_gd_is_not(c):
+    """Multiplying the loss by c > 0 multiplies m by c and √v by c: Adam's path is the same (up to ε, here with
+    ε = 1e-14 against gradients of about 1e-5 at c = 1e-4). Gradient descent's steps are c times as long."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=60, d=3, seed=4)
+    kw = {"lr": 0.02, "steps": 50, "tol": 0.0, "eps": 1e-14}
+    a, _ = optim.adam(m, X, y, **kw)
+    b, _ = optim.adam(_scaled(m, c), X, y, **kw)
+    np.testing.assert_allclose(flatten(b), flatten(a), rtol=1e-8, atol=1e-12)
+    g1, _ = optim.gd(m, X, y, lr=0.5, steps=1)
+    gc, _ = optim.gd(_scaled(m, c), X, y, lr=0.5, steps=1)
+    np.testing.assert_allclose(flatten(gc), c * flatten(g1), rtol=1e-12)  # from 0: c times the step
+
+
+def test_adam_moves_a_small_consistent_gradient_as_fast_as_a_large_one():
+    """On the least squares Σ a_i w_i² (plus the bias's term), a = (1e-3, 1, 1e3), started at w = 1, every
+    coordinate moves by about lr per step while its gradient keeps its sign: after 10 steps all three have
+    moved by 10 lr (to 1 %), where gradient descent at 0.9 of its stable step moves the flat one 1000 times
+    less."""
+    X = np.diag(np.sqrt([1e-3, 1.0, 1e3])) * np.sqrt(3)  # the mean of (x·w)² over the 3 rows is Σ a_i w_i²
+    y = np.zeros(3)
+    m = get("multivariate_linear_regression")
+    start = {"w": np.ones(3), "b": np.asarray(0.0)}
+    lr = 1e-3
+    params, _ = optim.adam(m, X, y, lr=lr, steps=10, tol=0.0, params=start)
+    moved = 1 - params["w"]
+    np.testing.assert_allclose(moved, 10 * lr, rtol=0.01)
+    gdp, _ = optim.gd(m, X, y, lr=0.9 * stable_lr(m, X, y), steps=10, tol=0.0, params=start)
+    assert 1 - gdp["w"][0] < 2e-3 * moved[0]
+
+
+def test_adamw_shrinks_by_exactly_one_minus_lr_lambda_at_a_zero_gradient():
+    """With a gradient of exactly 0, AdamW multiplies θ by 1 − lr λ at every step (to rounding: the recurrence
+    computes θ − lr λ θ), and plain Adam does not move. Adam with an L2 term instead, its gradient λθ, moves
+    every coordinate by about lr per step, θ = 3 as much as θ = −0.5: the term was divided by √v̂."""
+    start = {"w": np.array([3.0, -0.5]), "b": np.asarray(2.0)}
+    zero = {k: np.zeros_like(v) for k, v in start.items()}
+    lr, lam, steps = 0.1, 0.2, 5
+    w, plain, coupled = optim.Adam(lr=lr, weight_decay=lam), optim.Adam(lr=lr), optim.Adam(lr=lr)
+    pw, pa, pc = start, start, start
+    for k in range(1, steps + 1):
+        before = flatten(pw)
+        pw = w.step(pw, zero)
+        np.testing.assert_array_equal(flatten(pw), before - lr * lam * before)
+        np.testing.assert_allclose(flatten(pw), (1 - lr * lam) ** k * flatten(start), rtol=4 * k * EPS)
+        pa = plain.step(pa, zero)
+        pc = coupled.step(pc, {key: lam * v for key, v in pc.items()})
+    assert all(np.array_equal(pa[k], start[k]) for k in start)
+    moved = np.abs(flatten(start) - flatten(pc))
+    np.testing.assert_allclose(moved, steps * lr, rtol=0.06)  # λθ shrinks along the way, so m̂/√v̂ ≲ 1
+    decayed = np.abs(flatten(start) - flatten(pw))
+    assert decayed[0] / decayed[1] == pytest.approx(6.0) and moved[0] / moved[1] < 1.1  # AdamW: in proportion to θ
+    assert all(np.all(zero[k] == 0) for k in zero) and start["w"].tolist() == [3.0, -0.5]  # not mutated
+
+
+def test_adam_lowers_the_loss_on_logistic_regression():
+    """From init, Adam at lr = 0.05 brings logistic regression within 1e-6 of Newton's minimum in 2000
+    steps; AdamW's small decay stops it a little above, at a point where the loss's gradient balances
+    λθ; lr="auto" is Adam's default 1e-3."""
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=300, d=3, seed=8)
+    best, _ = fit(m, X, y, optimizer="newton", tol=1e-12)
+    low = m.loss(best, X, y)
+    _, hist = fit(m, X, y, optimizer="adam", lr=0.05, steps=2000, tol=1e-10)
+    _check_history(hist, 2000)
+    assert hist.loss[-1] - low < 1e-6 and hist.loss[-1] < 0.9 * hist.loss[0]
+    _, hw = fit(m, X, y, optimizer="adamw", lr=0.05, steps=2000, tol=0.0, weight_decay=0.01)
+    assert low < hw.loss[-1] < low + 1e-2
+    _, auto = fit(m, X, y, optimizer="adam", steps=3)
+    assert auto.step_size == [optim.ADAM_LR] * 3
+
+
+@pytest.mark.parametrize("kw, says", [
+    ({"beta1": 1.0}, r"beta1 must be in \[0, 1\); got 1.0"),
+    ({"beta1": -0.1}, r"beta1 must be in \[0, 1\); got -0.1"),
+    ({"beta2": 1.0}, r"beta2 must be in \[0, 1\); got 1.0"),
+    ({"eps": 0.0}, "eps must be a positive number; got 0.0"),
+    ({"eps": float("nan")}, "eps must be a positive number; got nan"),
+    ({"lr": -1.0}, "learning rate must be a positive number; got -1.0"),
+])  # fmt: skip
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_rejects_bad_settings(optimizer, kw, says):
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=20, d=2, seed=0)
+    with pytest.raises(ValueError, match=says):
+        fit(m, X, y, optimizer=optimizer, **{"lr": 0.01, **kw})
+
+
+def test_adamw_rejects_a_negative_weight_decay():
+    m = get("logistic_regression")
+    X, y, _ = synthetic(m, n=20, d=2, seed=0)
+    with pytest.raises(ValueError, match="weight decay must be a non-negative number; got -0.01"):
+        fit(m, X, y, optimizer="adamw", weight_decay=-0.01)
+
+
+def test_lab_train_with_adam(capsys):
+    """`lab train --optimizer adam` trains and says its learning rate; adamw takes --weight-decay; a bad β2 is
+    a one-line error."""
+    argv = ["train", "logistic_regression", "--optimizer", "adam", "--lr", "0.05", "--steps", "300"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("learning rate 0.05\n")
+    first, last = map(float, re.search(r"loss (\S+) -> (\S+) in 300 steps", out).groups())
+    assert last < 0.8 * first
+    assert main(["train", "logistic_regression", "--optimizer", "adamw", "--weight-decay", "0.1", "--steps", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("learning rate 0.001 (auto: the default of Kingma and Ba)\n") and "in 5 steps" in out
+    assert main(["train", "logistic_regression", "--optimizer", "adam", "--beta2", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["lab: error: Adam's beta2 must be in [0, 1); got 1.0"]
+
+
 # -- stopping, History, fit's arguments ---------------------------------------------------------
 
 
@@ -333,8 +544,8 @@ def test_stop_reasons_and_the_message():
 def test_fit_rejects_unknown_optimizers_and_bad_settings():
     m = get("multivariate_linear_regression")
     X, y, _ = synthetic(m, n=20, d=2, seed=0)
-    with pytest.raises(ValueError, match=r"unknown optimizer 'adam'; choose one of gd, sgd, momentum"):
-        fit(m, X, y, optimizer="adam")
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adagrad'; choose one of gd, sgd, momentum"):
+        fit(m, X, y, optimizer="adagrad")
     with pytest.raises(ValueError, match="positive number or 'auto'; got 'fast'"):
         fit(m, X, y, lr="fast")
     with pytest.raises(ValueError, match=r"beta must be in \[0, 1\); got 1.0"):
@@ -348,7 +559,7 @@ def test_fit_does_not_mutate_its_inputs():
     X, y, _ = synthetic(m, n=30, d=3, seed=0)
     start = {"w": np.full(3, 0.1), "b": np.asarray(0.2)}
     copies = [X.copy(), y.copy(), {k: v.copy() for k, v in start.items()}]
-    for optimizer in [*GRADIENT_METHODS, "newton"]:
+    for optimizer in [*GRADIENT_METHODS, "adam", "adamw", "newton"]:
         fit(m, X, y, optimizer=optimizer, params=start, steps=5)
     assert np.array_equal(X, copies[0]) and np.array_equal(y, copies[1])
     assert all(np.array_equal(start[k], copies[2][k]) for k in start)

@@ -8,6 +8,8 @@ and returns ``(params, History)``:
   where no curvature bound holds everywhere;
 - :func:`sgd`: mini-batch SGD, reshuffled every epoch from a seed;
 - :func:`momentum` (heavy ball) and :func:`nesterov`;
+- :func:`adam` and :func:`adamw` (Adam with decoupled weight decay): a step of about lr per coordinate
+  (:class:`Adam` takes the same step in a loop of one's own);
 - :func:`newton`: Newton's method with the model's analytic Hessian and a backtracking
   (Armijo) line search;
 - :func:`closed_form`: the normal equations of least squares, by Cholesky (or a model's own
@@ -25,9 +27,9 @@ the message says so in place of "converged".
 with Hessian H and L = λ_max(H), gradient descent converges exactly when 0 < lr < 2/L.
 
 The package keeps its jobs apart: :mod:`~lab.optim.rates` (the learning-rate story),
-:mod:`~lab.optim.first_order`, :mod:`~lab.optim.newton`, :mod:`~lab.optim.closed` (the closed
-form), with :mod:`~lab.optim.history` (what a run records), :mod:`~lab.optim.inputs` (checked
-input) and :mod:`~lab.optim.loop` (the loop the iterative methods share).
+:mod:`~lab.optim.first_order`, :mod:`~lab.optim.adaptive` (Adam, AdamW), :mod:`~lab.optim.newton`,
+:mod:`~lab.optim.closed` (the closed form), with :mod:`~lab.optim.history` (what a run records),
+:mod:`~lab.optim.inputs` (checked input) and :mod:`~lab.optim.loop` (the loop the iterative methods share).
 
 NumPy only: training never imports JAX (``lab.verify`` does).
 """
@@ -39,6 +41,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lab.model import Model, Params, check_contract
+from lab.optim.adaptive import ADAM_LR, Adam, adam, adamw
 from lab.optim.closed import closed_form, least_squares
 from lab.optim.first_order import gd, momentum, nesterov, sgd
 from lab.optim.history import (
@@ -60,6 +63,7 @@ from lab.optim.rates import PENALTY, Curvature, _default, has_global_bound, lips
 from lab.optim.separable import FIX_OTHER, FIX_PENALTY, falls_along, separable, separating_hyperplane
 
 __all__ = [
+    "ADAM_LR",
     "ARMIJO_C",
     "CONVERGED",
     "FLAT_START",
@@ -69,10 +73,13 @@ __all__ = [
     "PENALTY",
     "STALLED",
     "WARM_STEPS",
+    "Adam",
     "Curvature",
     "DivergedError",
     "History",
     "Update",
+    "adam",
+    "adamw",
     "armijo",
     "closed_form",
     "fit",
@@ -103,6 +110,8 @@ OPTIMIZERS: dict[str, Callable[..., tuple[Params, History]]] = {
     "sgd": sgd,
     "momentum": momentum,
     "nesterov": nesterov,
+    "adam": adam,
+    "adamw": adamw,
     "newton": newton,
     "closed": closed_form,
 }
@@ -122,9 +131,10 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
     step. Without such a bound (no Hessian, or one that changes along the path, as on a non-convex
     loss) no fixed step is known to be safe, and ``gd`` takes each step by a backtracking (Armijo) line
     search instead (:func:`~lab.optim.linesearch.gd_linesearch`); momentum, Nesterov and SGD keep 1/L
-    from the Hessian at the start (a ``ValueError`` without one). Other keywords go to the optimizer
-    (``batch_size``, ``seed``, ``beta``, ``grow``, ``on_step``, ``cond_max``, ``c``, ``hessian_rows``,
-    ``warm_start``). ``hyper`` fixes the
+    from the Hessian at the start (a ``ValueError`` without one); Adam and AdamW take :data:`ADAM_LR`, since
+    their step is about lr per coordinate whatever the curvature. Other keywords go to the optimizer
+    (``batch_size``, ``seed``, ``beta``, ``beta1``, ``beta2``, ``eps``, ``weight_decay``, ``grow``, ``on_step``,
+    ``cond_max``, ``c``, ``hessian_rows``, ``warm_start``). ``hyper`` fixes the
     model's hyperparameters (``{"lam": 0.5}``); the defaults of its functions hold otherwise (a
     value outside the model's ``HYPER_DOMAIN`` is a ``ValueError``).
     Input is checked with ``model.check`` first, once, and what ``loss`` and ``grad`` return with
@@ -153,6 +163,8 @@ def fit(model: Model, X, y, *, optimizer: str = "gd", lr: float | str = "auto", 
             if optimizer == "gd" and smooth(model) and not has_global_bound(model, X, y, p0):
                 params, hist = gd_linesearch(model, X, y, steps=steps, tol=tol, params=p0, **kw)
                 lr = None
+            elif optimizer in ("adam", "adamw"):
+                lr = ADAM_LR
             else:
                 lr = 1.0 if optimizer == "newton" else safe_lr(model, X, y, p0, optimizer=optimizer)
         if lr is not None:
