@@ -55,7 +55,7 @@ def adamw(model: Model, X, y, *, lr: float, beta1: float = 0.9, beta2: float = 0
 
 class Adam:
     """The state of one Adam (or AdamW) run, for a loop of one's own (mini-batches, a network):
-    ``params = opt.step(params, grad)`` takes one step of (eq. 3), or (eq. 5) when ``weight_decay`` > 0.
+    ``params = opt.step(params, grad)`` takes one step of (eq. 3), or (eq. 6) when ``weight_decay`` > 0.
 
     The settings are checked once, here: a one-line ``ValueError`` for β outside [0, 1), ε ≤ 0 or λ < 0.
     """
@@ -80,7 +80,7 @@ class Adam:
             v = b2 * self.v.get(k, 0.0) + (1 - b2) * g * g  # (eq. 1)
             self.m[k], self.v[k] = m, v
             step = (m / c1) / (np.sqrt(v / c2) + eps)  # m̂ / (√v̂ + ε), about ±1 per coordinate (eq. 3)
-            new[k] = p - lr * (step + decay * p)  # the decay is added after the division: decoupled (eq. 5)
+            new[k] = p - lr * (step + decay * p)  # the decay is added after the division: decoupled (eq. 6)
         return new
 
 
