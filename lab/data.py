@@ -1,13 +1,19 @@
-"""Data: synthetic sets for each TARGET kind, scikit-learn's bundled data sets, CSV files, and
-standardization whose inverse maps fitted coefficients back to the original units.
+"""Data: synthetic sets for each TARGET kind, scikit-learn's bundled data sets, US Census surnames for a
+character model, CSV files, and standardization whose inverse maps fitted coefficients back to the
+original units.
 
-NumPy and the standard library only; scikit-learn is imported when a bundled set is loaded.
+NumPy and the standard library only; scikit-learn is imported when a bundled set is loaded, and the
+surnames are read from the installed PyPI package ``names`` (nothing is downloaded).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import math
+import re
+import string
+from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
@@ -90,6 +96,91 @@ def load(name: str) -> Dataset:
     X = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target, dtype=np.float64)
     return Dataset(X, y, tuple(str(f) for f in bunch.feature_names), target)
+
+
+# -- names: US Census surnames, for a character model (no download) --------------------------------
+
+#: The end token: id 0, before a name (the empty context) and after it (the name is over).
+END = "."
+#: The 27 symbols of the character model: the end token, then a to z (ids 1 to 26).
+VOCAB = END + string.ascii_lowercase
+SPLIT = (0.8, 0.1, 0.1)  # train, validation, test
+
+
+class Names(NamedTuple):
+    """Names split three ways, each a tuple of lowercase strings."""
+
+    train: tuple[str, ...]
+    validation: tuple[str, ...]
+    test: tuple[str, ...]
+
+
+@functools.cache
+def _census_surnames() -> tuple[str, ...]:
+    """Every surname of the 1990 US Census list shipped in the package ``names`` (dist.all.last), lowercased,
+    in the file's order (most frequent first), keeping only names of the letters a to z."""
+    try:
+        text = (resources.files("names") / "dist.all.last").read_text(encoding="ascii")
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "the surnames come from the PyPI package names; install it: pip install names"
+        ) from None
+    words = (line.split(maxsplit=1)[0].lower() for line in text.splitlines() if line.strip())
+    return tuple(w for w in words if re.fullmatch(r"[a-z]+", w))
+
+
+def surnames(seed: int = 0) -> Names:
+    """The 88,799 surnames of the 1990 US Census (the PyPI package ``names``, read from the installed package),
+    lowercased, all of the letters a to z, 2 to 13 letters long; split 80/10/10 into train (71,039),
+    validation (8,880) and test (8,880) by a permutation drawn from ``seed``. The same seed gives the same split.
+    """
+    if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    everyone = _census_surnames()
+    order = np.random.default_rng(seed).permutation(len(everyone))
+    a = int(SPLIT[0] * len(everyone))
+    b = int((SPLIT[0] + SPLIT[1]) * len(everyone))
+    pick = lambda idx: tuple(everyone[i] for i in idx)  # noqa: E731
+    return Names(pick(order[:a]), pick(order[a:b]), pick(order[b:]))
+
+
+def encode(name: str) -> np.ndarray:
+    """The ids of ``name``'s letters in :data:`VOCAB` (a = 1, ..., z = 26), without the end token."""
+    ids = [VOCAB.find(c) for c in name]
+    if not name or min(ids) < 1:
+        raise ValueError(f"a name must be made of the letters a to z; got {name!r}")
+    return np.asarray(ids, dtype=np.int64)
+
+
+def decode(ids) -> str:
+    """The symbols of ``ids`` (the end token shows as ".")."""
+    return "".join(VOCAB[int(i)] for i in ids)
+
+
+def context_pairs(names, block_size: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Training pairs of a character model, as in makemore: for each name and each of its letters and the end
+    token after it, the ``block_size`` symbols before (padded with the end token) and that symbol.
+
+    Returns ``X`` of shape (N, block_size) and ``y`` of shape (N,), int64 ids in :data:`VOCAB`, with
+    N = Σ (len(name) + 1). "emma" with block_size 3 gives ... → e, ..e → m, .em → m, emm → a, mma → .
+    """
+    if not (isinstance(block_size, (int, np.integer)) and block_size >= 1):
+        raise ValueError(f"block_size must be a positive integer; got {block_size!r}")
+    if isinstance(names, str):
+        names = [names]
+    k = block_size
+    # one stream: each name as k end tokens, its letters, one end token; the targets are all but the padding
+    parts, targets, at = [], [], 0
+    for name in names:
+        ids = encode(name)
+        parts += [np.zeros(k, dtype=np.int64), ids, np.zeros(1, dtype=np.int64)]
+        targets.append(np.arange(at + k, at + k + len(ids) + 1))
+        at += k + len(ids) + 1
+    if not parts:
+        return np.zeros((0, k), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    stream, t = np.concatenate(parts), np.concatenate(targets)
+    windows = np.lib.stride_tricks.sliding_window_view(stream, k)  # windows[j] = stream[j : j + k]
+    return windows[t - k].copy(), stream[t]
 
 
 # -- standardization ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Data (lab/data.py): scikit-learn's bundled sets, standardization and its inverse, CSV files, and
-their errors through ``lab train --csv`` (exit 2, one line)."""
+"""Data (lab/data.py): scikit-learn's bundled sets, the census surnames and their character pairs,
+standardization and its inverse, CSV files, and their errors through ``lab train --csv`` (exit 2, one line)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import arrays
 
+from lab import data
 from lab.cli import main
-from lab.data import DATASETS, Standardizer, load, read_csv
+from lab.data import DATASETS, VOCAB, Standardizer, context_pairs, decode, encode, load, read_csv, surnames
 from lab.model import check_target, get
 from lab.optim import fit
 
@@ -34,6 +35,93 @@ def test_load_unknown_names_the_choices():
     with pytest.raises(ValueError, match=r"unknown data set 'iris'; choose one of diabetes, breast_cancer"):
         load("iris")
     assert set(DATASETS) == {"diabetes", "breast_cancer"}
+
+
+# -- the census surnames ---------------------------------------------------------------------------
+
+
+def test_surnames_are_the_census_list_split_80_10_10():
+    """88,799 distinct surnames of a to z, 2 to 13 letters, split 71,039 / 8,880 / 8,880 with no name in two
+    parts; "smith", the most frequent, is among them."""
+    s = surnames()
+    everyone = s.train + s.validation + s.test
+    assert (len(s.train), len(s.validation), len(s.test)) == (71_039, 8_880, 8_880)
+    assert len(set(everyone)) == len(everyone) == 88_799
+    assert set(s.train).isdisjoint(s.validation) and set(s.train).isdisjoint(s.test)
+    assert set(s.validation).isdisjoint(s.test)
+    assert all(re.fullmatch(r"[a-z]{2,13}", n) for n in everyone)
+    assert min(map(len, everyone)) == 2 and max(map(len, everyone)) == 13
+    assert "smith" in everyone and data._census_surnames()[0] == "smith"
+
+
+def test_the_split_is_fixed_by_the_seed():
+    """The same seed gives the same split, in the same order; another seed, another split of the same names."""
+    a, b, c = surnames(0), surnames(0), surnames(1)
+    assert a == b
+    assert a.train != c.train and sorted(a.train + a.validation + a.test) == sorted(c.train + c.validation + c.test)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer; got -1"):
+        surnames(-1)
+
+
+def test_surnames_are_read_from_the_installed_package_without_the_network(monkeypatch):
+    """With every socket refused, the list still loads: it comes from the package's files."""
+    import socket
+
+    def refused(*a, **k):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "socket", refused)
+    monkeypatch.setattr(socket, "create_connection", refused)
+    data._census_surnames.cache_clear()
+    assert len(data._census_surnames()) == 88_799
+
+
+def test_the_vocabulary_is_the_end_token_then_a_to_z():
+    assert len(VOCAB) == 27 and VOCAB[0] == "." and VOCAB[1:] == "abcdefghijklmnopqrstuvwxyz"
+    assert encode("az").tolist() == [1, 26] and decode([0, 5, 13, 13, 1, 0]) == ".emma."
+    for bad in ("Emma", "o'neil", ""):
+        with pytest.raises(ValueError, match="a name must be made of the letters a to z"):
+            encode(bad)
+
+
+def test_the_pairs_of_emma():
+    """With a block of 3: ... → e, ..e → m, .em → m, emm → a, mma → end."""
+    X, y = context_pairs(["emma"], block_size=3)
+    assert X.dtype == y.dtype == np.int64 and X.shape == (5, 3) and y.shape == (5,)
+    assert [decode(row) for row in X] == ["...", "..e", ".em", "emm", "mma"]
+    assert decode(y) == "emma."
+    X1, y1 = context_pairs("emma", block_size=1)
+    assert [decode(row) for row in X1] == [".", "e", "m", "m", "a"] and decode(y1) == "emma."
+
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@given(names=st.lists(st.text(alphabet=LETTERS, min_size=1, max_size=15), max_size=8), k=st.integers(1, 8))
+def test_the_pairs_spell_each_name_and_its_end(names, k):
+    """N = Σ (len + 1) pairs; the targets spell each name then the end token; each context is the k symbols
+    before its target, the end token where the name has not begun; the input list is not changed."""
+    before = list(names)
+    X, y = context_pairs(names, block_size=k)
+    assert X.shape == (sum(len(n) + 1 for n in names), k) and y.shape == (X.shape[0],)
+    assert decode(y) == "".join(n + "." for n in names)
+    i = 0
+    for n in names:
+        padded = "." * k + n + "."
+        for j in range(len(n) + 1):
+            assert decode(X[i]) == padded[j : j + k] and VOCAB[y[i]] == padded[j + k]
+            i += 1
+    assert names == before
+
+
+def test_the_pairs_of_the_training_names_and_bad_block_sizes():
+    s = surnames()
+    X, y = context_pairs(s.train, block_size=3)
+    assert X.shape == (sum(len(n) + 1 for n in s.train), 3) and int(X.max()) <= 26 and int(y.min()) == 0
+    assert np.count_nonzero(y == 0) == len(s.train)  # one end per name
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ValueError, match=f"block_size must be a positive integer; got {bad}"):
+            context_pairs(["emma"], block_size=bad)
 
 
 # -- standardization ----------------------------------------------------------------------------------
