@@ -375,11 +375,16 @@ def test_gradient_step_of_one_over_L_decreases_the_loss(name, data):
 @pytest.mark.parametrize("name", MODELS)
 @given(data=st.data())
 def test_fit_at_one_over_L_never_increases_the_loss(name, data):
-    """``fit`` for 50 steps at lr = 1/L records a non-increasing loss history."""
+    """``fit`` for 50 steps at lr = 1/L records a non-increasing loss history, where L bounds the curvature
+    everywhere (lab.optim knows a global bound); else for the one step on which :func:`lipschitz` bounds
+    it. Poisson's curvature e^z has no global bound, and 50 steps at a fixed 1/L can climb to where it
+    exceeds 2/lr and diverge (a derandomized draw of an X with one nonzero entry did)."""
     model = get(name)
     p = data.draw(problems(model), label="problem")
-    params, hist = fit(model, p.X, p.y, lr=1 / lipschitz(model, p), steps=50, params=p.params)
-    assert 1 <= len(hist.loss) <= 51 and hist.stop_reason in ("converged", "max steps")
+    lr = 1 / lipschitz(model, p)  # skips a model without a Hessian
+    steps = 50 if curvature(model, p.X, p.y, p.params)["global"] is not None else 1
+    params, hist = fit(model, p.X, p.y, lr=lr, steps=steps, params=p.params)
+    assert 1 <= len(hist.loss) <= steps + 1 and hist.stop_reason in ("converged", "max steps")
     mag = max(magnitude(model, q, p.X, p.y) for q in (p.params, params))
     slack = 8 * (p.n + p.d + 20) * EPS * mag
     rises = np.diff(hist.loss)
