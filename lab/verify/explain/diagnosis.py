@@ -304,7 +304,7 @@ def _read_layer(model: Model, witness: Witness, v: Verdict) -> str:
     if factors and _layer_repair_holds(model, witness, v, _divided(model, factors)):
         said = "; ".join(f"{_block(k)} is {_layer_factor(c, v.case)} × the true gradient" for k, c in factors.items())
         return f"{said}{agree}"
-    jacs = _jacobians(model, witness, v, wrong)
+    jacs = _jacobians(model, witness, v)
     if jacs:
         for pattern in (jacobian.spurious, jacobian.diagonal, jacobian.some_of_each_sum, jacobian.summed_along,
                         jacobian.identity, jacobian.projection):  # fmt: skip
@@ -317,11 +317,10 @@ def _read_layer(model: Model, witness: Witness, v: Verdict) -> str:
     said = _reversed(model, witness, v, wrong)
     if said:
         return f"{said}{agree}"
-    out = f"{', '.join(map(_block, wrong))} {'is' if len(wrong) == 1 else 'are'} wrong{agree}"
     partial = _partial_factors(jacs, wrong, v.case) if jacs else ""
     if partial:
         return partial + agree
-    out = "unexplained: " + out
+    out = f"unexplained: {', '.join(map(_block, wrong))} {_is(wrong)} wrong{agree}"
     for k in wrong:
         h, a = np.ravel(v.hand[k]), np.ravel(v.reference[k])
         bad = ~(np.abs(h - a) <= np.ravel(v.tolerance[k]))
@@ -354,7 +353,7 @@ def _block(k: str) -> str:
     return "d x" if k == "x" else f"d {k}"
 
 
-def _jacobians(model: Model, witness: Witness, v: Verdict, wrong: list[str]) -> list | None:
+def _jacobians(model: Model, witness: Witness, v: Verdict) -> list | None:
     """The hand's and the true Jacobian at the failing case and at two fresh plain cases of its sizes."""
     from lab.verify.search import layer_cases
 
