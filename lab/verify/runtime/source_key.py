@@ -43,7 +43,9 @@ def _partial_key(fn: functools.partial) -> str | None:
         return None
     h = hashlib.sha256(inner.encode())
     reads = set(_names(fn.func.__code__))
-    for arg in (*fn.args, *(v for _, v in sorted(fn.keywords.items()))):
+    bound = [("", a) for a in fn.args] + [(f"{k}=", v) for k, v in sorted(fn.keywords.items())]
+    for label, arg in bound:  # a keyword by its name too: lam=0.5 and alpha=0.5 are not one loss
+        h.update(label.encode())
         if isinstance(arg, types.ModuleType):
             for name in sorted(reads):
                 member = getattr(arg, name, None)
