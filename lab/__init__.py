@@ -9,6 +9,7 @@ Importing ``lab`` does not import JAX; ``lab.verify`` does.
 """
 
 import lab.layer  # noqa: F401  (registers the layer kind with lab.model, so load() takes layer files)
+import lab.net  # noqa: F401  (registers the network kind: load() takes nets/NAME and network files)
 from lab.model import Model, ModelError, get, load, names
 from lab.optim import DivergedError, History, fit
 

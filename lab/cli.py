@@ -140,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
         "else 8 rows of synthetic data at random parameters)",
     )
     v.add_argument(
+        "--boundaries",
+        action="store_true",
+        help="for a network: the table of the gradient at every stage's output and every parameter, hand beside "
+        "true, at its failing case (else at a random case), from the loss down",
+    )
+    v.add_argument(
         "--at",
         metavar="FILE.npz",
         help="judge one point with every witness: an .npz with X, y, one array per parameter (w, b, ...) and "
@@ -291,8 +297,9 @@ def _verify(args) -> int:
         raise UsageError("--examples must be at least 1")
     # a file named where a model name goes (lab verify my_loss.py) is taken as --module
     from lab.layer import names as layer_names
+    from lab.net import names as net_names
 
-    known = set(registry.names()) | set(layer_names())
+    known = set(registry.names()) | set(layer_names()) | set(net_names())
     args.module = [n for n in args.names if n not in known and _looks_like_file(n)] + list(args.module)
     args.names = [n for n in args.names if n not in args.module]
     if args.watch:
@@ -307,9 +314,11 @@ def _verify_once(args, watched: list | None = None) -> int:
     ``watched``, when given, is set to the models' files and derivations (for ``--watch``)."""
     from lab import derivations
     from lab.layer import all_layers
+    from lab.net import all_nets
     from lab.verify import failures, prefetch, table, verify, write_json
 
-    everything = registry.all_models() + all_layers()  # the layers after the models, as the course reads them
+    # the layers after the models, and the networks after them, as the course reads them
+    everything = registry.all_models() + all_layers() + all_nets()
     models = [registry.load(n) for n in args.names] if args.names else ([] if args.module else everything)
     specs = {m.name: m.name for m in models}
     for spec in args.module:
@@ -378,6 +387,8 @@ def _verify_once(args, watched: list | None = None) -> int:
     detail = failures(reports)
     if detail:
         print(detail)
+    if args.boundaries:
+        _boundaries(models, reports)
     for r in reports:
         saved = _save_counterexample(r)
         if saved:
@@ -489,6 +500,24 @@ def _contract(m) -> None:
         registry.check_contract(m, m.init(X.shape[1]), X, y)
     except registry.ModelError as e:
         raise registry.ModelError(f"{m.name}: {e}") from None
+
+
+def _boundaries(models, reports) -> None:
+    """``lab verify nets/NAME --boundaries``: each network's boundary table."""
+    from lab.net import network_of
+    from lab.verify import boundary_table, plain_case
+
+    for m, r in zip(models, reports, strict=False):
+        if network_of(m) is None:
+            print(f"{m.name}: --boundaries is for networks (nets/NAME); this is not one")
+            continue
+        case = r.failure.case if r.failure is not None else plain_case(m)
+        sizes = ", ".join(f"{a} = {n}" for a, n in case.sizes.items())
+        print(f"\n{m.name}: the gradient at each boundary, hand beside true ({'its failing case' if r.failure else 'a random case'}, {sizes})")
+        t = boundary_table(m, case)
+        print(t.text())
+        if t.fault:
+            print(f"fault: {t.fault}")
 
 
 def _verify_at(models, path: str | None, explain: bool = False) -> int:

@@ -52,6 +52,8 @@ _PUBLIC = {
     "Audit": "lab.verify.measure.referee",
     "breaches": "lab.verify.measure.referee",
     "diagnose": "lab.verify.explain.diagnosis",
+    "boundary_table": "lab.verify.explain.boundaries",
+    "plain_case": "lab.verify.search.layer_cases",
     "table": "lab.verify.explain.report",
     "failures": "lab.verify.explain.report",
     "write_json": "lab.verify.explain.report",

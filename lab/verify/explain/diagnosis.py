@@ -15,6 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 from lab.model import Model
+from lab.net import network_of
 from lab.verify.case import BATCH, Case
 from lab.verify.explain import jacobian
 from lab.verify.judge import Verdict, judge, judge_batch, sided
@@ -65,6 +66,10 @@ def diagnose(
         return v.message
     if "the witnesses disagree" in v.message:  # autodiff is the odd one out: say so, not how hand differs from it
         return v.message.split("the witnesses disagree: ", 1)[1]
+    if network_of(model) is not None:  # a network: the stage or junction where the error starts
+        from lab.verify.explain.boundaries import boundary_table
+
+        return boundary_table(model, v.case).fault or v.message
     if getattr(model.module, "KIND", None) == "layer":
         return _layer_diagnosis(model, witness, v, wide)
     if v.what == What.HESSIAN:

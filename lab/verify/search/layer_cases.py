@@ -134,6 +134,11 @@ def plain(model: Model, sizes: dict, hyper: dict, count: int, seed: int) -> list
     return [_case(model, sizes, hyper, rng, "plain", 1.0) for _ in range(count)]
 
 
+def plain_case(model: Model, seed: int = 0) -> Case:
+    """One plain case of the largest sizes, hyperparameters at their defaults: a place to look at."""
+    return plain(model, menu(model)[-1], dict(model.hyper_defaults), 1, seed)[0]
+
+
 def first_cases(model: Model, scales, seed: int = 0) -> list[tuple[list[Case], int]]:
     """Per size of :func:`menu`, the cases to check before Hypothesis draws any, with their fill seed."""
     out = []

@@ -76,7 +76,7 @@ def check(model, params, X, y, **hyper) -> Check:
     hyper = m.check_hyper(hyper)  # a ValueError naming an unknown name or a value outside its domain
     if getattr(m.module, "KIND", None) == "layer":  # lab.check(layer, params, x, dout)
         hyper = {k: float(hyper.get(k, m.hyper_defaults[k])) for k in m.hyperparameters}
-        return _judged(m, layer_case(m, params, X, y, hyper), hyper)
+        return judged(m, layer_case(m, params, X, y, hyper), hyper)
     X, y = registry.check_data(X, y, m.target, m.n_features)
     expected = {k: np.asarray(v, dtype=float) for k, v in m.module.init(X.shape[1]).items()} if not m.shapes else None
     if expected is not None:
@@ -85,10 +85,10 @@ def check(model, params, X, y, **hyper) -> Check:
         params = {k: np.asarray(v, dtype=np.float64) for k, v in dict(params).items()}
     registry.check_contract(m.with_hyper(**hyper), params, X, y)  # one line naming the function and shapes
     hyper = {k: float(hyper.get(k, m.hyper_defaults[k])) for k in m.hyperparameters}
-    return _judged(m, Case(params, X, y, hyper, _sizes(m, params, X.shape[1])), hyper)
+    return judged(m, Case(params, X, y, hyper, _sizes(m, params, X.shape[1])), hyper)
 
 
-def _judged(m, case: Case, hyper: dict) -> Check:
+def judged(m, case: Case, hyper: dict) -> Check:
     """Every witness and the judge at ``case``."""
     from lab.verify.explain.diagnosis import diagnose
     from lab.verify.explain.report import precision_note
