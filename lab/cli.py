@@ -182,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     src.add_argument("--csv", metavar="FILE", help="train on a CSV file with a header row (standardized)")
     t.add_argument("--target", metavar="COL", help="the CSV column to predict (with --csv)")
-    t.add_argument("--optimizer", default="gd",
+    t.add_argument("--optimizer", default=None, help="gd (default); a network (nets/NAME) trains with adam",
                    choices=["gd", "sgd", "momentum", "nesterov", "adam", "adamw", "newton", "closed"])  # fmt: skip
     t.add_argument(
         "--lr",
@@ -520,6 +520,38 @@ def _boundaries(models, reports) -> None:
             print(f"fault: {t.fault}")
 
 
+def _train_net(args, network, name: str) -> int:
+    """``lab train nets/NAME``: mini-batches of windows of names, the hand backward, Adam."""
+    from lab.optim.network import UNIFORM, train
+
+    if args.optimizer not in (None, "adam"):
+        raise UsageError(f"lab train: a network trains with adam; --optimizer {args.optimizer} is for models")
+    if args.csv or args.data != "synthetic" or args.hyper:
+        raise UsageError("lab train: a network trains on the names of lab.data.surnames; --data, --csv and --hyper "
+                         "are for models")  # fmt: skip
+    if args.steps < 1 or args.batch_size < 1:
+        raise UsageError("lab train: --steps and --batch-size must be positive")
+    if args.plot:
+        _check_writable(args.plot, "lab train: --plot")
+    lr = getattr(network, "TRAIN", {}).get("lr", 1e-3) if args.lr == "auto" else float(args.lr)
+    print(f"{name}: {args.steps} steps of adam (lr {lr:g}, ÷ 10 for the last fifth), batches of {args.batch_size} "
+          "windows of the census surnames", flush=True)  # fmt: skip
+
+    def said(step, tr, va):
+        print(f"  step {step:>6}  train {tr:.4f}  validation {va:.4f} nats per character", flush=True)
+
+    run = train(network, steps=args.steps, batch=args.batch_size, lr=lr, seed=args.seed, on_eval=said)
+    print(f"{name}: validation {run.final_validation:.4f} nats per character on every validation name "
+          f"(uniform: {UNIFORM:.4f}); {run.seconds:.1f} s, {run.step_seconds * 1e3:.2f} ms a step")  # fmt: skip
+    print(f"{name}: sampled names: {', '.join(run.samples)}")
+    if args.plot:
+        from lab.plots import network_curves
+
+        network_curves(run, args.plot)
+        print(f"{name}: loss curve written to {args.plot}")
+    return 0
+
+
 def _verify_at(models, path: str | None, explain: bool = False) -> int:
     """``lab verify NAME --at FILE.npz``: one model, one point, every witness; with ``--explain``, the
     point walked through the judge's rules (without ``--at``: synthetic data at random parameters)."""
@@ -783,7 +815,13 @@ def _train(args) -> int:
     from lab.data import Standardizer, load, read_csv, synthetic
     from lab.optim import fit, flatten, has_global_bound, safe_lr, smooth, stable_lr
 
-    m = registry.load(args.model).with_hyper(**_hyper(args.hyper))
+    m = registry.load(args.model)
+    from lab.net import network_of
+
+    if network_of(m) is not None:
+        return _train_net(args, network_of(m), m.name)
+    args.optimizer = args.optimizer or "gd"
+    m = m.with_hyper(**_hyper(args.hyper))
     if args.target and not args.csv:
         raise UsageError("lab train: --target goes with --csv FILE")
     if args.csv and not args.target:

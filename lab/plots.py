@@ -39,6 +39,7 @@ FIGSIZE = {
     "fitted_line": (6.0, 4.5),
     "decision_boundary": (6.5, 5.5),
     "optimizer_comparison": (11.0, 4.5),
+    "network_curves": (7.0, 4.5),
 }
 #: The lessons' figures (derivations/lessons/), drawn by the lessons' own blocks when they are checked and
 #: when the book is built; ``python -m lab.plots`` does not draw them.
@@ -605,6 +606,27 @@ def validation_curve(x, train, valid, path, *, xlabel: str, log_x: bool = True, 
     ax.set_ylabel("mean squared error (log scale)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def network_curves(run, path, title: str | None = None) -> Figure:
+    """A network's training and validation loss in nats per character against the step, with the uniform
+    guess's log 27 and the learning rate's drop marked (``run``: a lab.optim.network.NetRun)."""
+    from lab.optim.network import DECAY_AT, UNIFORM
+
+    fig, (ax,) = _figure("network_curves")
+    last = run.steps[-1] if run.steps else 0
+    ax.plot(run.steps, run.train, lw=2, label=f"2,048 training windows (last {run.train[-1]:.3f})" if run.train else "training")
+    ax.plot(run.steps, run.validation, lw=2, ls="--",
+            label=f"2,048 validation windows (last {run.validation[-1]:.3f})" if run.validation else "validation")  # fmt: skip
+    ax.axhline(UNIFORM, color="gray", lw=1, ls=":", label=f"uniform guess, log 27 = {UNIFORM:.3f}")
+    if last:
+        ax.axvline(DECAY_AT * last, color="gray", lw=1, ls="-.", label="learning rate ÷ 10")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats per character")
+    ax.set_title(title or f"{run.name}: loss of the next character")
+    ax.grid(True, alpha=0.3)
     ax.legend()
     return _save(fig, path)
 

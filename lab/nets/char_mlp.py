@@ -19,7 +19,7 @@ from lab.net import Net, stage
 KIND = "net"
 VOCAB = 27  # "." (id 0, the end of a name) and a–z, as lab.data.VOCAB
 C, H = 3, 5  # the widths the verifier draws with: small, so its cases stay cheap
-TRAIN = {"block": 3, "C": 10, "H": 200}  # makemore's sizes: 3 characters of context, 10-wide, 200 units
+TRAIN = {"block": 3, "C": 10, "H": 200, "lr": 1e-2}  # makemore's sizes: 3 characters of context, 10-wide, 200 units
 
 NET = Net(
     (

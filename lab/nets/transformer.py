@@ -19,7 +19,7 @@ KIND = "net"
 VOCAB = 27  # "." (id 0) and a–z, as lab.data.VOCAB
 L = 2  # blocks
 C = 4  # the width the verifier draws with: two heads of size 2
-TRAIN = {"block": 8, "C": 32}
+TRAIN = {"block": 8, "C": 32, "lr": 3e-3}  # 8 characters of context, 32 wide; Adam's rate
 HEADS = multi_head_attention.H  # the attention layer's number of heads; the head size is C / HEADS
 
 
