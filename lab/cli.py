@@ -513,7 +513,8 @@ def _boundaries(models, reports) -> None:
             continue
         case = r.failure.case if r.failure is not None else plain_case(m)
         sizes = ", ".join(f"{a} = {n}" for a, n in case.sizes.items())
-        print(f"\n{m.name}: the gradient at each boundary, hand beside true ({'its failing case' if r.failure else 'a random case'}, {sizes})")
+        where = "its failing case" if r.failure else "a random case"
+        print(f"\n{m.name}: the gradient at each boundary, hand beside true ({where}, {sizes})")
         t = boundary_table(m, case)
         print(t.text())
         if t.fault:

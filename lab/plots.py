@@ -617,9 +617,10 @@ def network_curves(run, path, title: str | None = None) -> Figure:
 
     fig, (ax,) = _figure("network_curves")
     last = run.steps[-1] if run.steps else 0
-    ax.plot(run.steps, run.train, lw=2, label=f"2,048 training windows (last {run.train[-1]:.3f})" if run.train else "training")
-    ax.plot(run.steps, run.validation, lw=2, ls="--",
-            label=f"2,048 validation windows (last {run.validation[-1]:.3f})" if run.validation else "validation")  # fmt: skip
+    tr = f"2,048 training windows (last {run.train[-1]:.3f})" if run.train else "training windows"
+    va = f"2,048 validation windows (last {run.validation[-1]:.3f})" if run.validation else "validation windows"
+    ax.plot(run.steps, run.train, lw=2, label=tr)
+    ax.plot(run.steps, run.validation, lw=2, ls="--", label=va)
     ax.axhline(UNIFORM, color="gray", lw=1, ls=":", label=f"uniform guess, log 27 = {UNIFORM:.3f}")
     if last:
         ax.axvline(DECAY_AT * last, color="gray", lw=1, ls="-.", label="learning rate ÷ 10")

@@ -82,7 +82,8 @@ def sample(network, params: dict, block: int, count: int, seed: int = 0, longest
 
 
 def train(network, *, steps: int, batch: int = 32, lr: float = 1e-2, seed: int = 0, sizes: dict | None = None,
-          block: int | None = None, evals: int = 20, names: data.Names | None = None, on_eval=None) -> NetRun:  # fmt: skip
+          block: int | None = None, evals: int = 20, names: data.Names | None = None,
+          on_eval=None) -> NetRun:  # fmt: skip
     """Train the network module ``network`` (a file of ``lab/nets``) with its hand backward and Adam.
 
     ``sizes`` are its ``init``'s widths (default: the file's ``TRAIN``), ``block`` the context length.
@@ -133,7 +134,7 @@ def _loop(network, run, params, vjp, opt, tr, fixed_tr, fixed_va, rng, steps, ba
             run.train.append(per_character(network, params, fixed_tr))
             run.validation.append(per_character(network, params, fixed_va))
             if not math.isfinite(run.train[-1]):
-                raise FloatingPointError(f"the training loss is {run.train[-1]} at step {step}: lower the learning rate")
+                raise FloatingPointError(f"the training loss is {run.train[-1]} at step {step}: lower the rate")
             if on_eval is not None:
                 on_eval(step, run.train[-1], run.validation[-1])
     run.params = params

@@ -247,7 +247,10 @@ def _parts(check) -> str:
         t = np.asarray(v.tolerance.get(k, 0.0))
         if not np.all(np.abs(h - r) <= t):
             bad.append("dx" if k.startswith("x") else f"d {k}")
-    return f"its {' and '.join(bad) or 'backward'} {'is' if len(bad) == 1 else 'are'} wrong"
+    if not bad:
+        return "its backward is wrong"
+    said = bad[0] if len(bad) == 1 else f"{', '.join(bad[:-1])} and {bad[-1]}"
+    return f"its {said} {'is' if len(bad) == 1 else 'are'} wrong"
 
 
 def _agrees(value, key, ref, tol, ev) -> bool:
@@ -269,7 +272,8 @@ def _junction_in(net, s, fed, hand, ref, tol, ev, x_in, sp, upstream) -> str:
         if _agrees(h + np.asarray(dx), key, ref, tol, ev):
             return (f"at the junction {block.name} (residual): the gradient at {fed} lacks the body's: it is the "
                     f"skip's alone; the gradient of x + f(x) adds f's vjp to dout")  # fmt: skip
-        return f"at the junction {block.name} (residual): the gradient at {fed} is not the sum of the skip's and the body's"
+        return (f"at the junction {block.name} (residual): the gradient at {fed} is not the sum of the skip's and "
+                "the body's")  # fmt: skip
     return f"between {fed} and {s.name}: {s.name}'s vjp is right alone, but the gradient reaching {fed} is not its dx"
 
 

@@ -55,10 +55,16 @@ def _partial_key(fn: functools.partial) -> str | None:
                         return None
                     h.update(f"{name}:{code};".encode())
                 elif member is not None and not isinstance(member, types.ModuleType):
-                    part = _value(member, [])
+                    todo: list = []
+                    part = _value(member, todo)  # a network's forward is a partial of lab.net.forward
                     if part is None:
                         return None
                     h.update(f"{name}=".encode() + part)
+                    for f in todo:  # the functions it holds, each by its fingerprint
+                        code = _fingerprint(f)
+                        if code is None:
+                            return None
+                        h.update(f"{f.__qualname__}:{code};".encode())
             continue
         part = _value(arg, [])
         if part is None:
@@ -199,6 +205,9 @@ def _value(v, todo: list) -> bytes | None:
         fields = tuple(getattr(v, f.name) for f in dataclasses.fields(v))
         part = _value(fields, todo)
         return None if part is None else f"{type(v).__qualname__}".encode() + part
+    if isinstance(v, functools.partial):  # a function of ours with values bound: both count
+        parts = [_value(v.func, todo), _value(tuple(v.args), todo), _value(tuple(sorted(v.keywords.items())), todo)]
+        return None if None in parts else b"partial(" + b"".join(parts) + b");"
     if isinstance(v, (tuple, frozenset)):
         parts = [_value(x, todo) for x in (sorted(v, key=repr) if isinstance(v, frozenset) else v)]
         return None if None in parts else b"(" + b"".join(parts) + b");"

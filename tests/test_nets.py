@@ -1,0 +1,184 @@
+"""Networks (lab/net.py, lab/nets/): composition, the boundary table, the stage or junction named, training."""
+
+import ast
+import dataclasses
+import functools
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab import net as nets
+from lab.cli import main
+from lab.model import ModelError, load
+from lab.verify import SLIPS, boundary_table, check, plain_case, slipped, verify
+from lab.verify.runtime.source_key import code_key
+from lab.verify.vocabulary import Status
+
+OUTSIDE = Path(__file__).parent / "outside" / "nets"
+FILES = sorted(p for p in OUTSIDE.glob("*.py") if not p.name.startswith("_"))
+
+
+def _declared(path: Path, name: str):
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    return None
+
+
+@functools.cache
+def _report(spec: str, examples: int):
+    return verify(load(spec), "ci", examples=examples)
+
+
+def test_the_registry_holds_the_two_networks_each_with_its_derivation():
+    assert nets.names() == ["nets/char_mlp", "nets/transformer"]
+    for m in nets.all_nets():
+        assert m.derivation.exists(), m.derivation
+        assert nets.network_of(m) is not None
+
+
+@pytest.mark.parametrize("name", ["nets/char_mlp", "nets/transformer"])
+def test_the_composed_backward_is_the_true_gradient_at_every_boundary(name):
+    """At a training-like point: the hand backward's gradient at each stage's output and of each parameter
+    against the tapped network's measured reverse pass, as the table reads it."""
+    m = load(name)
+    t = boundary_table(m, plain_case(m, seed=4))
+    assert t.rows and all(r.ok for r in t.rows), t.text()
+    assert not t.fault
+    network = nets.network_of(m)
+    boundaries = {s.name for s in nets.boundaries(network.NET)}
+    assert {r.name for r in t.rows if r.what != "parameter"} == boundaries
+    assert {r.name for r in t.rows if r.what == "parameter"} == set(network.init((2, 4)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["nets/char_mlp", "nets/transformer"])
+def test_each_network_verifies_under_ci(name):
+    r = _report(name, 4)
+    assert r.status == Status.PASS, r.message
+    assert r.cases >= 100 and not r.mostly_inconclusive
+    assert r.audited > 0 and r.held == r.audited
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_outside_network_verdict_names_the_stage_or_junction(path):
+    expect = _declared(path, "EXPECT")
+    assert expect in ("verified", "wrong"), f"{path.name} declares EXPECT = {expect!r}"
+    r = _report(str(path), 2)
+    if expect == "verified":
+        assert r.status == Status.PASS, r.message
+        assert r.cases >= 100
+        return
+    assert r.status == Status.FAIL, f"{path.name} passed: {r.cases} cases checked"
+    diagnosis = r.failure.diagnosis
+    assert _declared(path, "NAMED") in diagnosis, diagnosis
+    stage = _declared(path, "STAGE")
+    if stage:
+        assert diagnosis.startswith(f"at {stage} ("), diagnosis
+
+
+def _broken(base, stage: str, slip: str):
+    """``base`` with the course layer of stage ``stage`` replaced by the lab's own slip of it."""
+    bad = slipped(next(s for s in SLIPS if s.name == slip)).module.LAYER
+
+    def swap(s):
+        if isinstance(s, nets.Residual):
+            return dataclasses.replace(s, body=tuple(swap(b) for b in s.body))
+        return dataclasses.replace(s, layer=bad) if s.name == stage else s
+
+    mod = types.ModuleType(f"{base.__name__}~{slip}")
+    mod.KIND, mod.VOCAB, mod.init = "net", base.VOCAB, base.init
+    mod.NET = dataclasses.replace(base.NET, stages=tuple(swap(s) for s in base.NET.stages))
+    return nets.as_model(mod.__name__, mod)
+
+
+@pytest.mark.parametrize(
+    "net, stage, slip, says",
+    [
+        ("char_mlp", "norm", "norm_projection", "the projection term"),
+        ("char_mlp", "emb", "index_assign", "contributions"),
+        ("transformer", "b0.mlp.fc", "reduction_axis", "a reduction over T"),
+    ],
+)
+def test_a_stage_with_a_wrong_vjp_is_named_with_its_own_diagnosis(net, stage, slip, says):
+    base = load(f"nets/{net}")
+    network = nets.network_of(base)
+    m = _broken(network, stage, slip)
+    x = np.random.default_rng(0).integers(0, network.VOCAB, size=(4, 5))
+    x[:, 0] = x[:, 1]  # repeated ids: an embedding's rows gather from several positions
+    c = check(m, network.init(x.shape, seed=1), x, np.float64(1.3))
+    assert c.status == "WRONG", c
+    t = boundary_table(m, c.verdict.case)
+    assert t.fault.startswith(f"at {stage} ("), t.fault
+    assert "given the right dout" in t.fault and says in t.fault, t.fault
+    # the table shows the error where it starts: right above the stage, wrong below it
+    rows = {r.name: r for r in t.rows}
+    assert rows["logits" if net == "char_mlp" else "head"].ok
+
+
+def test_boundaries_prints_the_table_from_the_loss_down(capsys):
+    assert main(["verify", "nets/char_mlp", "--profile", "dev", "--examples", "2", "--boundaries",
+                 "--no-derivations"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "gradient of" in out and "d hidden.W" in out and "d emb.W" in out
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("d logits "))
+    assert lines.index(next(line for line in lines if line.startswith("d emb.W"))) > first
+    assert "WRONG" not in out and "fault:" not in out
+
+
+def test_a_network_s_program_has_a_source_key_that_follows_its_stages():
+    """A network's loss is a partial of lab.net.forward: keyed, so its programs are not traced every run; a
+    stage's layer changed changes the key."""
+    m = load("nets/char_mlp")
+    key = code_key(m.module.loss)
+    assert key is not None
+    network = nets.network_of(m)
+    mod = types.ModuleType("other")
+    mod.KIND, mod.VOCAB, mod.init = "net", network.VOCAB, network.init
+    swapped = tuple(dataclasses.replace(s, layer=load("layers/relu").module.LAYER) if s.name == "act" else s
+                    for s in network.NET.stages)  # fmt: skip
+    mod.NET = dataclasses.replace(network.NET, stages=swapped)
+    assert code_key(nets.as_model("other", mod).module.loss) not in (None, key)
+
+
+def test_a_network_must_end_in_its_loss_and_name_its_stages_once():
+    from lab.layers import cross_entropy, linear
+
+    with pytest.raises(ModelError, match="ends in its loss"):
+        nets.Net((nets.residual("r", nets.stage("a", linear)),))
+    with pytest.raises(ModelError, match="named a"):
+        nets.Net((nets.stage("a", linear), nets.stage("a", linear), nets.stage("loss", cross_entropy)))
+    with pytest.raises(ModelError, match="no stage holds"):
+        nets.Net((nets.stage("a", linear, tie={"W": "b.W.T"}), nets.stage("loss", cross_entropy)))
+
+
+# -- training ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, steps", [("char_mlp", 300), ("transformer", 200)])
+def test_training_with_the_hand_backward_lowers_the_loss(name, steps):
+    from lab import data
+    from lab.optim.network import UNIFORM, train
+
+    names = data.surnames(0)
+    subset = data.Names(names.train[:3000], names.validation[:500], names.test[:1])
+    network = nets.network_of(load(f"nets/{name}"))
+    sizes = {"C": 10, "H": 64} if name == "char_mlp" else {"C": 16}
+    run = train(network, steps=steps, batch=32, lr=network.TRAIN["lr"], sizes=sizes, evals=4, names=subset)
+    assert run.train[-1] < run.train[0] - 0.1, run.train
+    assert run.validation[-1] < run.validation[0], run.validation
+    assert run.final_validation < UNIFORM - 0.3, run.final_validation
+    assert len(run.samples) == 10 and all(set(s) <= set(data.VOCAB[1:]) for s in run.samples)
+
+
+def test_lab_train_trains_a_network_and_refuses_model_options(capsys, tmp_path):
+    plot = tmp_path / "curve.png"
+    assert main(["train", "nets/char_mlp", "--steps", "40", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "nats per character" in out and "sampled names:" in out and plot.stat().st_size > 0
+    assert main(["train", "nets/char_mlp", "--optimizer", "newton"]) == 2
+    assert "trains with adam" in capsys.readouterr().err
+    assert main(["train", "nets/char_mlp", "--data", "diabetes"]) == 2
