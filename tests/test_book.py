@@ -560,9 +560,9 @@ def test_the_card_reads_the_report_s_fields_not_its_messages():
 # -- the layers: a page each, beside the models ------------------------------------------------------
 
 #: The issue's teaching order (issue 20), the order of the course's part "Layers".
-LAYER_ORDER = ["linear", "relu", "gelu", "softmax", "cross_entropy", "embedding", "dropout", "layer_norm",
-               "rms_norm", "batch_norm", "residual", "conv1d", "max_pool1d", "causal_self_attention",
-               "multi_head_attention"]  # fmt: skip
+LAYER_ORDER = ["linear", "relu", "gelu", "tanh", "softmax", "cross_entropy", "embedding", "flatten", "position",
+               "dropout", "layer_norm", "rms_norm", "batch_norm", "residual", "conv1d", "max_pool1d",
+               "causal_self_attention", "multi_head_attention"]  # fmt: skip
 LAYER_PAIR = ("linear", "relu")
 
 

@@ -31,9 +31,9 @@ def _declared(path: Path, name: str):
 
 
 def test_the_registry_holds_the_course_layers_each_with_its_derivation():
-    want = {"linear", "relu", "gelu", "softmax", "cross_entropy", "embedding", "dropout", "layer_norm",
-            "rms_norm", "batch_norm", "residual", "conv1d", "max_pool1d", "causal_self_attention",
-            "multi_head_attention"}  # fmt: skip
+    want = {"linear", "relu", "gelu", "tanh", "softmax", "cross_entropy", "embedding", "flatten", "position",
+            "dropout", "layer_norm", "rms_norm", "batch_norm", "residual", "conv1d", "max_pool1d",
+            "causal_self_attention", "multi_head_attention"}  # fmt: skip
     assert {n.removeprefix("layers/") for n in names()} >= want
     for m in all_layers():
         assert m.derivation.exists(), m.derivation
