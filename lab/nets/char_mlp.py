@@ -38,8 +38,9 @@ NET = Net(
 def init(shape, *, seed=0, C=C, H=H) -> dict:
     """Parameters for windows of ``shape`` (B, T): a context of k = T − 1 ids, widths C and H.
 
-    The hidden weights have the (5/3)/sqrt(fan-in) scale that keeps tanh's inputs of unit size
-    (Kaiming for tanh); the output weights are small, so the first loss is near log V (eq. 13).
+    The hidden weights have makemore's (5/3)/sqrt(fan-in) scale (Kaiming's gain for tanh), though the
+    layer norm after them makes that scale immaterial: it gives tanh inputs of unit size whatever it is.
+    The output weights are small, so the first loss is near log V (eq. 13).
     """
     rng = np.random.default_rng(seed)
     k = shape[1] - 1

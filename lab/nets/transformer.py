@@ -7,7 +7,8 @@ residual → layer norm → MLP → residual) → layer norm → linear head →
 pre-norm block, as in Karpathy's nanoGPT and makemore). A window x of ids is (B, T + 1): the
 first T ids are read and position t predicts id t + 1 (eq. 1). The head's weight is the token
 table transposed (tied, eq. 9), so its gradient is the sum of the head's and the embedding's
-(eq. 15).
+(eq. 15). Its hand backward is each stage's vjp from the loss down (eqs. 11, 12), each residual
+block adding the skip's gradient to its body's (eqs. 13, 14).
 """
 
 import numpy as np
