@@ -201,6 +201,18 @@ def _predict(layer, f: Form, theta, X, y=None, **hyper):
 
 
 def _out_shape(layer, f: Form, theta, y, **hyper) -> tuple[int, ...]:
+    """The shape of ``forward``'s output, which depends on the shapes of its arguments only (JAX traces
+    forward with shapes alone), so it is run once per shapes."""
+    key = (layer, tuple((k, np.shape(v)) for k, v in theta.items()), np.shape(y), tuple(sorted(hyper.items())))
+    if key not in _SHAPES:
+        _SHAPES[key] = _run_out_shape(layer, f, theta, y, **hyper)
+    return _SHAPES[key]
+
+
+_SHAPES: dict = {}  # keyed by the module itself, which it keeps alive: an id is never reused for another
+
+
+def _run_out_shape(layer, f: Form, theta, y, **hyper) -> tuple[int, ...]:
     params, x = f.split(theta, y)
     try:
         with np.errstate(all="ignore"):

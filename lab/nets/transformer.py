@@ -51,16 +51,19 @@ def network(n_blocks: int) -> Net:
 NET = network(L)
 
 
-def init(shape, *, seed=0, C=C) -> dict:
-    """Parameters for windows of ``shape`` (B, T + 1): C wide, positions for T ids.
+def init(shape, *, seed=0, C=C, L=L) -> dict:
+    """Parameters for windows of ``shape`` (B, T + 1): C wide, L blocks (``network(L)``), positions for T ids.
 
-    Weights have entries of size 1/sqrt(fan-in); each block's last projection is smaller by
-    1/sqrt(2L), GPT-2's scale for a sum of 2L residual branches (eq. 16).
+    The token table and the positions are drawn small, N(0, 0.02²) as in GPT-2: the head reads the table
+    too (tied), so its logits start near 0 and the first loss near log V (eq. 17); the layer norms make
+    the blocks indifferent to the stream's size. Other weights have entries of size 1/sqrt(fan-in); each
+    block's last projection is smaller by 1/sqrt(2L), GPT-2's scale for a sum of 2L residual branches
+    (eq. 16).
     """
     rng = np.random.default_rng(seed)
     T = shape[1] - 1
     D = C // HEADS  # the head size
-    p = {"tok.W": rng.standard_normal((VOCAB, C)) / np.sqrt(C), "pos.P": 0.1 * rng.standard_normal((T, C))}
+    p = {"tok.W": 0.02 * rng.standard_normal((VOCAB, C)), "pos.P": 0.02 * rng.standard_normal((T, C))}  # (eq. 17)
     for i in range(L):
         a, m = f"b{i}.attn", f"b{i}.mlp"
         for ln in (f"{a}.ln", f"{m}.ln"):

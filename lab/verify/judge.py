@@ -9,7 +9,8 @@ The rules, in order; the first that decides, decides:
 
 1. **contract**: ``grad`` raises, or returns other keys or shapes than ``params`` → CONTRACT. A layer's
    backward must also give exactly 0 for dout = 0, scale by −2 bit for bit with dout, and repeat
-   itself (lab/layer.py) → else WRONG, with no tolerance to measure.
+   itself (lab/layer.py) → else WRONG, with no tolerance to measure. These are facts of the code, not of
+   the point, so they are checked on the drawn cases of a batch (the fill adds points, not code).
 2. **no reference**: the loss is not finite → SKIPPED.
 3. **autodiff not finite** (a ``where`` whose untaken branch overflows): the reference is the one-sided
    differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED or WRONG.
@@ -156,7 +157,7 @@ def judge_batch(
     the case it prints (lab/verify/search/engine.py).
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
-        early, rows = _first_rules(model, batch, evidence, witness)
+        early, rows = _first_rules(model, batch, evidence, witness, max(drawn, 1))
         table = _Table(model, batch, evidence, rows)
     for i, case in enumerate(batch):
         # the error state is set and reset around each verdict, never held across a yield: a search that
@@ -182,9 +183,10 @@ class _Row:
     on_kink: np.ndarray
 
 
-def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], witness=None):
+def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], witness=None, drawn: int = 1):
     """Rules 1 to 5 for every case: a verdict (or a function that makes it, when it is slow) for the
-    cases they decide, and a :class:`_Row` for the rest."""
+    cases they decide, and a :class:`_Row` for the rest. A layer's structure is read on the first
+    ``drawn`` cases."""
     early: dict = {}
     rows: dict[int, _Row] = {}
     for i, (case, ev) in enumerate(zip(batch, evidence, strict=True)):
@@ -200,7 +202,7 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], witn
             early[i] = Verdict(case, Kind.CONTRACT, message=problem, rule=1)
             continue
         structure = getattr(model.module, "structure", None)  # a layer's backward: exact facts, no tolerance
-        problem = structure(case.params, case.X, case.y, **case.hyper) if callable(structure) else ""
+        problem = structure(case.params, case.X, case.y, **case.hyper) if callable(structure) and i < drawn else ""
         if problem:
             early[i] = Verdict(case, Kind.WRONG, message=problem, diagnosis=problem, hand=hand, rule=1)
             continue
