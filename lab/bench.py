@@ -8,8 +8,9 @@ ratio to the bare import; and cases per second of ``lab.verify.search.engine.ver
 verifier that builds ``jax.jit(jax.grad(loss))`` for every case (so it compiles
 once per case, the cost the lab's batching and caches avoid) and against eager
 ``jax.grad``. Then the detection threshold of the tolerance, the study book (a full
-build, a rebuild after one derivation changes, and the page weight), and then the
-training benchmark (``python -m lab.bench_train``) in a process of its own.
+build, a rebuild after one derivation changes, and the page weight), then the
+training benchmark (``python -m lab.bench_train``) in a process of its own, and last the networks:
+``lab verify nets/NAME`` cold and warm, and ``python -m lab.bench_nets`` (``--nets-only`` for these alone).
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ def _wall(args: list[str], env: dict) -> float:
     return time.perf_counter() - t
 
 
-def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, against: str | None = None) -> None:
+def bench_runs(
+    names: list[str], repeats: int = 3, everything: bool = True, against: str | None = None, edit: bool = True
+) -> None:
     """`lab verify NAME` as a person runs it, each in a fresh process, as ratios to a bare
     ``python -c "import lab.verify.search.engine"`` timed in between (interleaved; medians of ``repeats``).
 
@@ -120,6 +123,7 @@ def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, agai
     derivation again too. The cache is a fresh folder of this run.
     ``against``, a git revision, runs the same in a worktree of that revision (its own cache),
     interleaved with this checkout's runs, so before and after are measured on one machine at once.
+    ``edit=False`` leaves out the edit runs (a network: its file is not a model file to copy).
     """
     print(f"\nlab verify NAME, wall time as a ratio to the bare import (medians of {repeats}, interleaved)")
     with contextlib.ExitStack() as stack:
@@ -136,7 +140,7 @@ def bench_runs(names: list[str], repeats: int = 3, everything: bool = True, agai
             for side, env in sides:
                 imports[side] = [_wall([_IMPORT], env)]
                 runs[side] = {"cold": [_wall([_LAB, *argv], env)], "warm": [], "dev": [], "edit": []}
-                if not name.startswith("all "):
+                if edit and not name.startswith("all "):
                     copies[side] = _model_copy(stack.enter_context(_tempdir()), env.get("LAB_TREE", _ROOT), name)
             kinds = [("warm", []), ("dev", ["--profile", "dev"])] + ([("edit", [])] if copies else [])
             for kind, extra in kinds:
@@ -391,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--against", metavar="REV", help="also time those runs at git revision REV, interleaved")
     p.add_argument("--book-only", action="store_true", help="only the study book's build times and page weight")
     p.add_argument("--layers-only", action="store_true", help="only the layers: backward times and lab verify runs")
+    p.add_argument("--nets-only", action="store_true", help="only the networks: steps, training, lab verify runs")
     args = p.parse_args(argv)
     if args.book_only:
         bench_book()
@@ -399,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_layer_backward()
         bench_layer_runs()
         return 0
+    if args.nets_only:
+        return bench_nets()
     if args.cold:
         os.environ["LAB_JAX_CACHE"] = tempfile.mkdtemp(prefix="lab-jax-cache-")
     from lab import model as registry
@@ -419,7 +426,19 @@ def main(argv: list[str] | None = None) -> int:
     # when JAX starts, and those flags are part of the compilation cache's keys, so setting them here
     # would have sent the verifier above past its warm cache.
     print(flush=True)
-    return subprocess.run([sys.executable, "-m", "lab.bench_train", "--threads", args.threads], check=False).returncode
+    code = subprocess.run([sys.executable, "-m", "lab.bench_train", "--threads", args.threads], check=False).returncode
+    return bench_nets(runs=not args.no_runs) or code
+
+
+def bench_nets(runs: bool = True) -> int:
+    """The networks: ``lab verify nets/NAME`` cold and warm, then steps and training (lab.bench_nets, in a
+    process of its own for the same reason as lab.bench_train)."""
+    from lab.net import names as net_names
+
+    if runs:
+        bench_runs(net_names(), everything=False, edit=False)
+    print(flush=True)
+    return subprocess.run([sys.executable, "-m", "lab.bench_nets"], check=False).returncode
 
 
 if __name__ == "__main__":
