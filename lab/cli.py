@@ -7,6 +7,7 @@ a wrong gradient is exit 1; success is exit 0.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -535,6 +536,8 @@ def _train_net(args, network, name: str) -> int:
     if args.plot:
         _check_writable(args.plot, "lab train: --plot")
     lr = getattr(network, "TRAIN", {}).get("lr", 1e-3) if args.lr == "auto" else float(args.lr)
+    if not (lr > 0 and math.isfinite(lr)):
+        raise UsageError(f"lab train: the learning rate must be a positive number; got {args.lr}")
     print(f"{name}: {args.steps} steps of adam (lr {lr:g}, ÷ 10 for the last fifth), batches of {args.batch_size} "
           "windows of the census surnames", flush=True)  # fmt: skip
 

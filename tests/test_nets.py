@@ -182,3 +182,7 @@ def test_lab_train_trains_a_network_and_refuses_model_options(capsys, tmp_path):
     assert main(["train", "nets/char_mlp", "--optimizer", "newton"]) == 2
     assert "trains with adam" in capsys.readouterr().err
     assert main(["train", "nets/char_mlp", "--data", "diabetes"]) == 2
+    capsys.readouterr()
+    assert main(["train", "nets/char_mlp", "--lr", "-1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "learning rate" in err  # one line, and nothing printed before it
