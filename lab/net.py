@@ -120,8 +120,16 @@ def boundaries(net: Net) -> list[Stage | Residual]:
 
 def own_keys(s: Stage, params: dict) -> list[str]:
     """The parameters ``"STAGE.KEY"`` that stage ``s`` holds itself."""
-    prefix = f"{s.name}."
-    return [k for k in params if k.startswith(prefix) and "." not in k[len(prefix) :]]
+    return [f"{s.name}.{k}" for k in by_stage(params).get(s.name, {})]
+
+
+def by_stage(params: dict) -> dict[str, dict]:
+    """The parameters grouped by the stage that holds them: ``{"hidden": {"W": ..., "b": ...}, ...}``."""
+    out: dict[str, dict] = {}
+    for k, v in params.items():
+        name, _, key = k.rpartition(".")
+        out.setdefault(name, {})[key] = v
+    return out
 
 
 def owner(net: Net, source: str) -> Stage | None:
@@ -130,9 +138,10 @@ def owner(net: Net, source: str) -> Stage | None:
     return next((s for s in walk(net) if s.name == name), None)
 
 
-def stage_params(s: Stage, params: dict, xp=np) -> dict:
-    """The layer's own parameter dict for stage ``s``: its own keys, and the tied ones read from their source."""
-    out = {k[len(s.name) + 1 :]: params[k] for k in own_keys(s, params)}
+def stage_params(s: Stage, params: dict, xp=np, groups: dict | None = None) -> dict:
+    """The layer's own parameter dict for stage ``s``: its own keys, and the tied ones read from their source.
+    ``groups`` is :func:`by_stage` of ``params``, when the caller has it."""
+    out = dict((by_stage(params) if groups is None else groups).get(s.name, {}))
     for key, source, transposed in s.tied:
         out[key] = xp.permute_dims(params[source], (1, 0)) if transposed else params[source]
     return out
@@ -149,23 +158,21 @@ def forward(net: Net, params: dict, x, taps: dict | None = None):
     the output of stage or block NAME."""
     xp = array_namespace(x, *params.values())
     ids, targets = split(net, x, xp)
-    a = ids
+    a, groups = ids, by_stage(params)
     for s in net.stages[:-1]:
-        a = _forward(s, params, a, taps, xp)
+        a = _forward(s, params, a, taps, xp, groups)
     last = net.stages[-1]
     return last.layer.forward({net.loss_param: a}, targets, **dict(last.hyper))
 
 
-def _forward(s, params, a, taps, xp, inputs: dict | None = None):
+def _forward(s, params, a, taps, xp, groups):
     if isinstance(s, Residual):
         h = a
         for b in s.body:
-            h = _forward(b, params, h, taps, xp, inputs)
+            h = _forward(b, params, h, taps, xp, groups)
         out = a + h  # the skip (eq. 1 of derivations/layers/residual.md)
     else:
-        if inputs is not None:
-            inputs[s.name] = a
-        out = s.layer.forward(stage_params(s, params, xp), a, **dict(s.hyper))
+        out = s.layer.forward(stage_params(s, params, xp, groups), a, **dict(s.hyper))
     return out if taps is None else out + taps[TAP + s.name]
 
 
@@ -174,17 +181,17 @@ def activations(net: Net, params: dict, x) -> tuple[dict, dict, np.ndarray]:
     ids, targets = split(net, np.asarray(x))
     inputs: dict = {}
     outputs: dict = {}
-    a = ids
+    a, groups = ids, by_stage(params)
     for s in net.stages[:-1]:
         if isinstance(s, Residual):
             h = a
             for b in s.body:
                 inputs[b.name] = h
-                h = outputs[b.name] = b.layer.forward(stage_params(b, params), h, **dict(b.hyper))
+                h = outputs[b.name] = b.layer.forward(stage_params(b, params, np, groups), h, **dict(b.hyper))
             a = outputs[s.name] = a + h
         else:
             inputs[s.name] = a
-            a = outputs[s.name] = s.layer.forward(stage_params(s, params), a, **dict(s.hyper))
+            a = outputs[s.name] = s.layer.forward(stage_params(s, params, np, groups), a, **dict(s.hyper))
     inputs[net.stages[-1].name] = a
     return inputs, outputs, targets
 
@@ -197,22 +204,23 @@ def backward(net: Net, params: dict, x, dout, record=None) -> tuple[dict, None]:
     dp, _ = last.layer.vjp({net.loss_param: inputs[last.name]}, targets, dout, **dict(last.hyper))
     g = dp[net.loss_param]  # the gradient at the last boundary
     grads = {k: np.zeros_like(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
+    groups = by_stage(params)
     for s in reversed(net.stages[:-1]):
-        g = _backward(s, params, inputs, g, grads, record)
+        g = _backward(s, params, inputs, g, grads, record, groups)
     return grads, None
 
 
-def _backward(s, params, inputs, g, grads, record):
+def _backward(s, params, inputs, g, grads, record, groups):
     if record is not None:
         record(s.name, g)
     if isinstance(s, Residual):
         h = g
         for b in reversed(s.body):
-            h = _backward(b, params, inputs, h, grads, record)
+            h = _backward(b, params, inputs, h, grads, record, groups)
         return g + h  # the skip's gradient plus the body's
-    dp, dx = s.layer.vjp(stage_params(s, params), inputs[s.name], g, **dict(s.hyper))
-    for k in own_keys(s, params):
-        grads[k] += dp[k[len(s.name) + 1 :]]
+    dp, dx = s.layer.vjp(stage_params(s, params, np, groups), inputs[s.name], g, **dict(s.hyper))
+    for key in groups.get(s.name, {}):
+        grads[f"{s.name}.{key}"] += dp[key]
     for key, source, transposed in s.tied:  # a tied weight's gradient is the sum over its uses
         grads[source] += dp[key].T if transposed else dp[key]
     return dx
