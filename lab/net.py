@@ -120,7 +120,7 @@ def boundaries(net: Net) -> list[Stage | Residual]:
 
 def own_keys(s: Stage, params: dict) -> list[str]:
     """The parameters ``"STAGE.KEY"`` that stage ``s`` holds itself."""
-    return [f"{s.name}.{k}" for k in by_stage(params).get(s.name, {})]
+    return [f"{s.name}.{k}" for k in by_stage(params).pop(s.name, {})]
 
 
 def by_stage(params: dict) -> dict[str, dict]:
@@ -141,7 +141,9 @@ def owner(net: Net, source: str) -> Stage | None:
 def stage_params(s: Stage, params: dict, xp=np, groups: dict | None = None) -> dict:
     """The layer's own parameter dict for stage ``s``: its own keys, and the tied ones read from their source.
     ``groups`` is :func:`by_stage` of ``params``, when the caller has it."""
-    out = dict((by_stage(params) if groups is None else groups).get(s.name, {}))
+    # (not groups.get: a name of code a traced function reads counts as this module's global of that name)
+    groups = by_stage(params) if groups is None else groups
+    out = dict(groups[s.name]) if s.name in groups else {}
     for key, source, transposed in s.tied:
         out[key] = xp.permute_dims(params[source], (1, 0)) if transposed else params[source]
     return out
@@ -219,7 +221,7 @@ def _backward(s, params, inputs, g, grads, record, groups):
             h = _backward(b, params, inputs, h, grads, record, groups)
         return g + h  # the skip's gradient plus the body's
     dp, dx = s.layer.vjp(stage_params(s, params, np, groups), inputs[s.name], g, **dict(s.hyper))
-    for key in groups.get(s.name, {}):
+    for key in groups[s.name] if s.name in groups else ():
         grads[f"{s.name}.{key}"] += dp[key]
     for key, source, transposed in s.tied:  # a tied weight's gradient is the sum over its uses
         grads[source] += dp[key].T if transposed else dp[key]
@@ -250,7 +252,7 @@ def tapped_vjp(vjp, params: dict, x, dout) -> tuple[dict, None]:
     out = dict(grads)
     for k, v in params.items():
         if k.startswith(TAP):
-            out[k] = said.get(k, np.full(np.shape(v), np.nan))
+            out[k] = said[k] if k in said else np.full(np.shape(v), np.nan)
     return out, None
 
 

@@ -415,3 +415,19 @@ def test_a_batch_of_lapack_calls_does_not_deadlock(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, timeout=240)
     assert r.returncode == 0 and r.stdout.split() == [b"True", b"True"], r.stderr.decode()[-2000:]
+
+
+def test_an_attribute_named_like_a_global_is_not_that_global():
+    """``d.get(k)`` in a loss reads an attribute "get", not the module's function ``get``: the key follows the
+    globals the code loads (an opaque global of that name would otherwise leave the loss without a key)."""
+    ns: dict = {}
+    exec(
+        "import importlib\n"
+        "def get(name):\n    return importlib.import_module(name)\n"
+        "def loss(params, X, y):\n    return params.get('w') * X.sum()\n",
+        ns,
+    )
+    assert source_key._fingerprint(ns["loss"]) is not None
+    ns2: dict = {}
+    exec("import importlib\ndef loss(params, X, y):\n    return importlib.import_module('numpy') and X.sum()\n", ns2)
+    assert source_key._fingerprint(ns2["loss"]) is None  # a global that reaches values by string: no key

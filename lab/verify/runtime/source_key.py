@@ -9,6 +9,7 @@ where even that cannot be told, there is no key and the loss is traced every run
 from __future__ import annotations
 
 import dataclasses
+import dis
 import functools
 import hashlib
 import sys
@@ -166,7 +167,7 @@ def _fingerprint(fn) -> str | None:
             return None
         h.update(f"{f.__qualname__}\n".encode())  # not the module's name: a copy of a model file is the same loss
         names: list[str] = []
-        h.update(_code_bytes(f.__code__, names))
+        h.update(_code_bytes(f.__code__, names, globals_only=True))
         for d in (*(f.__defaults__ or ()), *(f.__kwdefaults__ or {}).items()):
             part = _value(d, todo)
             if part is None:
@@ -184,15 +185,23 @@ def _fingerprint(fn) -> str | None:
     return h.hexdigest()
 
 
-def _code_bytes(code: types.CodeType, names: list[str]) -> bytes:
+def _code_bytes(code: types.CodeType, names: list[str], globals_only: bool = False) -> bytes:
     """The bytecode of ``code`` and of the code nested in it, without file names or line numbers;
-    the names it uses are added to ``names``."""
-    names.extend(code.co_names)
+    the names it uses are added to ``names``: every name, or with ``globals_only`` the globals it loads
+    (``groups.get`` reads an attribute "get", not the module's function ``get``)."""
+    if globals_only:
+        names.extend(i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS)
+    else:
+        names.extend(code.co_names)
     parts = [code.co_code, code.co_exceptiontable, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
     parts.append(repr((code.co_argcount, code.co_kwonlyargcount, code.co_posonlyargcount, code.co_flags)).encode())
     for c in code.co_consts:
-        parts.append(_code_bytes(c, names) if isinstance(c, types.CodeType) else f"{type(c).__name__}:{c!r}".encode())
+        nested = _code_bytes(c, names, globals_only) if isinstance(c, types.CodeType) else None
+        parts.append(nested if nested is not None else f"{type(c).__name__}:{c!r}".encode())
     return b"\0".join(parts)
+
+
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
 
 
 def _value(v, todo: list) -> bytes | None:
