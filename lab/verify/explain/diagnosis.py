@@ -71,7 +71,9 @@ def diagnose(
 
         return boundary_table(model, v.case).fault or v.message
     if getattr(model.module, "KIND", None) == "layer":
-        return _layer_diagnosis(model, witness, v, wide)
+        # the exact facts of a backward first (the judge reads them on the drawn cases of a batch only)
+        structure = model.module.structure(v.case.params, v.case.X, v.case.y, **v.case.hyper)
+        return structure or _layer_diagnosis(model, witness, v, wide)
     if v.what == What.HESSIAN:
         return _hessian(model, witness, v)
     if _at_kink(v):  # a subgradient outside its bracket: is it wrong off the kinks too?
