@@ -263,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
     bk.add_argument(
-        "name", nargs="?", help="the model, lesson or layer (layers/NAME) whose page to open (default: the index)"
+        "name",
+        nargs="?",
+        help="the model, lesson, layer (layers/NAME) or network (nets/NAME) whose page to open (default: the index)",
     )
     bk.add_argument("--open", action="store_true", help="open the page in the default web browser")
 
