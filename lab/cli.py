@@ -79,7 +79,8 @@ EPILOGS = {
         + EXIT.format(ok="built", wrong="a derivation has a LaTeX error or cites a missing equation (file:line)")
     ),
     "notebook": (
-        "examples:\n  lab notebook logistic_regression\n  lab notebook no_minimum -o lesson.ipynb\n\n"
+        "examples:\n  lab notebook logistic_regression\n  lab notebook no_minimum -o lesson.ipynb\n"
+        "  lab notebook nets/char_mlp\n\n"
         "To open one: .venv/bin/pip install -e '.[notebook]', then .venv/bin/jupyter lab NAME.ipynb\n"
         + EXIT.format(ok="written", wrong="(not used)").replace("; 1 (not used)", "")
     ),
@@ -270,9 +271,11 @@ def _parser() -> argparse.ArgumentParser:
     bk.add_argument("--open", action="store_true", help="open the page in the default web browser")
 
     nb = sub.add_parser(
-        "notebook", help="write a runnable Jupyter notebook of a model (derivation + training) or lesson"
+        "notebook", help="write a runnable Jupyter notebook of a model or network (derivation + training) or lesson"
     )
-    nb.add_argument("name", help="a model (lab models) or a lesson (derivations/lessons/NAME.md)")
+    nb.add_argument(
+        "name", help="a model (lab models), a lesson (derivations/lessons/NAME.md) or a network (nets/NAME)"
+    )
     nb.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: NAME.ipynb here)")
     return p
 
@@ -964,6 +967,7 @@ def _notebook(args) -> int:
     if args.output:
         _check_writable(args.output, "lab notebook: -o")
     path = notebook.write(args.name, args.output)
+    kind = {"net": "network"}.get(kind, kind)
     print(f"wrote {path}: the {kind} {args.name}; open it with .venv/bin/jupyter lab {path} "
           "(the notebook server is the optional extra: .venv/bin/pip install -e '.[notebook]')")  # fmt: skip
     return 0

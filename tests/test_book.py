@@ -900,6 +900,7 @@ def test_a_network_gets_a_page_beside_its_file_with_citations_linked_both_ways(n
         assert 'href="../lab/net.py"' in page  # ../../lab/net.py from derivations/nets/ is ../lab/net.py from book/
         assert '<a href="#code">The network file</a>' in page and 'id="verification"' in page
         assert 'id="trained"' in page and "Figures are off for this build" in page
+        assert f"lab notebook nets/{name}" in page  # its notebook (written for the lab's own derivations only)
     transformer = (out / "net-transformer.html").read_text(encoding="utf-8")
     assert '<a href="net-char_mlp.html">char_mlp.md</a>' in transformer  # a network's sibling derivation
     index = (out / "index.html").read_text(encoding="utf-8")
@@ -973,6 +974,8 @@ def test_every_network_page_shows_its_run_and_each_citation_and_back_link_lands(
     assert data["eval_steps"][-1] == data["steps"] and data["final_validation"] < data["validation"][0]  # it learned
     shown = page.locator("#trained ol.samples li").all_inner_texts()
     assert shown == [s or "(empty)" for s in fig["samples"]] and len(shown) == 10
+    assert page.locator("a.notebook").get_attribute("href") == f"notebooks/net-{name}.ipynb"
+    assert (book / "notebooks" / f"net-{name}.ipynb").stat().st_size > 1000  # lab notebook nets/NAME
     clicked = 0
     for selector in ("#code a.cite", ".eq .impl a.back"):
         links = page.locator(selector)

@@ -670,7 +670,7 @@ def _toc(body: str, before: list[tuple[str, str]] = (), after: list[tuple[str, s
 
 
 NOTEBOOKS = "notebooks"  # book/notebooks/NAME.ipynb, written by lab.notebook when a page is built
-NOTEBOOK_KINDS = ("model",)  # the pages (besides the lessons) that have a notebook
+NOTEBOOK_KINDS = ("model", "net")  # the pages (besides the lessons) that have a notebook
 
 
 def _notebook_link(file: str, name: str | None = None) -> str:
