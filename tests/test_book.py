@@ -148,7 +148,8 @@ def test_a_derivation_links_other_pages_and_shows_its_images_from_the_book(sourc
 
 LESSON = """# A demo lesson
 
-It links [a model](../linear_regression.md), [another lesson](other.md), and shows ![a figure](figures/demo.png).
+It links [a model](../linear_regression.md), [another lesson](other.md), [a file](../../lab/net.py), and shows
+![a figure](figures/demo.png).
 
 $$
 e_{k+1} = (I - \\eta H)\\, e_k . \\tag{1}
@@ -170,6 +171,7 @@ def test_a_lesson_gets_a_page_linked_from_the_index_and_to_the_models(sources):
     page = (out / "lesson-demo.html").read_text(encoding="utf-8")
     assert '<a href="linear_regression.html">a model</a>' in page
     assert '<a href="lesson-other.html">another lesson</a>' in page
+    assert '<a href="../lab/net.py">a file</a>' in page  # from derivations/lessons/, from book/: one folder less
     assert '<img src="figures/demo.png" alt="a figure"' in page and 'id="eq-1"' in page
     assert "katex" in page and "$$" not in page.split("<pre")[0]
     index = (out / "index.html").read_text(encoding="utf-8")
@@ -718,9 +720,10 @@ def test_the_lab_s_course_reads_the_layers_in_the_issue_s_order_before_the_netwo
     assert [s.key for s in part.steps] == [f"layers/{n}" for n in LAYER_ORDER]
     assert sorted(LAYER_ORDER) == _layer_names()  # every layer of the lab is placed by hand
     first, last = keys.index("layers/linear"), keys.index("layers/multi_head_attention")
-    assert all(keys.index(f"lessons/{n}") < first for n in lessons)  # after every lesson
+    network_lessons = ["backprop_by_hand"]  # a lesson on a network reads after the layers, with the networks
+    assert all(keys.index(f"lessons/{n}") < first for n in lessons if n not in network_lessons)  # after every lesson
     assert all(keys.index(n) < first for n in _names() if n != "mlp")  # after every model but the network
-    assert keys[last + 1 :] == ["mlp", "nets/char_mlp", "nets/transformer"]  # then the networks
+    assert keys[last + 1 :] == ["mlp", "lessons/backprop_by_hand", "nets/char_mlp", "nets/transformer"]
     assert part.new == ("layer",)
 
 

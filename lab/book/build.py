@@ -341,7 +341,7 @@ def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = fro
     lessons/NAME.md -> lesson-NAME.html (and, from a lesson, ../NAME.md -> NAME.html), layers/NAME.md ->
     layer-NAME.html and lab/layers/NAME.py -> layer-NAME.html#code (from a layer, NAME.md is a layer too),
     nets/NAME.md -> net-NAME.html and lab/nets/NAME.py -> net-NAME.html#code (from a network, NAME.md is a
-    network too, and ../../lab/X, written from derivations/nets/, is ../lab/X from book/)."""
+    network too); and ../../X, written from derivations/lessons/, layers/ or nets/, is ../X from book/."""
     if re.match(r"^[a-z]+:|^#", href):
         return href
     path, _, frag = href.partition("#")
@@ -367,12 +367,12 @@ def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = fro
         return "#code" if page == NET_PREFIX + p.stem else f"{NET_PREFIX}{p.stem}.html#code"
     if on_net and sibling:
         return href  # a network's sibling is a network, and this one has no page
-    if on_net and href.startswith("../../"):
-        return href[3:]  # derivations/nets/ is one folder deeper than book/
     if p.suffix == ".md" and p.stem in names and p.parent.name in ("", ".", "..", "derivations"):
         return f"{p.stem}.html" + (f"#{frag}" if frag else "")
     if p.suffix == ".py" and p.parent.name == "models" and p.stem in names:
         return "#code" if p.stem == page else f"{p.stem}.html#code"
+    if page.startswith((LESSON_PREFIX, LAYER_PREFIX, NET_PREFIX)) and href.startswith("../../"):
+        return href[3:]  # derivations/lessons/, layers/ and nets/ are one folder deeper than book/
     return href  # book/ sits beside derivations/, so ../lab/x.py still names the same file
 
 
