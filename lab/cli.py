@@ -80,7 +80,8 @@ EPILOGS = {
         + EXIT.format(ok="built", wrong="a derivation has a LaTeX error or cites a missing equation (file:line)")
     ),
     "notebook": (
-        "examples:\n  lab notebook logistic_regression\n  lab notebook no_minimum -o lesson.ipynb\n\n"
+        "examples:\n  lab notebook logistic_regression\n  lab notebook no_minimum -o lesson.ipynb\n"
+        "  lab notebook nets/char_mlp\n\n"
         "To open one: .venv/bin/pip install -e '.[notebook]', then .venv/bin/jupyter lab NAME.ipynb\n"
         + EXIT.format(ok="written", wrong="(not used)").replace("; 1 (not used)", "")
     ),
@@ -264,14 +265,18 @@ def _parser() -> argparse.ArgumentParser:
 
     bk = sub.add_parser("book", help="build the study book into book/: each derivation beside its code, linked")
     bk.add_argument(
-        "name", nargs="?", help="the model, lesson or layer (layers/NAME) whose page to open (default: the index)"
+        "name",
+        nargs="?",
+        help="the model, lesson, layer (layers/NAME) or network (nets/NAME) whose page to open (default: the index)",
     )
     bk.add_argument("--open", action="store_true", help="open the page in the default web browser")
 
     nb = sub.add_parser(
-        "notebook", help="write a runnable Jupyter notebook of a model (derivation + training) or lesson"
+        "notebook", help="write a runnable Jupyter notebook of a model or network (derivation + training) or lesson"
     )
-    nb.add_argument("name", help="a model (lab models) or a lesson (derivations/lessons/NAME.md)")
+    nb.add_argument(
+        "name", help="a model (lab models), a lesson (derivations/lessons/NAME.md) or a network (nets/NAME)"
+    )
     nb.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: NAME.ipynb here)")
     return p
 
@@ -965,6 +970,7 @@ def _notebook(args) -> int:
     if args.output:
         _check_writable(args.output, "lab notebook: -o")
     path = notebook.write(args.name, args.output)
+    kind = {"net": "network"}.get(kind, kind)
     print(f"wrote {path}: the {kind} {args.name}; open it with .venv/bin/jupyter lab {path} "
           "(the notebook server is the optional extra: .venv/bin/pip install -e '.[notebook]')")  # fmt: skip
     return 0

@@ -51,6 +51,7 @@ LESSON_FIGSIZE = {
     "validation_curve": (6.5, 4.5),
     "timings": (6.5, 4.5),
     "spectra": (6.5, 4.5),
+    "boundary_errors": (7.0, 4.5),
 }
 #: The default learning rates of ``learning_rates``, as fractions of 2/L.
 FRACTIONS = (0.05, 0.5, 0.95, 1.1)
@@ -629,6 +630,31 @@ def network_curves(run, path, title: str | None = None) -> Figure:
     ax.set_title(title or f"{run.name}: loss of the next character")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    return _save(fig, path)
+
+
+def boundary_errors(rows, shares: dict, path, title: str = "Hand against true at each boundary") -> Figure:
+    """Each row's worst |hand − true| as a share of its tolerance (log scale), the rows (``rows``: boundaries and
+    parameters) from the loss down, one bar per backward and row (``shares``: label -> one share per row). A share
+    above 1 is wrong; a share of 0 (exact) is drawn at the axis's left end."""
+    fig, (ax,) = _figure("boundary_errors")
+    values = np.asarray([list(v) for v in shares.values()], dtype=float)
+    positive = values[values > 0]
+    floor = 10.0 ** np.floor(np.log10(min(positive.min(), 1e-3))) if positive.size else 1e-3
+    y = np.arange(len(rows))
+    height = 0.8 / max(len(shares), 1)
+    for i, (label, v) in enumerate(shares.items()):
+        drawn = np.maximum(np.asarray(list(v), dtype=float), floor)
+        ax.barh(y + (i - (len(shares) - 1) / 2) * height, drawn, height=height, left=floor / 10, label=label)
+    ax.axvline(1.0, color="black", lw=1, ls="--", label="the tolerance: above it, wrong")
+    ax.set_xscale("log")
+    ax.set_yticks(y, [f"d {r}" for r in rows])
+    ax.invert_yaxis()  # the loss at the top, as the backward reads
+    ax.set_xlabel("worst |hand − true| / tolerance (log scale)")
+    ax.set_ylabel("gradient of, from the loss down")
+    ax.set_title(title)
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(len(shares) + 1, 3), fontsize="small")
     return _save(fig, path)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lab.book import BuildError, build, run
-from lab.book.build import LAYERS, MODELS, ROOT, TAG, ToolMissing, cited, ensure_katex
+from lab.book.build import LAYERS, MODELS, NETS, ROOT, TAG, ToolMissing, cited, ensure_katex
 
 DERIV = ROOT / "derivations"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,7 +148,8 @@ def test_a_derivation_links_other_pages_and_shows_its_images_from_the_book(sourc
 
 LESSON = """# A demo lesson
 
-It links [a model](../linear_regression.md), [another lesson](other.md), and shows ![a figure](figures/demo.png).
+It links [a model](../linear_regression.md), [another lesson](other.md), [a file](../../lab/net.py), and shows
+![a figure](figures/demo.png).
 
 $$
 e_{k+1} = (I - \\eta H)\\, e_k . \\tag{1}
@@ -170,6 +171,7 @@ def test_a_lesson_gets_a_page_linked_from_the_index_and_to_the_models(sources):
     page = (out / "lesson-demo.html").read_text(encoding="utf-8")
     assert '<a href="linear_regression.html">a model</a>' in page
     assert '<a href="lesson-other.html">another lesson</a>' in page
+    assert '<a href="../lab/net.py">a file</a>' in page  # from derivations/lessons/, from book/: one folder less
     assert '<img src="figures/demo.png" alt="a figure"' in page and 'id="eq-1"' in page
     assert "katex" in page and "$$" not in page.split("<pre")[0]
     index = (out / "index.html").read_text(encoding="utf-8")
@@ -286,6 +288,10 @@ def _names() -> list[str]:
 
 def _layer_names() -> list[str]:
     return sorted(p.stem for p in LAYERS.glob("*.py") if not p.stem.startswith("_"))
+
+
+def _net_names() -> list[str]:
+    return sorted(p.stem for p in NETS.glob("*.py") if not p.stem.startswith("_"))
 
 
 PAGES = ["index", *_names()]
@@ -440,6 +446,24 @@ def test_the_figure_cache_sees_an_edit_to_any_file_of_the_optimizers_package(tmp
     assert B._figure_inputs("model source") != after_edit
 
 
+def test_a_network_s_figure_cache_sees_an_edit_to_the_composition_a_network_or_a_layer(tmp_path, monkeypatch):
+    """A network's run goes through lab/net.py, its file and every layer's forward and vjp: an edit to any of
+    them (or a new network file) draws its figure again."""
+    B = sys.modules["lab.book.build"]
+    rels = ("lab/plots.py", "lab/data.py", "lab/model.py", "lab/optim/__init__.py", "lab/optim/network.py",
+            "lab/net.py", "lab/nets/char_mlp.py", "lab/layers/linear.py")  # fmt: skip
+    for rel in rels:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n", encoding="utf-8")
+    monkeypatch.setattr(B, "ROOT", tmp_path)
+    assert B._figure_inputs("net source", network=True) != B._figure_inputs("net source")
+    for rel in ("lab/net.py", "lab/nets/char_mlp.py", "lab/nets/another.py", "lab/layers/linear.py",
+                "lab/optim/network.py"):  # fmt: skip
+        before = B._figure_inputs("net source", network=True)
+        (tmp_path / rel).write_text("# edited\n", encoding="utf-8")
+        assert B._figure_inputs("net source", network=True) != before, rel
+
+
 # -- the course: one reading order -------------------------------------------------------------------
 
 COURSE = """[[part]]
@@ -504,14 +528,15 @@ def test_the_lab_s_course_lists_every_model_and_lesson_once_in_the_seed_s_order(
     from lab.book.course import load
 
     lessons = sorted(p.stem for p in (DERIV / "lessons").glob("*.md") if not p.stem.startswith("_"))
-    course = load(DERIV, _names(), lessons, layers=_layer_names())
+    course = load(DERIV, _names(), lessons, layers=_layer_names(), nets=_net_names())
     assert course.problems == []
     keys = [s.key for s in course.steps]
-    everything = [*_names(), *(f"lessons/{n}" for n in lessons), *(f"layers/{n}" for n in _layer_names())]
+    everything = [*_names(), *(f"lessons/{n}" for n in lessons), *(f"layers/{n}" for n in _layer_names()),
+                  *(f"nets/{n}" for n in _net_names())]  # fmt: skip
     assert sorted(keys) == sorted(everything) and len(set(keys)) == len(keys)
     assert all(s.listed for s in course.steps), "the lab's own pages are all placed by hand"
     assert [p.title for p in course.parts][:3] == ["One feature", "Many features", "Classification"]
-    assert keys[0] == "linear_regression" and keys[-1] == "mlp"  # one feature first, the network last
+    assert keys[0] == "linear_regression" and keys[-1] == "nets/transformer"  # one feature first, the networks last
     # a lesson comes after every model it uses, and after a lesson it builds on
     for lesson in lessons:
         text = (DERIV / "lessons" / f"{lesson}.md").read_text(encoding="utf-8")
@@ -689,15 +714,16 @@ def test_the_lab_s_course_reads_the_layers_in_the_issue_s_order_before_the_netwo
     from lab.book.course import load
 
     lessons = sorted(p.stem for p in (DERIV / "lessons").glob("*.md") if not p.stem.startswith("_"))
-    course = load(DERIV, _names(), lessons, layers=_layer_names())
+    course = load(DERIV, _names(), lessons, layers=_layer_names(), nets=_net_names())
     keys = [s.key for s in course.steps]
     part = next(p for p in course.parts if p.title == "Layers")
     assert [s.key for s in part.steps] == [f"layers/{n}" for n in LAYER_ORDER]
     assert sorted(LAYER_ORDER) == _layer_names()  # every layer of the lab is placed by hand
     first, last = keys.index("layers/linear"), keys.index("layers/multi_head_attention")
-    assert all(keys.index(f"lessons/{n}") < first for n in lessons)  # after every lesson
+    network_lessons = ["backprop_by_hand"]  # a lesson on a network reads after the layers, with the networks
+    assert all(keys.index(f"lessons/{n}") < first for n in lessons if n not in network_lessons)  # after every lesson
     assert all(keys.index(n) < first for n in _names() if n != "mlp")  # after every model but the network
-    assert keys[last + 1 :] == ["mlp"]  # then the network
+    assert keys[last + 1 :] == ["mlp", "lessons/backprop_by_hand", "nets/char_mlp", "nets/transformer"]
     assert part.new == ("layer",)
 
 
@@ -707,7 +733,8 @@ def test_the_lab_s_course_reads_the_layers_in_the_issue_s_order_before_the_netwo
 def _course_pages() -> list[str]:
     from lab.book.course import load
 
-    return [s.page.removesuffix(".html") for s in load(DERIV, _names(), LESSON_PAGES, layers=_layer_names()).steps]
+    course = load(DERIV, _names(), LESSON_PAGES, layers=_layer_names(), nets=_net_names())
+    return [s.page.removesuffix(".html") for s in course.steps]
 
 
 def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_walks_it_back(book, browser):
@@ -825,3 +852,145 @@ def test_every_layer_page_loads_offline_and_each_citation_and_back_link_lands(bo
     assert clicked > 0 and page.problems == []
     page.close()
     assert f'href="layer-{name}.html"' in (book / "index.html").read_text(encoding="utf-8")
+
+
+# -- the networks: a page each, with a short training run ------------------------------------------------
+
+
+@pytest.fixture
+def net_sources(sources):
+    """The two models' copies, and copies of the lab's networks with their derivations."""
+    d, m, out = sources
+    (d / "nets").mkdir()
+    nets = d.parent / "nets"
+    nets.mkdir()
+    for n in _net_names():
+        shutil.copy(DERIV / "nets" / f"{n}.md", d / "nets" / f"{n}.md")
+        shutil.copy(NETS / f"{n}.py", nets / f"{n}.py")
+    return d, m, out, nets
+
+
+def _build_nets(net_sources, **kw):
+    d, m, out, nets = net_sources
+    return build(out, derivations=d, models=m, nets=nets, report=None, readme=None, figures=False, **kw)
+
+
+def test_a_network_gets_a_page_beside_its_file_with_citations_linked_both_ways(net_sources):
+    d, _, out, nets = net_sources
+    result = _build_nets(net_sources)
+    assert {"net-char_mlp", "net-transformer", *PAIR} <= set(result.built)
+    for name in _net_names():
+        page = (out / f"net-{name}.html").read_text(encoding="utf-8")
+        text = (d / "nets" / f"{name}.md").read_text(encoding="utf-8")
+        source = (nets / f"{name}.py").read_text(encoding="utf-8").splitlines()
+        assert f"<h1>nets/{name}</h1>" in page and "$$" not in page and "katex-error" not in page
+        for label in set(TAG.findall(text)):
+            assert f'id="eq-{label}"' in page
+        cites = 0
+        for i, line in enumerate(source, start=1):
+            assert f'id="L{i}"' in page
+            for label in cited(line):
+                assert f'<a class="cite" href="#eq-{label}">{label}</a>' in page  # code -> equation
+                cites += 1
+        assert cites > 0
+        for label in {lab for line in source for lab in cited(line)}:  # equation -> exactly the lines citing it
+            lines = [i for i, line in enumerate(source, start=1) if label in cited(line)]
+            eq = page[page.index(f'id="eq-{label}"') :]
+            word = "line" if len(lines) == 1 else "lines"
+            want = f"implemented at {word} " + ", ".join(f'<a class="back" href="#L{i}">{i}</a>' for i in lines)
+            assert want in eq[: eq.index("</div>")], (name, label)
+        assert f'<a href="#code"><code>lab/nets/{name}.py</code></a>' in page  # the derivation's link to its file
+        assert 'href="../lab/net.py"' in page  # ../../lab/net.py from derivations/nets/ is ../lab/net.py from book/
+        assert '<a href="#code">The network file</a>' in page and 'id="verification"' in page
+        assert 'id="trained"' in page and "Figures are off for this build" in page
+        assert f"lab notebook nets/{name}" in page  # its notebook (written for the lab's own derivations only)
+    transformer = (out / "net-transformer.html").read_text(encoding="utf-8")
+    assert '<a href="net-char_mlp.html">char_mlp.md</a>' in transformer  # a network's sibling derivation
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="net-char_mlp.html#trained"' in index and "network <code>nets/char_mlp</code>" in index
+    assert _build_nets(net_sources).built == []  # nothing changed, nothing rebuilt
+
+
+def test_a_network_s_card_reads_its_entry_and_lab_book_opens_its_page(net_sources, tmp_path, capsys):
+    d, m, out, nets = net_sources
+    report = tmp_path / "verify.json"
+    report.write_text(json.dumps([_entry(model="nets/char_mlp", cases=700)]), encoding="utf-8")
+    kw = dict(out=out, derivations=d, models=m, nets=nets, report=report, readme=None, figures=False)
+    assert run("nets/char_mlp", **kw) == 0
+    assert capsys.readouterr().out.rstrip().endswith("net-char_mlp.html")
+    page = (out / "net-char_mlp.html").read_text(encoding="utf-8")
+    card = page[page.index('id="verification"') : page.index('<nav class="toc"')]
+    assert ">verified<" in card and ">700<" in card and "none: a network is checked through its backward" in card
+    assert "has no entry for nets/transformer" in (out / "net-transformer.html").read_text(encoding="utf-8")
+    assert run("nets/nope", **kw) == 2
+
+
+def test_a_network_s_caption_states_the_run_it_drew(tmp_path):
+    """The caption's every number is the run's: the run is trained again from what the figure says it was, and
+    every figure the caption gives (steps, sizes, losses) is that run's."""
+    from lab.book import figures
+    from lab.nets import char_mlp
+    from lab.optim.network import UNIFORM, train
+
+    made = figures.network("nets/char_mlp", tmp_path / "char_mlp.png", steps=60)
+    assert made.path is not None and made.path.stat().st_size > 1000
+    d = made.data
+    again = train(char_mlp, steps=d["steps"], batch=d["batch"], lr=d["lr"], seed=d["seed"], sizes=d["sizes"])
+    assert (again.steps, again.train, again.validation) == (d["eval_steps"], d["train"], d["validation"])
+    assert again.final_validation == d["final_validation"] and again.samples == made.samples
+    assert d["parameters"] == sum(v.size for v in again.params.values()) and len(made.samples) == 10
+    said = [f"for {d['steps']} steps", f"batches of {d['batch']} windows", f"{d['block']} characters of context",
+            *(f"{k} = {v}" for k, v in d["sizes"].items()), f"{d['parameters']:,} parameters",
+            f"learning rate {d['lr']:g}", f"every {again.steps[0]} steps",
+            f"at step {again.steps[-1]} they read {again.train[-1]:.3f} (training) and "
+            f"{again.validation[-1]:.3f} (validation)", f"{d['validation_windows']:,} validation windows",
+            f"scores {again.final_validation:.3f} nats per character", f"log 27 = {UNIFORM:.3f}"]  # fmt: skip
+    for want in said:
+        assert want in made.caption, want
+    losses = {f"{v:.3f}" for v in (again.train[-1], again.validation[-1], again.final_validation, UNIFORM)}
+    assert set(re.findall(r"\b\d\.\d{3}\b", made.caption)) == losses  # no loss the run did not reach
+
+
+# -- the networks in a browser ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", _net_names())
+def test_every_network_page_shows_its_run_and_each_citation_and_back_link_lands(book, browser, name):
+    page = _open(browser, (book / f"net-{name}.html").as_uri())
+    page.evaluate("document.fonts.ready")
+    assert page.locator(".katex-error").count() == 0
+    text = (DERIV / "nets" / f"{name}.md").read_text(encoding="utf-8")
+    assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text)) > 0
+    # the figure, its caption and the sampled names are the run's, kept with the figure in the book's manifest
+    fig = json.loads((book / ".manifest.json").read_text(encoding="utf-8"))["figures"][f"net-{name}"]
+    data = fig["data"]
+    img = page.locator("#trained img")
+    img.evaluate("i => { i.loading = 'eager'; }")
+    page.wait_for_function("document.querySelector('#trained img').complete")
+    assert img.evaluate("i => i.naturalWidth") > 0
+    caption = page.locator("#trained figcaption").inner_text()
+    assert caption.startswith(fig["caption"])
+    said = (f"for {data['steps']} steps", f"{data['train'][-1]:.3f} (training)",
+            f"{data['validation'][-1]:.3f} (validation)", f"scores {data['final_validation']:.3f} nats")  # fmt: skip
+    for want in said:
+        assert want in caption, want
+    assert data["eval_steps"][-1] == data["steps"] and data["final_validation"] < data["validation"][0]  # it learned
+    shown = page.locator("#trained ol.samples li").all_inner_texts()
+    assert shown == [s or "(empty)" for s in fig["samples"]] and len(shown) == 10
+    assert page.locator("a.notebook").get_attribute("href") == f"notebooks/net-{name}.ipynb"
+    assert (book / "notebooks" / f"net-{name}.ipynb").stat().st_size > 1000  # lab notebook nets/NAME
+    clicked = 0
+    for selector in ("#code a.cite", ".eq .impl a.back"):
+        links = page.locator(selector)
+        for i in range(links.count()):
+            link = links.nth(i)
+            target = link.get_attribute("href")[1:]
+            link.click()
+            assert _landed(page, target) == LANDED, (selector, target)
+            clicked += 1
+    assert clicked > 0 and page.problems == []
+    page.close()
+    narrow = _open(browser, (book / f"net-{name}.html").as_uri() + "#trained", width=390, height=800)
+    assert narrow.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "sideways overflow at 390 px"
+    narrow.close()
+    assert f'href="net-{name}.html"' in (book / "index.html").read_text(encoding="utf-8")

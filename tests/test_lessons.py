@@ -74,6 +74,47 @@ def test_a_lesson_that_checks_nothing_or_fails_is_reported(tmp_path):
     assert "labels no equation" in " ".join(derivations.check_lesson(untagged).problems)
 
 
+NET_LESSON = """# A network's gradient
+
+The gradient at the logits is the probabilities minus the one-hot, over the batch:
+
+$$
+\\mathrm{d}z_b = (p_b - e_{y_b}) / B . \\tag{1}
+$$
+
+```python
+import numpy as np
+import lab.net as nets
+from lab.nets import char_mlp
+
+x = np.array([[0, 0, 5, 13], [0, 5, 13, 13]])
+P = char_mlp.init(x.shape, seed=0)
+said = {}
+nets.backward(char_mlp.NET, P, x, 1.0, record=lambda s, g: said.__setitem__(s, g))
+_, out, _ = nets.activations(char_mlp.NET, P, x)
+z = out["logits"][:, 0]
+p = np.exp(z - z.max(1, keepdims=True))
+p /= p.sum(1, keepdims=True)
+p[np.arange(2), x[:, -1]] -= 1
+assert np.allclose(said["logits"][:, 0], p / 2)          # (1)
+```
+"""
+
+
+def test_a_lesson_on_a_network_is_checked_through_the_layers_vjp(tmp_path):
+    """A lesson on a network reaches no model's grad, only the layers' vjp (through lab.net): its asserts are
+    held to a wrong vjp, and one that asserts nothing about them is unchecked."""
+    good = tmp_path / "net.md"
+    good.write_text(NET_LESSON, encoding="utf-8")
+    r = derivations.check_lesson(good)
+    assert r.status == "ok", r.problems
+    idle = tmp_path / "idle.md"
+    idle.write_text(NET_LESSON.replace('assert np.allclose(said["logits"][:, 0], p / 2)', "assert len(said) == 6"),
+                    encoding="utf-8")  # fmt: skip
+    r = derivations.check_lesson(idle)
+    assert r.status == "unchecked" and "asserts nothing about the lab's models or layers" in r.problems[0]
+
+
 def test_check_all_reports_lessons_under_their_own_name_not_as_orphans(tmp_path):
     """A lesson names no model: check_all calls it lessons/NAME, and it is no derivation without a model."""
     (tmp_path / "lessons").mkdir()

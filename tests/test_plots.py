@@ -310,6 +310,9 @@ def _lesson_figures(tmp_path):
          tmp_path / "f.png"),
         ("spectra", plots.spectra({"raw": [1e3, 1.0, 1e-2], "standardized": [3.0, 1.0, 0.5]}, tmp_path / "g.png"),
          tmp_path / "g.png"),
+        ("boundary_errors", plots.boundary_errors(["logits", "act", "emb.W"], {"right": [0.01, 0.0, 0.2],
+                                                  "a slip": [0.01, 30.0, 4e3]}, tmp_path / "h.png"),
+         tmp_path / "h.png"),
     ]  # fmt: skip
 
 

@@ -27,11 +27,14 @@ def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT, **bu
         print(f"lab: error: book: {e}", file=sys.stderr)
         return 2
     page = out / ("index.html" if name is None else f"{name}.html")
-    if name is not None and not page.exists():  # a lesson: lesson-NAME.html; a layer: layer-NAME.html
-        lesson, layer = (out / f"{kind}-{name.split('/')[-1]}.html" for kind in ("lesson", "layer"))
-        page = layer if name.startswith("layers/") or not lesson.exists() else lesson
+    if name is not None and not page.exists():  # a lesson: lesson-NAME.html; a layer: layer-NAME.html; a network
+        lesson, layer, net = (out / f"{kind}-{name.split('/')[-1]}.html" for kind in ("lesson", "layer", "net"))
+        if name.startswith("nets/"):
+            page = net
+        else:
+            page = layer if name.startswith("layers/") or not lesson.exists() else lesson
     if not page.exists():
-        print(f"lab: error: book: no page for {name!r}; the models, lessons and layers are listed in "
+        print(f"lab: error: book: no page for {name!r}; the models, lessons, layers and networks are listed in "
               f"{out / 'index.html'}", file=sys.stderr)  # fmt: skip
         return 2
     built = f"{len(result.built)} page(s) built, {len(result.kept)} unchanged"

@@ -1,7 +1,9 @@
 """Build the study book: one page per model, the derivation beside the code, linked both ways; one page
 per lesson (``derivations/lessons/NAME.md`` -> ``lesson-NAME.html``, its figures drawn by running its blocks);
 one page per layer (``derivations/layers/NAME.md`` beside ``lab/layers/NAME.py`` -> ``layer-NAME.html``, no
-figure and no notebook); and each model's and lesson's notebook in ``notebooks/`` (``lab.notebook``).
+figure and no notebook); one page per network (``derivations/nets/NAME.md`` beside ``lab/nets/NAME.py`` ->
+``net-NAME.html``, with the loss curve and sampled names of a short training run); and each model's, lesson's
+and network's notebook in ``notebooks/`` (``lab.notebook``).
 
 Sources: ``derivations/NAME.md`` (markdown-it-py with dollar math and tables) and
 ``lab/models/NAME.py`` (Pygments). All math of a build goes to KaTeX in one node
@@ -37,7 +39,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from lab.book.course import COURSE_FILE, Course, Step
+from lab.book.course import COURSE_FILE, SAID, Course, Step
 from lab.book.course import load as load_course
 from lab.derivations import CITE, TAG, cited, label_key
 
@@ -47,6 +49,7 @@ OUT = ROOT / "book"
 DERIVATIONS = ROOT / "derivations"
 MODELS = ROOT / "lab" / "models"
 LAYERS = ROOT / "lab" / "layers"
+NETS = ROOT / "lab" / "nets"
 README = ROOT / "README.md"
 #: Where ``make verify`` writes its JSON report, and the commit it ran on, for the verification cards.
 REPORT = ROOT / ".cache" / "verify.json"
@@ -61,6 +64,8 @@ LESSONS = "lessons"  # derivations/lessons/NAME.md: a chapter across models, on 
 LESSON_PREFIX = "lesson-"
 LAYER_DIR = "layers"  # derivations/layers/NAME.md beside lab/layers/NAME.py, on the page layer-NAME.html
 LAYER_PREFIX = "layer-"
+NET_DIR = "nets"  # derivations/nets/NAME.md beside lab/nets/NAME.py, on the page net-NAME.html
+NET_PREFIX = "net-"
 
 
 class BuildError(Exception):
@@ -230,7 +235,8 @@ class Derivation:
 
 
 def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dict[str, Path],
-                    lessons: set[str] = frozenset(), layers: set[str] = frozenset()) -> Derivation:  # fmt: skip
+                    lessons: set[str] = frozenset(), layers: set[str] = frozenset(),
+                    nets: set[str] = frozenset()) -> Derivation:  # fmt: skip
     """Markdown to HTML with a placeholder for each formula (typeset later, all pages in one batch)."""
     md = _markdown()
     tokens = md.parse(text)
@@ -286,7 +292,7 @@ def derivation_pane(text: str, rel: str, names: set[str], page: str, images: dic
 
     def link_open(self, tokens, idx, options, env):
         tok = tokens[idx]
-        tok.attrSet("href", _rewrite_href(tok.attrGet("href") or "", names, page, lessons, layers))
+        tok.attrSet("href", _rewrite_href(tok.attrGet("href") or "", names, page, lessons, layers, nets))
         return self.renderToken(tokens, idx, options, env)
 
     def table_open(self, tokens, idx, options, env):
@@ -330,10 +336,12 @@ def _lexer(lang: str):
 
 
 def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = frozenset(),
-                  layers: set[str] = frozenset()) -> str:  # fmt: skip
+                  layers: set[str] = frozenset(), nets: set[str] = frozenset()) -> str:  # fmt: skip
     """Links between sources become links between pages: NAME.md -> NAME.html, lab/models/NAME.py -> #code,
     lessons/NAME.md -> lesson-NAME.html (and, from a lesson, ../NAME.md -> NAME.html), layers/NAME.md ->
-    layer-NAME.html and lab/layers/NAME.py -> layer-NAME.html#code (from a layer, NAME.md is a layer too)."""
+    layer-NAME.html and lab/layers/NAME.py -> layer-NAME.html#code (from a layer, NAME.md is a layer too),
+    nets/NAME.md -> net-NAME.html and lab/nets/NAME.py -> net-NAME.html#code (from a network, NAME.md is a
+    network too); and ../../X, written from derivations/lessons/, layers/ or nets/, is ../X from book/."""
     if re.match(r"^[a-z]+:|^#", href):
         return href
     path, _, frag = href.partition("#")
@@ -352,10 +360,19 @@ def _rewrite_href(href: str, names: set[str], page: str, lessons: set[str] = fro
         return "#code" if page == LAYER_PREFIX + p.stem else f"{LAYER_PREFIX}{p.stem}.html#code"
     if on_layer and sibling:
         return href  # a layer's sibling is a layer, and this one has no page
+    on_net = page.startswith(NET_PREFIX)
+    if p.suffix == ".md" and p.stem in nets and (p.parent.name == NET_DIR or (on_net and sibling)):
+        return f"{NET_PREFIX}{p.stem}.html" + (f"#{frag}" if frag else "")
+    if p.suffix == ".py" and p.parent.name == NET_DIR and p.stem in nets:
+        return "#code" if page == NET_PREFIX + p.stem else f"{NET_PREFIX}{p.stem}.html#code"
+    if on_net and sibling:
+        return href  # a network's sibling is a network, and this one has no page
     if p.suffix == ".md" and p.stem in names and p.parent.name in ("", ".", "..", "derivations"):
         return f"{p.stem}.html" + (f"#{frag}" if frag else "")
     if p.suffix == ".py" and p.parent.name == "models" and p.stem in names:
         return "#code" if p.stem == page else f"{p.stem}.html#code"
+    if page.startswith((LESSON_PREFIX, LAYER_PREFIX, NET_PREFIX)) and href.startswith("../../"):
+        return href[3:]  # derivations/lessons/, layers/ and nets/ are one folder deeper than book/
     return href  # book/ sits beside derivations/, so ../lab/x.py still names the same file
 
 
@@ -443,6 +460,8 @@ def report_entry(r: dict, source: str = "") -> dict:
         where = str(counter.get("where") or "")
         if re.search(r"""^KIND\s*=\s*["']layer["']""", source, re.M):
             hessian = "none: a layer is checked through its vjp"
+        elif re.search(r"""^KIND\s*=\s*["']net["']""", source, re.M):
+            hessian = "none: a network is checked through its backward"
         elif not has:
             hessian = "none: this model has no hand Hessian"
         elif status == "pass":
@@ -602,7 +621,7 @@ def _course_nav(nav: Nav, step: Step) -> str:
     for i, pt in enumerate(nav.course.parts):
         steps = "".join(
             f'<li><a href="{s.page}"{" aria-current=page" if s is step else ""}><span class="num">{s.number}</span>'
-            f'{html.escape(nav.title(s))}</a> <span class="kind">{s.kind}</span></li>'
+            f'{html.escape(nav.title(s))}</a> <span class="kind">{SAID[s.kind]}</span></li>'
             for s in pt.steps
         )
         parts.append(f'<li><span class="pt">Part {i + 1}. {html.escape(pt.title)}</span><ol>{steps}</ol></li>')
@@ -631,7 +650,7 @@ def _pager(nav: Nav, step: Step) -> str:
             return f'<a class="{rel} edge" href="index.html"><small>{"start" if rel == "prev" else "end"} of the ' \
                    "course</small><span>the syllabus</span></a>"  # fmt: skip
         word = "← previous" if rel == "prev" else "next →"
-        return (f'<a class="{rel}" rel="{rel}" href="{s.page}"><small>{word}: step {s.number}, {s.kind}</small>'
+        return (f'<a class="{rel}" rel="{rel}" href="{s.page}"><small>{word}: step {s.number}, {SAID[s.kind]}</small>'
                 f"<span>{html.escape(nav.title(s))}</span></a>")  # fmt: skip
 
     return f'<nav class="pager" aria-label="previous and next step">{one(prev, "prev")}{one(nxt, "next")}</nav>\n'
@@ -651,21 +670,24 @@ def _toc(body: str, before: list[tuple[str, str]] = (), after: list[tuple[str, s
 
 
 NOTEBOOKS = "notebooks"  # book/notebooks/NAME.ipynb, written by lab.notebook when a page is built
+NOTEBOOK_KINDS = ("model", "net")  # the pages (besides the lessons) that have a notebook
 
 
-def _notebook_link(name: str) -> str:
-    return (f'<a class="notebook" href="{NOTEBOOKS}/{name}.ipynb" download title="a runnable Jupyter notebook of '
-            f'this page (lab notebook {name})">notebook ↓</a>')  # fmt: skip
+def _notebook_link(file: str, name: str | None = None) -> str:
+    """The link to book/notebooks/FILE.ipynb, made by ``lab notebook NAME`` (NAME: FILE unless said)."""
+    return (f'<a class="notebook" href="{NOTEBOOKS}/{file}.ipynb" download title="a runnable Jupyter notebook of '
+            f'this page (lab notebook {name or file})">notebook ↓</a>')  # fmt: skip
 
 
-def _write_notebook(out: Path, name: str, derivations: Path) -> None:
-    """book/notebooks/NAME.ipynb, for the lab's own derivations: a build from other sources (the tests' copies)
-    writes none, and its pages' notebook links lead nowhere."""
+def _write_notebook(out: Path, file: str, derivations: Path, name: str | None = None) -> None:
+    """book/notebooks/FILE.ipynb of ``lab notebook NAME`` (NAME: FILE unless said), for the lab's own
+    derivations: a build from other sources (the tests' copies) writes none, and its pages' notebook links
+    lead nowhere."""
     if derivations.resolve() != DERIVATIONS.resolve():
         return
     from lab.notebook import write
 
-    write(name, out / NOTEBOOKS / f"{name}.ipynb")
+    write(name or file, out / NOTEBOOKS / f"{file}.ipynb")
 
 
 def _docline(source: str) -> str:
@@ -675,7 +697,7 @@ def _docline(source: str) -> str:
 
 @dataclass
 class Page:
-    name: str  # the page's file stem: NAME for a model, layer-NAME for a layer
+    name: str  # the page's file stem: NAME for a model, layer-NAME for a layer, net-NAME for a network
     md_path: Path
     py_path: Path
     md_rel: str
@@ -686,27 +708,30 @@ class Page:
     figure_key: str
     deriv: Derivation | None = None
     code: Code | None = None
-    kind: str = "model"  # or "layer"
-    key: str = ""  # its name in the course and the report: NAME, or layers/NAME
+    kind: str = "model"  # or "layer", "net"
+    key: str = ""  # its name in the course and the report: NAME, layers/NAME or nets/NAME
 
     def __post_init__(self):
         self.key = self.key or self.name
 
 
 def _page_html(p: Page, nav: Nav, figure_html: str) -> str:
-    """A model's or a layer's page: the derivation beside the whole file. A layer has no figure or notebook."""
+    """A model's, a layer's or a network's page: the derivation beside the whole file. A layer has no figure or
+    notebook; a network's figure is its training run."""
     body = p.deriv.html
     for lab in p.deriv.tags:
         body = body.replace(f"@@IMPL:{lab}@@", _implemented(lab, p.code.cites.get(lab, [])))
     body = MATH_RE.sub(lambda m: p.deriv.math[int(m.group(1))].html, body)
-    step = nav.course.find(p.kind, p.key.removeprefix(f"{LAYER_DIR}/"))
-    model = p.kind == "model"
-    after = [("trained", "Trained"), ("code", "The model file")] if model else [("code", "The layer file")]
+    step = nav.course.find(p.kind, p.key.rpartition("/")[2])
+    trained = p.kind in ("model", "net")
+    file = {"model": "The model file", "layer": "The layer file", "net": "The network file"}[p.kind]
+    after = [("trained", "Trained"), ("code", file)] if trained else [("code", file)]
+    css = {"model": "", "layer": " layer-page", "net": " net-page"}[p.kind]
     return (
         _head(f"{p.key} · {SITE}")
-        + f'<body class="model-page{"" if model else " layer-page"}">\n<header class="top"><a class="home" '
+        + f'<body class="model-page{css}">\n<header class="top"><a class="home" '
         + f'href="index.html">{SITE}</a><span class="sep">/</span><h1>{html.escape(p.key)}</h1>'
-        + (_notebook_link(p.name) if model else "")
+        + (_notebook_link(p.name, p.key) if p.kind in NOTEBOOK_KINDS else "")
         + '<a class="jump" href="#code">code ↓</a></header>\n'
         + _course_nav(nav, step)
         + '<main class="split">\n<article class="pane derivation" id="derivation">\n'
@@ -725,11 +750,19 @@ def _page_html(p: Page, nav: Nav, figure_html: str) -> str:
 
 def _figure_html(name: str, fig: dict) -> str:
     if fig.get("file"):
+        samples = fig.get("samples") or []
+        listed = (
+            f'<p class="samples">{len(samples)} names sampled from the trained network, one symbol at a time:</p>'
+            '<ol class="samples">' + "".join(f"<li><code>{html.escape(s or '(empty)')}</code></li>" for s in samples)
+            + "</ol>"
+            if samples
+            else ""
+        )  # fmt: skip
         return (
             f'<section class="trained" id="trained"><h2>Trained</h2><figure><a href="figures/{fig["file"]}">'
             f'<img src="figures/{fig["file"]}" alt="{html.escape(fig["caption"])}" loading="lazy"></a>'
             f"<figcaption>{html.escape(fig['caption'])} Drawn by <code>lab.plots</code> when the book was built."
-            "</figcaption></figure></section>\n"
+            f"</figcaption></figure>{listed}</section>\n"
         )
     why = html.escape(fig["caption"])
     return f'<section class="trained" id="trained"><h2>Trained</h2><p class="nofig">{why}</p></section>\n'
@@ -765,12 +798,14 @@ def _index_html(nav: Nav, teaches: dict[str, str], report: dict, meta: dict, fig
                 links = (f'<a href="{s.page}#derivation">derivation</a> · <a href="{s.page}#code">code</a> · '
                          f'<a href="{s.page}#trained">trained</a>')  # fmt: skip
                 what = f"model <code>{s.name}</code>"
-            elif s.kind == "layer":
+            elif s.kind in ("layer", "net"):
                 r = report.get(s.key)
                 word, cls, _ = verdict(report_entry(r, sources.get(s.key, ""))) if r else ("not run", "none", "")
                 status = f' <span class="status {cls}">{html.escape(word)}</span>'
                 links = f'<a href="{s.page}#derivation">derivation</a> · <a href="{s.page}#code">code</a>'
-                what = f"layer <code>{s.key}</code>"
+                if s.kind == "net":
+                    links += f' · <a href="{s.page}#trained">trained</a>'
+                what = f"{SAID[s.kind]} <code>{s.key}</code>"
             else:
                 status, links, what = "", "", f"lesson <code>{s.name}</code>"
             steps.append(
@@ -807,7 +842,8 @@ def _index_html(nav: Nav, teaches: dict[str, str], report: dict, meta: dict, fig
         + '<body class="index-page">\n<header class="top"><a class="home" href="index.html">'
         + f'{SITE}</a><span class="sep">/</span><h1>the study book</h1></header>\n<main class="index">\n'
         + "<p>A course in the mathematics of training, read in this order: one feature, many features, "
-        + "classification, then the rest, the layers of a network, and a network. A model's or a layer's page puts "
+        + "classification, then the rest, the layers of a network, and networks. A model's, a layer's or a network's "
+        + "page puts "
         + "its derivation beside its code: every "
         + "<em>(eq. N)</em> in the code links to equation N, and every equation the code cites lists the lines that "
         + "implement it. A lesson's page runs across the models. Every page links the step before and after it. "
@@ -864,7 +900,7 @@ def _lab_sources_hash() -> str:
 
 def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, all_names: list[str], figures: bool,
                    force: bool, result: BuildResult, nav: Nav, nav_key: str,
-                   layers: list[str] = ()) -> list[tuple[str, str, str]]:  # fmt: skip
+                   layers: list[str] = (), nets: list[str] = ()) -> list[tuple[str, str, str]]:  # fmt: skip
     """Write lesson-NAME.html for each derivations/lessons/NAME.md, running its blocks to draw its figures into
     out/figures/ when ``figures``; return (stem, title, summary) for the index."""
     from lab.derivations import run_lesson
@@ -889,7 +925,8 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
             if failed:
                 problems.append(f"{rel}: {failed}")
                 continue
-        deriv = derivation_pane(text, rel, set(all_names), LESSON_PREFIX + p.stem, {}, set(stems), set(layers))
+        deriv = derivation_pane(text, rel, set(all_names), LESSON_PREFIX + p.stem, {}, set(stems), set(layers),
+                                set(nets))  # fmt: skip
         problems += deriv.problems
         rendered.append((p, text, key, deriv))
     items = [m for *_, deriv in rendered for m in deriv.math]
@@ -933,13 +970,17 @@ def _builder_hash() -> str:
     return _sha(*(p.name.encode() + p.read_bytes() for p in files))
 
 
-def _figure_inputs(py_text: str) -> str:
+def _figure_inputs(py_text: str, network: bool = False) -> str:
     """What a model's trained figure depends on: its file, the plots, the optimizers (every file of the package
     lab/optim/), the data, the model contract and the figure code. A path that is gone fails loudly here, so a
-    file moving into a package can never again leave the figure cache blind to its edits."""
+    file moving into a package can never again leave the figure cache blind to its edits. A network's run
+    (``network``) also depends on the composition (lab/net.py), every network file (lab/nets/) and every layer
+    (lab/layers/), whose forward and vjp it runs."""
     lab = ROOT / "lab"
     deps = [lab / "plots.py", *sorted((lab / "optim").rglob("*.py")), lab / "data.py", lab / "model.py",
             HERE / "figures.py"]  # fmt: skip
+    if network:
+        deps += [lab / "net.py", *sorted((lab / "nets").glob("*.py")), *sorted((lab / "layers").glob("*.py"))]
     return _sha(py_text, *(p.name.encode() + p.read_bytes() for p in deps))
 
 
@@ -975,6 +1016,7 @@ def build(
     derivations: Path = DERIVATIONS,
     models: Path = MODELS,
     layers: Path | None = None,
+    nets: Path | None = None,
     report: Path | None = REPORT,
     readme: Path | None = README,
     names: list[str] | None = None,
@@ -984,7 +1026,8 @@ def build(
     """Build (or bring up to date) the book in ``out``; raise BuildError listing every ``file:line`` problem.
 
     ``layers``: the folder of layer files (each with ``derivations/layers/NAME.md``); None is the lab's own
-    ``lab/layers`` when ``derivations`` is the lab's own, else no layers. ``names`` may name layers/NAME.
+    ``lab/layers`` when ``derivations`` is the lab's own, else no layers. ``nets``: the folder of network files
+    (each with ``derivations/nets/NAME.md``), the same way. ``names`` may name layers/NAME and nets/NAME.
     """
     t0 = time.perf_counter()
     out, derivations, models = Path(out), Path(derivations), Path(models)
@@ -992,10 +1035,14 @@ def build(
     all_names = sorted(p.stem for p in models.glob("*.py") if not p.stem.startswith("_"))
     if layers is None and derivations.resolve() == DERIVATIONS.resolve():
         layers = LAYERS
+    if nets is None and derivations.resolve() == DERIVATIONS.resolve():
+        nets = NETS
     layer_names = sorted(p.stem for p in Path(layers).glob("*.py") if not p.stem.startswith("_")) if layers else []
-    lay = f"{LAYER_DIR}/"
-    wanted = all_names if names is None else [n for n in names if not n.startswith(lay)]
+    net_names = sorted(p.stem for p in Path(nets).glob("*.py") if not p.stem.startswith("_")) if nets else []
+    lay, net = f"{LAYER_DIR}/", f"{NET_DIR}/"
+    wanted = all_names if names is None else [n for n in names if not n.startswith((lay, net))]
     wanted_layers = layer_names if names is None else [n.removeprefix(lay) for n in names if n.startswith(lay)]
+    wanted_nets = net_names if names is None else [n.removeprefix(net) for n in names if n.startswith(net)]
     problems = [f"{_rel(models)}/{n}.py: no such model" for n in wanted if n not in all_names]
     problems += [
         f"{_rel(derivations / (n + '.md'))}:1: missing: model {n} has no derivation"
@@ -1008,6 +1055,12 @@ def build(
         f"{_rel(derivations / LAYER_DIR / (n + '.md'))}:1: missing: layer {n} has no derivation"
         for n in wanted_layers
         if n in layer_names and not (derivations / LAYER_DIR / f"{n}.md").exists()
+    ]
+    problems += [f"{_rel(Path(nets or NETS))}/{n}.py: no such network" for n in wanted_nets if n not in net_names]
+    problems += [
+        f"{_rel(derivations / NET_DIR / (n + '.md'))}:1: missing: network {n} has no derivation"
+        for n in wanted_nets
+        if n in net_names and not (derivations / NET_DIR / f"{n}.md").exists()
     ]
     if problems:
         raise BuildError(problems)
@@ -1028,11 +1081,12 @@ def build(
 
     manifest.setdefault("lessons", {})
     lesson_stems = {p.stem for p in (derivations / LESSONS).glob("*.md") if not p.stem.startswith("_")}
-    course = load_course(derivations, all_names, sorted(lesson_stems), _rel(derivations / COURSE_FILE), layer_names)
+    course = load_course(derivations, all_names, sorted(lesson_stems), _rel(derivations / COURSE_FILE), layer_names,
+                         net_names)  # fmt: skip
     if course.problems:
         raise BuildError(course.problems)
     titles = {}
-    folder = {"model": "", "lesson": f"{LESSONS}/", "layer": f"{LAYER_DIR}/"}
+    folder = {"model": "", "lesson": f"{LESSONS}/", "layer": f"{LAYER_DIR}/", "net": f"{NET_DIR}/"}
     for s in course.steps:
         src = derivations / f"{folder[s.kind]}{s.name}.md"
         titles[s.key] = _lesson_title(src.read_text(encoding="utf-8"), s.name) if src.exists() else s.name
@@ -1078,6 +1132,26 @@ def build(
             )  # fmt: skip
         )
 
+    for n in wanted_nets:
+        md_path, py_path = derivations / NET_DIR / f"{n}.md", Path(nets) / f"{n}.py"
+        text, source = md_path.read_text(encoding="utf-8"), py_path.read_text(encoding="utf-8")
+        newest = max(md_path.stat().st_mtime, py_path.stat().st_mtime)
+        pages.append(
+            Page(
+                NET_PREFIX + n,
+                md_path,
+                py_path,
+                _rel(md_path),
+                _rel(py_path),
+                text,
+                source,
+                card(f"{net}{n}", rep, meta, newest, source, what="network"),
+                _figure_inputs(source, network=True) if figures else "off",
+                kind="net",
+                key=f"{net}{n}",
+            )  # fmt: skip
+        )
+
     def page_key(p: Page) -> str:
         return _sha(builder, p.text, p.source, p.card, p.figure_key, nav_key)
 
@@ -1092,7 +1166,7 @@ def build(
     for p in todo:
         page_images: dict[str, Path] = {}
         p.deriv = derivation_pane(p.text, p.md_rel, set(all_names), p.name, page_images, lesson_stems,
-                                  set(layer_names))  # fmt: skip
+                                  set(layer_names), set(net_names))  # fmt: skip
         for fname, src in page_images.items():
             images[fname] = (p.md_path.parent / src).resolve()
         p.code = code_pane(p.source, p.py_rel, set(p.deriv.tags), p.md_rel)
@@ -1118,19 +1192,22 @@ def build(
             shutil.copy2(src, figdir / fname)
     for p in todo:
         fig = {"caption": "Figures are off for this build (figures=False)."}
-        if figures and p.kind == "model":
+        if figures and p.kind in ("model", "net"):
             cached = manifest["figures"].get(p.name)
             fresh = cached and cached.get("key") == p.figure_key
             if fresh and (not cached.get("file") or (figdir / cached["file"]).exists()):
                 fig = cached
             else:
-                from lab.book.figures import trained
+                from lab.book.figures import network, trained
 
-                f = trained(p.name, figdir / f"{p.name}-trained.png")
+                draw = trained if p.kind == "model" else network
+                f = draw(p.key, figdir / f"{p.name}-trained.png")
                 fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
+                if p.kind == "net":
+                    fig |= {"samples": f.samples, "data": f.data}  # the run's numbers, which the caption states
                 manifest["figures"][p.name] = fig
                 result.figures_drawn.append(p.name)
-        page = _page_html(p, nav, _figure_html(p.name, fig) if p.kind == "model" else "")
+        page = _page_html(p, nav, _figure_html(p.name, fig) if p.kind in ("model", "net") else "")
         prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
         bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
         if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
@@ -1139,18 +1216,18 @@ def build(
                 [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
             )
         (out / f"{p.name}.html").write_text(page, encoding="utf-8")
-        if p.kind == "model":
-            _write_notebook(out, p.name, derivations)
+        if p.kind in NOTEBOOK_KINDS:
+            _write_notebook(out, p.name, derivations, p.key)
         manifest["pages"][p.name] = page_key(p)
         result.built.append(p.name)
     result.kept = [p.name for p in pages if p.name not in result.built]
-    for name in result.kept:
-        if name in all_names and not (out / NOTEBOOKS / f"{name}.ipynb").exists():
-            _write_notebook(out, name, derivations)
+    for p in pages:
+        if p.name in result.kept and p.kind in NOTEBOOK_KINDS and not (out / NOTEBOOKS / f"{p.name}.ipynb").exists():
+            _write_notebook(out, p.name, derivations, p.key)
 
     try:
         lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result, nav, nav_key,
-                                 layer_names)  # fmt: skip
+                                 layer_names, net_names)  # fmt: skip
     except BuildError:
         _save_manifest(man_path, manifest)
         raise
@@ -1160,6 +1237,7 @@ def build(
         shutil.copy2(src, figdir / src.name)
     sources = {n: (models / f"{n}.py").read_text(encoding="utf-8") for n in all_names}
     sources |= {f"{lay}{n}": (Path(layers) / f"{n}.py").read_text(encoding="utf-8") for n in layer_names}
+    sources |= {f"{net}{n}": (Path(nets) / f"{n}.py").read_text(encoding="utf-8") for n in net_names}
     summaries = {f"{LESSONS}/{stem}": summary for stem, _, summary in lessons}
     said = {s.key: s.teaches or (_docline(sources[s.key]) if s.kind != "lesson" else summaries.get(s.key, ""))
             for s in course.steps}  # fmt: skip
@@ -1169,7 +1247,8 @@ def build(
     index_key = _sha(builder, nav_key, json.dumps(said, sort_keys=True), statuses, meta.get("commit"),
                      meta.get("when"), *(f"{s.name}:{a}" for s, a in figs))  # fmt: skip
     if force or manifest.get("index") != index_key or not (out / "index.html").exists():
-        teaches = _typeset_inline(said, _rel(derivations / COURSE_FILE), set(all_names), lesson_stems, set(layer_names))
+        teaches = _typeset_inline(said, _rel(derivations / COURSE_FILE), set(all_names), lesson_stems, set(layer_names),
+                                  set(net_names))  # fmt: skip
         page = _index_html(nav, teaches, rep, meta, [(s.name, a) for s, a in figs], sources)
         (out / "index.html").write_text(page, encoding="utf-8")
         manifest["index"] = index_key
@@ -1180,9 +1259,9 @@ def build(
 
 
 def _typeset_inline(texts: dict[str, str], rel: str, names: set[str], lessons: set[str],
-                    layers: set[str] = frozenset()) -> dict[str, str]:  # fmt: skip
+                    layers: set[str] = frozenset(), nets: set[str] = frozenset()) -> dict[str, str]:  # fmt: skip
     """Short markdown (what a step teaches) to HTML, its $math$ typeset by KaTeX in one batch."""
-    rendered = {k: derivation_pane(t, rel, names, "index", {}, lessons, layers) for k, t in texts.items()}
+    rendered = {k: derivation_pane(t, rel, names, "index", {}, lessons, layers, nets) for k, t in texts.items()}
     items = [m for d in rendered.values() for m in d.math]
     problems = []
     for m, (h, err) in zip(items, typeset([(m.tex, m.display) for m in items]), strict=True):

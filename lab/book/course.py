@@ -1,10 +1,10 @@
 """The study book as a course: one declared reading order (``derivations/course.toml``), in parts.
 
 Every page of the book is a step of the course, so every page has a step before and after it. The order is
-declared once, in ``course.toml``; a model, lesson or layer it does not list (one just made by ``lab new``)
-is appended at the end of the part that takes new pages of its kind, so nothing the lab holds is ever left out.
-Without a ``course.toml`` (a book built from other sources) the course is the models, the lessons, then the
-layers, in alphabetical order.
+declared once, in ``course.toml``; a model, lesson, layer or network it does not list (one just made by
+``lab new``) is appended at the end of the part that takes new pages of its kind, so nothing the lab holds is
+ever left out. Without a ``course.toml`` (a book built from other sources) the course is the models, the
+lessons, the layers, then the networks, in alphabetical order.
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 COURSE_FILE = "course.toml"
-KINDS = {"model": "", "lesson": "lessons/", "layer": "layers/"}  # a step's kind, its prefix in course.toml
-PAGE_PREFIX = {"model": "", "lesson": "lesson-", "layer": "layer-"}  # layers/NAME -> layer-NAME.html
-MISSING = {"model": "lab/models/{}.py", "lesson": "derivations/lessons/{}.md", "layer": "lab/layers/{}.py"}
+KINDS = {"model": "", "lesson": "lessons/", "layer": "layers/", "net": "nets/"}  # a step's kind, its prefix
+PAGE_PREFIX = {"model": "", "lesson": "lesson-", "layer": "layer-", "net": "net-"}  # nets/NAME -> net-NAME.html
+MISSING = {"model": "lab/models/{}.py", "lesson": "derivations/lessons/{}.md", "layer": "lab/layers/{}.py",
+           "net": "lab/nets/{}.py"}  # fmt: skip
+#: How a page names its kind to a reader (the course list, the pager).
+SAID = {"model": "model", "lesson": "lesson", "layer": "layer", "net": "network"}
 
 
 @dataclass
 class Step:
-    kind: str  # "model", "lesson" or "layer"
+    kind: str  # "model", "lesson", "layer" or "net"
     name: str  # the file's stem
     part: int = 0  # the index of its part
     number: int = 0  # 1-based, across the whole course
@@ -69,7 +72,7 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def _kind_of(key: str) -> tuple[str, str]:
-    """A step of course.toml as (kind, name): NAME, lessons/NAME or layers/NAME."""
+    """A step of course.toml as (kind, name): NAME, lessons/NAME, layers/NAME or nets/NAME."""
     for kind, prefix in KINDS.items():
         if prefix and key.startswith(prefix):
             return kind, key.removeprefix(prefix)
@@ -77,18 +80,20 @@ def _kind_of(key: str) -> tuple[str, str]:
 
 
 def load(derivations: Path, models: list[str], lessons: list[str], rel: str | None = None,
-         layers: list[str] = ()) -> Course:  # fmt: skip
-    """The course over exactly these models, lessons and layers: the declared order, then what it does not list."""
+         layers: list[str] = (), nets: list[str] = ()) -> Course:  # fmt: skip
+    """The course over exactly these models, lessons, layers and networks: the declared order, then what it
+    does not list."""
     path = Path(derivations) / COURSE_FILE
     rel = rel or path.as_posix()
     have = {("model", n) for n in models} | {("lesson", n) for n in lessons} | {("layer", n) for n in layers}
+    have |= {("net", n) for n in nets}
     problems: list[str] = []
     if path.exists():
         text = path.read_text(encoding="utf-8")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            return Course(_default(models, lessons, layers), [f"{rel}:1: not valid TOML: {e}"])
+            return Course(_default(models, lessons, layers, nets), [f"{rel}:1: not valid TOML: {e}"])
         parts = []
         seen: dict[tuple[str, str], str] = {}
         for i, raw in enumerate(data.get("part", [])):
@@ -101,9 +106,8 @@ def load(derivations: Path, models: list[str], lessons: list[str], rel: str | No
             for key in raw.get("steps", []):
                 kind, name = _kind_of(key)
                 if "/" in name:
-                    problems.append(
-                        f"{rel}:{_line_of(text, key)}: {key}: a step is NAME (a model), lessons/NAME or layers/NAME"
-                    )
+                    problems.append(f"{rel}:{_line_of(text, key)}: {key}: a step is NAME (a model), lessons/NAME, "
+                                    "layers/NAME or nets/NAME")  # fmt: skip
                 elif (kind, name) not in have:
                     problems.append(f"{rel}:{_line_of(text, key)}: {key}: there is no {MISSING[kind].format(name)}")
                 elif (kind, name) in seen:
@@ -114,11 +118,11 @@ def load(derivations: Path, models: list[str], lessons: list[str], rel: str | No
             parts.append(part)
         if not parts:
             problems.append(f"{rel}:1: no [[part]]: the course needs at least one")
-            parts = _default(models, lessons, layers)
+            parts = _default(models, lessons, layers, nets)
     else:
-        parts = _default(models, lessons, layers)
+        parts = _default(models, lessons, layers, nets)
     listed = {(s.kind, s.name) for p in parts for s in p.steps}
-    for kind, names in (("model", models), ("lesson", lessons), ("layer", layers)):
+    for kind, names in (("model", models), ("lesson", lessons), ("layer", layers), ("net", nets)):
         home = next((i for i, p in enumerate(parts) if kind in p.new), len(parts) - 1)
         for n in sorted(names):
             if (kind, n) not in listed:
@@ -132,8 +136,9 @@ def load(derivations: Path, models: list[str], lessons: list[str], rel: str | No
     return Course(parts, problems)
 
 
-def _default(models: list[str], lessons: list[str], layers: list[str] = ()) -> list[Part]:
+def _default(models: list[str], lessons: list[str], layers: list[str] = (), nets: list[str] = ()) -> list[Part]:
     parts = [Part("Models", new=("model",)), Part("Lessons", new=("lesson",))] if lessons else [
         Part("Models", new=("model", "lesson"))
     ]  # fmt: skip
-    return parts + [Part("Layers", new=("layer",))] if layers else parts
+    parts += [Part("Layers", new=("layer",))] if layers else []
+    return parts + [Part("Networks", new=("net",))] if nets else parts

@@ -14,7 +14,8 @@ A lesson is ``derivations/lessons/NAME.md``: a chapter across models, named by n
 It is checked the same way (its blocks run in one namespace; it labels its equations), with
 ``FIGURES`` in the namespace, a folder its blocks draw their figures into (a temporary one here,
 ``book/figures/`` when the book is built). Its result is named ``lessons/NAME``; it is "unchecked"
-when its blocks still pass with every model's ``grad`` made wrong.
+when its blocks still pass with every model's ``grad`` and every layer's ``vjp`` made wrong (a lesson
+on a network reaches the layers' ``vjp`` through ``lab.net``, never a model's ``grad``).
 """
 
 from __future__ import annotations
@@ -193,7 +194,8 @@ def run_lesson(path: Path, figures: Path) -> str:
 
 def check_lesson(path: Path, figures: Path | None = None) -> DerivationResult:
     """Run one lesson's blocks (drawing its figures into ``figures``, a temporary folder by default), check that
-    it labels its equations, and that its asserts notice a wrong ``grad`` in the models it uses."""
+    it labels its equations, and that its asserts notice a wrong ``grad`` in the models it uses, or a wrong
+    ``vjp`` in the layers."""
     result = DerivationResult(lesson_name(path))
     text = path.read_text(encoding="utf-8")
     found = blocks(text)
@@ -210,12 +212,24 @@ def check_lesson(path: Path, figures: Path | None = None) -> DerivationResult:
             with contextlib.ExitStack() as stack:
                 for m in registry.all_models():
                     stack.enter_context(_wrong_grad(m))
+                for layer in _layer_modules():
+                    stack.enter_context(_wrong_vjp(layer))
                 noticed = run_lesson(path, Path(tmp) / "wrong")
             if not noticed:
                 result.unchecked = True
-                result.problems.append(f"{path.name} asserts nothing about the lab's models: its blocks pass even "
-                                       "when every grad returns 1.5 × grad + 0.1")  # fmt: skip
+                result.problems.append(f"{path.name} asserts nothing about the lab's models or layers: its blocks "
+                                       "pass even when every grad returns 1.5 × grad + 0.1, and every layer's vjp "
+                                       "1.5 × vjp + 0.1")  # fmt: skip
     return result
+
+
+def _layer_modules() -> list:
+    """The modules of ``lab/layers/`` (whose ``vjp`` a network's backward calls)."""
+    import importlib
+
+    from lab import layer
+
+    return [importlib.import_module(f"lab.{n.replace('/', '.')}") for n in layer.names()]
 
 
 def check_lessons(root: Path = registry.DERIVATIONS / LESSONS) -> list[DerivationResult]:
