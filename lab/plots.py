@@ -712,6 +712,19 @@ def main(argv: list[str] | None = None) -> int:
     optimizer_comparison(logit, X3, y3, out / "optimizer_comparison.png")
     written.append("optimizer_comparison.png")
 
+    from lab import data
+    from lab.net import get as get_net
+    from lab.net import network_of
+    from lab.optim.network import train as train_network
+
+    names = data.surnames(args.seed)  # a short run on a few thousand names: a second or two
+    few = data.Names(names.train[:3000], names.validation[:400], names.test[:1])
+    network = network_of(get_net("nets/char_mlp"))
+    run = train_network(network, steps=400, lr=network.TRAIN["lr"], sizes={"C": 10, "H": 64}, evals=10, names=few,
+                        seed=args.seed)  # fmt: skip
+    network_curves(run, out / "network_curves.png", title="char_mlp: 400 steps on 3,000 training names")
+    written.append("network_curves.png")
+
     for name in written:
         print(out / name)
     return 0
