@@ -276,12 +276,8 @@ def _layer_face(name: str, module: types.ModuleType, tapped: bool = False) -> ty
     else:
         face.init = module.init
         face.forward = functools.partial(forward, module.NET)
-        face.vjp = vjp if vjp is getattr(module, "vjp", None) else functools.partial(_plain_vjp, vjp)
+        face.vjp = vjp
     return face
-
-
-def _plain_vjp(vjp, params, x, dout):
-    return vjp(params, x, dout)
 
 
 def _tapped_init(module, shape, *, seed=0) -> dict:

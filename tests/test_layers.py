@@ -7,7 +7,6 @@ file must pass. The registry's layers are verified in full by ``make verify``; h
 is searched on every size and a few drawn examples, where its slip shows on most draws.
 """
 
-import ast
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +17,10 @@ from lab.model import ModelError, load
 from lab.verify.explain.mutations import SLIPS, slipped
 from lab.verify.search.engine import verify
 from lab.verify.vocabulary import Status
+from tests.declared import declared
 
 OUTSIDE = Path(__file__).resolve().parent / "outside" / "layers"
 FILES = sorted(p for p in OUTSIDE.glob("*.py") if not p.name.startswith("_"))
-
-
-def _declared(path: Path, name: str):
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    return None
 
 
 def test_the_registry_holds_the_course_layers_each_with_its_derivation():
@@ -41,7 +34,7 @@ def test_the_registry_holds_the_course_layers_each_with_its_derivation():
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_outside_layer_verdict(path):
-    expect = _declared(path, "EXPECT")
+    expect = declared(path, "EXPECT")
     assert expect in ("verified", "wrong"), f"{path.name} declares EXPECT = {expect!r}"
     r = verify(load(str(path)), "ci", examples=6)
     diagnosis = r.failure.diagnosis if r.failure is not None else ""
@@ -49,7 +42,7 @@ def test_outside_layer_verdict(path):
         assert r.status == Status.PASS, f"{r.message} | {diagnosis}"
         assert r.cases >= 100
     else:
-        trap = _declared(path, "TRAP")
+        trap = declared(path, "TRAP")
         assert r.status == Status.FAIL, f"the slip {trap} passed: {r.cases} cases checked"
         assert diagnosis
         if trap in UNNAMED:

@@ -1,6 +1,5 @@
 """Networks (lab/net.py, lab/nets/): composition, the boundary table, the stage or junction named, training."""
 
-import ast
 import dataclasses
 import functools
 import types
@@ -15,16 +14,10 @@ from lab.model import ModelError, load
 from lab.verify import SLIPS, boundary_table, check, plain_case, slipped, verify
 from lab.verify.runtime.source_key import code_key
 from lab.verify.vocabulary import Status
+from tests.declared import declared
 
 OUTSIDE = Path(__file__).parent / "outside" / "nets"
 FILES = sorted(p for p in OUTSIDE.glob("*.py") if not p.name.startswith("_"))
-
-
-def _declared(path: Path, name: str):
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return ast.literal_eval(node.value)
-    return None
 
 
 @functools.cache
@@ -64,7 +57,7 @@ def test_each_network_verifies_under_ci(name):
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_outside_network_verdict_names_the_stage_or_junction(path):
-    expect = _declared(path, "EXPECT")
+    expect = declared(path, "EXPECT")
     assert expect in ("verified", "wrong"), f"{path.name} declares EXPECT = {expect!r}"
     r = _report(str(path), 2)
     if expect == "verified":
@@ -73,8 +66,8 @@ def test_outside_network_verdict_names_the_stage_or_junction(path):
         return
     assert r.status == Status.FAIL, f"{path.name} passed: {r.cases} cases checked"
     diagnosis = r.failure.diagnosis
-    assert _declared(path, "NAMED") in diagnosis, diagnosis
-    stage = _declared(path, "STAGE")
+    assert declared(path, "NAMED") in diagnosis, diagnosis
+    stage = declared(path, "STAGE")
     if stage:
         assert diagnosis.startswith(f"at {stage} ("), diagnosis
 

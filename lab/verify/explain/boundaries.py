@@ -171,15 +171,15 @@ def _fault(model: Model, net: nets.Net, t: Table, hand, ref, tol, ev) -> str:
             uses.setdefault(source, []).append((s, key, transposed))
     dout = np.asarray(t.case.X, dtype=float).reshape(())
     checked: dict = {}
-    walked = [s for s in _order(net) if isinstance(s, nets.Stage)]
-    deepest = {
-        k: max((u[0] for u in us), key=lambda st: [w.name for w in walked].index(st.name)) for k, us in uses.items()
-    }
+    rank = {s.name: i for i, s in enumerate(st for st in _order(net) if isinstance(st, nets.Stage))}
+    deepest = {k: max((u[0] for u in us), key=lambda st: rank[st.name]) for k, us in uses.items()}
+
+    def upstream(s):  # the true gradient reaching stage s: dout itself for the loss
+        return dout if s is net.stages[-1] else np.asarray(ref[nets.TAP + s.name])
 
     def alone(s):  # the stage's vjp judged alone, at its input and the true gradient reaching it
         if s.name not in checked:
-            upstream = dout if s is net.stages[-1] else np.asarray(ref[nets.TAP + s.name])
-            checked[s.name] = _alone(s, net, nets.stage_params(s, params), inputs[s.name], targets, upstream)
+            checked[s.name] = _alone(s, net, nets.stage_params(s, params), inputs[s.name], targets, upstream(s))
         return checked[s.name]
 
     for s in _order(net):
@@ -201,8 +201,8 @@ def _fault(model: Model, net: nets.Net, t: Table, hand, ref, tol, ev) -> str:
                 return f"at {label}: given the right dout, {_parts(check)}: {said}"
         # every stage is right alone: the junction around this one is not
         if bad_in:
-            upstream = dout if s is net.stages[-1] else np.asarray(ref[nets.TAP + s.name])
-            return _junction_in(net, s, fed, hand, ref, tol, ev, inputs[s.name], nets.stage_params(s, params), upstream)
+            sp = nets.stage_params(s, params)
+            return _junction_in(net, s, fed, hand, ref, tol, ev, inputs[s.name], sp, upstream(s))
         return _junction_tied(bad[0], uses[bad[0]], hand, ref, tol, ev, inputs, params)
     first = next(r for r in t.rows if r.key in wrong)
     return f"unexplained: the hand gradient differs first at {first.name}, and no stage fails alone"
