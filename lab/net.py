@@ -205,11 +205,14 @@ def backward(net: Net, params: dict, x, dout, record=None) -> tuple[dict, None]:
     last = net.stages[-1]
     dp, _ = last.layer.vjp({net.loss_param: inputs[last.name]}, targets, dout, **dict(last.hyper))
     g = dp[net.loss_param]  # the gradient at the last boundary
-    grads = {k: np.zeros_like(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
+    grads: dict = {}
     groups = by_stage(params)
     for s in reversed(net.stages[:-1]):
         g = _backward(s, params, inputs, g, grads, record, groups)
-    return grads, None
+    for k, v in params.items():  # a parameter no stage reads has gradient 0
+        if k not in grads:
+            grads[k] = np.zeros_like(np.asarray(v, dtype=np.float64))
+    return {k: grads[k] for k in params}, None
 
 
 def _backward(s, params, inputs, g, grads, record, groups):
@@ -222,10 +225,15 @@ def _backward(s, params, inputs, g, grads, record, groups):
         return g + h  # the skip's gradient plus the body's
     dp, dx = s.layer.vjp(stage_params(s, params, np, groups), inputs[s.name], g, **dict(s.hyper))
     for key in groups[s.name] if s.name in groups else ():
-        grads[f"{s.name}.{key}"] += dp[key]
+        _add(grads, f"{s.name}.{key}", dp[key])
     for key, source, transposed in s.tied:  # a tied weight's gradient is the sum over its uses
-        grads[source] += dp[key].T if transposed else dp[key]
+        _add(grads, source, dp[key].T if transposed else dp[key])
     return dx
+
+
+def _add(grads: dict, key: str, g) -> None:
+    """grads[key] + g, a new array: never a sum written into an array that a layer returned."""
+    grads[key] = g if key not in grads else grads[key] + g
 
 
 # -- the network as the verifier sees it -------------------------------------------------------

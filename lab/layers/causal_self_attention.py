@@ -58,7 +58,7 @@ def vjp(params, x, dout):
     q, k, v = x @ Wq, x @ Wk, x @ Wv
     p = _softmax_masked(q @ k.transpose(0, 2, 1) / np.sqrt(D))  # masked weights are exactly 0
     y = p @ v  # (B, T, D)
-    dWo = np.einsum("btd,btc->dc", y, dout)  # (eq. 7)
+    dWo = rows(y).T @ rows(dout)  # a sum over b and t, as one matrix product   (eq. 7)
     dy = dout @ Wo.T  # (eq. 7)
     dp = dy @ v.transpose(0, 2, 1)  # (B, T, T)   (eq. 8)
     dv = p.transpose(0, 2, 1) @ dy  # (B, T, D)   (eq. 8)
@@ -67,10 +67,11 @@ def vjp(params, x, dout):
     ds = ds / np.sqrt(D)  # the forward's 1/sqrt(D) comes back (eq. 10)
     dq = ds @ k  # (eq. 10)
     dk = ds.transpose(0, 2, 1) @ q  # (eq. 10)
-    grads = {
-        "Wq": np.einsum("btc,btd->cd", x, dq),  # (eq. 11)
-        "Wk": np.einsum("btc,btd->cd", x, dk),
-        "Wv": np.einsum("btc,btd->cd", x, dv),
-        "Wo": dWo,
-    }
+    X = rows(x)
+    grads = {"Wq": X.T @ rows(dq), "Wk": X.T @ rows(dk), "Wv": X.T @ rows(dv), "Wo": dWo}  # (eq. 11)
     return grads, dq @ Wq.T + dk @ Wk.T + dv @ Wv.T  # x feeds q, k and v: three terms (eq. 11)
+
+
+def rows(a):
+    """(B, T, K) → (B·T, K): every position a row, so that a sum over b and t is one matrix product."""
+    return np.reshape(a, (-1, a.shape[-1]))

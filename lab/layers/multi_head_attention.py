@@ -64,17 +64,18 @@ def vjp(params, x, dout):
     e = np.exp(s - np.max(s, axis=-1, keepdims=True))
     p = e / np.sum(e, axis=-1, keepdims=True)  # masked weights are exactly 0
     y = merge(p @ v, np)  # (B, T, H·D)
-    dWo = np.einsum("btd,btc->dc", y, dout)  # (eq. 7)
+    dWo = rows(y).T @ rows(dout)  # a sum over b and t, as one matrix product   (eq. 7)
     dy = split(dout @ Wo.T, np)  # merge's backward is split (eqs. 7, 11)
     dp = dy @ v.transpose(0, 1, 3, 2)  # (B, H, T, T)   (eq. 8)
     dv = p.transpose(0, 1, 3, 2) @ dy  # (eq. 8)
     ds = p * (dp - np.sum(p * dp, axis=-1, keepdims=True)) / np.sqrt(D)  # D per head (eqs. 9, 10)
     dq, dk = ds @ k, ds.transpose(0, 1, 3, 2) @ q  # (eq. 10)
     dq, dk, dv = merge(dq, np), merge(dk, np), merge(dv, np)  # split's backward is merge (eq. 11)
-    grads = {
-        "Wq": np.einsum("btc,btd->cd", x, dq),
-        "Wk": np.einsum("btc,btd->cd", x, dk),
-        "Wv": np.einsum("btc,btd->cd", x, dv),
-        "Wo": dWo,
-    }
+    X = rows(x)
+    grads = {"Wq": X.T @ rows(dq), "Wk": X.T @ rows(dk), "Wv": X.T @ rows(dv), "Wo": dWo}  # (eq. 11)
     return grads, dq @ Wq.T + dk @ Wk.T + dv @ Wv.T  # (eq. 11)
+
+
+def rows(a):
+    """(B, T, K) → (B·T, K): every position a row, so that a sum over b and t is one matrix product."""
+    return np.reshape(a, (-1, a.shape[-1]))
