@@ -97,6 +97,33 @@ def _zero(x):
 # bound is ∞ either way; each rule says why.
 
 
+#: The constant arrays of the program being traced, by shape, dtype and value: a rule's 0, η or ∞ beside
+#: an array is one broadcast per program, not one per use (None outside a trace of :func:`bounded`).
+_fills: dict | None = None
+
+
+def _const(value: float, like):
+    """``value`` in an array shaped and typed like ``like``."""
+    shape, dtype = jnp.shape(like), jnp.result_type(like)
+    if _fills is None:
+        return jax.lax.full(shape, value, dtype)
+    key = (shape, str(dtype), value)
+    if key not in _fills:
+        _fills[key] = jax.lax.full(shape, value, dtype)
+    return _fills[key]
+
+
+def _where(cond, x, y):
+    """``jnp.where(cond, x, y)``, x or y a float: where the condition and the arrays have one shape, one
+    select, with no broadcast or conversion of its own."""
+    like = y if isinstance(x, float) else x
+    if jnp.shape(cond) != jnp.shape(like) or not isinstance(x, float) and jnp.shape(y) != jnp.shape(x):
+        return jnp.where(cond, x, y)  # operands of other shapes (a (1, 1) beside a (4, 1)): broadcast them
+    x = _const(x, like) if isinstance(x, float) else x
+    y = _const(y, like) if isinstance(y, float) else y
+    return jax.lax.select(cond, x, y)
+
+
 def _filled(vals, errs):
     """The errors with None made zeros, for the rules that do not leave exact terms out."""
     return [_zero(v) if e is None else e for v, e in zip(vals, errs, strict=True)]
@@ -141,14 +168,14 @@ def _round(c, sizes=(), ac=None):
             big = s if big is None else jnp.maximum(big, s)
     if big is None:
         return r
-    return jnp.where((ac == jnp.inf) & (big == jnp.inf), 0.0, r)
+    return _where((ac == jnp.inf) & (big == jnp.inf), 0.0, r)
 
 
 def _times(size, err):
     """|a|·e_b, where an exact operand (e_b = 0) adds nothing however large |a| is (−inf · 0 error).
     ``size`` is (|a|, known finite): a finite |a| times a zero error is 0 already."""
     s, finite = size
-    return s * err if finite else jnp.where(err == 0, 0.0, s * err)
+    return s * err if finite else _where(err == 0, 0.0, s * err)
 
 
 def _lib(c, ulps=C_F):
@@ -181,8 +208,9 @@ def _sum_rounding(a, b, c):
         lost = 0.0
     else:
         small = traced[0] if len(traced) == 1 else jnp.minimum(*traced)
-        lost = jnp.where(small >= _TWO_SUM_MIN, 0.0, ETA)
-    return jnp.where(exact, lost, _round(c, (sa, sb)))
+        lost = _where(small >= _TWO_SUM_MIN, 0.0, _const(ETA, c))
+    rounding = _round(c, (sa, sb))
+    return _where(exact, lost if not isinstance(lost, float) else _const(lost, c), rounding)
 
 
 def _add(v, e, c, p):
@@ -645,7 +673,7 @@ SUBJAXPR = {
 }
 
 
-def _fills(prim, params) -> bool:
+def _fills_out_of_bounds(prim, params) -> bool:
     """Whether ``prim`` puts a value of its own where it reads out of bounds (a gather's NaN fill), so
     that it moves zero errors into nonzero ones."""
     mode = params.get("mode") if prim.name == "gather" else None
@@ -673,7 +701,7 @@ def _structural(prim, vals, errs, params):
         if all(e is None for e in errs[1:]):
             return [None]
         ins = [vals[0]] + _filled(vals[1:], errs[1:])
-    elif all(e is None for v, e in zip(vals, errs, strict=True) if _is_float(v)) and not _fills(prim, params):
+    elif all(e is None for v, e in zip(vals, errs, strict=True) if _is_float(v)) and not _fills_out_of_bounds(prim, params):
         return [None] * (n_out if prim.multiple_results else 1)
     else:
         ins = [(_zero(v) if e is None else e) if _is_float(v) else v for v, e in zip(vals, errs, strict=True)]
@@ -725,8 +753,8 @@ def _eval(jaxpr, consts, args, errs):
             elif name in RULES:
                 rule = RULES[name]
                 out_errs = [rule(vals, es if rule in _TAKES_EXACT else _filled(vals, es), outs[0], eqn.params)]
-                if RULES[name] in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
-                    out_errs = [None if e is None else jnp.where(jnp.isnan(e), jnp.inf, e) for e in out_errs]
+                if rule in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
+                    out_errs = [None if e is None else _where(e != e, jnp.inf, e) for e in out_errs]
             else:
                 approximated.add(name)
                 try:
@@ -783,8 +811,13 @@ def bounded(f: Callable) -> Callable:
         # The rules' jnp functions are jitted: under a trace each call would become a nested call, to
         # be traced, inlined and lowered (about half of tracing). Without jit their primitives go
         # straight into the program; they are the same primitives.
-        with jax.disable_jit():
-            outs, errs = _eval(closed.jaxpr, closed.consts, flat, [None] * len(flat))
+        global _fills
+        _fills = {}
+        try:
+            with jax.disable_jit():
+                outs, errs = _eval(closed.jaxpr, closed.consts, flat, [None] * len(flat))
+        finally:
+            _fills = None
         errs = [_zero(o) if e is None else e for o, e in zip(outs, errs, strict=True)]
         out_tree = jax.tree_util.tree_structure(out_shape)
         return jax.tree_util.tree_unflatten(out_tree, outs), jax.tree_util.tree_unflatten(out_tree, errs)
