@@ -709,6 +709,35 @@ def _structural(prim, vals, errs, params):
     return list(out) if prim.multiple_results else [out]
 
 
+#: The equations already evaluated in the program being traced, by primitive, parameters and the very
+#: values and errors they read (see :func:`_same_work`).
+_done: dict = {}
+
+
+def _same_work(eqn, ins):
+    """A key for an equation that repeats one evaluated before: the same primitive and parameters applied
+    to the same values with the same errors, as when the forward pass of ``jax.jvp`` repeats that of
+    ``jax.grad``. Its values and bounds are the same; XLA would merge the two copies, after tracing,
+    lowering and optimizing both. None for what cannot be keyed (a sub-program, an unhashable parameter)."""
+    if eqn.primitive.name in SUBJAXPR or eqn.effects:
+        return None
+    reads = []
+    for val, err in ins:
+        if isinstance(val, jax.core.Tracer):
+            reads.append((id(val), id(err)))
+        else:
+            k = _known(val)
+            if k is None:
+                return None  # a constant array
+            reads.append((type(val).__name__, str(k.dtype), k.item(), id(err)))  # a Python float is weakly typed
+    try:
+        key = (eqn.primitive, tuple(sorted(eqn.params.items())), tuple(reads))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _eval(jaxpr, consts, args, errs):
     env: dict = {}
 
@@ -731,6 +760,11 @@ def _eval(jaxpr, consts, args, errs):
         vals = [a for a, _ in ins]
         es = [e for _, e in ins]
         name = eqn.primitive.name
+        key = _same_work(eqn, ins)
+        if key is not None and key in _done:
+            for var, (val, err) in zip(eqn.outvars, _done[key][1], strict=True):
+                write(var, val, err)
+            continue
         if name in SUBJAXPR and SUBJAXPR[name] in eqn.params:
             sub = eqn.params[SUBJAXPR[name]]
             inner, inner_consts = (sub.jaxpr, sub.consts) if hasattr(sub, "jaxpr") else (sub, ())
@@ -761,8 +795,11 @@ def _eval(jaxpr, consts, args, errs):
                     out_errs = _linearized(eqn, vals, _filled(vals, es), outs)
                 except (NotImplementedError, TypeError, ValueError):  # no jvp either: no bound, no traceback
                     out_errs = [jnp.full(jnp.shape(o), jnp.inf) if _is_float(o) else None for o in outs]
+        out_errs = [err if _is_float(val) else None for val, err in zip(outs, out_errs, strict=True)]
         for var, val, err in zip(eqn.outvars, outs, out_errs, strict=True):
-            write(var, val, err if _is_float(val) else None)
+            write(var, val, err)
+        if key is not None:
+            _done[key] = (ins, list(zip(outs, out_errs, strict=True)))  # ins: keeps the ids in the key alive
     results = [read(v) for v in jaxpr.outvars]
     return [r for r, _ in results], [e for _, e in results]
 
@@ -818,6 +855,7 @@ def bounded(f: Callable) -> Callable:
                 outs, errs = _eval(closed.jaxpr, closed.consts, flat, [None] * len(flat))
         finally:
             _fills = None
+            _done.clear()
         errs = [_zero(o) if e is None else e for o, e in zip(outs, errs, strict=True)]
         out_tree = jax.tree_util.tree_structure(out_shape)
         return jax.tree_util.tree_unflatten(out_tree, outs), jax.tree_util.tree_unflatten(out_tree, errs)
