@@ -42,6 +42,12 @@ x**0.5 at 0) the primitive is evaluated at the ends of the error interval. A rul
 that meets 0·∞ gives ∞, never NaN: a NaN bound would silently pass every test. An infinite value
 that comes from an infinite input (a −inf mask) is exact: −inf + 1 is −inf, and an exact operand adds
 no error however large the other is; an overflow, from finite inputs, keeps an infinite bound.
+
+The program stays small: a value known to be exact (an input, a literal or constant, an integer, and
+what moves them) carries no error array, and its rule leaves out the terms its zero error would
+multiply (the bounds are the same numbers; tests/test_rounding_same.py holds them to the
+interpreter's earlier, plainer program bit for bit); an equation that repeats one already evaluated
+reuses its value and bound.
 """
 
 from __future__ import annotations
