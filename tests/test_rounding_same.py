@@ -79,7 +79,7 @@ def _grid():
     [
         lambda a, b: [a + b, a - b, a * b, a / b, jnp.maximum(a, b)],
         lambda a, b: [(a * 1.1) + b, (a * 1.1) * b, (a * 1.1) / b, b / (a * 1.1), (a * 1.1) - 2.0],
-        lambda a, b: [a / 0.8, 2.0 * a, a * jnp.inf, a + 1.0, (a * 1.1) / 3.0, (a * 1.1) * 0.0],
+        lambda a, b: [a / 0.8, 2.0 * a, a * jnp.inf, a + 1.0, (a * 1.1) / 3.0, (a * 1.1) * 0.0, (a * 1.1) * -0.0],
         lambda a, b: [jnp.exp(a), jnp.log(a), jnp.log1p(a), jnp.tanh(a), jax.nn.sigmoid(a), jnp.sqrt(a)],
         lambda a, b: [jnp.exp(a * 1.1), jnp.log(a * 1.1), jnp.sqrt(a * 1.1), a**2, a**-2, (a * 1.1) ** 3],
         lambda a, b: [jax.lax.rsqrt(a), jax.lax.rsqrt(a * 1.1), jnp.expm1(a), jax.scipy.special.erf(a * 1.1)],

@@ -720,12 +720,16 @@ def _structural(prim, vals, errs, params):
 _done: dict = {}
 
 
+#: Primitives whose every call draws anew.
+_STATEFUL = {"rng_uniform"}
+
+
 def _same_work(eqn, ins):
     """A key for an equation that repeats one evaluated before: the same primitive and parameters applied
     to the same values with the same errors, as when the forward pass of ``jax.jvp`` repeats that of
     ``jax.grad``. Its values and bounds are the same; XLA would merge the two copies, after tracing,
     lowering and optimizing both. None for what cannot be keyed (a sub-program, an unhashable parameter)."""
-    if eqn.primitive.name in SUBJAXPR or eqn.effects:
+    if eqn.primitive.name in SUBJAXPR or eqn.primitive.name in _STATEFUL or eqn.effects:
         return None
     reads = []
     for val, err in ins:
@@ -735,7 +739,8 @@ def _same_work(eqn, ins):
             k = _known(val)
             if k is None:
                 return None  # a constant array
-            reads.append((type(val).__name__, str(k.dtype), k.item(), id(err)))  # a Python float is weakly typed
+            # by its bytes (0.0 and −0.0 differ); a Python float is weakly typed, a NumPy one is not
+            reads.append((type(val).__name__, str(k.dtype), k.tobytes(), id(err)))
     try:
         key = (eqn.primitive, tuple(sorted(eqn.params.items())), tuple(reads))
         hash(key)
