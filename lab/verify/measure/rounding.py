@@ -42,12 +42,20 @@ x**0.5 at 0) the primitive is evaluated at the ends of the error interval. A rul
 that meets 0·∞ gives ∞, never NaN: a NaN bound would silently pass every test. An infinite value
 that comes from an infinite input (a −inf mask) is exact: −inf + 1 is −inf, and an exact operand adds
 no error however large the other is; an overflow, from finite inputs, keeps an infinite bound.
+
+The program stays small: a value known to be exact (an input, a literal or constant, an integer, and
+what moves them) carries no error array, and its rule leaves out the terms its zero error would
+multiply (the bounds are the same numbers; tests/test_rounding_same.py holds them to the
+interpreter's earlier, plainer program bit for bit); an equation that repeats one already evaluated
+reuses its value and bound.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+
+import numpy as np
 
 from lab.verify.runtime.jax_config import jax, jnp
 
@@ -87,25 +95,93 @@ def _zero(x):
     return jnp.zeros(jnp.shape(x), jnp.result_type(x) if _is_float(x) else jnp.float64)
 
 
-def _round(c, inputs=()):
-    """u|c| + η; but nothing where c is infinite because an input is (−inf + 1 is −inf exactly: a mask,
-    not an overflow; an input that overflowed carries an infinite error of its own)."""
-    r = U * jnp.abs(c) + ETA
-    if inputs:
-        r = jnp.where(jnp.isinf(c) & _any_inf(inputs), 0.0, r)
-    return r
+# Errors are arrays, or None for an error known while tracing to be exactly 0: the inputs (exact by
+# definition), literals and constants, integer and boolean values, and whatever moves or combines
+# them without rounding. A rule given None leaves out the terms it would multiply, which are exact
+# zeros, so the program holds no arithmetic on arrays of zeros. Where such a term is not 0 but NaN
+# (0 · ∞, when a value it multiplies is infinite), a term that is kept is infinite or NaN too, and the
+# bound is ∞ either way; each rule says why.
 
 
-def _any_inf(xs):
-    out = False
-    for x in xs:
-        out = out | jnp.isinf(x)
+#: The constant arrays of the program being traced, by shape, dtype and value: a rule's 0, η or ∞ beside
+#: an array is one broadcast per program, not one per use (None outside a trace of :func:`bounded`).
+_fills: dict | None = None
+
+
+def _const(value: float, like):
+    """``value`` in an array shaped and typed like ``like``."""
+    shape, dtype = jnp.shape(like), jnp.result_type(like)
+    if _fills is None:
+        return jax.lax.full(shape, value, dtype)
+    key = (shape, str(dtype), value)
+    if key not in _fills:
+        _fills[key] = jax.lax.full(shape, value, dtype)
+    return _fills[key]
+
+
+def _where(cond, x, y):
+    """``jnp.where(cond, x, y)``, x or y a float: where the condition and the arrays have one shape, one
+    select, with no broadcast or conversion of its own."""
+    like = y if isinstance(x, float) else x
+    if jnp.shape(cond) != jnp.shape(like) or not isinstance(x, float) and jnp.shape(y) != jnp.shape(x):
+        return jnp.where(cond, x, y)  # operands of other shapes (a (1, 1) beside a (4, 1)): broadcast them
+    x = _const(x, like) if isinstance(x, float) else x
+    y = _const(y, like) if isinstance(y, float) else y
+    return jax.lax.select(cond, x, y)
+
+
+def _filled(vals, errs):
+    """The errors with None made zeros, for the rules that do not leave exact terms out."""
+    return [_zero(v) if e is None else e for v, e in zip(vals, errs, strict=True)]
+
+
+def _sum_of(*terms):
+    """The terms that are not None added left to right (None is an exact 0, and x + 0 is x)."""
+    out = None
+    for t in terms:
+        if t is not None:
+            out = t if out is None else out + t
     return out
 
 
+def _known(x):
+    """The value of a scalar literal or constant, known while tracing, as a NumPy scalar; else None."""
+    if isinstance(x, jax.core.Tracer) or np.ndim(x) != 0:
+        return None
+    return np.asarray(x)
+
+
+def _size(x):
+    """(|x|, whether x is known to be finite while tracing)."""
+    k = _known(x)
+    if k is not None:
+        return np.abs(k), bool(np.isfinite(k))
+    return jnp.abs(x), False
+
+
+def _round(c, sizes=(), ac=None):
+    """u|c| + η; but nothing where c is infinite because an input is (−inf + 1 is −inf exactly: a mask,
+    not an overflow; an input that overflowed carries an infinite error of its own).
+
+    ``sizes`` are the inputs' (|x|, known finite) from :func:`_size`. An input is infinite where the
+    largest of their sizes is: max is NaN where an input is NaN, but then c (a sum or product) is NaN,
+    not infinite, and the mask is not read. ``ac`` is |c| if the rule has it already."""
+    ac = jnp.abs(c) if ac is None else ac
+    r = U * ac + ETA
+    big = None
+    for s, finite in sizes:
+        if not finite:
+            big = s if big is None else jnp.maximum(big, s)
+    if big is None:
+        return r
+    return _where((ac == jnp.inf) & (big == jnp.inf), 0.0, r)
+
+
 def _times(size, err):
-    """|a|·e_b, where an exact operand (e_b = 0) adds nothing however large |a| is (−inf · 0 error)."""
-    return jnp.where(err == 0, 0.0, size * err)
+    """|a|·e_b, where an exact operand (e_b = 0) adds nothing however large |a| is (−inf · 0 error).
+    ``size`` is (|a|, known finite): a finite |a| times a zero error is 0 already."""
+    s, finite = size
+    return s * err if finite else _where(err == 0, 0.0, s * err)
 
 
 def _lib(c, ulps=C_F):
@@ -124,35 +200,69 @@ def _sum_rounding(a, b, c):
 
     Exactness is read off Knuth's TwoSum, which computes a + b − c without error in round-to-nearest
     (XLA does not reassociate float arithmetic) when every summand's last bit is a normal number.
-    A smaller summand (zero, or a subnormal that XLA reads as zero) may be lost: η, no less.
+    A smaller summand (zero, or a subnormal that XLA reads as zero) may be lost: η, no less. Where c
+    is not finite TwoSum's residual is NaN (c − (c − a) is ∞ − ∞ or NaN), so never 0: not exact. A NaN
+    summand makes c NaN, so the smaller of |a| and |b| decides "normal" wherever it is read.
     """
+    sa, sb = _size(a), _size(b)
     bb = c - a
-    exact = jnp.isfinite(c) & ((a - (c - bb)) + (b - bb) == 0)
-    normal = (jnp.abs(a) >= _TWO_SUM_MIN) & (jnp.abs(b) >= _TWO_SUM_MIN)
-    return jnp.where(exact, jnp.where(normal, 0.0, ETA), _round(c, (a, b)))
+    exact = (a - (c - bb)) + (b - bb) == 0
+    traced = [s for x, (s, _) in ((a, sa), (b, sb)) if _known(x) is None]
+    if any(_known(x) is not None and not s >= _TWO_SUM_MIN for x, (s, _) in ((a, sa), (b, sb))):
+        lost = ETA  # a literal below the smallest normal (x + 0.0)
+    elif not traced:
+        lost = 0.0
+    else:
+        small = traced[0] if len(traced) == 1 else jnp.minimum(*traced)
+        lost = _where(small >= _TWO_SUM_MIN, 0.0, _const(ETA, c))
+    rounding = _round(c, (sa, sb))
+    return _where(exact, lost if not isinstance(lost, float) else _const(lost, c), rounding)
 
 
 def _add(v, e, c, p):
-    return e[0] + e[1] + _sum_rounding(v[0], v[1], c)
+    return _sum_of(e[0], e[1], _sum_rounding(v[0], v[1], c))
 
 
 def _sub(v, e, c, p):
-    return e[0] + e[1] + _sum_rounding(v[0], -v[1], c)
+    b = _known(v[1])
+    return _sum_of(e[0], e[1], _sum_rounding(v[0], -v[1] if b is None else -b, c))
 
 
 def _mul(v, e, c, p):
-    a, b = v
-    return _times(jnp.abs(a), e[1]) + _times(jnp.abs(b), e[0]) + e[0] * e[1] + _round(c, v)
+    # an exact operand leaves out e_a e_b: 0, or NaN where the other error is ∞ or NaN, and then |a| e_b
+    # (e_b ≠ 0) is ∞ or NaN too
+    (a, b), (ea, eb) = v, e
+    sa, sb = _size(a), _size(b)
+    return _sum_of(
+        None if eb is None else _times(sa, eb),
+        None if ea is None else _times(sb, ea),
+        None if ea is None or eb is None else ea * eb,
+        _round(c, (sa, sb)),
+    )
 
 
 def _div(v, e, c, p):
     # two roundings, not one: XLA rewrites a / b as a · fl(1/b) where b is a constant (x / 0.8, x / √2
     # folded) and a / √b as a · rsqrt(b) (measured: 1.5 u|c| off for x / 0.8)
-    b = jnp.abs(v[1])
-    ok = b > e[1]
-    return (
-        jnp.where(ok, (e[0] + jnp.abs(c) * e[1]) / jnp.where(ok, b - e[1], 1.0), jnp.inf) + _round(c) + U * jnp.abs(c)
-    )
+    (ea, eb), ac = e, jnp.abs(c)
+    if eb is not None:
+        b = jnp.abs(v[1])
+        ok = b > eb
+        through = jnp.where(ok, _sum_of(ea, ac * eb) / jnp.where(ok, b - eb, 1.0), jnp.inf)
+    elif ea is None:
+        # both exact: the term is 0, or ∞ where |b| = 0 or NaN, and there c = a / b is ∞ or NaN, and
+        # so is the rounding term: ∞ either way
+        through = None
+    else:
+        # an exact b leaves out |c| e_b, NaN only where c is not finite, and then so is the rounding term
+        kb = _known(v[1])
+        if kb is not None and np.isfinite(kb) and kb != 0:
+            through = ea / np.abs(kb)
+        else:
+            b = jnp.abs(v[1])
+            ok = b > 0
+            through = jnp.where(ok, ea / jnp.where(ok, b, 1.0), jnp.inf)
+    return _sum_of(through, _round(c, ac=ac), U * ac)
 
 
 def _same(v, e, c, p):
@@ -160,24 +270,39 @@ def _same(v, e, c, p):
 
 
 def _maxmin(v, e, c, p):
-    return jnp.maximum(e[0], e[1])
+    if e[0] is None and e[1] is None:
+        return None
+    return jnp.maximum(*[0.0 if x is None else x for x in e])
+
+
+# A function's rule given an exact argument: its slope term is (finite slope) · 0 = 0, NaN only where c
+# is infinite or NaN, where the library term c_f u |c| is ∞ or NaN too.
 
 
 def _exp(v, e, c, p):
+    if e[0] is None:
+        return _lib(c)
     return jnp.abs(c) * jnp.expm1(e[0]) + _lib(c)
 
 
 def _expm1(v, e, c, p):
+    if e[0] is None:
+        return _lib(c, C_EXPM1)
     return jnp.abs(c + 1.0) * jnp.expm1(e[0]) + _lib(c, C_EXPM1)
 
 
 def _exp2(v, e, c, p):
     # XLA computes 2^x as e^{x ln 2}: the rounding of x and ln 2 in x ln 2 grows the error by up to 2|x| ln 2 ulps
     # (700 ulps near |x| = 1000, the referee's kernel test)
-    return jnp.abs(c) * jnp.expm1(math.log(2.0) * e[0]) + _lib(c, C_F + 2 * math.log(2.0) * jnp.abs(v[0]))
+    lib = _lib(c, C_F + 2 * math.log(2.0) * jnp.abs(v[0]))
+    if e[0] is None:
+        return lib
+    return jnp.abs(c) * jnp.expm1(math.log(2.0) * e[0]) + lib
 
 
 def _log(v, e, c, p):
+    if e[0] is None:  # the term is 0 where a > 0, and ∞ where a = 0 or NaN: there c is −∞ or NaN
+        return _lib(c)
     a = jnp.abs(v[0])
     r = jnp.where(a > e[0], e[0] / jnp.where(a > 0, a, 1.0), 1.0)
     return jnp.where(r < 1.0, -jnp.log1p(-jnp.minimum(r, 0.5)) * jnp.where(r < 0.5, 1.0, jnp.inf), jnp.inf) + _lib(c)
@@ -189,14 +314,20 @@ def _log1p(v, e, c, p):
 
 
 def _logistic(v, e, c, p):
+    if e[0] is None:
+        return C_TANH * U * jnp.abs(c) + ETA
     return c * (1.0 - c) * jnp.exp(e[0]) * e[0] + C_TANH * U * jnp.abs(c) + ETA
 
 
 def _tanh(v, e, c, p):
+    if e[0] is None:
+        return C_TANH * U * jnp.abs(c) + ETA
     return (1.0 - c * c) * jnp.exp(2.0 * e[0]) * e[0] + C_TANH * U * jnp.abs(c) + ETA
 
 
 def _sqrt(v, e, c, p):
+    if e[0] is None:  # e/(√lo + |c|) and √e are 0
+        return _round(c)
     lo = jnp.maximum(v[0] - e[0], 0.0)
     return jnp.where(lo > 0, e[0] / (jnp.sqrt(lo) + jnp.abs(c)), jnp.sqrt(e[0])) + _round(c)
 
@@ -206,6 +337,8 @@ def _rsqrt(v, e, c, p):
     # subnormal a as 0 (rsqrt = inf), so one is taken as no lower than 0: an infinite bound. XLA's
     # rsqrt was measured 1.44 ulps off at most (1/√a, two roundings): c_f = 4.
     a = v[0]
+    if e[0] is None:
+        return jnp.where(a >= ETA, 0.0, jnp.inf) + _lib(c)
     lo = jnp.where(a >= ETA, a - e[0], 0.0)
     ok = lo > 0
     slope = jnp.where(ok, jax.lax.rsqrt(jnp.where(ok, lo, 1.0)) / (2.0 * jnp.where(ok, lo, 1.0)), jnp.inf)
@@ -220,16 +353,19 @@ def _erf_slope(v, e):
 
 def _erf(v, e, c, p):
     # XLA's erf was measured 1.33 ulps off at most (tests/test_layer_primitives.py): c_f = 4
-    return _erf_slope(v, e) + _lib(c)
+    return _sum_of(None if e[0] is None else _erf_slope(v, e), _lib(c))
 
 
 def _erfc(v, e, c, p):
     tail = jnp.clip(v[0], 0.0, 32.0)  # erfc is 1 to 2 for a < 0, and 0 in float64 past 27
-    return _erf_slope(v, e) + _lib(c, C_ERFC + C_ERFC_TAIL * tail * tail)
+    return _sum_of(None if e[0] is None else _erf_slope(v, e), _lib(c, C_ERFC + C_ERFC_TAIL * tail * tail))
 
 
 def _integer_pow(v, e, c, p):
     k = p["y"]
+    if e[0] is None and k != 0:  # k |a|^{k−1} · 0: NaN only where |a|^{k−1} overflows, and then so does c
+        return abs(k) * _round(c)
+    e = _filled(v, e)
     a = jnp.abs(v[0]) + e[0]
     if k >= 0:
         return abs(k) * a ** (abs(k) - 1) * e[0] + abs(k) * _round(c)
@@ -262,6 +398,8 @@ def _pow(v, e, c, p):
 
 
 def _square(v, e, c, p):
+    if e[0] is None:  # 2|a| · 0: NaN only where a, and so c, is infinite
+        return _round(c)
     return 2.0 * jnp.abs(v[0]) * e[0] + e[0] * e[0] + _round(c)
 
 
@@ -269,18 +407,20 @@ def _reduce_sum(v, e, c, p):
     a = v[0]
     m = math.prod(a.shape[i] for i in p["axes"])
     s = jax.lax.reduce_sum_p.bind(jnp.abs(a), **p)
-    return jax.lax.reduce_sum_p.bind(e[0], **p) + gamma(max(m - 1, 0)) * s + m * ETA
+    moved = None if e[0] is None else jax.lax.reduce_sum_p.bind(e[0], **p)
+    return _sum_of(moved, gamma(max(m - 1, 0)) * s, m * ETA)
 
 
 def _reduce_max(v, e, c, p):
+    if e[0] is None:
+        return None
     return jax.lax.reduce_max_p.bind(e[0], axes=p["axes"], out_sharding=p.get("out_sharding"))
 
 
 def _cumsum(v, e, c, p):
     m = v[0].shape[p["axis"]]
-    return jax.lax.cumsum(e[0], axis=p["axis"], reverse=p["reverse"]) + gamma(m) * jax.lax.cumsum(
-        jnp.abs(v[0]), axis=p["axis"], reverse=p["reverse"]
-    )
+    moved = None if e[0] is None else jax.lax.cumsum(e[0], axis=p["axis"], reverse=p["reverse"])
+    return _sum_of(moved, gamma(m) * jax.lax.cumsum(jnp.abs(v[0]), axis=p["axis"], reverse=p["reverse"]))
 
 
 def _scatter_add(v, e, c, p):
@@ -288,20 +428,33 @@ def _scatter_add(v, e, c, p):
     op, idx, upd = v
     m = math.prod(idx.shape[:-1]) + 1
     scatter = jax.lax.scatter_add_p.bind
-    return scatter(e[0], idx, e[2], **p) + gamma(m) * scatter(jnp.abs(op), idx, jnp.abs(upd), **p) + m * ETA
+    moved = None
+    if e[0] is not None or e[2] is not None:
+        moved = scatter(*_filled([op, idx, upd], [e[0], idx, e[2]]), **p)
+    return _sum_of(moved, gamma(m) * scatter(jnp.abs(op), idx, jnp.abs(upd), **p), m * ETA)
 
 
 def _dot_general(v, e, c, p):
-    a, b = v
+    # An exact operand leaves out its products: |A| · 0 is 0 but where a row of A meets an ∞ or NaN
+    # (Σ 0 · |B_kj| is NaN where column j of B holds one); there γ_K |A||B| is ∞ or NaN too (K ≥ 1).
+    (a, b), (ea, eb) = v, e
     (ca, _), _ = p["dimension_numbers"]
     k = math.prod(a.shape[i] for i in ca)
     dot = jax.lax.dot_general_p.bind
     aa, ab = jnp.abs(a), jnp.abs(b)
-    return gamma(k) * dot(aa, ab, **p) + dot(aa, e[1], **p) + dot(e[0], ab, **p) + dot(e[0], e[1], **p) + 2 * k * ETA
+    return _sum_of(
+        gamma(k) * dot(aa, ab, **p),
+        None if eb is None else dot(aa, eb, **p),
+        None if ea is None else dot(ea, ab, **p),
+        None if ea is None or eb is None else dot(ea, eb, **p),
+        2 * k * ETA,
+    )
 
 
 def _cummax(v, e, c, p):
     # |max(a + δ) − max(a)| ≤ max |δ|, prefix by prefix
+    if e[0] is None:
+        return None
     return jax.lax.cummax(e[0], axis=p["axis"], reverse=p["reverse"])
 
 
@@ -309,11 +462,13 @@ def _reduce_window_sum(v, e, c, p):
     """A window's sum: a sum of m = ∏ window entries (padding and base dilation add exact zeros)."""
     m = math.prod(p["window_dimensions"])
     rws = jax.lax.reduce_window_sum_p.bind
-    return rws(e[0], **p) + gamma(max(m - 1, 0)) * rws(jnp.abs(v[0]), **p) + m * ETA
+    return _sum_of(None if e[0] is None else rws(e[0], **p), gamma(max(m - 1, 0)) * rws(jnp.abs(v[0]), **p), m * ETA)
 
 
 def _reduce_window_max(v, e, c, p):
     # the largest error in the window; a window of padding only is −inf exactly (error 0, not −inf)
+    if e[0] is None:
+        return None
     return jnp.maximum(jax.lax.reduce_window_max_p.bind(e[0], **p), 0.0)
 
 
@@ -328,23 +483,29 @@ def _select_and_scatter_add(v, e, c, p):
     source, operand = v
     k = _windows_per_entry(p)
     sas = jax.lax.select_and_scatter_add_p.bind
-    return sas(e[0], operand, **p) + gamma(k) * sas(jnp.abs(source), operand, **p) + k * ETA
+    moved = None if e[0] is None else sas(e[0], operand, **p)
+    return _sum_of(moved, gamma(k) * sas(jnp.abs(source), operand, **p), k * ETA)
 
 
 def _select_and_gather_add(v, e, c, p):
     """Max pooling's jvp: the tangent at the entry float64 selects, moved without arithmetic."""
-    return jax.lax.select_and_gather_add_p.bind(e[0], v[1], **p)
+    return jax.lax.select_and_gather_add_p.bind(_filled(v, e)[0], v[1], **p)
 
 
 def _conv(v, e, c, p):
-    """As dot: each output sums K products, K = the rhs's size over its output-feature dimension."""
-    a, b = v
+    """As dot: each output sums K products, K = the rhs's size over its output-feature dimension.
+    An exact operand leaves out its products, as for dot (the same pairs of entries meet in each)."""
+    (a, b), (ea, eb) = v, e
     rhs_out = p["dimension_numbers"].rhs_spec[0]
     k = math.prod(b.shape) // max(b.shape[rhs_out], 1)
     conv = jax.lax.conv_general_dilated_p.bind
     aa, ab = jnp.abs(a), jnp.abs(b)
-    through = conv(aa, e[1], **p) + conv(e[0], ab, **p) + conv(e[0], e[1], **p)
-    return gamma(k) * conv(aa, ab, **p) + through + 2 * k * ETA
+    through = _sum_of(
+        None if eb is None else conv(aa, eb, **p),
+        None if ea is None else conv(ea, ab, **p),
+        None if ea is None or eb is None else conv(ea, eb, **p),
+    )
+    return _sum_of(gamma(k) * conv(aa, ab, **p), through, 2 * k * ETA)
 
 
 def _discrete(v, e, c, p):
@@ -373,6 +534,42 @@ _CAN_BE_NAN = {
     _reduce_window_sum,
     _select_and_scatter_add,
     _conv,
+}
+
+
+#: Rules that read None as an exact zero error (and may return None); the others are given zeros.
+_TAKES_EXACT = {
+    _add,
+    _sub,
+    _mul,
+    _div,
+    _same,
+    _maxmin,
+    _exp,
+    _expm1,
+    _exp2,
+    _log,
+    _log1p,
+    _logistic,
+    _tanh,
+    _sqrt,
+    _rsqrt,
+    _erf,
+    _erfc,
+    _integer_pow,
+    _square,
+    _reduce_sum,
+    _reduce_max,
+    _cumsum,
+    _scatter_add,
+    _dot_general,
+    _cummax,
+    _reduce_window_sum,
+    _reduce_window_max,
+    _select_and_scatter_add,
+    _select_and_gather_add,
+    _conv,
+    _discrete,
 }
 
 
@@ -482,25 +679,74 @@ SUBJAXPR = {
 }
 
 
+def _fills_out_of_bounds(prim, params) -> bool:
+    """Whether ``prim`` puts a value of its own where it reads out of bounds (a gather's NaN fill), so
+    that it moves zero errors into nonzero ones."""
+    mode = params.get("mode") if prim.name == "gather" else None
+    return mode is not None and "FILL" in str(mode).upper()
+
+
 def _structural(prim, vals, errs, params):
-    """Apply a data-moving primitive to the errors, keeping integer and boolean operands."""
+    """Apply a data-moving primitive to the errors, keeping integer and boolean operands. Errors that are
+    all exact zeros (None) move to exact zeros."""
     if prim.name == "convert_element_type" and errs[0] is None:
-        return [None]  # from integers or booleans: exact
+        return [None]  # from integers or booleans, or an exact float: exact
     if prim.name == "sort":  # the values are the keys: errors ride along as extra operands, in the same order
         floats = [i for i, e in enumerate(errs) if e is not None]
+        if not floats:
+            return [None] * len(vals)
         out = prim.bind(*vals, *[errs[i] for i in floats], **params)
         moved = [None] * len(vals)
         for j, i in enumerate(floats):
             moved[i] = out[len(vals) + j]
         return moved
-    if prim.name == "select_n":
-        ins = [vals[0]] + [e for e in errs[1:]]
-    elif prim.name == "clamp":
+    if prim.name == "clamp":
         return [errs[1]]
+    n_out = len(params["sizes"]) if prim.name == "split" else 1
+    if prim.name == "select_n":
+        if all(e is None for e in errs[1:]):
+            return [None]
+        ins = [vals[0]] + _filled(vals[1:], errs[1:])
+    elif all(e is None for v, e in zip(vals, errs, strict=True) if _is_float(v)) and not _fills_out_of_bounds(prim, params):
+        return [None] * (n_out if prim.multiple_results else 1)
     else:
-        ins = [e if e is not None else v for v, e in zip(vals, errs, strict=True)]
+        ins = [(_zero(v) if e is None else e) if _is_float(v) else v for v, e in zip(vals, errs, strict=True)]
     out = prim.bind(*ins, **params)
     return list(out) if prim.multiple_results else [out]
+
+
+#: The equations already evaluated in the program being traced, by primitive, parameters and the very
+#: values and errors they read (see :func:`_same_work`).
+_done: dict = {}
+
+
+#: Primitives whose every call draws anew.
+_STATEFUL = {"rng_uniform"}
+
+
+def _same_work(eqn, ins):
+    """A key for an equation that repeats one evaluated before: the same primitive and parameters applied
+    to the same values with the same errors, as when the forward pass of ``jax.jvp`` repeats that of
+    ``jax.grad``. Its values and bounds are the same; XLA would merge the two copies, after tracing,
+    lowering and optimizing both. None for what cannot be keyed (a sub-program, an unhashable parameter)."""
+    if eqn.primitive.name in SUBJAXPR or eqn.primitive.name in _STATEFUL or eqn.effects:
+        return None
+    reads = []
+    for val, err in ins:
+        if isinstance(val, jax.core.Tracer):
+            reads.append((id(val), id(err)))
+        else:
+            k = _known(val)
+            if k is None:
+                return None  # a constant array
+            # by its bytes (0.0 and −0.0 differ); a Python float is weakly typed, a NumPy one is not
+            reads.append((type(val).__name__, str(k.dtype), k.tobytes(), id(err)))
+    try:
+        key = (eqn.primitive, tuple(sorted(eqn.params.items())), tuple(reads))
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _eval(jaxpr, consts, args, errs):
@@ -508,7 +754,7 @@ def _eval(jaxpr, consts, args, errs):
 
     def read(var):
         if isinstance(var, Literal):
-            return var.val, _zero(var.val)
+            return var.val, None
         return env[var]
 
     def write(var, val, err):
@@ -516,7 +762,7 @@ def _eval(jaxpr, consts, args, errs):
             env[var] = (val, err)
 
     for var, c in zip(jaxpr.constvars, consts, strict=True):
-        write(var, c, _zero(c))
+        write(var, c, None)
     for var, a, e in zip(jaxpr.invars, args, errs, strict=True):
         write(var, a, e)
 
@@ -525,6 +771,11 @@ def _eval(jaxpr, consts, args, errs):
         vals = [a for a, _ in ins]
         es = [e for _, e in ins]
         name = eqn.primitive.name
+        key = _same_work(eqn, ins)
+        if key is not None and key in _done:
+            for var, (val, err) in zip(eqn.outvars, _done[key][1], strict=True):
+                write(var, val, err)
+            continue
         if name in SUBJAXPR and SUBJAXPR[name] in eqn.params:
             sub = eqn.params[SUBJAXPR[name]]
             inner, inner_consts = (sub.jaxpr, sub.consts) if hasattr(sub, "jaxpr") else (sub, ())
@@ -545,17 +796,21 @@ def _eval(jaxpr, consts, args, errs):
                     eqn.params,
                 )
             elif name in RULES:
-                out_errs = [RULES[name](vals, es, outs[0], eqn.params)]
-                if RULES[name] in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
-                    out_errs = [None if e is None else jnp.where(jnp.isnan(e), jnp.inf, e) for e in out_errs]
+                rule = RULES[name]
+                out_errs = [rule(vals, es if rule in _TAKES_EXACT else _filled(vals, es), outs[0], eqn.params)]
+                if rule in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
+                    out_errs = [None if e is None else _where(e != e, jnp.inf, e) for e in out_errs]
             else:
                 approximated.add(name)
                 try:
-                    out_errs = _linearized(eqn, vals, es, outs)
+                    out_errs = _linearized(eqn, vals, _filled(vals, es), outs)
                 except (NotImplementedError, TypeError, ValueError):  # no jvp either: no bound, no traceback
                     out_errs = [jnp.full(jnp.shape(o), jnp.inf) if _is_float(o) else None for o in outs]
+        out_errs = [err if _is_float(val) else None for val, err in zip(outs, out_errs, strict=True)]
         for var, val, err in zip(eqn.outvars, outs, out_errs, strict=True):
-            write(var, val, err if (err is not None and _is_float(val)) else _zero(val))
+            write(var, val, err)
+        if key is not None:
+            _done[key] = (ins, list(zip(outs, out_errs, strict=True)))  # ins: keeps the ids in the key alive
     results = [read(v) for v in jaxpr.outvars]
     return [r for r, _ in results], [e for _, e in results]
 
@@ -604,8 +859,15 @@ def bounded(f: Callable) -> Callable:
         # The rules' jnp functions are jitted: under a trace each call would become a nested call, to
         # be traced, inlined and lowered (about half of tracing). Without jit their primitives go
         # straight into the program; they are the same primitives.
-        with jax.disable_jit():
-            outs, errs = _eval(closed.jaxpr, closed.consts, flat, [_zero(a) for a in flat])
+        global _fills
+        _fills = {}
+        try:
+            with jax.disable_jit():
+                outs, errs = _eval(closed.jaxpr, closed.consts, flat, [None] * len(flat))
+        finally:
+            _fills = None
+            _done.clear()
+        errs = [_zero(o) if e is None else e for o, e in zip(outs, errs, strict=True)]
         out_tree = jax.tree_util.tree_structure(out_shape)
         return jax.tree_util.tree_unflatten(out_tree, outs), jax.tree_util.tree_unflatten(out_tree, errs)
 

@@ -19,8 +19,13 @@ from lab.verify.runtime.store import Store
 MAX_LIVE_PROGRAMS = 64
 #: XLA's options for the witness programs. LLVM's optimizations take 60% of a compile and buy little
 #: here: a program runs in milliseconds, is compiled once per shape, and its rounding bounds hold for
-#: any order of evaluation the optimizer could choose.
-COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
+#: any order of evaluation the optimizer could choose. XLA:CPU's newer (MLIR) fusion emitters took 1.6
+#: to 3 times as long to compile the witness programs as its older elemental emitter (a transformer's:
+#: 7.3 s against 4.4 s, jax 0.10.2), for programs that ran as fast and computed the same bits. It is
+#: asked of the JAX it was measured on and later ones: an XLA that does not know an option refuses it.
+COMPILE_OPTIONS: dict = {"xla_backend_optimization_level": 0}
+if tuple(int(p) for p in jax.__version__.split(".")[:2]) >= (0, 10):
+    COMPILE_OPTIONS["xla_cpu_use_fusion_emitters"] = False
 #: The compiled programs on disk (lab/verify/runtime/store.py), beside JAX's cache folder; off with it.
 STORE = Store(None if CACHE_DIR is None else CACHE_DIR / "programs")
 
