@@ -45,9 +45,9 @@ no error however large the other is; an overflow, from finite inputs, keeps an i
 
 The program stays small: a value known to be exact (an input, a literal or constant, an integer, and
 what moves them) carries no error array, and its rule leaves out the terms its zero error would
-multiply (the bounds are the same numbers; tests/test_rounding_same.py holds them to the
-interpreter's earlier, plainer program bit for bit); an equation that repeats one already evaluated
-reuses its value and bound.
+multiply (the bounds are the same numbers: when this was written, every model's, layer's and
+network's program at ordinary and extreme scales gave bit for bit the bounds of the earlier program,
+which carried arrays of zeros); an equation that repeats one already evaluated reuses its value and bound.
 """
 
 from __future__ import annotations
