@@ -2,6 +2,8 @@
 
 import dataclasses
 import functools
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -135,6 +137,39 @@ def test_a_network_s_program_has_a_source_key_that_follows_its_stages():
                     for s in network.NET.stages)  # fmt: skip
     mod.NET = dataclasses.replace(network.NET, stages=swapped)
     assert code_key(nets.as_model("other", mod).module.loss) not in (None, key)
+
+
+def test_a_network_s_key_is_the_same_before_and_after_the_verifier_imports_its_rooms():
+    """The key is read from what the loss holds, not from what the running program has imported: a class
+    of ours counts by its fields and methods. Keyed by its module's files instead, a network's key changed
+    after the first cases (the package lab gains lab.verify's rooms as they are imported), and a cold run
+    traced every shape twice."""
+    script = (
+        "from lab.model import load; from lab.verify.runtime.source_key import code_key; "
+        "m = load('nets/char_mlp'); k = code_key(m.module.loss); "
+        "import lab.verify.judge, lab.verify.explain.diagnosis, lab.verify.explain.boundaries, lab.book.build; "
+        "print(k is not None and k == code_key(m.module.loss))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_a_class_in_a_network_s_key_counts_by_its_methods_and_fields():
+    def key(body: str) -> str | None:
+        ns: dict = {"__name__": "lab.net"}  # a class of a module of ours
+        src = "import dataclasses\n" + body + "def loss(x):\n    return Stage('a').k * x\n"
+        exec(compile(src, "/nowhere/ours.py", "exec"), ns)  # noqa: S102
+        return code_key(ns["loss"])
+
+    plain = "@dataclasses.dataclass(frozen=True)\nclass Stage:\n    name: str\n    k: int = 1\n"
+    keys = {key(b) for b in (
+        plain,
+        plain.replace("k: int = 1", "k: int = 2"),  # another default
+        plain.replace("frozen=True", "frozen=False"),  # other options
+        plain + "    def scale(self):\n        return 2.0\n",  # a method
+        plain + "    def scale(self):\n        return 3.0\n",  # its body edited
+    )}  # fmt: skip
+    assert None not in keys and len(keys) == 5
 
 
 def test_a_network_must_end_in_its_loss_and_name_its_stages_once():

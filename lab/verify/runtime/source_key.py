@@ -237,8 +237,66 @@ def _value(v, todo: list) -> bytes | None:
         if mod is None or f is None or installed(f):
             name = getattr(v, "__module__", None) or ""
             return f"{name}.{getattr(v, '__qualname__', repr(v))}{_version_of(name)};".encode()
+        if isinstance(v, type):
+            own = _class_value(v, todo)
+            if own is not None:
+                return own
         return f"{v.__module__}.{v.__qualname__}:{','.join(file_hash(x) for x in _module_reach(mod))};".encode()
     return None
+
+
+#: A class's own attributes that say nothing a traced program can depend on beyond its fields and methods.
+_CLASS_BOOKKEEPING = frozenset(
+    {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__annotations__", "__match_args__",
+     "__dataclass_fields__", "__dataclass_params__", "__slots__", "__firstlineno__", "__static_attributes__",
+     "__hash__", "__orig_bases__", "__parameters__"}
+)  # fmt: skip
+
+
+#: The methods dataclasses writes.
+_GENERATED = frozenset({"__init__", "__repr__", "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__setattr__",
+                        "__delattr__", "__hash__", "__getstate__", "__setstate__"})  # fmt: skip
+
+
+def _made_by_exec(f) -> bool:
+    return isinstance(f, types.FunctionType) and f.__code__.co_filename.startswith("<")
+
+
+def _class_value(cls: type, todo: list) -> bytes | None:
+    """A class of ours by what it holds: its bases, its methods (each by its fingerprint, in turn) and
+    its plain class attributes, not by the files its module reaches. Those files change as a program
+    runs: a module that imports ``lab.layers`` reaches the package ``lab``, whose namespace gains each
+    submodule as it is imported, so a key read from them would differ between the first case of a run
+    and the tenth. None when an attribute is not understood (then the files decide)."""
+    parts = [f"class {cls.__qualname__}(".encode()]
+    for base in cls.__bases__:
+        part = b"object;" if base is object else _value(base, todo)
+        if part is None:
+            return None
+        parts.append(part)
+    if dataclasses.is_dataclass(cls):  # its generated methods are made from its fields and options
+        parts.append(repr(cls.__dataclass_params__).encode())
+        for f in dataclasses.fields(cls):
+            made = None if f.default_factory is dataclasses.MISSING else f.default_factory
+            part = _value((f.name, None if f.default is dataclasses.MISSING else f.default, made), todo)
+            if part is None:
+                return None
+            parts.append(part)
+    for name in sorted(vars(cls)):
+        if name in _CLASS_BOOKKEEPING:
+            continue
+        member = vars(cls)[name]
+        if isinstance(member, (staticmethod, classmethod)):
+            member = member.__func__
+        if name in _GENERATED and dataclasses.is_dataclass(cls) and _made_by_exec(member):
+            continue  # made by dataclasses from the fields above
+        if isinstance(member, property):
+            member = (member.fget, member.fset, member.fdel)
+        part = _value(member, todo)
+        if part is None:
+            return None
+        parts.append(f"{name}=".encode() + part)
+    return b"".join(parts) + b");"
 
 
 def _version_of(module: str) -> str:
