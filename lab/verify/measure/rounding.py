@@ -707,7 +707,9 @@ def _structural(prim, vals, errs, params):
         if all(e is None for e in errs[1:]):
             return [None]
         ins = [vals[0]] + _filled(vals[1:], errs[1:])
-    elif all(e is None for v, e in zip(vals, errs, strict=True) if _is_float(v)) and not _fills_out_of_bounds(prim, params):
+    elif all(e is None for v, e in zip(vals, errs, strict=True) if _is_float(v)) and not _fills_out_of_bounds(
+        prim, params
+    ):
         return [None] * (n_out if prim.multiple_results else 1)
     else:
         ins = [(_zero(v) if e is None else e) if _is_float(v) else v for v, e in zip(vals, errs, strict=True)]
