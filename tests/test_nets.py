@@ -139,6 +139,17 @@ def test_a_network_s_program_has_a_source_key_that_follows_its_stages():
     assert code_key(nets.as_model("other", mod).module.loss) not in (None, key)
 
 
+def test_lab_check_on_a_network_and_a_layer_names_the_case_by_its_axes():
+    m = load("nets/char_mlp")
+    network = nets.network_of(m)
+    x = np.random.default_rng(0).integers(0, network.VOCAB, size=(4, 5))
+    c = check(m, network.init(x.shape, seed=1), x, np.float64(1.3))
+    assert c.status == "verified" and c.detail.endswith("(B = 4, T = 5)"), c.detail
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    c = check(load("layers/tanh"), {}, x, np.ones_like(x))
+    assert c.status == "verified" and c.detail.endswith("(B = 2, T = 3, C = 4)"), c.detail
+
+
 def test_a_network_s_key_is_the_same_before_and_after_the_verifier_imports_its_rooms():
     """The key is read from what the loss holds, not from what the running program has imported: a class
     of ours counts by its fields and methods. Keyed by its module's files instead, a network's key changed

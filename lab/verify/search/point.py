@@ -96,14 +96,13 @@ def judged(m, case: Case, hyper: dict) -> Check:
     from lab.verify.judge import judge
     from lab.verify.measure.autodiff import Witness
 
-    X = case.X
     witness = Witness(m)
     ev = witness.evaluate([case], 1)[0]
     v = judge(m, case, ev, finite_differences=True, witness=witness)
     steps = walk(m, case, ev, v)
     status, code = MEANING[v.kind]
     if v.kind.passed:
-        detail = f"largest error {v.margin:.1%} of its rounding tolerance ({_sizes_said(m, X)})"
+        detail = f"largest error {v.margin:.1%} of its rounding tolerance ({case.size_words()})"
         if v.kind == Kind.INEXACT:
             detail = precision_note(v)
         return Check(m.name, status, code, detail, verdict=v, walk=steps)
@@ -111,17 +110,6 @@ def judged(m, case: Case, hyper: dict) -> Check:
         return Check(m.name, status, code, f"nothing to judge here: {v.reason}", verdict=v, walk=steps)
     diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != Kind.CONTRACT else "")
     return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v, walk=steps)
-
-
-def _sizes_said(m, X) -> str:
-    """A model's point as n samples of d features; a layer's or a network's as its input's named axes."""
-    if getattr(m.module, "KIND", None) != "layer":
-        return f"n = {X.shape[0]}, d = {X.shape[1]}"
-    names = getattr(m.module, "SHAPE", None)
-    x = X[0] if isinstance(X, tuple | list) else X
-    if names and len(names) == np.ndim(x):
-        return "x of " + ", ".join(f"{a} = {k}" for a, k in zip(names, np.shape(x), strict=True))
-    return f"x of shape {tuple(np.shape(x))}"
 
 
 def layer_case(m, params, x, dout, hyper: dict) -> Case:
