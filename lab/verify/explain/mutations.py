@@ -269,6 +269,30 @@ SLIPS = [
         "db = np.sum(D, axis=0)",
         "db = np.mean(np.sum(dout, axis=0), axis=0)",
     ),
+    Slip(
+        "tanh_of_input",
+        "tanh",
+        "tanh's derivative as 1 − x² of the input, where 1 − t² of the output t = tanh x belongs",
+        "d x is wrong",  # no tested hypothesis names it: the diagnosis gives the ratio's range
+        "t = np.tanh(x)",
+        "t = x",
+    ),
+    Slip(
+        "position_first_only",
+        "position",
+        "dP from the first sequence alone, where every sequence of the batch adds to the same rows",
+        "contributions",
+        "dP[:T] = np.sum(dout, axis=0)",
+        "dP[:T] = dout[0]",
+    ),
+    Slip(
+        "flatten_order",
+        "flatten",
+        "dout folded back as (C, T) and transposed, not in the forward's (T, C) order",
+        "a path that the forward does not",
+        "dx = np.reshape(dout, x.shape)",
+        "dx = np.swapaxes(np.reshape(dout, (x.shape[0], x.shape[2], x.shape[1])), 1, 2)",
+    ),
 ]
 
 
