@@ -537,40 +537,9 @@ _CAN_BE_NAN = {
 }
 
 
-#: Rules that read None as an exact zero error (and may return None); the others are given zeros.
-_TAKES_EXACT = {
-    _add,
-    _sub,
-    _mul,
-    _div,
-    _same,
-    _maxmin,
-    _exp,
-    _expm1,
-    _exp2,
-    _log,
-    _log1p,
-    _logistic,
-    _tanh,
-    _sqrt,
-    _rsqrt,
-    _erf,
-    _erfc,
-    _integer_pow,
-    _square,
-    _reduce_sum,
-    _reduce_max,
-    _cumsum,
-    _scatter_add,
-    _dot_general,
-    _cummax,
-    _reduce_window_sum,
-    _reduce_window_max,
-    _select_and_scatter_add,
-    _select_and_gather_add,
-    _conv,
-    _discrete,
-}
+#: Rules given arrays of zeros for exact errors; every other rule reads None as an exact zero (and may
+#: return None).
+_NEEDS_ZEROS = {_pow}
 
 
 RULES: dict[str, Callable] = {
@@ -799,7 +768,7 @@ def _eval(jaxpr, consts, args, errs):
                 )
             elif name in RULES:
                 rule = RULES[name]
-                out_errs = [rule(vals, es if rule in _TAKES_EXACT else _filled(vals, es), outs[0], eqn.params)]
+                out_errs = [rule(vals, _filled(vals, es) if rule in _NEEDS_ZEROS else es, outs[0], eqn.params)]
                 if rule in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
                     out_errs = [None if e is None else _where(e != e, jnp.inf, e) for e in out_errs]
             else:
