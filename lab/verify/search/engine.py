@@ -107,6 +107,11 @@ def _search(model, profile, examples, seed, on_case, referee: bool) -> ModelRepo
         kw["derandomize"] = False
 
     first: list = []  # the first failing case, before shrinking: the widest evidence for a diagnosis
+    # Once a case Hypothesis drew has failed, the search shrinks what it drew, so the random fill is left
+    # out: a smaller example then fails by its own cases (the reproducer it prints), and each try costs
+    # those cases alone instead of a batch of 128. A failure found in the fill keeps the fill throughout,
+    # so every example the shrinker replays gives the answer it gave before.
+    drawn_failed: list[bool] = []
     explicit: list = []  # a failure among the examples of every shape, kept for when Hypothesis finds none
 
     @settings(
@@ -119,7 +124,7 @@ def _search(model, profile, examples, seed, on_case, referee: bool) -> ModelRepo
     )
     @given(cases(model, scales), st.integers(0, 2**32 - 1))
     def check(drawn, fill_seed):
-        batch = fill(model, drawn, BATCH, fill_seed, scales)
+        batch = list(drawn) if drawn_failed and drawn_failed[0] else fill(model, drawn, BATCH, fill_seed, scales)
         evidence = witness.evaluate(batch, BATCH)
         audit_next = [report.audited < AUDIT_ENTRIES]  # one verified case of this batch joins the audit
         # finite differences (the slow witness) on the drawn cases; both autodiff modes on all
@@ -153,6 +158,7 @@ def _search(model, profile, examples, seed, on_case, referee: bool) -> ModelRepo
                     return
                 if not first:
                     first.append(verdict)
+                    drawn_failed.append(i < len(drawn))
                 raise _Found(verdict)
 
     try:
