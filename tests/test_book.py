@@ -8,12 +8,14 @@ they skip with one line, except under CI=true, where a skip is a failure.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -262,11 +264,32 @@ ARGS = [
 ]
 
 
+def _shared(tmp_path_factory, worker_id: str) -> Path:
+    """A folder of this run that every pytest-xdist worker sees (the run's own folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+@contextmanager
+def _locked(path: Path):
+    """Held by one worker at a time: what is made inside is made once for the run."""
+    with open(path.parent / f"{path.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
-def book(tmp_path_factory, node):
-    """The whole book, built once for the session, with figures and whatever report make verify left."""
-    out = tmp_path_factory.mktemp("book")
-    build(out)
+def book(tmp_path_factory, worker_id, node):
+    """The whole book, built once for the run (whichever worker comes first), with figures and whatever
+    report make verify left."""
+    out = _shared(tmp_path_factory, worker_id) / "book"
+    with _locked(out):
+        if not (out / ".built").exists():
+            build(out)
+            (out / ".built").touch()
     return out
 
 
@@ -349,6 +372,39 @@ def _landed(page, anchor: str) -> dict:
     return page.evaluate(_IN_VIEW, anchor)
 
 
+#: Clicks every citation (code → equation) and back-link (equation → code) of a page in turn, as a reader
+#: would, inside the page: each link is scrolled into view and must be the element under its own centre
+#: (nothing covers it), is clicked, and its target must become :target, highlighted and in view within 2 s.
+#: One round trip for the whole page, where a Playwright click per link cost about a tenth of a second.
+_CLICK_EVERY = """async selectors => {
+  const state = IN_VIEW;
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  const out = [];
+  for (const selector of selectors) {
+    for (const a of document.querySelectorAll(selector)) {
+      const id = a.getAttribute('href').slice(1);
+      a.scrollIntoView({block: 'center'});
+      const r = a.getBoundingClientRect(), hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      if (!hit || !(hit === a || a.contains(hit))) { out.push({selector, id, covered: true}); continue; }
+      a.click();
+      const start = performance.now();
+      let s;
+      do { await frame(); s = state(id); } while (!(s.target && s.hl && s.visible) && performance.now() - start < 2000);
+      out.push({selector, id, ...s});
+    }
+  }
+  return out;
+}""".replace("IN_VIEW", _IN_VIEW)
+
+
+def _click_every_link(page) -> int:
+    """Click each citation and back-link of ``page`` (see :data:`_CLICK_EVERY`); the number clicked, each landed."""
+    results = page.evaluate(_CLICK_EVERY, ["#code a.cite", ".eq .impl a.back"])
+    missed = [r for r in results if {k: r.get(k) for k in LANDED} != LANDED]
+    assert missed == [], missed[:5]
+    return len(results)
+
+
 LESSON_PAGES = sorted(p.stem for p in (DERIV / "lessons").glob("*.md"))
 
 
@@ -372,16 +428,7 @@ def test_every_lesson_page_loads_offline_with_its_math_and_figures(book, browser
 @pytest.mark.parametrize("name", PAGES[1:])
 def test_each_citation_and_back_link_lands_on_its_target_and_highlights_it(book, browser, name):
     page = _open(browser, (book / f"{name}.html").as_uri())
-    clicked = 0
-    for selector in ("#code a.cite", ".eq .impl a.back"):
-        links = page.locator(selector)
-        for i in range(links.count()):
-            link = links.nth(i)
-            target = link.get_attribute("href")[1:]
-            link.click()
-            state = _landed(page, target)
-            assert state == LANDED, (selector, target, state)
-            clicked += 1
+    clicked = _click_every_link(page)
     assert clicked > 0 and page.problems == []
     page.close()
 
@@ -749,10 +796,12 @@ def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_wa
     )
     assert "$" not in prose and not re.search(r"\\[A-Za-z]+", prose), "raw TeX in the syllabus"
     page.click("p.start a")
-    seen = []
+    seen, back = [], []  # back: where each page's "previous" leads
     for _ in range(len(want) + 1):
         seen.append(Path(page.url).stem)
         assert page.locator("nav.course").count() == 1 and page.locator("nav.pager").count() == 1
+        prev = page.locator('nav.course a[rel="prev"]')
+        back.append(prev.get_attribute("href").removesuffix(".html") if prev.count() else None)
         nxt = page.locator('nav.course a[rel="next"]')
         if nxt.count() == 0:
             assert page.locator("nav.course a.next.edge").get_attribute("href") == "index.html"
@@ -761,32 +810,10 @@ def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_wa
         nxt.click()
         page.wait_for_load_state("load")
     assert seen == want
-    back = []
-    while True:
-        back.append(Path(page.url).stem)
-        prev = page.locator('nav.course a[rel="prev"]')
-        if prev.count() == 0:
-            break
-        prev.click()
-        page.wait_for_load_state("load")
-    assert back == want[::-1] and page.problems == []
-    page.close()
-
-
-@pytest.mark.parametrize("name", _course_pages())
-def test_every_page_has_a_table_of_contents_that_lands_on_each_section(book, browser, name):
-    page = _open(browser, (book / f"{name}.html").as_uri())
-    links = page.eval_on_selector_all("nav.toc a", "as => as.map(a => a.getAttribute('href').slice(1))")
-    headings = page.eval_on_selector_all(".md h2[id], .md h3[id]", "hs => hs.map(h => h.id)")
-    assert headings and [a for a in links if a in headings] == headings  # every section, in order
-    for anchor in links:
-        assert page.locator(f"[id='{anchor}']").count() == 1, anchor
-    page.locator("nav.toc a").nth(len(links) // 2).click()
-    target = links[len(links) // 2]
-    page.wait_for_function("id => decodeURIComponent(location.hash) === '#' + id", arg=target)
-    assert page.evaluate(_IN_VIEW, target)["visible"]
-    summary = page.locator("nav.course summary").inner_text()
-    assert re.fullmatch(r"Step \d+ of \d+ · Part \d+: .+", summary), summary
+    assert back == [None, *want[:-1]]  # "previous" walks it back, step by step, to the first page
+    page.locator('nav.course a[rel="prev"]').click()  # and a click on it goes there
+    page.wait_for_load_state("load")
+    assert Path(page.url).stem == want[-2] and page.problems == []
     page.close()
 
 
@@ -797,20 +824,70 @@ _CLIPPED = """() => [...document.querySelectorAll('.katex-display')].filter(d =>
   }).map(d => (d.closest('.eq') || {}).id || d.textContent.slice(0, 40))"""
 
 
+def _typeset(browser, book, name: str, width: int) -> dict:
+    """Course page ``name`` at ``width`` × 900 once book.js has fitted its equations (fonts loaded): the
+    display equations clipped or with a hidden number, the scale of each one fitted, and the page open."""
+    page = _open(browser, (book / f"{name}.html").as_uri(), width=width, height=900)
+    page.evaluate("document.fonts.ready")
+    page.wait_for_selector("html[data-fitted]", state="attached")
+    fits = page.eval_on_selector_all(".katex-display[data-fit]", "ds => ds.map(d => +d.dataset.fit)")
+    return {"page": page, "clipped": page.evaluate(_CLIPPED), "fits": fits, "problems": page.problems}
+
+
+@pytest.fixture(scope="session")
+def desktop(book, browser) -> dict:
+    """Each course page opened once at 1440 × 900 for the run, and what the tests of the table of contents
+    and of the equations' width read of it (a page load costs most of a second)."""
+    saved = book.parent / "desktop.json"
+    with _locked(saved):
+        if not saved.exists():
+            saved.write_text(json.dumps(_read_desktop(book, browser)), encoding="utf-8")
+    return json.loads(saved.read_text(encoding="utf-8"))
+
+
+def _read_desktop(book, browser) -> dict:
+    out = {}
+    for name in _course_pages():
+        seen = _typeset(browser, book, name, 1440)
+        page = seen.pop("page")
+        seen["links"] = page.eval_on_selector_all("nav.toc a", "as => as.map(a => a.getAttribute('href').slice(1))")
+        seen["headings"] = page.eval_on_selector_all(".md h2[id], .md h3[id]", "hs => hs.map(h => h.id)")
+        seen["unique"] = all(page.locator(f"[id='{a}']").count() == 1 for a in seen["links"])
+        seen["summary"] = page.locator("nav.course summary").inner_text()
+        if seen["links"]:  # the middle entry, clicked: its section becomes the location and comes into view
+            target = seen["links"][len(seen["links"]) // 2]
+            page.locator("nav.toc a").nth(len(seen["links"]) // 2).click()
+            page.wait_for_function("id => decodeURIComponent(location.hash) === '#' + id", arg=target)
+            seen["clicked_in_view"] = page.evaluate(_IN_VIEW, target)["visible"]
+        page.close()
+        out[name] = seen
+    return out
+
+
+@pytest.mark.parametrize("name", _course_pages())
+def test_every_page_has_a_table_of_contents_that_lands_on_each_section(desktop, name):
+    seen = desktop[name]
+    links, headings = seen["links"], seen["headings"]
+    assert headings and [a for a in links if a in headings] == headings  # every section, in order
+    assert seen["unique"], links  # each entry's anchor names exactly one element
+    assert seen["clicked_in_view"]
+    assert re.fullmatch(r"Step \d+ of \d+ · Part \d+: .+", seen["summary"]), seen["summary"]
+    assert seen["problems"] == []
+
+
 @pytest.mark.parametrize("width", [1440, 390])
-def test_no_display_equation_is_clipped_nor_its_number_hidden_by_a_scroll_bar(book, browser, width):
+def test_no_display_equation_is_clipped_nor_its_number_hidden_by_a_scroll_bar(desktop, book, browser, width):
     clipped, smallest = {}, 1.0
     for name in _course_pages():
-        page = _open(browser, (book / f"{name}.html").as_uri(), width=width, height=900)
-        page.evaluate("document.fonts.ready")
-        page.wait_for_selector("html[data-fitted]", state="attached")  # book.js has fitted them, fonts loaded
-        found = page.evaluate(_CLIPPED)
-        if found:
-            clipped[name] = found
-        fits = page.eval_on_selector_all(".katex-display[data-fit]", "ds => ds.map(d => +d.dataset.fit)")
-        smallest = min([smallest, *fits])
-        assert page.problems == []
-        page.close()
+        if width == 1440:
+            seen = desktop[name]
+        else:
+            seen = _typeset(browser, book, name, width)
+            seen.pop("page").close()
+        assert seen["problems"] == [], (name, seen["problems"])
+        if seen["clipped"]:
+            clipped[name] = seen["clipped"]
+        smallest = min([smallest, *seen["fits"]])
     assert clipped == {}, f"clipped at {width} px: {clipped}"
     print(f"at {width} px the widest equation is typeset at {smallest:.0%} of its size")
 
@@ -840,15 +917,7 @@ def test_every_layer_page_loads_offline_and_each_citation_and_back_link_lands(bo
     assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text)) > 0
     assert page.locator("#verification").count() == 1
     assert page.locator("#trained, a.notebook").count() == 0  # a layer has no figure and no notebook
-    clicked = 0
-    for selector in ("#code a.cite", ".eq .impl a.back"):
-        links = page.locator(selector)
-        for i in range(links.count()):
-            link = links.nth(i)
-            target = link.get_attribute("href")[1:]
-            link.click()
-            assert _landed(page, target) == LANDED, (selector, target)
-            clicked += 1
+    clicked = _click_every_link(page)
     assert clicked > 0 and page.problems == []
     page.close()
     assert f'href="layer-{name}.html"' in (book / "index.html").read_text(encoding="utf-8")
@@ -979,15 +1048,7 @@ def test_every_network_page_shows_its_run_and_each_citation_and_back_link_lands(
     assert shown == [s or "(empty)" for s in fig["samples"]] and len(shown) == 10
     assert page.locator("a.notebook").get_attribute("href") == f"notebooks/net-{name}.ipynb"
     assert (book / "notebooks" / f"net-{name}.ipynb").stat().st_size > 1000  # lab notebook nets/NAME
-    clicked = 0
-    for selector in ("#code a.cite", ".eq .impl a.back"):
-        links = page.locator(selector)
-        for i in range(links.count()):
-            link = links.nth(i)
-            target = link.get_attribute("href")[1:]
-            link.click()
-            assert _landed(page, target) == LANDED, (selector, target)
-            clicked += 1
+    clicked = _click_every_link(page)
     assert clicked > 0 and page.problems == []
     page.close()
     narrow = _open(browser, (book / f"net-{name}.html").as_uri() + "#trained", width=390, height=800)
