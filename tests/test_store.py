@@ -200,6 +200,17 @@ def test_the_size_limit_removes_the_least_recently_used(tmp_path):
     assert small.size() <= 7_000 and "p-4" in {e.name for e in small.entries()}
 
 
+def test_a_write_scans_the_store_only_first_and_after_a_twentieth_of_its_limit(tmp_path, monkeypatch):
+    """A trim stats every entry (7,657 in the suite's store: 48 ms), so it is not paid at every write."""
+    s = Store(tmp_path / "programs", max_bytes=20 * 10_000)
+    trims = []
+    real = Store.trim
+    monkeypatch.setattr(Store, "trim", lambda self, *a: trims.append(len(s.entries())) or real(self, *a))
+    for i in range(30):
+        s.put(f"p-{i}", bytes(1000))
+    assert trims == [1, 12, 23]  # the first write, then each time more than 10,000 bytes were written
+
+
 def test_the_key_holds_the_versions():
     import jax
 

@@ -52,7 +52,8 @@ class Store:
         self.root = root
         self.max_bytes = max_bytes
         self.corrupt = 0  # entries found damaged (and removed) in this process
-        self._written = 0
+        self._written = 0  # bytes written since the last trim
+        self._trimmed = False  # a trim scans every entry: at the first write of the process, then every max/20 bytes
 
     @property
     def enabled(self) -> bool:
@@ -101,7 +102,7 @@ class Store:
                 os.unlink(tmp)
             return
         self._written += len(payload)
-        if self._written > self.max_bytes / 20 or self._written == len(payload):
+        if self._written > self.max_bytes / 20 or not self._trimmed:
             self.trim()
 
     def entries(self) -> list[os.DirEntry]:
@@ -115,7 +116,7 @@ class Store:
     def trim(self, max_bytes: float | None = None) -> int:
         """Remove the least recently used entries until the store fits; the number removed."""
         limit = self.max_bytes if max_bytes is None else max_bytes
-        self._written = 0
+        self._written, self._trimmed = 0, True
         removed = 0
         with self.lock():
             old = [e for e in os.scandir(self.root) if e.name.startswith(".tmp-")]
