@@ -54,7 +54,20 @@ def test_each_network_verifies_under_ci(name):
     r = _report(name, 4)
     assert r.status == Status.PASS, r.message
     assert r.cases >= 100 and not r.mostly_inconclusive
+    # "large" sets the embedding at 1e3, not every weight (1e3 to the power of the depth): the cases prove something
+    assert sum(r.inconclusive.values()) <= r.cases // 100, r.inconclusive
     assert r.audited > 0 and r.held == r.audited
+
+
+@pytest.mark.parametrize("name", ["nets/char_mlp", "nets/transformer"])
+def test_a_large_case_of_a_network_sets_its_embedding_at_1e3_and_leaves_the_other_weights(name):
+    from lab.verify.search.layer_cases import make_case
+
+    m = nets.get(name)
+    first = nets.walk(nets.network_of(m).NET)[0].name
+    case = make_case(m, {"B": 2, "T": 4}, {}, np.random.default_rng(0), "large", 1.0)
+    big = {k for k, v in case.params.items() if np.max(np.abs(v)) > 10}
+    assert big == {k for k in case.params if k.startswith(first + ".")} != set()
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
