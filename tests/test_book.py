@@ -264,10 +264,10 @@ ARGS = [
 ]
 
 
-def _shared(tmp_path_factory, worker_id: str) -> Path:
+def _shared(tmp_path_factory) -> Path:
     """A folder of this run that every pytest-xdist worker sees (the run's own folder without xdist)."""
     base = tmp_path_factory.getbasetemp()
-    return base if worker_id == "master" else base.parent
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @contextmanager
@@ -282,10 +282,10 @@ def _locked(path: Path):
 
 
 @pytest.fixture(scope="session")
-def book(tmp_path_factory, worker_id, node):
+def book(tmp_path_factory, node):
     """The whole book, built once for the run (whichever worker comes first), with figures and whatever
     report make verify left."""
-    out = _shared(tmp_path_factory, worker_id) / "book"
+    out = _shared(tmp_path_factory) / "book"
     with _locked(out):
         if not (out / ".built").exists():
             build(out)
