@@ -20,8 +20,6 @@ softmax's Jacobian), and a scalar dout is never 1 (which hides a backward that i
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -88,16 +86,13 @@ def _dout(rng, shape) -> np.ndarray:
     return d.reshape(-1, shape[-1] if len(shape) else 1)
 
 
-def _selected_by_ids(mod) -> tuple[str, ...] | None:
-    """The parameters that a layer's ids select: all of them (None) for a layer, the first stage's for a network."""
+def _selected_by_ids(mod, keys) -> set[str]:
+    """Of the parameter ``keys``, those that a layer's ids select: all of a layer's, a network's first stage's."""
     network = getattr(mod.LAYER, "NETWORK", None)
-    return None if network is None else _first_stage_params(network)
-
-
-@functools.lru_cache(maxsize=64)
-def _first_stage_params(network) -> tuple[str, ...]:
+    if network is None:
+        return set(keys)
     first = walk(network.NET)[0].name
-    return tuple(k for k in network.init((1, 2)) if k.rpartition(".")[0] == first)
+    return {k for k in keys if k.rpartition(".")[0] == first}
 
 
 def make_case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscale: float, draw=None) -> Case:
@@ -106,12 +101,12 @@ def make_case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscal
     f = mod.FORM
     theta = model.init(1, **sizes)
     tokens = "tokens" in f.kinds
-    selected = _selected_by_ids(mod) if tokens else ()
+    large = _selected_by_ids(mod, theta) if tokens and structure == "large" else set()
     params = {}
     for k, v in theta.items():
         if k in f.real_keys:
             continue
-        s = 1e3 if structure == "large" and (selected is None or k in selected) else pscale
+        s = 1e3 if k in large else pscale
         params[k] = rng.uniform(-1, 1, np.shape(v)) * s
     vocab = getattr(mod.LAYER, "VOCAB", 1)
     parts = [
