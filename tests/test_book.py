@@ -784,6 +784,12 @@ def _course_pages() -> list[str]:
     return [s.page.removesuffix(".html") for s in course.steps]
 
 
+def _follow(page, link) -> None:
+    """Click ``link`` and wait until the page it leads to has loaded (not the one it was clicked on)."""
+    with page.expect_navigation(wait_until="load"):
+        link.click()
+
+
 def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_walks_it_back(book, browser):
     want = _course_pages()
     page = _open(browser, (book / "index.html").as_uri())
@@ -795,7 +801,7 @@ def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_wa
                    s.querySelectorAll('code, .katex-mathml').forEach(e => e.remove()); return s.textContent; }"""
     )
     assert "$" not in prose and not re.search(r"\\[A-Za-z]+", prose), "raw TeX in the syllabus"
-    page.click("p.start a")
+    _follow(page, page.locator("p.start a"))
     seen, back = [], []  # back: where each page's "previous" leads
     for _ in range(len(want) + 1):
         seen.append(Path(page.url).stem)
@@ -807,12 +813,10 @@ def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_wa
             assert page.locator("nav.course a.next.edge").get_attribute("href") == "index.html"
             break
         assert page.locator('nav.pager a[rel="next"]').get_attribute("href") == nxt.get_attribute("href")
-        nxt.click()
-        page.wait_for_load_state("load")
+        _follow(page, nxt)
     assert seen == want
     assert back == [None, *want[:-1]]  # "previous" walks it back, step by step, to the first page
-    page.locator('nav.course a[rel="prev"]').click()  # and a click on it goes there
-    page.wait_for_load_state("load")
+    _follow(page, page.locator('nav.course a[rel="prev"]'))  # and a click on it goes there
     assert Path(page.url).stem == want[-2] and page.problems == []
     page.close()
 
