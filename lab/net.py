@@ -13,7 +13,8 @@ the targets as its input. Each stage's parameters are ``"STAGE.KEY"`` in one dic
 stage's (the head's ``W`` is the token embedding's ``W`` transposed), whose gradient is then the
 sum of both uses.
 
-The hand backward (:func:`backward`) calls each stage's own ``vjp`` from the loss down and says
+The hand backward (:func:`backward`) runs the forward once, keeping what each stage's forward saves for
+its ``vjp`` (:func:`keeps`), then calls each stage's own ``vjp`` from the loss down and says
 the gradient it passes at every boundary to ``record``: the boundary table that
 ``lab verify --boundaries`` prints is built from it. A network file may write its own
 ``vjp(params, x, dout, record=None)`` instead (a whole backward by hand, as a learner would); it
@@ -30,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import inspect
 import pkgutil
 import types
 from dataclasses import dataclass
@@ -178,52 +180,67 @@ def _forward(s, params, a, taps, xp, groups):
     return out if taps is None else out + taps[TAP + s.name]
 
 
-def activations(net: Net, params: dict, x) -> tuple[dict, dict, np.ndarray]:
-    """NumPy forward: each stage's input, each boundary's output, and the targets."""
+def activations(net: Net, params: dict, x, saved: dict | None = None) -> tuple[dict, dict, np.ndarray]:
+    """NumPy forward: each stage's input, each boundary's output, and the targets. With a dict ``saved``,
+    ``saved[NAME]`` holds what the forward of stage NAME kept for its vjp, when its layer keeps anything."""
     ids, targets = split(net, np.asarray(x))
     inputs: dict = {}
     outputs: dict = {}
     a, groups = ids, by_stage(params)
+
+    def run(s, a):
+        inputs[s.name] = a
+        keep = {"saved": saved.setdefault(s.name, {})} if saved is not None and keeps(s.layer) else {}
+        out = outputs[s.name] = s.layer.forward(stage_params(s, params, np, groups), a, **dict(s.hyper), **keep)
+        return out
+
     for s in net.stages[:-1]:
         if isinstance(s, Residual):
             h = a
             for b in s.body:
-                inputs[b.name] = h
-                h = outputs[b.name] = b.layer.forward(stage_params(b, params, np, groups), h, **dict(b.hyper))
+                h = run(b, h)
             a = outputs[s.name] = a + h
         else:
-            inputs[s.name] = a
-            a = outputs[s.name] = s.layer.forward(stage_params(s, params, np, groups), a, **dict(s.hyper))
+            a = run(s, a)
     inputs[net.stages[-1].name] = a
     return inputs, outputs, targets
+
+
+@functools.cache
+def keeps(layer: types.ModuleType) -> bool:
+    """Whether the layer's forward keeps what its vjp reuses: both take a keyword ``saved`` (a dict the
+    forward fills; without it, the vjp runs the forward again)."""
+    return all("saved" in inspect.signature(f).parameters for f in (layer.forward, layer.vjp))
 
 
 def backward(net: Net, params: dict, x, dout, record=None) -> tuple[dict, None]:
     """The hand backward: each stage's ``vjp`` from the loss down, parameters' gradients summed over their
     uses (a tied weight gets both), and the gradient at each boundary said to ``record(name, g)``."""
-    inputs, _, targets = activations(net, params, x)
+    saved: dict = {}
+    inputs, _, targets = activations(net, params, x, saved)
     last = net.stages[-1]
     dp, _ = last.layer.vjp({net.loss_param: inputs[last.name]}, targets, dout, **dict(last.hyper))
     g = dp[net.loss_param]  # the gradient at the last boundary
     grads: dict = {}
     groups = by_stage(params)
     for s in reversed(net.stages[:-1]):
-        g = _backward(s, params, inputs, g, grads, record, groups)
+        g = _backward(s, params, inputs, saved, g, grads, record, groups)
     for k, v in params.items():  # a parameter no stage reads has gradient 0
         if k not in grads:
             grads[k] = np.zeros_like(np.asarray(v, dtype=np.float64))
     return {k: grads[k] for k in params}, None
 
 
-def _backward(s, params, inputs, g, grads, record, groups):
+def _backward(s, params, inputs, saved, g, grads, record, groups):
     if record is not None:
         record(s.name, g)
     if isinstance(s, Residual):
         h = g
         for b in reversed(s.body):
-            h = _backward(b, params, inputs, h, grads, record, groups)
+            h = _backward(b, params, inputs, saved, h, grads, record, groups)
         return g + h  # the skip's gradient plus the body's
-    dp, dx = s.layer.vjp(stage_params(s, params, np, groups), inputs[s.name], g, **dict(s.hyper))
+    keep = {"saved": saved[s.name]} if s.name in saved else {}
+    dp, dx = s.layer.vjp(stage_params(s, params, np, groups), inputs[s.name], g, **dict(s.hyper), **keep)
     for key in groups[s.name] if s.name in groups else ():
         _add(grads, f"{s.name}.{key}", dp[key])
     for key, source, transposed in s.tied:  # a tied weight's gradient is the sum over its uses

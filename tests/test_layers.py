@@ -14,6 +14,7 @@ import pytest
 
 from lab.layer import all_layers, names
 from lab.model import ModelError, load
+from lab.net import keeps
 from lab.verify.explain.mutations import SLIPS, slipped
 from lab.verify.search.engine import verify
 from lab.verify.vocabulary import Status
@@ -159,3 +160,31 @@ def test_no_jacobian_pattern_is_claimed_of_a_correct_layer(name):
         assert np.all(np.abs(j.H - j.J) <= j.tol(slice(None), j.E, j.H, j.J))
     for pattern in PATTERNS:
         assert getattr(jacobian, pattern)(m, jacs, keys) is None, pattern
+
+
+KEEPING = [n for n in names() if keeps(load(n).module.LAYER)]
+
+
+def test_the_layers_whose_vjp_recomputed_most_of_the_forward_keep_it():
+    assert {"layers/layer_norm", "layers/multi_head_attention", "layers/gelu"} <= set(KEEPING)
+
+
+@pytest.mark.parametrize("name", KEEPING)
+def test_a_vjp_given_what_its_forward_kept_is_the_vjp_alone_bit_for_bit(name):
+    """``forward(..., saved=d)`` returns the same output and fills ``d``; ``vjp(..., saved=d)`` then gives the
+    bits that ``vjp`` alone gives (it runs the forward again), at every size drawn and out to overflow."""
+    layer = load(name).module.LAYER
+    rng = np.random.default_rng(0)
+    for shape in [(1, 1, 1), (1, 3, 2), (2, 5, 3), (3, 4, 6)]:
+        params = layer.init(shape, seed=1)
+        for scale in (1e-3, 1.0, 30.0, 1e200):
+            x, dout = scale * rng.standard_normal(shape), rng.standard_normal(shape)
+            kept = {}
+            with np.errstate(all="ignore"):
+                out = layer.forward(params, x, saved=kept)
+                assert np.array_equal(out, layer.forward(params, x), equal_nan=True)
+                assert kept, f"{name}'s forward kept nothing"
+                dp_kept, dx_kept = layer.vjp(params, x, dout, saved=kept)
+                dp, dx = layer.vjp(params, x, dout)
+            assert np.array_equal(dx_kept, dx, equal_nan=True), (shape, scale)
+            assert all(np.array_equal(dp_kept[k], dp[k], equal_nan=True) for k in params), (shape, scale)

@@ -137,6 +137,23 @@ def test_boundaries_prints_the_table_from_the_loss_down(capsys):
     assert "WRONG" not in out and "fault:" not in out
 
 
+@pytest.mark.parametrize("name", ["nets/char_mlp", "nets/transformer"])
+def test_the_backward_that_reuses_the_forward_s_values_is_the_one_that_recomputes_them(name, monkeypatch):
+    """A layer whose forward keeps values (lab.net.keeps) hands them to its vjp in the network's backward:
+    the gradients and the boundary gradients are the bits of a backward whose every vjp recomputes them."""
+    network = nets.network_of(load(name))
+    x = np.random.default_rng(3).integers(0, network.VOCAB, size=(4, 6))
+    params = network.init(x.shape, seed=2)
+    kept = {}
+    assert any(nets.keeps(s.layer) for s in nets.walk(network.NET))
+    grads, _ = nets.backward(network.NET, params, x, 1.3, record=lambda n, g: kept.__setitem__(n, g))
+    monkeypatch.setattr(nets, "keeps", lambda layer: False)
+    alone = {}
+    again, _ = nets.backward(network.NET, params, x, 1.3, record=lambda n, g: alone.__setitem__(n, g))
+    assert all(np.array_equal(grads[k], again[k]) for k in params)
+    assert kept.keys() == alone.keys() and all(np.array_equal(kept[k], alone[k]) for k in kept)
+
+
 def test_a_network_s_program_has_a_source_key_that_follows_its_stages():
     """A network's loss is a partial of lab.net.forward: keyed, so its programs are not traced every run; a
     stage's layer changed changes the key."""

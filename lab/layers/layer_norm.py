@@ -25,22 +25,25 @@ def init(shape, *, seed=0) -> dict:
     return {"gamma": 1.0 + 0.1 * rng.standard_normal(C), "beta": 0.1 * rng.standard_normal(C)}
 
 
-def forward(params, x, *, eps=EPS):
-    """out = x̂ ⊙ γ + β with x̂ = (x − μ) / sqrt(σ² + eps) over the last axis (eqs. 1–4)."""
+def forward(params, x, *, eps=EPS, saved=None):
+    """out = x̂ ⊙ γ + β with x̂ = (x − μ) / sqrt(σ² + eps) over the last axis (eqs. 1–4); a dict ``saved``
+    receives x̂ and σ, which vjp reuses (a network's backward keeps them from its forward)."""
     xp = array_namespace(x, *params.values())
     mu = xp.mean(x, axis=-1, keepdims=True)  # (B, T, 1)   (eq. 1)
     xc = x - mu
     var = xp.mean(xc * xc, axis=-1, keepdims=True)  # biased variance, (B, T, 1)   (eq. 2)
-    xhat = xc / xp.sqrt(var + eps)  # eps inside the sqrt (eqs. 3, 11)
+    sigma = xp.sqrt(var + eps)  # eps inside the sqrt (eqs. 3, 11)
+    xhat = xc / sigma
+    if saved is not None:
+        saved.update(xhat=xhat, sigma=sigma)
     return xhat * params["gamma"] + params["beta"]  # (eq. 4)
 
 
-def vjp(params, x, dout, *, eps=EPS):
+def vjp(params, x, dout, *, eps=EPS, saved=None):
     """(dγ, dβ) summed over rows, and dx = (1/σ)(g − mean g − x̂ mean(g ⊙ x̂)) with g = dout ⊙ γ (eqs. 7–9)."""
-    mu = np.mean(x, axis=-1, keepdims=True)
-    xc = x - mu
-    rstd = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + eps)  # 1/σ, (B, T, 1)
-    xhat = xc * rstd
+    if saved is None:  # called alone: the forward again, for x̂ and σ
+        forward(params, x, eps=eps, saved=(saved := {}))
+    xhat, rstd = saved["xhat"], 1.0 / saved["sigma"]  # x̂ and 1/σ, (B, T, 1)
     dgamma = np.sum(dout * xhat, axis=(0, 1))  # (C,)   (eq. 7)
     dbeta = np.sum(dout, axis=(0, 1))  # (C,)   (eq. 7)
     g = dout * params["gamma"]  # the gradient reaching x̂   (eq. 8)

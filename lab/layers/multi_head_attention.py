@@ -41,8 +41,9 @@ def merge(a, xp):
     return xp.reshape(xp.permute_dims(a, (0, 2, 1, 3)), (B, T, H * D))
 
 
-def forward(params, x):
-    """out = concat_h(softmax(mask(q_h k_hᵀ / sqrt(D))) v_h) Wo (eqs. 1–5)."""
+def forward(params, x, *, saved=None):
+    """out = concat_h(softmax(mask(q_h k_hᵀ / sqrt(D))) v_h) Wo (eqs. 1–5); a dict ``saved`` receives q, k, v,
+    the weights p and the heads' output y, which vjp reuses (a network's backward keeps them from its forward)."""
     xp = array_namespace(x, *params.values())
     T, D = x.shape[1], params["Wq"].shape[1] // H
     q, k, v = (split(x @ params[w], xp) for w in ("Wq", "Wk", "Wv"))  # (B, H, T, D)   (eq. 1)
@@ -51,19 +52,19 @@ def forward(params, x):
     s = xp.where(future, -xp.inf, s)  # (eqs. 3, 12)
     e = xp.exp(s - xp.max(s, axis=-1, keepdims=True))  # (eq. 12)
     p = e / xp.sum(e, axis=-1, keepdims=True)  # (eq. 3)
-    return merge(xp.matmul(p, v), xp) @ params["Wo"]  # (eqs. 4, 5)
+    y = merge(xp.matmul(p, v), xp)  # (B, T, H·D)   (eq. 4)
+    if saved is not None:
+        saved.update(q=q, k=k, v=v, p=p, y=y)
+    return y @ params["Wo"]  # (eq. 5)
 
 
-def vjp(params, x, dout):
+def vjp(params, x, dout, *, saved=None):
     """Each head's backward is the single head's (eqs. 7–10); split and merge swap roles (eq. 11)."""
     Wq, Wk, Wv, Wo = params["Wq"], params["Wk"], params["Wv"], params["Wo"]
     T, D = x.shape[1], Wq.shape[1] // H
-    q, k, v = (split(x @ w, np) for w in (Wq, Wk, Wv))  # (B, H, T, D)
-    s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(D)
-    s = np.where(np.triu(np.ones((T, T), dtype=bool), k=1), -np.inf, s)  # (eq. 3)
-    e = np.exp(s - np.max(s, axis=-1, keepdims=True))
-    p = e / np.sum(e, axis=-1, keepdims=True)  # masked weights are exactly 0
-    y = merge(p @ v, np)  # (B, T, H·D)
+    if saved is None:  # called alone: the forward again, for q, k, v, p and y
+        forward(params, x, saved=(saved := {}))
+    q, k, v, p, y = (saved[n] for n in "qkvpy")  # (B, H, T, D) ×3, (B, H, T, T), (B, T, H·D); masked p are 0
     dWo = rows(y).T @ rows(dout)  # a sum over b and t, as one matrix product   (eq. 7)
     dy = split(dout @ Wo.T, np)  # merge's backward is split (eqs. 7, 11)
     dp = dy @ v.transpose(0, 1, 3, 2)  # (B, H, T, T)   (eq. 8)
