@@ -61,7 +61,7 @@ def forward(params, x, *, saved=None):
 def vjp(params, x, dout, *, saved=None):
     """Each head's backward is the single head's (eqs. 7–10); split and merge swap roles (eq. 11)."""
     Wq, Wk, Wv, Wo = params["Wq"], params["Wk"], params["Wv"], params["Wo"]
-    T, D = x.shape[1], Wq.shape[1] // H
+    D = Wq.shape[1] // H  # the head size
     if saved is None:  # called alone: the forward again, for q, k, v, p and y
         forward(params, x, saved=(saved := {}))
     q, k, v, p, y = (saved[n] for n in "qkvpy")  # (B, H, T, D) ×3, (B, H, T, T), (B, T, H·D); masked p are 0
