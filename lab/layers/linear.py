@@ -27,7 +27,9 @@ def init(shape, *, seed=0) -> dict:
 def forward(params, x):
     """out[b, t, :] = x[b, t, :] W + b (eq. 1): (B, T, C) @ (C, C_out) + (C_out,) → (B, T, C_out)."""
     xp = array_namespace(x, *params.values())
-    return xp.matmul(x, params["W"]) + params["b"]  # matmul broadcasts W over (B, T)   (eq. 1)
+    W = params["W"]
+    X = xp.reshape(x, (-1, W.shape[0]))  # (B·T, C): every position a row, one matrix product   (eq. 2)
+    return xp.reshape(xp.matmul(X, W), (*x.shape[:-1], W.shape[1])) + params["b"]  # (eq. 1)
 
 
 def vjp(params, x, dout):
@@ -38,5 +40,5 @@ def vjp(params, x, dout):
     D = np.reshape(dout, (-1, C_out))  # (B*T, C_out), the same row order as X
     dW = X.T @ D  # (C, B*T) @ (B*T, C_out) → (C, C_out), a sum over B and T   (eq. 8)
     db = np.sum(D, axis=0)  # (B*T, C_out) → (C_out,): over B AND T, not one of them   (eq. 9)
-    dx = dout @ W.T  # (B, T, C_out) @ (C_out, C) → (B, T, C)   (eq. 10)
+    dx = np.reshape(D @ W.T, x.shape)  # (B*T, C_out) @ (C_out, C) → (B*T, C) → (B, T, C)   (eq. 10)
     return {"W": dW, "b": db}, dx

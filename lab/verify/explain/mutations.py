@@ -274,8 +274,8 @@ SLIPS = [
         "tanh",
         "tanh's derivative as 1 − x² of the input, where 1 − t² of the output t = tanh x belongs",
         "d x is wrong",  # no tested hypothesis names it: the diagnosis gives the ratio's range
-        "t = np.tanh(x)",
-        "t = x",
+        "dout * ((1.0 - t) * (1.0 + t))",
+        "dout * ((1.0 - x) * (1.0 + x))",
     ),
     Slip(
         "position_first_only",
