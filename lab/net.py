@@ -206,11 +206,18 @@ def activations(net: Net, params: dict, x, saved: dict | None = None) -> tuple[d
     return inputs, outputs, targets
 
 
-@functools.cache
-def keeps(layer: types.ModuleType) -> bool:
+def keeps(layer) -> bool:
     """Whether the layer's forward keeps what its vjp reuses: both take a keyword ``saved`` (a dict the
-    forward fills; without it, the vjp runs the forward again)."""
-    return all("saved" in inspect.signature(f).parameters for f in (layer.forward, layer.vjp))
+    forward fills; without it, the vjp runs the forward again). A layer may be any object with the two."""
+    return _takes_saved(layer.forward) and _takes_saved(layer.vjp)
+
+
+@functools.cache  # keyed by the function: a layer itself may be unhashable (a SimpleNamespace)
+def _takes_saved(f) -> bool:
+    try:
+        return "saved" in inspect.signature(f).parameters
+    except (TypeError, ValueError):  # a callable without a signature to read
+        return False
 
 
 def backward(net: Net, params: dict, x, dout, record=None) -> tuple[dict, None]:

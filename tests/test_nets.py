@@ -154,6 +154,22 @@ def test_the_backward_that_reuses_the_forward_s_values_is_the_one_that_recompute
     assert kept.keys() == alone.keys() and all(np.array_equal(kept[k], alone[k]) for k in kept)
 
 
+def test_a_stage_may_be_any_object_with_forward_and_vjp_and_keeps_only_when_both_take_saved():
+    """A derivation swaps a stage for a SimpleNamespace (unhashable) whose vjp is a lambda: the backward runs,
+    and hands it nothing kept."""
+    from lab.layers import tanh
+
+    slipped = types.SimpleNamespace(forward=tanh.forward, vjp=lambda params, x, dout: ({}, dout))
+    assert nets.keeps(tanh) and not nets.keeps(slipped)
+    assert nets.keeps(types.SimpleNamespace(forward=tanh.forward, vjp=tanh.vjp))
+    network = nets.network_of(load("nets/char_mlp"))
+    net = dataclasses.replace(network.NET, stages=tuple(dataclasses.replace(s, layer=slipped) if s.name == "act"
+                                                        else s for s in network.NET.stages))  # fmt: skip
+    x = np.random.default_rng(0).integers(0, network.VOCAB, size=(3, 4))
+    grads, _ = nets.backward(net, network.init(x.shape), x, 1.0)
+    assert set(grads) == set(network.init(x.shape))
+
+
 def test_a_network_s_program_has_a_source_key_that_follows_its_stages():
     """A network's loss is a partial of lab.net.forward: keyed, so its programs are not traced every run; a
     stage's layer changed changes the key."""
