@@ -45,7 +45,7 @@ from lab.verify.case import BATCH, Case
 from lab.verify.measure import kinks
 from lab.verify.measure.autodiff import Evidence, Witness, flatten, unflatten
 from lab.verify.measure.differences import fd_directional, loss_rounding, one_sided
-from lab.verify.measure.hand import Precision, explain, hand_gradient
+from lab.verify.measure.hand import Precision, explain, hand_gradient, hand_gradients
 from lab.verify.measure.rounding import gamma
 from lab.verify.vocabulary import Kind, Reason, What
 
@@ -145,7 +145,13 @@ def judge(model: Model, case: Case, ev: Evidence, finite_differences: bool = Tru
 
 
 def judge_batch(
-    model: Model, batch: list[Case], evidence: list[Evidence], drawn: int = 0, witness=None, referee: bool = True
+    model: Model,
+    batch: list[Case],
+    evidence: list[Evidence],
+    drawn: int = 0,
+    witness=None,
+    referee: bool = True,
+    hands: list | None = None,
 ) -> Iterator[Verdict]:
     """The verdicts of a batch of one shape, in order, by the rules of this module.
 
@@ -154,10 +160,12 @@ def judge_batch(
     followed back along the path θ/2, θ/4, ... Verdicts are given as they are asked for, so a search
     that stops at the first wrong case does not pay for the rest. Without ``referee`` a wrong verdict
     is not yet re-evaluated by the exact referee (rule 6): a search that shrinks asks for it only for
-    the case it prints (lab/verify/search/engine.py).
+    the case it prints (lab/verify/search/engine.py). ``hands`` are the batch's hand gradients
+    (:func:`~lab.verify.measure.hand.hand_gradients`), when the caller computed them while autodiff ran.
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
-        early, rows = _first_rules(model, batch, evidence, witness, max(drawn, 1))
+        hands = hand_gradients(model, batch) if hands is None else hands
+        early, rows = _first_rules(model, batch, evidence, hands, witness, max(drawn, 1))
         table = _Table(model, batch, evidence, rows)
     for i, case in enumerate(batch):
         # the error state is set and reset around each verdict, never held across a yield: a search that
@@ -183,19 +191,15 @@ class _Row:
     on_kink: np.ndarray
 
 
-def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], witness=None, drawn: int = 1):
+def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], hands: list, witness=None, drawn: int = 1):
     """Rules 1 to 5 for every case: a verdict (or a function that makes it, when it is slow) for the
     cases they decide, and a :class:`_Row` for the rest. A layer's structure is read on the first
     ``drawn`` cases."""
     early: dict = {}
     rows: dict[int, _Row] = {}
-    for i, (case, ev) in enumerate(zip(batch, evidence, strict=True)):
-        try:
-            hand = hand_gradient(model, case)
-        except NotImplementedError:
-            raise
-        except Exception as e:  # a crash in the user's grad is a verdict, not a crash of the verifier
-            early[i] = Verdict(case, Kind.CONTRACT, message=f"grad raised {type(e).__name__}: {e}", rule=1)
+    for i, (case, ev, hand) in enumerate(zip(batch, evidence, hands, strict=True)):
+        if isinstance(hand, Exception):  # a crash in the user's grad is a verdict, not a crash of the verifier
+            early[i] = Verdict(case, Kind.CONTRACT, message=f"grad raised {type(hand).__name__}: {hand}", rule=1)
             continue
         problem = _shapes_differ("grad", hand, ev.grad)
         if problem:

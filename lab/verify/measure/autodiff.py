@@ -14,9 +14,11 @@ rounding interpreter.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,9 +246,17 @@ class Witness:
 
     def evaluate(self, batch: list[Case], size: int) -> list[Evidence]:
         """Evidence for each case of ``batch`` (all of one shape), padded to ``size`` cases."""
+        return self.start(batch, size)()
+
+    def start(self, batch: list[Case], size: int) -> Callable[[], list[Evidence]]:
+        """Start the program on ``batch`` and return the call that waits for its evidence: XLA runs it on
+        threads of its own, so the caller may compute the hand side meanwhile."""
         V = directions({k: batch[0].params[k] for k in self.keys}, batch[0].shape)
         # device_put, not jnp.asarray: that would compile a copy for every new shape
         out = self._run(jax.device_put(self._arrays(batch, size, V)))
+        return functools.partial(self._evidence, out, batch, size, V)
+
+    def _evidence(self, out, batch: list[Case], size: int, V) -> list[Evidence]:
         self._wait(out, size, batch[0])
         values, errors = jax.tree_util.tree_map(np.asarray, out)
         out = dict(values, **{f"{k}_err": v for k, v in errors.items()})

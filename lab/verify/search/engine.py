@@ -19,6 +19,7 @@ from lab.verify.explain.diagnosis import diagnose
 from lab.verify.judge import Verdict, judge_batch
 from lab.verify.measure import kinks
 from lab.verify.measure.autodiff import OutOfTime, TraceError, Witness
+from lab.verify.measure.hand import hand_gradients
 from lab.verify.runtime.programs import STORE
 from lab.verify.runtime.source_key import code_key
 from lab.verify.runtime.store import file_hash
@@ -125,10 +126,12 @@ def _search(model, profile, examples, seed, on_case, referee: bool) -> ModelRepo
     @given(cases(model, scales), st.integers(0, 2**32 - 1))
     def check(drawn, fill_seed):
         batch = list(drawn) if drawn_failed and drawn_failed[0] else fill(model, drawn, BATCH, fill_seed, scales)
-        evidence = witness.evaluate(batch, BATCH)
+        evidence_of = witness.start(batch, BATCH)
+        hands = hand_gradients(model, batch)  # the hand side, while XLA computes the witnesses
+        evidence = evidence_of()
         audit_next = [report.audited < AUDIT_ENTRIES]  # one verified case of this batch joins the audit
         # finite differences (the slow witness) on the drawn cases; both autodiff modes on all
-        verdicts = judge_batch(model, batch, evidence, drawn=len(drawn), witness=witness, referee=referee)
+        verdicts = judge_batch(model, batch, evidence, drawn=len(drawn), witness=witness, referee=referee, hands=hands)
         for i, verdict in enumerate(verdicts):
             if verdict.kind == Kind.SKIPPED:
                 report.outside += 1
