@@ -1024,6 +1024,23 @@ def test_a_network_s_caption_states_the_run_it_drew(tmp_path):
     assert set(re.findall(r"\b\d\.\d{3}\b", made.caption)) == losses  # no loss the run did not reach
 
 
+def test_a_network_s_caption_names_every_size_its_init_takes(tmp_path):
+    """The transformer's blocks L are a size of its init that TRAIN does not set: the caption says them too."""
+    import inspect
+
+    from lab.book import figures
+    from lab.nets import transformer
+
+    sizes = [k for k, p in inspect.signature(transformer.init).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    assert "L" in sizes and "L" not in transformer.TRAIN
+    made = figures.network("nets/transformer", tmp_path / "transformer.png", steps=20)
+    assert made.path is not None, made.caption
+    for k in sizes:
+        if k != "seed":
+            assert f"{k} = {made.data['sizes'][k]}" in made.caption, (k, made.caption)
+    assert f"L = {transformer.L}" in made.caption
+
+
 # -- the networks in a browser ---------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ run, its caption states what was run and what it reached, and the page lists nam
 from __future__ import annotations
 
 import importlib
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,10 @@ def network(name: str, path: Path, steps: int | None = None, sizes: dict | None 
 
         module = importlib.import_module(f"lab.nets.{stem}")
         given = getattr(module, "TRAIN", {})
-        widths = {k: v for k, v in given.items() if k not in ("block", "lr")}
+        # every size init takes (the transformer's blocks L too), at its default unless TRAIN or the plan sets it
+        widths = {k: p.default for k, p in inspect.signature(module.init).parameters.items()
+                  if p.kind is p.KEYWORD_ONLY and k != "seed" and p.default is not p.empty}  # fmt: skip
+        widths |= {k: v for k, v in given.items() if k not in ("block", "lr")}
         widths |= dict(plan.get("sizes", {}) if sizes is None else sizes)
         lr = float(given.get("lr", 1e-3))
         names = surnames(NET_SEED)
