@@ -191,8 +191,8 @@ def activations(net: Net, params: dict, x, saved: dict | None = None) -> tuple[d
     def run(s, a):
         inputs[s.name] = a
         keep = {"saved": saved.setdefault(s.name, {})} if saved is not None and keeps(s.layer) else {}
-        out = outputs[s.name] = s.layer.forward(stage_params(s, params, np, groups), a, **dict(s.hyper), **keep)
-        return out
+        outputs[s.name] = s.layer.forward(stage_params(s, params, np, groups), a, **dict(s.hyper), **keep)
+        return outputs[s.name]
 
     for s in net.stages[:-1]:
         if isinstance(s, Residual):

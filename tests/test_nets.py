@@ -144,14 +144,14 @@ def test_the_backward_that_reuses_the_forward_s_values_is_the_one_that_recompute
     network = nets.network_of(load(name))
     x = np.random.default_rng(3).integers(0, network.VOCAB, size=(4, 6))
     params = network.init(x.shape, seed=2)
-    kept = {}
+    said = {}  # the gradient at each boundary, with the kept values
     assert any(nets.keeps(s.layer) for s in nets.walk(network.NET))
-    grads, _ = nets.backward(network.NET, params, x, 1.3, record=lambda n, g: kept.__setitem__(n, g))
+    grads, _ = nets.backward(network.NET, params, x, 1.3, record=lambda n, g: said.__setitem__(n, g))
     monkeypatch.setattr(nets, "keeps", lambda layer: False)
     alone = {}
     again, _ = nets.backward(network.NET, params, x, 1.3, record=lambda n, g: alone.__setitem__(n, g))
     assert all(np.array_equal(grads[k], again[k]) for k in params)
-    assert kept.keys() == alone.keys() and all(np.array_equal(kept[k], alone[k]) for k in kept)
+    assert said.keys() == alone.keys() and all(np.array_equal(said[k], alone[k]) for k in said)
 
 
 def test_a_stage_may_be_any_object_with_forward_and_vjp_and_keeps_only_when_both_take_saved():
