@@ -161,13 +161,15 @@ def fd_directional(
     loss_err = loss_rounding(model, case, v, (0.0, h0, -h0), loss_err, f64=f)
     d, err, h = finite_difference(f, h0)
     # A loss that is nearly piecewise linear at the scale of h0 (a saturated sigmoid with features
-    # of 1e6) gives a flat, self-consistent table far from the derivative at 0. Tables from steps a
-    # thousand and a million times smaller expose it; where a smaller step disagrees, it is right.
+    # of 1e6) gives a flat, self-consistent table far from the derivative at 0. Tables from steps
+    # 2¹⁰ and 2²⁰ times smaller expose it; where a smaller step disagrees, it is right. Powers of the
+    # table's own ratio put half of each table's steps on the previous one's, so those loss values
+    # come from the cache: 80 evaluations for the three tables, not 120.
     # Two large scales can agree and both be wrong (features of 1e5 bend the loss within 1e-5 of 0),
     # hence the third table. A table is judged by its own error estimate and the rounding of its
     # first step; the bound returned adds the rounding of the step it ended at, so a switch to a
     # table whose small steps round badly weakens the witness instead of making it wrong.
-    for shrink in (1e-3, 1e-6):
+    for shrink in (2.0**-10, 2.0**-20):
         d2, err2, h2 = finite_difference(f, h0 * shrink)
         if abs(d - d2) > 2 * (err + err2) + 4 * loss_err / (h0 * shrink):
             d, err, h = d2, err2, h2
