@@ -110,7 +110,9 @@ def test_the_three_difference_tables_share_half_their_steps():
 
     model = SimpleNamespace(module=SimpleNamespace(loss=loss))
     rng = np.random.default_rng(0)
-    case = Case({"w": rng.standard_normal(3), "b": np.asarray(0.5)}, rng.standard_normal((10, 3)), rng.standard_normal(10))
+    case = Case(
+        {"w": rng.standard_normal(3), "b": np.asarray(0.5)}, rng.standard_normal((10, 3)), rng.standard_normal(10)
+    )
     v = {"w": np.zeros(3), "b": np.asarray(1.0)}
     slope = float(base.module.grad(case.params, case.X, case.y)["b"])
     value = float(base.module.loss(case.params, case.X, case.y))
