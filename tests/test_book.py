@@ -284,11 +284,22 @@ def _locked(path: Path):
 @pytest.fixture(scope="session")
 def book(tmp_path_factory, node):
     """The whole book, built once for the run (whichever worker comes first), with figures and whatever
-    report make verify left."""
+    report make verify left. It is brought up to date in the suite's store the way ``make book`` brings
+    up ``book/``: only pages and figures whose inputs changed since the last run are built again (a
+    whole build trains both networks and runs every lesson, about 33 s). The run reads a copy, so no
+    test touches the kept one."""
     out = _shared(tmp_path_factory) / "book"
     with _locked(out):
         if not (out / ".built").exists():
-            build(out)
+            store = os.environ.get("LAB_JAX_CACHE", "off")
+            if store == "off":
+                build(out)
+            else:
+                kept = Path(store) / "book"
+                kept.mkdir(parents=True, exist_ok=True)
+                with _locked(kept):
+                    build(kept)
+                    shutil.copytree(kept, out, dirs_exist_ok=True)
             (out / ".built").touch()
     return out
 
@@ -321,12 +332,27 @@ PAGES = ["index", *_names()]
 SHOTS = ROOT / "book" / "screenshots"
 
 
+_TABS: dict = {}  # this worker's tabs, one per viewport and colour scheme
+
+
 def _open(browser, url: str, width: int = 1280, height: int = 800, scheme: str = "light"):
-    page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)
+    """``url`` loaded as a new document in this worker's tab of that size and scheme, with its problems
+    (console errors, page errors, requests that leave the disk) collected in ``page.problems``.
+
+    Tabs are reused: opening one costs about as much as loading a page (half a second each here).
+    Every load starts from about:blank, so nothing of the last document (its scroll, open folds,
+    listeners) carries over, and a link to the page already shown with another #hash is a real load,
+    not a scroll."""
+    key = (id(browser), width, height, scheme)
+    page = _TABS.get(key)
+    if page is None or page.is_closed():
+        page = browser.new_page(viewport={"width": width, "height": height}, color_scheme=scheme)
+        page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
+        page.on("request", lambda r: r.url.startswith("file://") or page.problems.append(f"request: {r.url}"))
+        _TABS[key] = page
+    page.goto("about:blank")
     page.problems = []
-    page.on("console", lambda m: m.type == "error" and page.problems.append(f"console: {m.text}"))
-    page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
-    page.on("request", lambda r: r.url.startswith("file://") or page.problems.append(f"request: {r.url}"))
     page.goto(url)
     page.wait_for_load_state("load")
     return page
@@ -341,7 +367,6 @@ def test_every_page_loads_offline_with_no_error_and_all_math_typeset(book, brows
     assert page.problems == []
     if name == "index":
         assert page.locator(".syllabus li.step.model").count() == len(PAGES) - 1
-        page.close()
         return
     assert page.locator(".katex-error").count() == 0
     prose = page.evaluate(
@@ -354,7 +379,6 @@ def test_every_page_loads_offline_with_no_error_and_all_math_typeset(book, brows
     assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text))
     assert page.locator(".md .katex").count() == page.locator(".md .katex .katex-html").count() > 0
     assert page.locator("#trained img").count() == 1  # a figure of the model trained
-    page.close()
 
 
 _IN_VIEW = """id => { const e = document.getElementById(id); const r = e.getBoundingClientRect();
@@ -420,7 +444,6 @@ def test_every_lesson_page_loads_offline_with_its_math_and_figures(book, browser
     assert page.locator(".eq[id^=eq-]").count() == len(TAG.findall(text)) > 0
     widths = page.eval_on_selector_all(".md img", "is => is.map(i => i.naturalWidth)")
     assert widths and all(w > 0 for w in widths), "a figure of the lesson did not load"
-    page.close()
     index = (book / "index.html").read_text(encoding="utf-8")
     assert f'href="lesson-{name}.html"' in index
 
@@ -430,7 +453,6 @@ def test_each_citation_and_back_link_lands_on_its_target_and_highlights_it(book,
     page = _open(browser, (book / f"{name}.html").as_uri())
     clicked = _click_every_link(page)
     assert clicked > 0 and page.problems == []
-    page.close()
 
 
 @pytest.mark.parametrize("name", PAGES[1:])
@@ -441,12 +463,10 @@ def test_deep_links_land_and_narrow_screens_do_not_overflow(book, browser, name)
     for anchor in (f"eq-{label}", f"L{line}"):
         page = _open(browser, (book / f"{name}.html").as_uri() + f"#{anchor}")
         assert _landed(page, anchor) == LANDED, anchor
-        page.close()
     page = _open(browser, (book / f"{name}.html").as_uri() + f"#eq-{label}", width=390, height=800, scheme="dark")
     assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "sideways overflow at 390 px"
     assert page.evaluate(_IN_VIEW, f"eq-{label}")["visible"]
     page.screenshot(path=str(SHOTS / f"{name}-390-dark.png"))
-    page.close()
 
 
 def test_the_index_links_every_page_and_the_readme_figures(book, browser):
@@ -463,7 +483,6 @@ def test_the_index_links_every_page_and_the_readme_figures(book, browser):
     assert [f"figures/{f}" for f in figures if f"derivations/figures/{f}" in readme] == sorted(shown)
     assert len(shown) == len(figures)  # every figure kept in derivations/figures/ is shown by the README or docs/
     assert page.problems == []
-    page.close()
 
 
 def test_without_javascript_the_math_shows_and_a_deep_link_still_highlights(book, browser):
@@ -818,7 +837,6 @@ def test_next_from_the_index_walks_the_whole_course_in_its_order_and_previous_wa
     assert back == [None, *want[:-1]]  # "previous" walks it back, step by step, to the first page
     _follow(page, page.locator('nav.course a[rel="prev"]'))  # and a click on it goes there
     assert Path(page.url).stem == want[-2] and page.problems == []
-    page.close()
 
 
 _CLIPPED = """() => [...document.querySelectorAll('.katex-display')].filter(d => {
@@ -863,7 +881,6 @@ def _read_desktop(book, browser) -> dict:
             page.locator("nav.toc a").nth(len(seen["links"]) // 2).click()
             page.wait_for_function("id => decodeURIComponent(location.hash) === '#' + id", arg=target)
             seen["clicked_in_view"] = page.evaluate(_IN_VIEW, target)["visible"]
-        page.close()
         out[name] = seen
     return out
 
@@ -887,7 +904,7 @@ def test_no_display_equation_is_clipped_nor_its_number_hidden_by_a_scroll_bar(de
             seen = desktop[name]
         else:
             seen = _typeset(browser, book, name, width)
-            seen.pop("page").close()
+            seen.pop("page")
         assert seen["problems"] == [], (name, seen["problems"])
         if seen["clipped"]:
             clipped[name] = seen["clipped"]
@@ -906,7 +923,6 @@ def test_on_a_phone_the_first_screen_shows_the_text_not_only_navigation_and_card
             assert page.locator("#verification").evaluate("d => !d.open")
             # the verdict (or "not run", before any make verify) stays in view
             assert page.locator("#verification summary :is(.status, .sum)").first.inner_text()
-        page.close()
 
 
 # -- the layers in a browser ---------------------------------------------------------------------------
@@ -923,7 +939,6 @@ def test_every_layer_page_loads_offline_and_each_citation_and_back_link_lands(bo
     assert page.locator("#trained, a.notebook").count() == 0  # a layer has no figure and no notebook
     clicked = _click_every_link(page)
     assert clicked > 0 and page.problems == []
-    page.close()
     assert f'href="layer-{name}.html"' in (book / "index.html").read_text(encoding="utf-8")
 
 
@@ -1071,8 +1086,6 @@ def test_every_network_page_shows_its_run_and_each_citation_and_back_link_lands(
     assert (book / "notebooks" / f"net-{name}.ipynb").stat().st_size > 1000  # lab notebook nets/NAME
     clicked = _click_every_link(page)
     assert clicked > 0 and page.problems == []
-    page.close()
     narrow = _open(browser, (book / f"net-{name}.html").as_uri() + "#trained", width=390, height=800)
     assert narrow.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "sideways overflow at 390 px"
-    narrow.close()
     assert f'href="net-{name}.html"' in (book / "index.html").read_text(encoding="utf-8")
