@@ -15,6 +15,7 @@ import pytest
 from lab import model as registry
 from lab.verify.measure.autodiff import Witness
 from lab.verify.runtime import jax_config as _jax
+from lab.verify.runtime.ops_cache import one_op_programs_kept
 from lab.verify.search.cases import EXTREME, ORDINARY, every_shape
 
 pytestmark = pytest.mark.slow  # compiles or runs kernels: minutes
@@ -28,27 +29,10 @@ def test_compiled_programs_round_each_operation_as_written():
 
 @pytest.fixture(scope="module")
 def eager_ops_kept():
-    """Run one operation at a time, JAX compiles each primitive at each shape (about 500 programs,
-    13 s, for softmax). JAX's own persistent cache keeps them in the suite's store, so a second run
-    reads them back; what each operation computes is the same."""
-    from jax.experimental.compilation_cache import compilation_cache as cc
-
-    store = os.environ.get("LAB_JAX_CACHE", "off")
-    if store == "off":
+    """Run one operation at a time, JAX compiles each primitive at each shape (about 500 programs, 13 s,
+    for softmax): kept in the suite's store like the referee's, so a second run reads them back."""
+    with one_op_programs_kept():
         yield
-        return
-    keep = {k: getattr(jax.config, k) for k in ("jax_compilation_cache_dir",
-            "jax_persistent_cache_min_compile_time_secs", "jax_persistent_cache_min_entry_size_bytes")}  # fmt: skip
-    jax.config.update("jax_compilation_cache_dir", os.path.join(store, "eager-ops"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    cc.reset_cache()
-    try:
-        yield
-    finally:
-        for k, v in keep.items():
-            jax.config.update(k, v)
-        cc.reset_cache()
 
 
 def _leaves(tree):

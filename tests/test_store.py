@@ -1,6 +1,7 @@
 """The program store (lab/verify/runtime/store.py): what it keys on, what it does with a damaged entry, its
 size limit, two processes sharing it, and `lab cache`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -442,3 +443,51 @@ def test_an_attribute_named_like_a_global_is_not_that_global():
     ns2: dict = {}
     exec("import importlib\ndef loss(params, X, y):\n    return importlib.import_module('numpy') and X.sum()\n", ns2)
     assert source_key._fingerprint(ns2["loss"]) is None  # a global that reaches values by string: no key
+
+
+OPS_PROBE = """
+import json, sys
+import numpy as np
+from lab import model
+from lab.verify.measure.referee import exact_gradient
+from lab.verify.runtime.jax_config import jax
+from lab.verify.runtime.ops_cache import OPS_DIR
+
+events = []
+jax.monitoring.register_event_listener(lambda name, **kw: events.append(name))
+m = model.get("softmax_regression")
+rng = np.random.default_rng(0)
+X, y = rng.standard_normal((5, 3)), rng.integers(0, 3, 5).astype(float)
+params = {k: rng.standard_normal(v.shape) for k, v in m.module.init(3, n_classes=3).items()}
+g = exact_gradient(m.module.loss, params, X, y, branches="float64")
+hits = events.count("/jax/compilation_cache/cache_hits")
+asked = events.count("/jax/compilation_cache/compile_requests_use_cache")
+kept = lambda: len(list(OPS_DIR.iterdir())) if OPS_DIR and OPS_DIR.exists() else 0
+before = kept()
+jax.jit(lambda a: a * 3.0 + 1.0)(np.arange(4.0))  # compiled outside the scope: JAX's cache is off again
+print(json.dumps({"value": [np.asarray(v).tolist() for v in g.value.values()], "hits": hits, "asked": asked,
+                  "after": kept() - before, "dir": jax.config.jax_compilation_cache_dir, "kept": before}))
+"""
+
+
+def test_the_referees_one_operation_programs_are_kept_and_read_back(tmp_path):
+    """The referee's float64 replay runs primitives one at a time; the second process reads every one of
+    their programs from CACHE_DIR/ops, gets the same gradient, and JAX's cache is off outside that scope.
+    With LAB_JAX_CACHE=off nothing is kept."""
+    env = dict(os.environ, LAB_JAX_CACHE=str(tmp_path / "cache"))
+    runs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", OPS_PROBE], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        runs.append(json.loads(r.stdout.splitlines()[-1]))
+    first, second = runs
+    assert first["asked"] > 20 and first["hits"] == 0 and first["kept"] >= first["asked"]
+    assert second["hits"] == second["asked"] == first["asked"] and second["kept"] == first["kept"]
+    assert first["value"] == second["value"]
+    assert first["after"] == second["after"] == 0 and first["dir"] is second["dir"] is None
+    off = subprocess.run([sys.executable, "-c", OPS_PROBE], env=dict(os.environ, LAB_JAX_CACHE="off"),
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert off.returncode == 0, off.stderr[-2000:]
+    seen = json.loads(off.stdout.splitlines()[-1])
+    assert (seen["hits"], seen["kept"], seen["after"], seen["dir"]) == (0, 0, 0, None)
+    assert seen["value"] == first["value"]

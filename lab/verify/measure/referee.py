@@ -47,6 +47,7 @@ import mpmath
 import numpy as np
 
 from lab.verify.runtime.jax_config import jax
+from lab.verify.runtime.ops_cache import one_op_programs_kept
 
 DropVar, Literal = jax.extend.core.DropVar, jax.extend.core.Literal
 DPS = 60  # significant digits of the first run; the check runs at twice as many
@@ -111,15 +112,17 @@ def _evaluate(loss, kind, params, X, y, hyper, dps, keys, branches) -> list[tupl
     flat, tree = jax.tree_util.tree_flatten(args)  # in JAX's order: a dict's keys sorted
     closed = _program(loss, kind, tuple(keys), tree, tuple((a.shape, a.dtype.str) for a in flat))
     decisions = None
-    if branches == "float64":
-        run = _Float64()
-        run.eval(closed.jaxpr, [np.asarray(c) for c in closed.consts], flat)
-        decisions = run.decisions
-    runs = []
-    for digits in (dps, 2 * dps):
-        ctx = context(digits)
-        interp = _Interpreter(ctx, None if decisions is None else list(decisions))
-        runs.append(interp.eval(closed.jaxpr, [interp.mp(c) for c in closed.consts], [interp.mp(a) for a in flat]))
+    with one_op_programs_kept():  # the primitives JAX runs one at a time here, compiled once per machine
+        if branches == "float64":
+            run = _Float64()
+            run.eval(closed.jaxpr, [np.asarray(c) for c in closed.consts], flat)
+            decisions = run.decisions
+        runs = []
+        for digits in (dps, 2 * dps):
+            ctx = context(digits)
+            interp = _Interpreter(ctx, None if decisions is None else list(decisions))
+            consts, ins = [interp.mp(c) for c in closed.consts], [interp.mp(a) for a in flat]
+            runs.append(interp.eval(closed.jaxpr, consts, ins))
     return [_compare(coarse, fine) for coarse, fine in zip(*runs, strict=True)]
 
 

@@ -1,0 +1,59 @@
+"""JAX's own persistent cache, for the programs of primitives run one at a time.
+
+The referee replays a program in float64 one primitive at a time, and runs integer arithmetic and
+data moves (gather, transpose, ...) in JAX. Each primitive at each shape is a program XLA compiles,
+about 25 ms each, hundreds for a failing model, and again in every process. Inside
+:func:`one_op_programs_kept` JAX keeps them in ``CACHE_DIR/ops`` and reads them back later.
+
+Only there: the lab's own programs are kept by the program store (store.py), which needs the
+executable XLA compiled, not one JAX read back from its cache, and none is compiled in that scope.
+With ``LAB_JAX_CACHE=off`` nothing is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from lab.verify.runtime.jax_config import CACHE_DIR, jax
+
+#: Where the one-operation programs are kept (None: not kept).
+OPS_DIR = None if CACHE_DIR is None else CACHE_DIR / "ops"
+#: JAX drops the least recently used programs beyond this size.
+MAX_BYTES = 64 * 2**20
+
+_SETTINGS = {
+    "jax_compilation_cache_dir": lambda: str(OPS_DIR),
+    "jax_persistent_cache_min_compile_time_secs": lambda: 0.0,  # a primitive compiles in milliseconds
+    "jax_persistent_cache_min_entry_size_bytes": lambda: 0,
+    "jax_compilation_cache_max_size": lambda: MAX_BYTES,
+}
+_open: list[int] = [0]
+
+
+@contextlib.contextmanager
+def one_op_programs_kept():
+    """While open, JAX keeps and reads back on disk the programs it compiles (nests; a no-op when off)."""
+    if OPS_DIR is None or _open[0]:
+        _open[0] += 1
+        try:
+            yield
+        finally:
+            _open[0] -= 1
+        return
+    from jax.experimental.compilation_cache import compilation_cache
+
+    before = {k: getattr(jax.config, k) for k in _SETTINGS}
+    for k, value in _SETTINGS.items():
+        jax.config.update(k, value())
+    compilation_cache.reset_cache()  # JAX decides once whether its cache is on: ask again
+    _open[0] += 1
+    try:
+        yield
+    finally:
+        _open[0] -= 1
+        for k, v in before.items():
+            jax.config.update(k, v)
+        compilation_cache.reset_cache()
+
+
+__all__ = ["OPS_DIR", "one_op_programs_kept"]
