@@ -775,7 +775,7 @@ def _mutants(args) -> int:
 
 def _cache(args) -> int:
     """``lab cache info | clear``: the program store (lab/verify/runtime/) in $LAB_JAX_CACHE or the user's cache."""
-    from lab.verify import MAX_MB, STORE
+    from lab.verify import MAX_MB, OPS_DIR, OPS_MAX_MB, STORE
 
     if STORE.root is None:
         print("the cache is off (LAB_JAX_CACHE=off)")
@@ -783,15 +783,17 @@ def _cache(args) -> int:
     folder = STORE.root.parent
     # entries of JAX's own compilation cache, which earlier versions of the lab kept in the same folder
     jax_files = [p for p in folder.glob("*") if p.is_file() and p.name.endswith(("-cache", "-atime"))]
+    # the referee's programs of one primitive each, kept by JAX's own cache (lab/verify/runtime/ops_cache.py)
+    ops = [p for p in OPS_DIR.glob("*") if p.is_file()] if OPS_DIR is not None else []
     from lab.derivations import RESULTS
 
     if args.action == "clear":
         n, d = STORE.clear(), RESULTS.clear()
-        for p in jax_files:
+        for p in jax_files + ops:
             p.unlink(missing_ok=True)
         print(
-            f"removed {n} compiled programs, {d} derivation results and {len(jax_files)} older JAX cache files "
-            f"from {folder}"
+            f"removed {n} compiled programs, {len(ops)} one-operation programs, {d} derivation results "
+            f"and {len(jax_files)} older JAX cache files from {folder}"
         )
         return 0
     size = STORE.size()
@@ -800,6 +802,8 @@ def _cache(args) -> int:
     count = len(STORE.entries())
     print(f"programs: {count} entries, {size / 2**20:.1f} MB of at most {MAX_MB:.0f} MB (set by LAB_CACHE_MAX_MB)")
     print(f"derivation results: {len(RESULTS.entries())} entries, {RESULTS.size() / 2**10:.0f} kB")
+    ops_mb = sum(p.stat().st_size for p in ops) / 2**20
+    print(f"one-operation programs: {len(ops)} entries, {ops_mb:.1f} MB of at most {OPS_MAX_MB:.0f} MB (the referee's)")
     if jax_files:
         print(f"older JAX cache files: {len(jax_files)}, {old / 2**20:.1f} MB (`lab cache clear` removes them)")
     return 0

@@ -256,17 +256,25 @@ def results(tmp_path, monkeypatch):
     return s
 
 
-def test_lab_cache_info_and_clear(tmp_path, store, results, capsys):
+def test_lab_cache_info_and_clear(tmp_path, store, results, capsys, monkeypatch):
+    from lab.verify.runtime import ops_cache
+
     m = model_file(tmp_path)
     Witness(m).evaluate([one_case(m)], 4)
     (store.root.parent / "jit__all-0123-cache").write_bytes(b"x")  # left by JAX's own cache
     results.put("d-0", b"[]")
+    monkeypatch.setattr(ops_cache, "OPS_DIR", tmp_path / "ops")
+    (tmp_path / "ops").mkdir()
+    for name in ("jit_add-01-cache", "jit_add-01-atime", "jit_mul-02-cache"):
+        (tmp_path / "ops" / name).write_bytes(b"x" * 4096)
     assert main(["cache", "info"]) == 0
     out = capsys.readouterr().out
     assert "2 entries" in out and "older JAX cache files: 1" in out and "derivation results: 1 entries" in out
+    assert "one-operation programs: 3 entries, 0.0 MB of at most 64 MB" in out
     assert main(["cache", "clear"]) == 0
-    assert "removed 2 compiled programs, 1 derivation results and 1 older JAX cache files" in capsys.readouterr().out
-    assert store.entries() == [] and results.entries() == []
+    said = capsys.readouterr().out
+    assert "removed 2 compiled programs, 3 one-operation programs, 1 derivation results and 1 older JAX cache" in said
+    assert store.entries() == [] and results.entries() == [] and list((tmp_path / "ops").iterdir()) == []
 
 
 def test_a_derivation_is_checked_again_only_when_what_it_reads_changes(tmp_path, results):

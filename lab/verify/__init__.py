@@ -18,7 +18,8 @@ The rooms:
 - ``judge``: the rules that turn measured evidence into a verdict; it never runs JAX;
 - ``search/``: the cases, the profiles, the engine that searches and shrinks, and one point;
 - ``explain/``: diagnosis, the report, and the mutants;
-- ``runtime/``: the JAX configuration, the program store and its source key.
+- ``runtime/``: the JAX configuration, the program store and its source key, and the cache of the
+  referee's one-operation programs.
 
 This package's public names are below; the command line, the book and the benchmarks use them.
 The names load on first use, so importing ``lab.verify`` does not start JAX.
@@ -65,6 +66,8 @@ _PUBLIC = {
     "slipped": "lab.verify.explain.mutations",
     "STORE": "lab.verify.runtime.programs",
     "MAX_MB": "lab.verify.runtime.store",
+    "OPS_DIR": "lab.verify.runtime.ops_cache",
+    "OPS_MAX_MB": "lab.verify.runtime.ops_cache",
     "jax": "lab.verify.runtime.jax_config",
     "jnp": "lab.verify.runtime.jax_config",
 }

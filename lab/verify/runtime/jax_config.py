@@ -8,9 +8,10 @@ compute them.
 The witnesses' compiled programs are kept on disk by the lab's program store
 (lab/verify/runtime/store.py) in ``CACHE_DIR``: ``$LAB_JAX_CACHE``, else the user's cache
 folder (``$XDG_CACHE_HOME`` or ``~/.cache``) ``/gradient-lab/jax``; ``LAB_JAX_CACHE=off``
-keeps nothing. JAX's own persistent compilation cache is not switched on: a program
-it hands back cannot be stored again, and the store keeps the traced program too,
-which JAX's cache does not.
+keeps nothing. JAX's own persistent compilation cache is not switched on for them: a
+program it hands back cannot be stored again, and the store keeps the traced program
+too, which JAX's cache does not. It is switched on only for the programs of primitives
+run one at a time, in ``CACHE_DIR/ops`` (runtime/ops_cache.py).
 
 XLA's CPU compiler turns a·b + c into one fused multiply-add (FMA) wherever the
 processor has that instruction, and it need not do so in every copy of a value it

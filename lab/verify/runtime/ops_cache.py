@@ -18,14 +18,14 @@ from lab.verify.runtime.jax_config import CACHE_DIR, jax
 
 #: Where the one-operation programs are kept (None: not kept).
 OPS_DIR = None if CACHE_DIR is None else CACHE_DIR / "ops"
-#: JAX drops the least recently used programs beyond this size.
-MAX_BYTES = 64 * 2**20
+#: JAX drops the least recently used programs beyond this size (a program is about 4 kB).
+OPS_MAX_MB = 64
 
 _SETTINGS = {
     "jax_compilation_cache_dir": lambda: str(OPS_DIR),
     "jax_persistent_cache_min_compile_time_secs": lambda: 0.0,  # a primitive compiles in milliseconds
     "jax_persistent_cache_min_entry_size_bytes": lambda: 0,
-    "jax_compilation_cache_max_size": lambda: MAX_BYTES,
+    "jax_compilation_cache_max_size": lambda: OPS_MAX_MB * 2**20,
 }
 _open: list[int] = [0]
 
@@ -56,4 +56,4 @@ def one_op_programs_kept():
         compilation_cache.reset_cache()
 
 
-__all__ = ["OPS_DIR", "one_op_programs_kept"]
+__all__ = ["OPS_DIR", "OPS_MAX_MB", "one_op_programs_kept"]
