@@ -21,36 +21,32 @@ OPS_DIR = None if CACHE_DIR is None else CACHE_DIR / "ops"
 #: JAX drops the least recently used programs beyond this size (a program is about 4 kB).
 OPS_MAX_MB = 64
 
-_SETTINGS = {
-    "jax_compilation_cache_dir": lambda: str(OPS_DIR),
-    "jax_persistent_cache_min_compile_time_secs": lambda: 0.0,  # a primitive compiles in milliseconds
-    "jax_persistent_cache_min_entry_size_bytes": lambda: 0,
-    "jax_compilation_cache_max_size": lambda: OPS_MAX_MB * 2**20,
-}
-_open: list[int] = [0]
+_open: list[bool] = [False]
 
 
 @contextlib.contextmanager
 def one_op_programs_kept():
     """While open, JAX keeps and reads back on disk the programs it compiles (nests; a no-op when off)."""
-    if OPS_DIR is None or _open[0]:
-        _open[0] += 1
-        try:
-            yield
-        finally:
-            _open[0] -= 1
+    if OPS_DIR is None or _open[0]:  # off, or open already further out
+        yield
         return
     from jax.experimental.compilation_cache import compilation_cache
 
-    before = {k: getattr(jax.config, k) for k in _SETTINGS}
-    for k, value in _SETTINGS.items():
-        jax.config.update(k, value())
+    settings = {
+        "jax_compilation_cache_dir": str(OPS_DIR),
+        "jax_persistent_cache_min_compile_time_secs": 0.0,  # a primitive compiles in milliseconds
+        "jax_persistent_cache_min_entry_size_bytes": 0,
+        "jax_compilation_cache_max_size": OPS_MAX_MB * 2**20,
+    }
+    before = {k: getattr(jax.config, k) for k in settings}
+    for k, v in settings.items():
+        jax.config.update(k, v)
     compilation_cache.reset_cache()  # JAX decides once whether its cache is on: ask again
-    _open[0] += 1
+    _open[0] = True
     try:
         yield
     finally:
-        _open[0] -= 1
+        _open[0] = False
         for k, v in before.items():
             jax.config.update(k, v)
         compilation_cache.reset_cache()
