@@ -50,16 +50,16 @@ class Form:
     axes: tuple[tuple[str, ...], ...]
     tuple: bool
 
-    @property
+    @functools.cached_property  # read for every case and every loss the differences evaluate
     def keys(self) -> tuple[str | None, ...]:
         """Per part, its key among the parameters (None for ids)."""
         if not self.tuple:
             return ("x",) if self.kinds[0] == "real" else (None,)
         return tuple(f"x{i}" if k == "real" else None for i, k in enumerate(self.kinds))
 
-    @property
-    def real_keys(self) -> list[str]:
-        return [k for k in self.keys if k is not None]
+    @functools.cached_property
+    def real_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in self.keys if k is not None)
 
     @property
     def all_axes(self) -> tuple[str, ...]:

@@ -128,6 +128,24 @@ def test_dout_is_random_never_constant_and_ids_repeat():
                     assert np.unique(c.y).size < c.y.size
 
 
+def test_a_layer_s_init_runs_once_per_sizes_not_once_per_case(monkeypatch):
+    """The cases need only the shapes of init's parameters: a network's init (random draws for every
+    weight) ran for each of the 1,920 cases and was a tenth of a warm ``lab verify nets/char_mlp``."""
+    from lab.verify.search import layer_cases
+    from lab.verify.search.cases import ORDINARY
+
+    m = load("nets/char_mlp")
+    calls = []
+    init = m.module.init
+    monkeypatch.setattr(m.module, "init", lambda *a, **k: calls.append(k) or init(*a, **k))
+    menu = layer_cases.first_cases(m, ORDINARY)
+    cases = [c for drawn, seed in menu for c in layer_cases.fill(m, drawn, 32, seed, ORDINARY)]
+    assert len(cases) == 32 * len(menu)
+    assert len(calls) <= len(menu)  # once per sizes of the menu
+    assert all(np.shape(c.params[k]) == np.shape(v) for c in cases for k, v in init(1, **c.sizes).items()
+               if k in c.params)  # fmt: skip
+
+
 def test_lab_mutants_takes_a_layer_and_runs_its_traps(capsys):
     from lab.cli import main
 

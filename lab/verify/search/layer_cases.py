@@ -95,19 +95,32 @@ def _selected_by_ids(mod, keys) -> set[str]:
     return {k for k in keys if k.rpartition(".")[0] == first}
 
 
+#: (id of the layer's module, its sizes) -> (the module, the shape of each parameter its init makes). The
+#: module may be unhashable (a SimpleNamespace); it is kept, so its id is not reused for another.
+_SHAPES: dict = {}
+
+
+def _param_shapes(model: Model, sizes: dict) -> dict[str, tuple[int, ...]]:
+    """The shapes of the parameters ``init`` makes at these sizes: run once per sizes, not per case."""
+    key = (id(model.module), tuple(sorted(sizes.items())))
+    if key not in _SHAPES:
+        _SHAPES[key] = (model.module, {k: np.shape(v) for k, v in model.init(1, **sizes).items()})
+    return _SHAPES[key][1]
+
+
 def make_case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscale: float, draw=None) -> Case:
     """One case of these sizes and hyperparameters, its input in ``structure`` (see the module's docstring)."""
     mod = model.module
     f = mod.FORM
-    theta = model.init(1, **sizes)
+    shapes = _param_shapes(model, sizes)
     tokens = "tokens" in f.kinds
-    large = _selected_by_ids(mod, theta) if tokens and structure == "large" else set()
+    large = _selected_by_ids(mod, shapes) if tokens and structure == "large" else set()
     params = {}
-    for k, v in theta.items():
+    for k, shape in shapes.items():
         if k in f.real_keys:
             continue
         s = 1e3 if k in large else pscale
-        params[k] = rng.uniform(-1, 1, np.shape(v)) * s
+        params[k] = rng.uniform(-1, 1, shape) * s
     vocab = getattr(mod.LAYER, "VOCAB", 1)
     parts = [
         _x(rng, shape, structure, pscale, kind == "tokens", vocab, draw=draw)
