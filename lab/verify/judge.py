@@ -322,15 +322,21 @@ class _Table:
 
 
 def _worst(hand: dict, ref: dict, tol: dict, what: What) -> tuple[float, Mismatch | None]:
-    """The largest |hand − ref| / tol over all entries, and where it is."""
-    worst, mism = -1.0, None
-    for k in hand:
-        r = share(Measured(hand[k], tol[k]), Measured(ref[k], np.zeros_like(tol[k])))
-        if r.size and float(r.max()) > worst:
-            i = tuple(int(j) for j in np.unravel_index(int(np.argmax(r)), r.shape))
-            worst = float(r.max())
-            mism = Mismatch(what, k, i, float(hand[k][i]), float(ref[k][i]), float(tol[k][i]))
-    return max(worst, 0.0), mism
+    """The largest |hand − ref| / tol over all entries, and where it is (the first such entry, in the
+    order of ``hand``'s keys). One comparison of the entries laid end to end, not one per parameter."""
+    keys = [k for k in hand if np.size(hand[k])]
+    if not keys:
+        return 0.0, None
+    h, a, t = (np.concatenate([np.ravel(d[k]) for k in keys]) for d in (hand, ref, tol))
+    r = share(Measured(h, t), Measured(a, 0.0))
+    j = int(np.argmax(r))
+    for k in keys:  # the parameter and the index that entry j of the concatenation comes from
+        if j < np.size(hand[k]):
+            break
+        j -= np.size(hand[k])
+    i = tuple(int(a) for a in np.unravel_index(j, np.shape(hand[k])))
+    mism = Mismatch(what, k, i, float(hand[k][i]), float(ref[k][i]), float(tol[k][i]))
+    return max(float(r.max()), 0.0), mism
 
 
 def _decide(
