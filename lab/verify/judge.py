@@ -321,20 +321,27 @@ class _Table:
                 self.hess[r] = np.max(share(Measured(Hh, ev.hessian_err), Measured(ev.hessian, ev.hessian_err)))
 
 
-def _worst(hand: dict, ref: dict, tol: dict, what: What) -> tuple[float, Mismatch | None]:
-    """The largest |hand − ref| / tol over all entries, and where it is (the first such entry, in the
-    order of ``hand``'s keys). One comparison of the entries laid end to end, not one per parameter."""
+def _end_to_end(hand: dict, *others: dict) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
+    """The keys of ``hand`` that hold entries, where each one's entries start, and the entries of
+    ``hand`` and of each of ``others`` (same keys and shapes) laid end to end in that order."""
     keys = [k for k in hand if np.size(hand[k])]
+    starts = np.cumsum([0] + [np.size(hand[k]) for k in keys[:-1]])
+    flats = [np.concatenate([np.ravel(d[k]) for k in keys]) if keys else np.zeros(0) for d in (hand, *others)]
+    return keys, starts, flats
+
+
+def _worst(hand: dict, ref: dict, tol: dict, what: What, laid=None) -> tuple[float, Mismatch | None]:
+    """The largest |hand − ref| / tol over all entries, and where it is (the first such entry, in the
+    order of ``hand``'s keys): one comparison of the entries laid end to end (``laid``, when the caller
+    has them: :func:`_end_to_end` of the three), not one per parameter."""
+    keys, starts, (h, a, t) = _end_to_end(hand, ref, tol) if laid is None else laid
     if not keys:
         return 0.0, None
-    h, a, t = (np.concatenate([np.ravel(d[k]) for k in keys]) for d in (hand, ref, tol))
     r = share(Measured(h, t), Measured(a, 0.0))
     j = int(np.argmax(r))
-    for k in keys:  # the parameter and the index that entry j of the concatenation comes from
-        if j < np.size(hand[k]):
-            break
-        j -= np.size(hand[k])
-    i = tuple(int(a) for a in np.unravel_index(j, np.shape(hand[k])))
+    n = int(np.searchsorted(starts, j, side="right")) - 1  # the parameter entry j belongs to
+    k = keys[n]
+    i = tuple(int(e) for e in np.unravel_index(j - int(starts[n]), np.shape(hand[k])))
     mism = Mismatch(what, k, i, float(hand[k][i]), float(ref[k][i]), float(tol[k][i]))
     return max(float(r.max()), 0.0), mism
 
@@ -344,11 +351,13 @@ def _decide(
 ) -> Verdict:
     """Rules 6 to 10 for one case, from its row ``r`` of the table."""
     hand, tol = row.hand, row.tol
-    worst, mism = _worst(hand, ev.grad, tol, What.GRADIENT)
-    scale = max((float(np.max(np.abs(g))) for g in ev.grad.values() if g.size), default=0.0)
-    diff = max((float(np.max(np.abs(hand[k] - ev.grad[k]))) for k in hand if hand[k].size), default=0.0)
+    laid = _end_to_end(hand, ev.grad, tol)
+    h, a, tl = laid[2]
+    worst, mism = _worst(hand, ev.grad, tol, What.GRADIENT, laid)
+    scale = float(np.max(np.abs(a))) if a.size else 0.0
+    diff = float(np.max(np.abs(h - a))) if h.size else 0.0  # NaN where the hand code gave a NaN
     rel = diff / scale if scale > 0 else (np.inf if diff > 0 else 0.0)
-    resolved = scale > RESOLVED * max((float(np.max(x)) for x in tol.values() if x.size), default=0.0)
+    resolved = scale > RESOLVED * (float(np.max(tl)) if tl.size else 0.0)
     v = Verdict(case, rel_error=rel if resolved or worst > 1 else 0.0, margin=worst, mismatch=mism)
     v.hand, v.reference, v.tolerance = hand, ev.grad, tol
 
