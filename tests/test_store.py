@@ -398,35 +398,39 @@ def test_a_stored_program_that_calls_lapack_runs_in_a_fresh_process(tmp_path):
     f = tmp_path / "chol_probe.py"
     f.write_text(CHOLESKY)
     env = dict(os.environ, LAB_JAX_CACHE=str(tmp_path / "cache"))
-    code = (
-        "import sys, numpy as np; from lab.model import load; from lab.verify.case import Case; "
-        "from lab.verify.measure.autodiff import Witness; m = load(sys.argv[1]); rng = np.random.default_rng(0); "
+    code = _WITNESS + (
         "c = Case({'w': rng.standard_normal(3)}, rng.standard_normal((5, 3)), rng.standard_normal(5)); "
         "print(Witness(m).evaluate([c], 4)[0].loss)"
     )
-    runs = [
-        subprocess.run([sys.executable, "-c", code, str(f)], env=env, capture_output=True, timeout=600)
-        for _ in range(2)
-    ]
+    runs = _twice(code, env, str(f))
+    assert runs[0].stdout == runs[1].stdout
+
+
+#: The start of a script for :func:`_twice`: the model ``sys.argv[1]`` (a file or a registered name) and a generator.
+_WITNESS = (
+    "import sys, numpy as np; from lab.model import load; from lab.verify.case import Case; "
+    "from lab.verify.measure.autodiff import Witness; m = load(sys.argv[1]); rng = np.random.default_rng(0); "
+)
+
+
+def _twice(code: str, env: dict, *args: str) -> list:
+    """``code`` run in two fresh processes one after the other (the second reads the first's store)."""
+    run = [sys.executable, "-c", code, *args]
+    runs = [subprocess.run(run, env=env, capture_output=True, timeout=600) for _ in "12"]
     for r in runs:
         assert r.returncode == 0, r.stderr.decode()[-2000:]
-    assert runs[0].stdout == runs[1].stdout
+    return runs
 
 
 def test_a_stored_program_without_lapack_loads_without_scipy(tmp_path):
     """Readying LAPACK imports SciPy (0.08 to 0.17 s of a warm verify); a program that makes no custom
     call is loaded without it. The Cholesky loss above, read from the store, still gets it."""
     env = dict(os.environ, LAB_JAX_CACHE=str(tmp_path / "cache"))
-    code = (
-        "import sys, numpy as np; from lab import model; from lab.verify.case import Case; "
-        "from lab.verify.measure.autodiff import Witness; m = model.get('logistic_regression'); "
-        "rng = np.random.default_rng(0); c = Case({'w': rng.standard_normal(3), 'b': np.array(0.5)}, "
-        "rng.standard_normal((5, 3)), (rng.random(5) < 0.5).astype(float)); "
-        "print(Witness(m).evaluate([c], 4)[0].loss, 'scipy' in sys.modules)"
+    code = _WITNESS + (
+        "c = Case({'w': rng.standard_normal(3), 'b': np.array(0.5)}, rng.standard_normal((5, 3)), "
+        "(rng.random(5) < 0.5).astype(float)); print(Witness(m).evaluate([c], 4)[0].loss, 'scipy' in sys.modules)"
     )
-    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=600) for _ in range(2)]
-    for r in runs:
-        assert r.returncode == 0, r.stderr.decode()[-2000:]
+    runs = _twice(code, env, "logistic_regression")
     assert runs[0].stdout.split()[0] == runs[1].stdout.split()[0]
     assert runs[1].stdout.split()[1] == b"False"  # loaded from the store, and SciPy never imported
 
