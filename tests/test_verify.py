@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -49,9 +50,20 @@ def test_no_false_alarm_at_extreme_scales(name):
 
 @pytest.mark.parametrize(("name", "mutation"), PAIRS, ids=[f"{m}-{mu.name}" for m, mu in PAIRS])
 def test_mutation_is_caught_and_named(name, mutation):
+    """Caught, and named by what the counterexample shows: an index of w within its d entries, n its own
+    number of samples, and words for several samples only when it has several."""
     r = mutant_report(name, mutation.name)
     assert r.status == "fail"
-    assert mutation.expect in r.failure.diagnosis, r.failure.diagnosis
+    text = r.failure.diagnosis
+    assert mutation.expect in text, text
+    n, d = r.failure.case.X.shape
+    for i in re.findall(r"\bw\[(\d+)\]", text):
+        assert int(i) < d, text
+    for m in re.findall(r"n = (\d+)", text):
+        assert int(m) == n, text
+    assert "from 1 to 1" not in text
+    if n == 1:
+        assert not re.search(r"\b(samples?|rows?)\b", text), text
 
 
 def test_hypothesis_writes_an_explicit_example_in_one_short_line():
@@ -65,6 +77,7 @@ def test_hypothesis_writes_an_explicit_example_in_one_short_line():
     text = pretty(examples[-1][0])
     assert text.startswith("Explicit(") and "\n" not in text and len(text) < 120, text
     assert str(len(examples[-1][0])) in text and str(examples[-1][0][0].sizes) in text
+
 
 def test_every_kind_of_mutation_is_applied():
     """At least ten kinds of mistake, and every model gets at least eight of them."""
