@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -305,6 +306,32 @@ def test_a_derivation_is_checked_again_only_when_what_it_reads_changes(tmp_path,
     src.write_text(src.read_text(encoding="utf-8") + "\n# an edit\n", encoding="utf-8")
     started, _ = run()
     assert started
+
+
+def test_a_clone_elsewhere_finds_the_derivation_results_of_another(tmp_path):
+    """The results are keyed by what the files hold and their paths inside the repository, not by where
+    the repository is: CI checks out a fresh clone, and a worktree is another folder."""
+    import shutil
+
+    root = Path(registry.__file__).resolve().parent.parent
+    env = dict(os.environ, LAB_JAX_CACHE=str(tmp_path / "cache"))
+    code = (
+        "from lab import model as r; from lab.derivations import check as d; m = r.get('linear_regression'); "
+        "bg = d.Background([('linear_regression', m, m.derivation)]); s = bg.started; "
+        "print(s, bg.results()[0][m.name].status, m.source)"
+    )
+    said = []
+    for clone in ("a", "b"):
+        for part in ("lab", "derivations"):
+            shutil.copytree(
+                root / part, tmp_path / clone / part, ignore=shutil.ignore_patterns("node_modules", "__pycache__")
+            )
+        run = subprocess.run([sys.executable, "-c", code], env=dict(env, PYTHONPATH=str(tmp_path / clone)),
+                             cwd=tmp_path / clone, capture_output=True, timeout=600)  # fmt: skip
+        assert run.returncode == 0, run.stderr.decode()[-2000:]
+        said.append(run.stdout.decode().split())
+    assert said[0][2].startswith(str(tmp_path / "a")) and said[1][2].startswith(str(tmp_path / "b"))  # each its own
+    assert said[0][:2] == ["True", "ok"] and said[1][:2] == ["False", "ok"]  # checked once, then found
 
 
 def test_two_processes_share_one_cache(tmp_path):

@@ -365,7 +365,9 @@ _VERSIONED = ("numpy", "scipy", "scikit-learn", "matplotlib", "array-api-compat"
 
 
 def _key(*paths, model: registry.Model | None = None) -> str:
-    """A hash of ``paths``, the lab's own files, the files beside ``model``'s, and the versions."""
+    """A hash of ``paths``, the lab's own files, the files beside ``model``'s, and the versions. A file of
+    the repository is named by its path inside it, so another clone (CI's, a worktree) finds the same
+    results; a file elsewhere (a user's model) by its full path."""
     import hashlib
     import platform
     from importlib.metadata import PackageNotFoundError, version
@@ -381,8 +383,20 @@ def _key(*paths, model: registry.Model | None = None) -> str:
             parts.append(f"{pkg} {version(pkg)}")
         except PackageNotFoundError:
             parts.append(f"{pkg} -")
-    parts += [f"{f} {file_hash(f) if Path(f).is_file() else '-'}" for f in sorted(files)]
+    named = sorted((_in_repository(f), f) for f in files)
+    parts += [f"{name} {file_hash(f) if Path(f).is_file() else '-'}" for name, f in named]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _in_repository(path: str) -> str:
+    """``path`` inside the repository that holds the lab (the folder above ``lab/``), else as given."""
+    try:
+        return Path(path).resolve().relative_to(_REPOSITORY).as_posix()
+    except ValueError:
+        return path
+
+
+_REPOSITORY = Path(registry.__file__).resolve().parent.parent
 
 
 @functools.cache
