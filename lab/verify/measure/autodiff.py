@@ -182,7 +182,8 @@ class Witness:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def lower(self, args):
-        """Trace and lower the program: (lowered, its digest, the primitives met without a rounding rule)."""
+        """Trace and lower the program: (lowered, its digest, the primitives met without a rounding rule,
+        whether it makes custom calls: LAPACK's kernels are custom calls)."""
         before = set(rounding.approximated)
         rounding.approximated.clear()
         try:
@@ -196,8 +197,9 @@ class Witness:
         # ignores X and y lowers to the same text for every n, and a program compiled for one n
         # would be loaded for another
         shapes = " ".join(f"{tuple(np.shape(a))}{np.dtype(a.dtype).str}" for a in flat)
-        text = f"{versions()}\n{programs.COMPILE_OPTIONS}\n{tree}\n{shapes}\n{lowered.as_text()}"
-        return lowered, hashlib.sha256(text.encode()).hexdigest(), names
+        ir = lowered.as_text()
+        text = f"{versions()}\n{programs.COMPILE_OPTIONS}\n{tree}\n{shapes}\n{ir}"
+        return lowered, hashlib.sha256(text.encode()).hexdigest(), names, "custom_call" in ir
 
     def prefetch(self, batches: list[list[Case]], size: int, stored_only: bool = False) -> None:
         """Get the programs for the shapes of ``batches`` ready while the search draws and judges."""

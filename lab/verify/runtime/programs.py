@@ -1,10 +1,10 @@
 """The witnesses' compiled programs: in memory, in the program store on disk, or compiled anew.
 
 A program is asked for by a *source*: an object with ``source_key(tree, flat)`` (the store's key
-read from code, or None) and ``lower(args)`` (trace and lower: the lowered program, its digest, and
-the primitives met without a rounding rule). The program comes from memory, from the store by source
-key (no tracing), from the store by the digest of its lowered text (traced, not compiled), or is
-compiled and stored under both keys.
+read from code, or None) and ``lower(args)`` (trace and lower: the lowered program, its digest, the
+primitives met without a rounding rule, and whether it makes custom calls). The program comes from
+memory, from the store by source key (no tracing), from the store by the digest of its lowered text
+(traced, not compiled), or is compiled and stored under both keys.
 """
 
 from __future__ import annotations
@@ -56,13 +56,12 @@ def approximated_by(program) -> list[str]:
     return _approximated_by.get(id(program), [])
 
 
-def _compile(lowered, digest: str, names: list[str]):
+def _compile(lowered, digest: str, names: list[str], calls: bool):
     program = lowered.compile(COMPILE_OPTIONS)
     _approximated_by[id(program)] = names
     try:
         from jax.experimental.serialize_executable import serialize
 
-        calls = "custom_call" in lowered.as_text()  # LAPACK's kernels are custom calls (see _lapack_ready)
         STORE.put(f"p-{digest}", pickle.dumps((serialize(program), names, calls)))
     except Exception:  # a program JAX cannot serialize (constants captured) stays in memory only
         pass
@@ -118,11 +117,11 @@ def program(source, args, fresh: bool = False):
         if prog is not None:
             _remember(key, prog)
             return prog, loaded
-    lowered, digest, names = source.lower(args)
+    lowered, digest, names, calls = source.lower(args)
     prog = None if fresh else (live.get(digest) or _load(digest))
     loaded = prog is not None
     if prog is None:
-        prog = _compile(lowered, digest, names)
+        prog = _compile(lowered, digest, names, calls)
     if key is not None:
         STORE.put(f"s-{key}", digest.encode())
         _remember(key, prog)
@@ -130,11 +129,11 @@ def program(source, args, fresh: bool = False):
     return prog, loaded
 
 
-def _build(key: str, lowered, digest: str, names: list[str]):
+def _build(key: str, lowered, digest: str, names: list[str], calls: bool):
     prog = _load(digest)
     loaded = prog is not None
     if prog is None:
-        prog = _compile(lowered, digest, names)
+        prog = _compile(lowered, digest, names, calls)
     STORE.put(f"s-{key}", digest.encode())
     return prog, loaded
 
@@ -158,10 +157,10 @@ def prefetch(source, arg_list, stored_only: bool = False) -> None:
         if stored_only:
             continue
         try:
-            lowered, digest, names = source.lower(args)
+            lowered, digest, names, calls = source.lower(args)
         except Exception:  # the search meets the error itself, and reports it there
             return
-        pending[key] = _workers[0].submit(_build, key, lowered, digest, names)
+        pending[key] = _workers[0].submit(_build, key, lowered, digest, names, calls)
 
 
 def run(source, args):
