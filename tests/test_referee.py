@@ -5,6 +5,7 @@ float64 is not (against closed forms in mpmath), keep integer arithmetic exact, 
 run, and, as the audit, find every compiled rounding bound of every model holding.
 """
 
+import functools
 import math
 
 import mpmath
@@ -56,6 +57,14 @@ def _worst(a: dict, b: dict) -> float:
 # -- the models: referee, hand code and autodiff agree ------------------------------------------
 
 
+@functools.cache
+def _compiled_grad(name: str):
+    """``jax.grad`` of the model's loss, compiled once per shape: run eagerly, JAX compiles every
+    primitive of the derivative for each new shape (1.6 s an example for softmax regression)."""
+    loss = registry.get(name).module.loss
+    return jax.jit(jax.grad(lambda q, X, y, hyper: loss(q, X, y, **hyper)))
+
+
 @pytest.mark.parametrize("name", registry.names())
 @given(data=st.data())
 def test_agrees_with_hand_and_autodiff(name, data):
@@ -66,7 +75,7 @@ def test_agrees_with_hand_and_autodiff(name, data):
     assume(not np.any(at_kink(m, case)))
     ex = exact_gradient(m.module.loss, case.params, case.X, case.y, case.hyper)
     hand = m.module.grad(case.params, case.X, case.y, **case.hyper)
-    auto = jax.grad(lambda q: m.module.loss(q, jnp.asarray(case.X), jnp.asarray(case.y), **case.hyper))(case.params)
+    auto = _compiled_grad(name)(case.params, case.X, case.y, case.hyper)
     assume(all(np.all(np.isfinite(ex.value[k])) for k in ex.value))
     note(f"referee {ex.value}\nhand {hand}\nautodiff {auto}")
     assert set(ex.value) == set(case.params)
