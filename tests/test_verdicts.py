@@ -201,6 +201,34 @@ def test_samples_are_placed_exactly_on_the_kink():
         assert kinks.at_kink(m, placed)[::3].all() and not kinks.at_kink(m, placed)[1::3].any()
 
 
+def test_a_case_s_kink_distances_are_computed_once_and_kept_read_only(monkeypatch):
+    """The judge asks for a case's kink distances again and again (whether it is at a kink, the scale of
+    each score, a step's length along each direction): they are computed once at the case and shared,
+    so no caller may change them. (Here the old code computed them eleven times.)"""
+    m = registry.get("hinge_svm")
+    rng = np.random.default_rng(2)
+    case = Case(
+        {"w": rng.standard_normal(3), "b": np.asarray(0.2)},
+        rng.standard_normal((9, 3)),
+        np.sign(rng.standard_normal(9)),
+    )
+    case = kinks.place_on_kink(m, case, [0, 4])
+    at_case = []
+    real = m.module.kink_distance
+    monkeypatch.setattr(
+        m.module, "kink_distance", lambda p, X, y, **kw: at_case.append(p is case.params) or real(p, X, y, **kw)
+    )
+    on = kinks.at_kink(m, case)
+    assert on[[0, 4]].all() and on.sum() == 2
+    for _ in range(4):
+        v = {k: rng.standard_normal(np.shape(p)) for k, p in case.params.items()}
+        assert 0 < kinks.max_step(m, case, v, skip=on) < np.inf
+    kinks.scale(m, case)
+    assert sum(at_case) == 1, at_case
+    with pytest.raises(ValueError):
+        kinks.distances(m, case)[0, 0] = 0.0
+
+
 @pytest.mark.parametrize(
     "name, at_zero, ok", [("low", "-TAU", True), ("high", "1 - TAU", True), ("outside", "2.0", False)]
 )

@@ -42,37 +42,56 @@ def _distance(model: Model, params, X, y, hyper) -> np.ndarray:
     return np.min(_sites(model, params, X, y, hyper), axis=1)
 
 
-#: id(case) -> (model, case, scale) for the last cases of a batch: the judge asks for one case's scale
-#: several times (settling the batch, judging the case, nudging its samples). The entry holds the case,
-#: so its id is not reused while it is kept.
-_scales: dict = {}
+#: id(case) -> [model, case, its kink distances, their scale or None] for the last cases of a batch: the
+#: judge asks for one case's distances and scale several times (judging the case, each step's length,
+#: nudging its samples). The entry holds the case, so its id is not reused while it is kept.
+_measured: dict = {}
 _KEEP = 2 * 128
+
+
+def _entry(model: Model, case: Case) -> list:
+    hit = _measured.get(id(case))
+    if hit is not None and hit[0] is model and hit[1] is case:
+        return hit
+    if len(_measured) >= _KEEP:
+        del _measured[next(iter(_measured))]
+    d = _sites(model, case.params, case.X, case.y, case.hyper)
+    d.flags.writeable = False  # shared by every caller
+    hit = _measured[id(case)] = [model, case, d, None]
+    return hit
+
+
+def distances(model: Model, case: Case) -> np.ndarray:
+    """The distance of each kink of each sample at the case itself, (n, m) (read-only: kept for the case)."""
+    return _entry(model, case)[2]
 
 
 def site_scale(model: Model, case: Case) -> np.ndarray:
     """Per kink of each sample (n, m), the size of the score it measures (about |z|), at least 1e-300."""
-    hit = _scales.get(id(case))
-    if hit is not None and hit[0] is model and hit[1] is case:
-        return hit[2]
-    out = _scale(model, case)
-    if len(_scales) >= _KEEP:
-        del _scales[next(iter(_scales))]
-    _scales[id(case)] = (model, case, out)
-    return out
+    hit = _entry(model, case)
+    if hit[3] is None:
+        hit[3] = _scale(model, case, hit[2])
+    return hit[3]
 
 
 def scale(model: Model, case: Case) -> np.ndarray:
     """Per sample, the size of the score of its nearest kink."""
-    d = _sites(model, case.params, case.X, case.y, case.hyper)
+    d = distances(model, case)
     return np.take_along_axis(site_scale(model, case), np.argmin(d, axis=1)[:, None], axis=1)[:, 0]
 
 
-def _scale(model: Model, case: Case) -> np.ndarray:
+_SIGNS = np.array([-1.0, 1.0])
+
+
+def _scale(model: Model, case: Case, d0: np.ndarray) -> np.ndarray:
     rng = np.random.default_rng(len(case.y))
-    d0 = _sites(model, case.params, case.X, case.y, case.hyper)
+
+    def jitter(a):
+        # each entry times 1 ± 1e-6, the sign drawn as rng.choice([-1.0, 1.0]) draws it, number for number
+        return np.asarray(a) * (1 + _PERTURB * _SIGNS[rng.integers(0, 2, np.shape(a))])
+
     out = np.zeros_like(d0)
     for _ in range(3):
-        jitter = lambda a: np.asarray(a) * (1 + _PERTURB * rng.choice([-1.0, 1.0], np.shape(a)))  # noqa: E731
         y = jitter(case.y) if model.target == "real" else case.y
         d = _sites(model, {k: jitter(v) for k, v in case.params.items()}, jitter(case.X), y, case.hyper)
         out = np.maximum(out, np.abs(d - d0) / _PERTURB)
@@ -83,7 +102,7 @@ def on_kink(model: Model, case: Case) -> np.ndarray:
     """Per kink of each sample (n, m), whether it sits there to within the rounding of its score."""
     if model.kink_order is None:
         return np.zeros((len(case.y), 1), bool)
-    d = _sites(model, case.params, case.X, case.y, case.hyper)
+    d = distances(model, case)
     return d <= AT_KINK * np.maximum(site_scale(model, case), 1.0)
 
 
@@ -100,7 +119,7 @@ def max_step(model: Model, case: Case, v: dict[str, np.ndarray], skip: np.ndarra
     """
     if model.kink_order is None:
         return np.inf
-    d0 = _sites(model, case.params, case.X, case.y, case.hyper)
+    d0 = distances(model, case)
     norm = np.sqrt(sum(float(np.sum(np.square(v[k]))) for k in v)) or 1.0
     tau = 1e-6 / norm
     rate = np.zeros_like(d0)
@@ -202,7 +221,7 @@ def _entry_knob(model: Model, case: Case, sites: np.ndarray):
             i += m
         return out
 
-    d0 = _sites(model, case.params, case.X, case.y, case.hyper).ravel()
+    d0 = distances(model, case).ravel()
     kinked = on_kink(model, case).ravel()
     movers = np.zeros((x.size, d0.size))
     for e in range(x.size):
