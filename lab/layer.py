@@ -338,9 +338,14 @@ def _structure(layer, f: Form, theta, X, y, **hyper) -> str:
 def _kink_distance(layer, f: Form, theta, X, y, **hyper):
     """The layer's kinks as the kinks of one sample: shape (1, m)."""
     params, x = f.split(theta, y)
-    sig = inspect.signature(layer.kink_distance).parameters
-    kw = {k: v for k, v in hyper.items() if k in sig}
+    takes = _parameters(layer.kink_distance)
+    kw = {k: v for k, v in hyper.items() if k in takes}
     return np.asarray(layer.kink_distance(params, x, **kw), dtype=float).reshape(1, -1)
+
+
+@functools.cache  # keyed by the function; reading a signature costs more than a layer's kink_distance
+def _parameters(f) -> frozenset[str]:
+    return frozenset(inspect.signature(f).parameters)
 
 
 KINDS["layer"] = as_model  # lab.model.load hands a layer file here
