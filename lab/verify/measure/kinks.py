@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.model import Model
-from lab.verify.case import Case
+from lab.verify.case import Case, signs
 
 #: At the kink: distance ≤ this × the score's size (float64 rounds a score of m terms by about m·2⁻⁵³ of it).
 AT_KINK = 1e-8
@@ -80,15 +80,11 @@ def scale(model: Model, case: Case) -> np.ndarray:
     return np.take_along_axis(site_scale(model, case), np.argmin(d, axis=1)[:, None], axis=1)[:, 0]
 
 
-_SIGNS = np.array([-1.0, 1.0])
-
-
 def _scale(model: Model, case: Case, d0: np.ndarray) -> np.ndarray:
     rng = np.random.default_rng(len(case.y))
 
-    def jitter(a):
-        # each entry times 1 ± 1e-6, the sign drawn as rng.choice([-1.0, 1.0]) draws it, number for number
-        return np.asarray(a) * (1 + _PERTURB * _SIGNS[rng.integers(0, 2, np.shape(a))])
+    def jitter(a):  # each entry times 1 ± 1e-6
+        return np.asarray(a) * (1 + _PERTURB * signs(rng, np.shape(a)))
 
     out = np.zeros_like(d0)
     for _ in range(3):

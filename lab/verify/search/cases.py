@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lab.model import Model
-from lab.verify.case import Case
+from lab.verify.case import Case, pick, signs
 from lab.verify.measure.kinks import place_on_kink
 from lab.verify.search import layer_cases
 
@@ -174,9 +174,9 @@ def fill(model: Model, drawn: list[Case], size: int, seed: int, scales: Scales =
     n, d = drawn[0].X.shape
     out = list(drawn)
     while len(out) < size:
-        X = rng.uniform(-1, 1, (n, d)) * rng.choice(scales.features)
-        params = {k: rng.uniform(-1, 1, np.shape(v)) * rng.choice(scales.params) for k, v in drawn[0].params.items()}
-        y = random_targets(rng, model.target, n, float(rng.choice(scales.targets)), drawn[0].sizes.get("n_classes", 3))
+        X = rng.uniform(-1, 1, (n, d)) * pick(rng, scales.features)
+        params = {k: rng.uniform(-1, 1, np.shape(v)) * pick(rng, scales.params) for k, v in drawn[0].params.items()}
+        y = random_targets(rng, model.target, n, float(pick(rng, scales.targets)), drawn[0].sizes.get("n_classes", 3))
         s = model.residual_scale(drawn[0].hyper)
         if s is not None and rng.random() < 0.5:
             y = _near_prediction(model, params, X, rng.uniform(-WITHIN, WITHIN, n) * s)
@@ -206,7 +206,7 @@ def random_targets(rng, target: str, n: int, scale: float, n_classes: int = 3) -
     if target == "binary":
         return rng.integers(0, 2, n).astype(float)
     if target == "signed":
-        return rng.choice([-1.0, 1.0], n)
+        return signs(rng, n)
     if target == "counts":
         return rng.integers(0, 31, n).astype(float)
     if target == "classes":
