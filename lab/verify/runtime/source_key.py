@@ -189,6 +189,18 @@ def _code_bytes(code: types.CodeType, names: list[str], globals_only: bool = Fal
     """The bytecode of ``code`` and of the code nested in it, without file names or line numbers;
     the names it uses are added to ``names``: every name, or with ``globals_only`` the globals it loads
     (``groups.get`` reads an attribute "get", not the module's function ``get``)."""
+    out, used = _read_code(code, globals_only)
+    names.extend(used)
+    return out
+
+
+@functools.lru_cache(maxsize=4096)  # a code object never changes, and the search asks at every batch
+def _read_code(code: types.CodeType, globals_only: bool) -> tuple[bytes, tuple[str, ...]]:
+    names: list[str] = []
+    return _disassembled(code, names, globals_only), tuple(names)
+
+
+def _disassembled(code: types.CodeType, names: list[str], globals_only: bool) -> bytes:
     if globals_only:
         names.extend(i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS)
     else:
@@ -196,7 +208,7 @@ def _code_bytes(code: types.CodeType, names: list[str], globals_only: bool = Fal
     parts = [code.co_code, code.co_exceptiontable, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
     parts.append(repr((code.co_argcount, code.co_kwonlyargcount, code.co_posonlyargcount, code.co_flags)).encode())
     for c in code.co_consts:
-        nested = _code_bytes(c, names, globals_only) if isinstance(c, types.CodeType) else None
+        nested = _disassembled(c, names, globals_only) if isinstance(c, types.CodeType) else None
         parts.append(nested if nested is not None else f"{type(c).__name__}:{c!r}".encode())
     return b"\0".join(parts)
 
