@@ -138,6 +138,31 @@ def test_a_tiny_gradient_is_inconclusive_not_a_pass():
     assert judge(doubled, case, ev).kind == "inconclusive"
 
 
+def test_a_wrong_case_not_yet_refereed_takes_no_finite_differences(monkeypatch):
+    """A search that shrinks meets hundreds of wrong cases and prints one, which it judges again with the
+    referee: only then are that case's finite differences taken, for its message (whether the witnesses
+    disagree too). Before, every wrong case of the search paid for them."""
+    import lab.verify.judge as rules
+
+    model = registry.get("logistic_regression")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((6, 2)), (rng.random(6) < 0.5).astype(float)
+    case, w, ev = one_case(model, {"w": rng.standard_normal(2), "b": 0.3}, X, y)
+    wrong = mutant(model, next(mu for mu in MUTATIONS if mu.name == "sign"))
+    taken = []
+    real = rules.fd_directional
+    monkeypatch.setattr(rules, "fd_directional", lambda *a, **kw: taken.append(1) or real(*a, **kw))
+    searched = next(rules.judge_batch(wrong, [case], [ev], drawn=1, witness=w, referee=False))
+    assert searched.kind == "wrong" and taken == []
+    printed = next(rules.judge_batch(wrong, [case], [ev], drawn=1, witness=w, referee=True))
+    assert printed.kind == "wrong" and len(taken) > 0
+    assert printed.mismatch == searched.mismatch and printed.message.startswith(
+        searched.message.split(", difference")[0]
+    )
+    right = next(rules.judge_batch(model, [case], [ev], drawn=1, witness=w, referee=False))
+    assert right.kind == "verified" and len(taken) > 1  # a case that passes rule 6 still meets every witness
+
+
 # -- NaN from autodiff is not "outside" ----------------------------------------------------------------
 
 SOFTPLUS_WHERE = """

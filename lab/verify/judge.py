@@ -159,8 +159,9 @@ def judge_batch(
     ``witness`` (lab/verify/measure/autodiff.py), a discrepancy that no other precision explains is
     followed back along the path θ/2, θ/4, ... Verdicts are given as they are asked for, so a search
     that stops at the first wrong case does not pay for the rest. Without ``referee`` a wrong verdict
-    is not yet re-evaluated by the exact referee (rule 6): a search that shrinks asks for it only for
-    the case it prints (lab/verify/search/engine.py). ``hands`` are the batch's hand gradients
+    is not yet re-evaluated by the exact referee (rule 6), nor does its message say whether the
+    witnesses disagree too (rule 7): a search that shrinks asks for both only for the case it prints
+    (lab/verify/search/engine.py). ``hands`` are the batch's hand gradients
     (:func:`~lab.verify.measure.hand.hand_gradients`), when the caller computed them while autodiff ran.
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
@@ -361,9 +362,14 @@ def _decide(
     v = Verdict(case, rel_error=rel if resolved or worst > 1 else 0.0, margin=worst, mismatch=mism)
     v.hand, v.reference, v.tolerance = hand, ev.grad, tol
 
-    # rule 7 is read first, so that a wrong gradient's message can say the witnesses disagree too;
-    # central differences that straddle a kink mislead the extrapolation: steps stop short of every kink
-    witnesses = _witnesses(model, case, ev, t, r, hand, differences=drawn and not row.on_kink.any())
+    # rule 7 is read first, so that a wrong gradient's message can say the witnesses disagree too; a
+    # verdict not yet refereed is judged again before it is printed, and its message waits till then
+    # (a search that shrinks meets hundreds of wrong cases, and their finite differences are the cost).
+    # Central differences that straddle a kink mislead the extrapolation: steps stop short of every kink
+    def read_witnesses() -> str:
+        return _witnesses(model, case, ev, t, r, hand, differences=drawn and not row.on_kink.any())
+
+    witnesses = read_witnesses() if referee else None
     # rule 6
     if worst > 1.0:
         v.kind, v.rule = Kind.WRONG, 6
@@ -383,6 +389,8 @@ def _decide(
                     v.message += f"; and the witnesses disagree: {witnesses}"
                 return v
     # rule 7
+    if witnesses is None:
+        witnesses = read_witnesses()
     if witnesses:
         v.kind, v.message, v.rule = Kind.WITNESSES, witnesses, 7
         return v
