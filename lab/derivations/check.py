@@ -369,25 +369,35 @@ def _key(*paths, model: registry.Model | None = None) -> str:
     the repository is named by its path inside it, so another clone (CI's, a worktree) finds the same
     results; a file elsewhere (a user's model) by its full path."""
     import hashlib
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
 
     from lab.verify.runtime.store import file_hash
 
     files = {str(p) for p in paths if p is not None} | set(_lab_files())
     if model is not None:
         files.update(str(p) for p in Path(model.source).resolve().parent.glob("*.py"))
+    parts = list(_versions())
+    named = sorted((_in_repository(f), f) for f in files)
+    parts += [f"{name} {file_hash(f) if Path(f).is_file() else '-'}" for name, f in named]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@functools.cache
+def _versions() -> tuple[str, ...]:
+    """Python's version and those of the packages in ``_VERSIONED``, read once a process (reading a
+    package's metadata costs milliseconds, and a full run makes a key for each of 60 files)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
     parts = [f"python {platform.python_version()}"]
     for pkg in _VERSIONED:
         try:
             parts.append(f"{pkg} {version(pkg)}")
         except PackageNotFoundError:
             parts.append(f"{pkg} -")
-    named = sorted((_in_repository(f), f) for f in files)
-    parts += [f"{name} {file_hash(f) if Path(f).is_file() else '-'}" for name, f in named]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return tuple(parts)
 
 
+@functools.lru_cache(maxsize=4096)  # a path's place in the repository does not change within a run
 def _in_repository(path: str) -> str:
     """``path`` inside the repository that holds the lab (the folder above ``lab/``), else as given."""
     try:
