@@ -207,6 +207,36 @@ def test_a_rebuild_after_one_derivation_changes_rebuilds_that_page_only(sources)
     assert "One more sentence" in (sources[2] / "linear_regression.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("builder_changed", [False, True])
+def test_a_page_whose_sources_are_gone_is_deleted_with_its_notebook_and_figure(sources, builder_changed):
+    """Delete a model and a lesson, rebuild: their pages go, the other page stays, and the index no longer
+    names them; also when the builder itself changed in between (every page built again)."""
+    d, m, out = sources
+    (d / "lessons").mkdir()
+    (d / "lessons" / "demo.md").write_text(LESSON, encoding="utf-8")
+    _build(sources)
+    (out / "notebooks").mkdir(exist_ok=True)  # a build from copies writes no notebook: stand in for the lab's
+    (out / "notebooks" / "logistic_regression.ipynb").write_text("{}", encoding="utf-8")
+    (out / "notebooks" / "demo.ipynb").write_text("{}", encoding="utf-8")
+    (out / "figures" / "logistic_regression-trained.png").write_bytes(b"png")
+    for f in (d / "logistic_regression.md", m / "logistic_regression.py", d / "lessons" / "demo.md"):
+        f.unlink()
+    if builder_changed:
+        manifest = json.loads((out / ".manifest.json").read_text(encoding="utf-8"))
+        (out / ".manifest.json").write_text(json.dumps({**manifest, "builder": "older"}), encoding="utf-8")
+    after = _build(sources)
+    assert sorted(after.removed) == ["lesson-demo", "logistic_regression"]
+    gone = ["logistic_regression.html", "lesson-demo.html", "notebooks/logistic_regression.ipynb",
+            "notebooks/demo.ipynb", "figures/logistic_regression-trained.png"]  # fmt: skip
+    assert [f for f in gone if (out / f).exists()] == []
+    assert (out / "linear_regression.html").exists()
+    manifest = json.loads((out / ".manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["pages"]) == {"linear_regression"} and manifest["lessons"] == {}
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "logistic_regression.html" not in index and "lesson-demo.html" not in index
+    assert _build(sources).removed == []
+
+
 def test_the_card_shows_the_report_and_says_how_to_get_one(sources, tmp_path):
     _build(sources)
     page = (sources[2] / "logistic_regression.html").read_text(encoding="utf-8")

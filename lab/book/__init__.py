@@ -38,6 +38,8 @@ def run(name: str | None = None, *, open_it: bool = False, out: Path = OUT, **bu
               f"{out / 'index.html'}", file=sys.stderr)  # fmt: skip
         return 2
     built = f"{len(result.built)} page(s) built, {len(result.kept)} unchanged"
+    if result.removed:
+        built += f", {len(result.removed)} removed (sources gone: {', '.join(result.removed)})"
     print(f"book: {built}, index {'built' if result.index_built else 'unchanged'} ({result.seconds:.1f} s): {page}")
     if open_it:
         webbrowser.open(page.resolve().as_uri())

@@ -16,6 +16,8 @@ links back to ``#L54``. The parsing of tags and citations is the verifier's own
 Incremental: ``book/.manifest.json`` keeps a hash of each page's inputs (its derivation,
 its code, its verification card, its figure's inputs and the builder itself). A page
 whose hash is unchanged is not rebuilt, and node is not started when no page needs math.
+A page whose sources are gone (a model, layer, network or lesson deleted or renamed) is
+deleted with its notebook and figure, so the book never serves a page nothing links to.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class BuildResult:
     kept: list[str] = field(default_factory=list)  # pages whose inputs had not changed
     index_built: bool = False
     figures_drawn: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # pages of an earlier build whose sources are gone, deleted
     seconds: float = 0.0
 
 
@@ -949,9 +952,18 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
     for stem in stems:
         if not (out / NOTEBOOKS / f"{stem}.ipynb").exists():
             _write_notebook(out, stem, derivations)
-    for stale in set(manifest["lessons"]) - set(stems):
+    for stale in sorted(set(manifest["lessons"]) - set(stems)):
+        _remove_page(out, LESSON_PREFIX + stale, stale)
         manifest["lessons"].pop(stale)
+        result.removed.append(LESSON_PREFIX + stale)
     return listed
+
+
+def _remove_page(out: Path, page: str, notebook: str) -> None:
+    """Delete what this builder wrote for a page whose sources are gone: its HTML, its notebook and its trained
+    figure (a lesson's figures are named by its blocks, and stay)."""
+    for f in (out / f"{page}.html", out / NOTEBOOKS / f"{notebook}.ipynb", out / "figures" / f"{page}-trained.png"):
+        f.unlink(missing_ok=True)
 
 
 # -- the build ------------------------------------------------------------------------------------
@@ -1074,7 +1086,10 @@ def build(
     builder = _sha(_builder_hash(), katex_version(), figures)
     if force or manifest.get("builder") != builder:
         figs = {} if force else manifest.get("figures", {})  # a figure has a key of its own: kept if it still holds
-        manifest = {"builder": builder, "pages": {}, "figures": figs, "index": None, "lessons": {}}
+        # every page is built again, but the names of the pages written before are kept, so that a page whose
+        # sources are gone is still known as this builder's and removed
+        manifest = {"builder": builder, "pages": dict.fromkeys(manifest.get("pages", {})), "figures": figs,
+                    "index": None, "lessons": dict.fromkeys(manifest.get("lessons", {}))}  # fmt: skip
         _write_assets(out)
     elif not (out / "assets" / "katex" / "katex.min.css").exists():
         _write_assets(out)
@@ -1221,6 +1236,15 @@ def build(
         manifest["pages"][p.name] = page_key(p)
         result.built.append(p.name)
     result.kept = [p.name for p in pages if p.name not in result.built]
+    alive = set(all_names) | {LAYER_PREFIX + n for n in layer_names} | {NET_PREFIX + n for n in net_names}
+    unjudged = tuple(prefix for prefix, folder in ((LAYER_PREFIX, layers), (NET_PREFIX, nets)) if not folder)
+    for name in sorted(set(manifest["pages"]) - alive):
+        if unjudged and name.startswith(unjudged):
+            continue  # a layer's (or network's) page, and this build was given no folder of them to look in
+        _remove_page(out, name, name)
+        manifest["pages"].pop(name)
+        manifest["figures"].pop(name, None)
+        result.removed.append(name)
     for p in pages:
         if p.name in result.kept and p.kind in NOTEBOOK_KINDS and not (out / NOTEBOOKS / f"{p.name}.ipynb").exists():
             _write_notebook(out, p.name, derivations, p.key)
