@@ -194,8 +194,8 @@ SLIPS = [
         "layer_norm",
         "layer norm's backward without the projection term x̂·mean(g ⊙ x̂)",
         "projection",
-        "dx = rstd * (g - np.mean(g, axis=-1, keepdims=True) - xhat * np.mean(g * xhat, axis=-1, keepdims=True))",
-        "dx = rstd * (g - np.mean(g, axis=-1, keepdims=True))",
+        "dx = rstd * (g - mean_g - xhat * mean_gx)",
+        "dx = rstd * (g - mean_g)",
     ),
     Slip(
         "reduction_axis",
