@@ -104,6 +104,9 @@ def notebook(name: str):
     return out
 
 
+FIXED_LR = 0.05  # the training section's step when none can be read from the model
+
+
 def _learning_rate(name: str) -> tuple[float, str]:
     """A learning rate for the training section, and where it comes from."""
     from lab.data import synthetic
@@ -111,12 +114,17 @@ def _learning_rate(name: str) -> tuple[float, str]:
 
     m = registry.get(name)
     X, y, _ = synthetic(m, n=200, d=3, seed=0)
+    try:  # a model just made by lab new (or broken) still gets its notebook: the derivation, and a loop that
+        registry.check_contract(m, m.init(X.shape[1]), X, y)  # will raise what the contract says here
+    except Exception as e:  # noqa: BLE001 - the model's own code (init, loss or grad) failed
+        said = str(e) if isinstance(e, registry.ModelError) else f"init raised {type(e).__name__}: {e}"
+        return FIXED_LR, f"a small fixed step: no step can be read yet, {said}".splitlines()[0]
     try:
         lr, why = safe_lr(m, X, y), "1/L for this data: lab.optim.safe_lr(model, X, y)"
     except ValueError:
         kink = getattr(m.module, "KINK_ORDER", None) == 1
         lr, why = (
-            0.05,
+            FIXED_LR,
             "a small fixed step: "
             + (
                 "the gradient of this loss has a kink, so no step is safe everywhere"
@@ -140,9 +148,12 @@ def _descends(m, X, y, lr: float, steps: int = 300) -> bool:
     last = m.loss(params, X, y)
     with np.errstate(all="ignore"):
         for _ in range(steps):
-            g = m.module.grad(params, X, y)
-            params = {k: params[k] - lr * g[k] for k in params}
-            loss = float(m.module.loss(params, X, y))
+            try:
+                g = m.module.grad(params, X, y)
+                params = {k: params[k] - lr * g[k] for k in params}
+                loss = float(m.module.loss(params, X, y))
+            except Exception:  # noqa: BLE001 - the model's own code failed on the way: this step does not descend
+                return False
             if not (math.isfinite(loss) and loss <= last * (1 + 1e-12) + 1e-15):
                 return False
             last = loss

@@ -15,6 +15,7 @@ right diagnosis.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,29 @@ def test_the_template_s_block_fixes_a_hyperparameter_with_with_hyper_and_that_ru
         ridge.grad(space["params"], space["X"], space["y"], lam=lam)
     plain, _ = new("plain", tmp_path)
     assert "with_hyper" not in (tmp_path / "derivations" / "plain.md").read_text(encoding="utf-8")
+
+
+def test_a_new_loss_not_yet_filled_in_still_gets_its_notebook_and_a_figure_that_says_why(tmp_path, monkeypatch):
+    """Right after lab new, lab book writes the model's notebook (it stopped with a traceback from the
+    unfinished loss): the derivation's cells, and a training loop at a fixed step whose comment says why."""
+    from lab import model as registry
+    from lab import notebook
+
+    py, _ = new("fresh", tmp_path, target="real", kink=None, hyper=[])
+    model = load(str(py))
+    monkeypatch.setattr(registry, "DERIVATIONS", tmp_path / "derivations")
+    monkeypatch.setattr(registry, "names", lambda: ["fresh"])
+    monkeypatch.setattr(registry, "get", lambda name: model)
+    path = notebook.write("fresh", tmp_path / "fresh.ipynb")
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    loop = next("".join(c["source"]) for c in cells if "lr = " in "".join(c["source"]))
+    said = f"lr = {notebook.FIXED_LR!r}  # a small fixed step: no step can be read yet, loss is not implemented yet"
+    assert said in loop and "fresh.loss: write the loss here" in loop
+    from lab.book import figures  # the page's figure says so once, not once per step size tried
+
+    made = figures.trained("fresh", tmp_path / "fresh.png")
+    assert made.path is None
+    assert (
+        made.caption
+        == "No figure: fresh does not run yet (loss is not implemented yet: fresh.loss: write the loss here)."
+    )
