@@ -237,6 +237,31 @@ def test_a_page_whose_sources_are_gone_is_deleted_with_its_notebook_and_figure(s
     assert _build(sources).removed == []
 
 
+def test_a_build_stopped_midway_still_knows_the_pages_it_wrote(sources, monkeypatch):
+    """A build interrupted after its first page keeps that page in its manifest, so the page is removed
+    once its sources are gone (an untracked page would stay in book/ for good)."""
+    builder = sys.modules["lab.book.build"]  # the module (lab.book.build is also the name of its function)
+    d, m, out = sources
+    real, done = builder._page_html, []
+
+    def stops_at_the_second(p, *args):
+        if done:
+            raise KeyboardInterrupt
+        done.append(p.name)
+        return real(p, *args)
+
+    monkeypatch.setattr(builder, "_page_html", stops_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        _build(sources)
+    monkeypatch.setattr(builder, "_page_html", real)
+    first = done[0]
+    assert (out / f"{first}.html").exists()
+    assert first in json.loads((out / ".manifest.json").read_text(encoding="utf-8"))["pages"]
+    (d / f"{first}.md").unlink()
+    (m / f"{first}.py").unlink()
+    assert _build(sources).removed == [first] and not (out / f"{first}.html").exists()
+
+
 def test_the_card_shows_the_report_and_says_how_to_get_one(sources, tmp_path):
     _build(sources)
     page = (sources[2] / "logistic_regression.html").read_text(encoding="utf-8")

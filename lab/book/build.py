@@ -945,6 +945,7 @@ def _build_lessons(out: Path, derivations: Path, manifest: dict, builder: str, a
         page = _lesson_html(p.stem, _lesson_title(text, p.stem), deriv, nav)
         if "katex-error" in page:
             raise BuildError([f"{_rel(p)}:1: the page would contain 'katex-error'"])
+        manifest["lessons"][p.stem] = None  # this builder's page from now on, rebuilt next time unless it completes
         (out / f"{LESSON_PREFIX}{p.stem}.html").write_text(page, encoding="utf-8")
         _write_notebook(out, p.stem, derivations)
         manifest["lessons"][p.stem] = key
@@ -1205,36 +1206,41 @@ def build(
     for fname, src in images.items():
         if src.exists():
             shutil.copy2(src, figdir / fname)
-    for p in todo:
-        fig = {"caption": "Figures are off for this build (figures=False)."}
-        if figures and p.kind in ("model", "net"):
-            cached = manifest["figures"].get(p.name)
-            fresh = cached and cached.get("key") == p.figure_key
-            if fresh and (not cached.get("file") or (figdir / cached["file"]).exists()):
-                fig = cached
-            else:
-                from lab.book.figures import network, trained
+    try:  # whatever stops the build, the manifest keeps every page written so far
+        for p in todo:
+            fig = {"caption": "Figures are off for this build (figures=False)."}
+            if figures and p.kind in ("model", "net"):
+                cached = manifest["figures"].get(p.name)
+                fresh = cached and cached.get("key") == p.figure_key
+                if fresh and (not cached.get("file") or (figdir / cached["file"]).exists()):
+                    fig = cached
+                else:
+                    from lab.book.figures import network, trained
 
-                draw = trained if p.kind == "model" else network
-                f = draw(p.key, figdir / f"{p.name}-trained.png")
-                fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
-                if p.kind == "net":
-                    fig |= {"samples": f.samples, "data": f.data}  # the run's numbers, which the caption states
-                manifest["figures"][p.name] = fig
-                result.figures_drawn.append(p.name)
-        page = _page_html(p, nav, _figure_html(p.name, fig) if p.kind in ("model", "net") else "")
-        prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
-        bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
-        if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
-            line = _line_of(p.text, prose[prose.index("$$") :]) if "$$" in bad else 1
-            raise BuildError(
-                [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
-            )
-        (out / f"{p.name}.html").write_text(page, encoding="utf-8")
-        if p.kind in NOTEBOOK_KINDS:
-            _write_notebook(out, p.name, derivations, p.key)
-        manifest["pages"][p.name] = page_key(p)
-        result.built.append(p.name)
+                    draw = trained if p.kind == "model" else network
+                    f = draw(p.key, figdir / f"{p.name}-trained.png")
+                    fig = {"key": p.figure_key, "file": f.path.name if f.path else None, "caption": f.caption}
+                    if p.kind == "net":
+                        fig |= {"samples": f.samples, "data": f.data}  # the run's numbers, which the caption states
+                    manifest["figures"][p.name] = fig
+                    result.figures_drawn.append(p.name)
+            page = _page_html(p, nav, _figure_html(p.name, fig) if p.kind in ("model", "net") else "")
+            prose = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)  # `$$` in code is code, not TeX
+            bad = [w for w, where in (("katex-error", page), ("$$", prose)) if w in where]
+            if bad:  # never write a page with a red KaTeX box or raw TeX delimiters
+                line = _line_of(p.text, prose[prose.index("$$") :]) if "$$" in bad else 1
+                raise BuildError(
+                    [f"{p.md_rel}:{line}: the page would contain {' and '.join(map(repr, bad))} (unclosed $$?)"]
+                )
+            manifest["pages"][p.name] = None  # this builder's page from now on, rebuilt next time unless it completes
+            (out / f"{p.name}.html").write_text(page, encoding="utf-8")
+            if p.kind in NOTEBOOK_KINDS:
+                _write_notebook(out, p.name, derivations, p.key)
+            manifest["pages"][p.name] = page_key(p)
+            result.built.append(p.name)
+    except BaseException:
+        _save_manifest(man_path, manifest)
+        raise
     result.kept = [p.name for p in pages if p.name not in result.built]
     alive = set(all_names) | {LAYER_PREFIX + n for n in layer_names} | {NET_PREFIX + n for n in net_names}
     unjudged = tuple(prefix for prefix, folder in ((LAYER_PREFIX, layers), (NET_PREFIX, nets)) if not folder)
@@ -1252,7 +1258,7 @@ def build(
     try:
         lessons = _build_lessons(out, derivations, manifest, builder, all_names, figures, force, result, nav, nav_key,
                                  layer_names, net_names)  # fmt: skip
-    except BuildError:
+    except BaseException:
         _save_manifest(man_path, manifest)
         raise
 
