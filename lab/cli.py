@@ -66,6 +66,7 @@ EPILOGS = {
     "mutants": (
         "examples:\n  lab mutants\n  lab mutants logistic_regression --profile dev\n  lab mutants layers/softmax\n\n"
         + EXIT.format(ok="every mutant caught", wrong="a mutant survived")
+        + "; a model that does not run yet, or one with no mistake to seed (a layer of your own), is bad input"
     ),
     "models": "example:\n  lab models\n\n" + EXIT.format(ok="listed", wrong="(not used)").replace("; 1 (not used)", ""),
     "cache": (
@@ -755,11 +756,18 @@ def _mutants(args) -> int:
     from lab.verify import MUTATIONS, SLIPS, mutant, slipped, verify
 
     models = [registry.load(n) for n in args.names] if args.names else registry.all_models()
+    for m in models if args.names else ():
+        _contract(m)  # a model that does not run yet: one line, not every mutant "missed"
     wanted = {m.name for m in models}
     runs = [(m, mu.name, mu.expect, lambda m=m, mu=mu: mutant(m, mu)) for m in models for mu in MUTATIONS
             if getattr(m.module, "KIND", None) != "layer" and mu.applies(m)]  # fmt: skip
     runs += [(layer(s.layer), s.name, s.expect, lambda s=s: slipped(s)) for s in SLIPS
              if not args.names or f"layers/{s.layer}" in wanted]  # fmt: skip
+    if not runs:  # a kill rate of 0/0 is not a result
+        raise UsageError(
+            f"mutants: no mistake to seed into {', '.join(sorted(wanted))}: the mutants are written for a model's "
+            "grad and for the course layers' own lines, and a layer of your own has none"
+        )
     killed = total = 0
     for m, name, expect, make in runs:
         with _progress(f"{m.name} ~ {name}") as tick:

@@ -283,6 +283,8 @@ ERROR_PATHS = [
     (["new", "x_loss", "--hyper", "tau=0.9:0.1"], "--hyper"),
     (["new", "x_loss", "--hyper", "tau=0.5:2 in (0, 1)"], "outside"),
     (["mutants", "nope"], "unknown model 'nope'"),
+    (["mutants", "{tmp}/fresh.py"], "fresh: loss is not implemented yet"),
+    (["mutants", "{tmp}/root/lab/layers/own_layer.py"], "no mistake to seed into own_layer"),
 ]
 
 
@@ -290,7 +292,7 @@ ERROR_PATHS = [
 def test_every_error_path_is_one_line_exit_2_and_no_traceback(tmp_path, capsys, argv, says):
     """Each error path of the command line, through ``main`` with stderr captured: exit 2, exactly one
     line on stderr naming the problem, nothing on stdout, no traceback."""
-    from lab.scaffold import new
+    from lab.scaffold import new, new_layer
 
     (tmp_path / "broken.py").write_text("raise ImportError('no such thing')\n")
     _user_file(tmp_path, "list_grad", body="list(g.values())")
@@ -298,6 +300,7 @@ def test_every_error_path_is_one_line_exit_2_and_no_traceback(tmp_path, capsys, 
     _user_file(tmp_path, "vector_loss", loss="(X @ params['w'] + params['b'] - y) ** 2")
     py, _ = new("fresh", tmp_path / "root")
     (tmp_path / "fresh.py").write_text(py.read_text())
+    new_layer("own_layer", tmp_path / "root")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     if argv[0] == "new" and argv[1] != "linear_regression":
         argv += ["--root", str(tmp_path / "root")]
