@@ -464,8 +464,21 @@ def load(spec: str) -> Model:
             raise ModelError(f"{spec} does not import: {type(e).__name__}: {e}") from None
         return _wrap(name, module)
     if spec.isidentifier() and importlib.util.find_spec(spec) is None:
-        raise ModelError(f"unknown model {spec!r}; known models: {', '.join(names())} (or a path to your own .py file)")
+        other = [prefix + spec for prefix, get_kind in PREFIXES.items() if _registered(get_kind, prefix + spec)]
+        hint = f"; did you mean {' or '.join(other)}?" if other else ""
+        raise ModelError(
+            f"unknown model {spec!r}; known models: {', '.join(names())} (or a path to your own .py file){hint}"
+        )
     return _wrap(spec.rsplit(".", 1)[-1], _import(spec))
+
+
+def _registered(get_kind, name: str) -> bool:
+    """Whether ``name`` (layers/NAME, nets/NAME) is a registered module of that kind."""
+    try:
+        get_kind(name)
+    except ModelError:
+        return False
+    return True
 
 
 def _import(dotted: str) -> ModuleType:

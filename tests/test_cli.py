@@ -283,6 +283,9 @@ ERROR_PATHS = [
     (["new", "x_loss", "--hyper", "tau=0.9:0.1"], "--hyper"),
     (["new", "x_loss", "--hyper", "tau=0.5:2 in (0, 1)"], "outside"),
     (["mutants", "nope"], "unknown model 'nope'"),
+    (["verify", "relu"], "unknown model 'relu'; known models: hinge_svm"),
+    (["verify", "relu"], "(or a path to your own .py file); did you mean layers/relu?"),
+    (["train", "char_mlp"], "; did you mean nets/char_mlp?"),
     (["mutants", "{tmp}/fresh.py"], "fresh: loss is not implemented yet"),
     (["mutants", "{tmp}/root/lab/layers/own_layer.py"], "no mistake to seed into own_layer"),
 ]
