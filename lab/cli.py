@@ -592,6 +592,13 @@ def _verify_at(models, path: str | None, explain: bool = False) -> int:
         rng = np.random.default_rng(0)
         params = {k: rng.standard_normal(np.shape(v)) for k, v in m.init(X.shape[1]).items()}
     if getattr(m.module, "KIND", None) == "layer":  # a point as the search holds it: x among the params, dout as X
+        missing = sorted(set(m.init(1)) - set(params))
+        if missing:
+            held = ", ".join(sorted(params)) or "none"
+            raise ValueError(
+                f"{path}: {m.name}'s point needs {', '.join(missing)} (a layer's point holds its input x and "
+                f"parameters, dout as X, and ids as y); it holds {held}"
+            )
         dout = np.reshape(X, m.module.out_shape(params, y, **hyper))
         params, X = m.module.FORM.split(params, y)
         y = dout
@@ -841,6 +848,9 @@ def _train(args) -> int:
 
     if network_of(m) is not None:
         return _train_net(args, network_of(m), m.name)
+    if getattr(m.module, "KIND", None) == "layer":  # its "loss" is ⟨dout, forward⟩ at a random dout: nothing to fit
+        raise UsageError(f"lab train: {m.name} is a layer, which has no loss of its own to fit: lab train fits "
+                         f"models and networks (nets/NAME); check the layer with lab verify {m.name}")  # fmt: skip
     args.optimizer = args.optimizer or "gd"
     m = m.with_hyper(**_hyper(args.hyper))
     if args.target and not args.csv:

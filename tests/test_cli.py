@@ -283,6 +283,8 @@ ERROR_PATHS = [
     (["new", "x_loss", "--hyper", "tau=0.9:0.1"], "--hyper"),
     (["new", "x_loss", "--hyper", "tau=0.5:2 in (0, 1)"], "outside"),
     (["mutants", "nope"], "unknown model 'nope'"),
+    (["verify", "layers/linear", "--at", "{tmp}/model_point.npz"], "layers/linear's point needs W, x (a layer's"),
+    (["train", "layers/linear"], "layers/linear is a layer, which has no loss of its own to fit"),
     (["verify", "relu"], "unknown model 'relu'; known models: hinge_svm"),
     (["verify", "relu"], "(or a path to your own .py file); did you mean layers/relu?"),
     (["train", "char_mlp"], "; did you mean nets/char_mlp?"),
@@ -304,6 +306,7 @@ def test_every_error_path_is_one_line_exit_2_and_no_traceback(tmp_path, capsys, 
     py, _ = new("fresh", tmp_path / "root")
     (tmp_path / "fresh.py").write_text(py.read_text())
     new_layer("own_layer", tmp_path / "root")
+    np.savez(tmp_path / "model_point.npz", X=np.ones((2, 3)), y=np.zeros(2), w=np.zeros(3), b=np.zeros(()))
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     if argv[0] == "new" and argv[1] != "linear_regression":
         argv += ["--root", str(tmp_path / "root")]
