@@ -104,6 +104,17 @@ def test_a_backward_that_breaks_the_contract_or_linearity_is_named(tmp_path, bod
     assert says in r.message + (r.failure.diagnosis if r.failure else ""), r.message
 
 
+def test_a_dx_off_by_one_part_in_a_million_is_caught_and_its_factor_printed_with_the_digits_that_show_it(tmp_path):
+    """1.000001 × the true gradient, never "1 ×", which reads as right (6 significant digits said 1)."""
+    r = verify(
+        load(_layer_file(tmp_path, "    return {'a': np.sum(dout * x, axis=(0, 1))}, dout * params['a'] * (1 + 1e-6)")),
+        "ci",
+        examples=2,
+    )
+    assert r.status == Status.FAIL
+    assert "d x is 1.000001 × the true gradient" in r.failure.diagnosis, r.failure.diagnosis
+
+
 def test_a_layer_without_vocab_for_tokens_is_refused(tmp_path):
     path = tmp_path / "ids.py"
     path.write_text('KIND = "layer"\nINPUT = "tokens"\ndef init(shape, *, seed=0): return {}\n'

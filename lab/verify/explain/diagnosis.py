@@ -479,7 +479,7 @@ def _layer_factor(c: float, case: Case, jac=None) -> str:
     for value, label in plain.items():
         if np.isclose(c, value, rtol=1e-9):
             return label if label in ("−1", "2", "1/2") else f"{label} (= {c:.6g})"
-    return f"{c:.6g}"
+    return _fmt(c)  # 1.000001, never a 1 that reads as right
 
 
 def _divided(model: Model, factors: dict):
@@ -764,7 +764,7 @@ def _hessian(model: Model, witness: Witness, v: Verdict) -> str:
         if _repair_holds(model, witness, v, lambda case, M: M / cs, what="hessian"):
             if np.isclose(c, -1.0):
                 return "Hessian sign flip: the hand Hessian is −1 × jax.hessian"
-            return f"Hessian constant factor {_name_factor(c, v.case.X.shape[0]) or f'{c:.6g}'}"
+            return f"Hessian constant factor {_name_factor(c, v.case.X.shape[0]) or _fmt(c)}"
     if np.all(np.abs(H - A.T) <= T + T.T):
         return "Hessian transposed: the hand Hessian is not symmetric and equals the transpose of jax.hessian"
     if not np.allclose(H, H.T, rtol=0, atol=float(T.max())):
