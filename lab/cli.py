@@ -192,7 +192,8 @@ def _parser() -> argparse.ArgumentParser:
         type=learning_rate,
         default="auto",
         help="a number, or 'auto' (default): 1/L when the Hessian gives a bound L valid everywhere; else, for "
-        "gd, a backtracking (Armijo) line search at each step; for adam and adamw, 0.001",
+        "gd, a backtracking (Armijo) line search at each step, and for sgd, momentum and nesterov 1/L at the start, "
+        "halved until the run trains; for adam and adamw, 0.001",
     )
     t.add_argument("--steps", type=int, default=1000, help="the most steps (epochs for sgd)")
     t.add_argument("--tol", type=float, default=1e-8, help="stop when the gradient norm falls to this")
@@ -838,6 +839,29 @@ def _hyper(pairs: list[str]) -> dict[str, float]:
     return out
 
 
+#: How many times lab train halves a default step that no curvature bound covers, looking for one that trains.
+HALVINGS = 20
+
+
+def _stable_run(run, lr: float):
+    """``run(lr)`` gives (params, history). The first of lr, lr/2, lr/4, ... (at most :data:`HALVINGS` halvings)
+    whose run neither diverges nor ends above its start: (params, history, that lr, the halvings). After the
+    last halving, its run stands as it is, and so does its divergence."""
+    from lab.optim import DivergedError
+
+    for halved in range(HALVINGS + 1):
+        try:
+            params, hist = run(lr)
+        except DivergedError:
+            if halved == HALVINGS:
+                raise
+        else:
+            if hist.loss[-1] <= hist.loss[0] or halved == HALVINGS:
+                return params, hist, lr, halved
+        lr /= 2
+    raise AssertionError("unreachable")
+
+
 def _train(args) -> int:
     import time
 
@@ -880,7 +904,7 @@ def _train(args) -> int:
         raise UsageError("lab train: --hessian-rows and --warm-start apply to --optimizer newton only")
     start, X, y = m.check(m.init(X.shape[1]), X, y)
     registry.check_contract(m, start, X[:16], y[:16])  # before the learning rate reads the Hessian and grad
-    lr, bound, search, everywhere = args.lr, None, False, False
+    lr, bound, search, everywhere, halve = args.lr, None, False, False, None
     if args.optimizer in ("gd", "sgd", "momentum", "nesterov"):
         auto = lr == "auto"
         everywhere = has_global_bound(m, X, y)  # 1/L is safe everywhere; else gd searches (not across a kink)
@@ -905,6 +929,8 @@ def _train(args) -> int:
                 stable = f"; for this data a stable learning rate is below {bound:.4g}"
             else:
                 stable = f"; 2/L at the start is {bound:.4g} (the curvature there: it changes along the path)"
+                if auto:  # 1/L at the start need not hold along the path, and there is no line search: halve
+                    halve = (len(notes), stable)  # until a run trains, and say so in this note
             notes.append(f"learning rate {lr:.4g}{' (auto: 1/L)' if auto else ''}{stable}")
     elif args.optimizer in ("adam", "adamw"):  # a step of about lr per coordinate: no bound 1/L applies
         from lab.optim import ADAM_LR
@@ -938,8 +964,18 @@ def _train(args) -> int:
             if shown:
                 live.update(task, completed=step)
 
+    def run(lr):
+        return fit(m, X, y, optimizer=args.optimizer, lr=lr, steps=args.steps, tol=args.tol, on_step=tick, **kw)
+
     try:
-        params, hist = fit(m, X, y, optimizer=args.optimizer, lr=lr, steps=args.steps, tol=args.tol, on_step=tick, **kw)
+        if halve is None:
+            params, hist = run(lr)
+        else:
+            params, hist, lr, halved = _stable_run(run, lr)
+            if halved:
+                at, stable = halve
+                notes[at] = (f"learning rate {lr:.4g} (auto: 1/L at the start, halved {halved} times until the run "
+                             f"neither diverged nor ended above its start){stable}")  # fmt: skip
     finally:
         if live is not None:
             live.stop()

@@ -665,6 +665,30 @@ def test_lab_train_lr_auto(capsys):
     assert "(converged: gradient norm" in out
 
 
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+def test_lab_train_s_default_step_without_a_global_bound_is_one_whose_run_trained(capsys, optimizer):
+    """Poisson's curvature e^z grows along the path and momentum has no line search: its default step, 1/L at
+    the start, diverged (lab: error, exit 2, "lower the learning rate"). The default now halves it until the
+    run trains and says how many times; the step it names trains, the one before it did not."""
+    assert main(["train", "poisson_regression", "--optimizer", optimizer, "--steps", "30"]) == 0
+    out = capsys.readouterr().out
+    said = re.search(r"learning rate (\S+) \(auto: 1/L at the start, halved (\d+) times until the run neither "
+                     r"diverged nor ended above its start\)", out)  # fmt: skip
+    assert said, out
+    lr, halved = float(said.group(1)), int(said.group(2))
+    loss0, loss1 = map(float, re.search(r"loss (\S+) -> (\S+) in 30 steps", out).groups())
+    assert halved >= 1 and loss1 < loss0
+    m = get("poisson_regression")
+    X, y, _ = synthetic(m, n=200, d=3, seed=0)  # lab train's data by default
+    first = safe_lr(m, X, y, optimizer=optimizer)
+    assert lr == pytest.approx(first / 2**halved, rel=1e-3)
+    try:  # the step one halving larger did not train here
+        _, hist = fit(m, X, y, optimizer=optimizer, lr=2 * first / 2**halved, steps=30)
+        assert hist.loss[-1] > hist.loss[0]
+    except DivergedError:
+        pass
+
+
 def test_a_model_whose_gradient_jumps_has_no_auto_step(tmp_path):
     """KINK_ORDER = 1 (a gradient with jumps, like the hinge) means no step is stable everywhere."""
     source = _no_hessian_source() + (
