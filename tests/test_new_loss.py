@@ -254,3 +254,18 @@ def test_a_new_loss_not_yet_filled_in_still_gets_its_notebook_and_a_figure_that_
         made.caption
         == "No figure: fresh does not run yet (loss is not implemented yet: fresh.loss: write the loss here)."
     )
+
+
+def test_the_scaffolds_pass_the_lab_s_own_lint(tmp_path):
+    """make lint checks lab/, where lab new writes: a fresh model or layer file passes it before it is filled in."""
+    import subprocess
+    import sys
+
+    from lab.scaffold import new_layer
+
+    py, _ = new("fresh", tmp_path, target="counts", kink=1, hyper=[parse_hyper("a=1:2 in (0, inf)")])
+    layer, _ = new_layer("fresh_layer", tmp_path)
+    config = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--config", str(config), str(py),
+                           str(layer)], capture_output=True, text=True)  # fmt: skip
+    assert lint.returncode == 0, lint.stdout + lint.stderr
