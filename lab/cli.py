@@ -597,8 +597,8 @@ def _verify_at(models, path: str | None, explain: bool = False) -> int:
         if missing:
             held = ", ".join(sorted(params)) or "none"
             raise ValueError(
-                f"{path}: {m.name}'s point needs {', '.join(missing)} (a layer's point holds its input x and "
-                f"parameters, dout as X, and ids as y); it holds {held}"
+                f"{path}: {m.name}'s point needs {', '.join(missing)} (a layer's or network's point holds its "
+                f"parameters, a real input as x, dout as X, and ids as y); it holds {held}"
             )
         dout = np.reshape(X, m.module.out_shape(params, y, **hyper))
         params, X = m.module.FORM.split(params, y)
