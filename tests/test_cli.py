@@ -283,7 +283,7 @@ ERROR_PATHS = [
     (["new", "x_loss", "--hyper", "tau=0.9:0.1"], "--hyper"),
     (["new", "x_loss", "--hyper", "tau=0.5:2 in (0, 1)"], "outside"),
     (["mutants", "nope"], "unknown model 'nope'"),
-    (["verify", "layers/linear", "--at", "{tmp}/model_point.npz"], "layers/linear's point needs W, x (a layer's or network's point"),
+    (["verify", "layers/linear", "--at", "{tmp}/model_point.npz"], "layers/linear's point needs W, x (a layer's or"),
     (["train", "layers/linear"], "layers/linear is a layer, which has no loss of its own to fit"),
     (["verify", "relu"], "unknown model 'relu'; known models: hinge_svm"),
     (["verify", "relu"], "(or a path to your own .py file); did you mean layers/relu?"),
