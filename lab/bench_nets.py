@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from lab.bench_train import race, verdict
 from lab.net import forward, get, hand_vjp, network_of
 from lab.optim.adaptive import Adam
-from lab.optim.network import UNIFORM, keep_temporaries_in_heap, train, windows
+from lab.optim.network import UNIFORM, keep_temporaries_in_heap, listed, train, windows
 
 #: Steps per timed call: XLA's worker threads spin for a while after each call, and a burst lets the hand
 #: side run mostly after the spinning has stopped, as it does in training.
@@ -85,7 +85,7 @@ def bench_training(name: str, steps: int) -> float:
     print(f"{name}: {steps} steps in {run.seconds:.0f} s ({1e3 * run.step_seconds:.2f} ms a step); training "
           f"{run.train[-1]:.4f}, validation {run.final_validation:.4f} nats per character on every validation "
           f"name (uniform {UNIFORM:.4f})")  # fmt: skip
-    print(f"{name}: sampled: {', '.join(run.samples)}", flush=True)
+    print(f"{name}: sampled: {listed(run.samples)}", flush=True)
     return run.final_validation
 
 

@@ -531,7 +531,7 @@ def _boundaries(models, reports) -> None:
 
 def _train_net(args, network, name: str) -> int:
     """``lab train nets/NAME``: mini-batches of windows of names, the hand backward, Adam."""
-    from lab.optim.network import UNIFORM, train
+    from lab.optim.network import UNIFORM, listed, train
 
     if args.optimizer not in (None, "adam"):
         raise UsageError(f"lab train: a network trains with adam; --optimizer {args.optimizer} is for models")
@@ -554,7 +554,7 @@ def _train_net(args, network, name: str) -> int:
     run = train(network, steps=args.steps, batch=args.batch_size, lr=lr, seed=args.seed, on_eval=said)
     print(f"{name}: validation {run.final_validation:.4f} nats per character on every validation name "
           f"(uniform: {UNIFORM:.4f}); {run.seconds:.1f} s, {run.step_seconds * 1e3:.2f} ms a step")  # fmt: skip
-    print(f"{name}: sampled names: {', '.join(run.samples)}")
+    print(f"{name}: sampled names: {listed(run.samples)}")
     if args.plot:
         from lab.plots import network_curves
 

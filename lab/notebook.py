@@ -223,7 +223,7 @@ from threadpoolctl import threadpool_limits
 from lab import data
 from lab.nets import {stem} as network
 from lab.optim import Adam
-from lab.optim.network import per_character, sample, windows
+from lab.optim.network import listed, per_character, sample, windows
 
 names = data.surnames(0)  # the census surnames, split 80/10/10 into train, validation, test
 block = {block}  # characters of context; a window is block + 1 ids: the context, then the id to predict
@@ -255,7 +255,7 @@ ax.set_ylabel("nats per character")
 ax.set_title(f"{model.name}: {steps} steps of Adam, hand backward")
 ax.legend()
 plt.show()
-print("sampled names:", ", ".join(sample(network, params, block, 10, seed=0)))"""
+print("sampled names:", listed(sample(network, params, block, 10, seed=0)))"""
     return [
         nbformat.v4.new_markdown_cell(
             "## Training it\n\n"

@@ -2,6 +2,7 @@
 
 import dataclasses
 import functools
+import re
 import subprocess
 import sys
 import types
@@ -290,6 +291,9 @@ def test_lab_train_trains_a_network_and_refuses_model_options(capsys, tmp_path):
     assert main(["train", "nets/char_mlp", "--steps", "40", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "nats per character" in out and "sampled names:" in out and plot.stat().st_size > 0
+    assert main(["train", "nets/transformer", "--steps", "20"]) == 0  # this early, some names end at once
+    names = re.search(r"sampled names: (.*)", capsys.readouterr().out).group(1).split(", ")
+    assert len(names) == 10 and "(empty)" in names and "" not in names  # never nothing between two commas
     assert main(["train", "nets/char_mlp", "--optimizer", "newton"]) == 2
     assert "trains with adam" in capsys.readouterr().err
     assert main(["train", "nets/char_mlp", "--data", "diabetes"]) == 2

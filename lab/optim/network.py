@@ -110,6 +110,11 @@ def sample(network, params: dict, block: int, count: int, seed: int = 0, longest
     return out
 
 
+def listed(names: list[str]) -> str:
+    """Sampled names side by side, an empty one (the end drawn first) shown as (empty), as the book shows it."""
+    return ", ".join(n or "(empty)" for n in names)
+
+
 def train(network, *, steps: int, batch: int = 32, lr: float = 1e-2, seed: int = 0, sizes: dict | None = None,
           block: int | None = None, evals: int = 20, names: data.Names | None = None,
           on_eval=None) -> NetRun:  # fmt: skip
