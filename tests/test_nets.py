@@ -286,14 +286,19 @@ def test_training_with_the_hand_backward_lowers_the_loss(name, steps):
     assert len(run.samples) == 10 and all(set(s) <= set(data.VOCAB[1:]) for s in run.samples)
 
 
-def test_lab_train_trains_a_network_and_refuses_model_options(capsys, tmp_path):
+def test_lab_train_trains_a_network_and_refuses_model_options(capsys, tmp_path, monkeypatch):
     plot = tmp_path / "curve.png"
     assert main(["train", "nets/char_mlp", "--steps", "40", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "nats per character" in out and "sampled names:" in out and plot.stat().st_size > 0
-    assert main(["train", "nets/transformer", "--steps", "20"]) == 0  # this early, some names end at once
-    names = re.search(r"sampled names: (.*)", capsys.readouterr().out).group(1).split(", ")
-    assert len(names) == 10 and "(empty)" in names and "" not in names  # never nothing between two commas
+    assert len(re.search(r"sampled names: (.*)", out).group(1).split(", ")) == 10
+    from lab.optim import network
+
+    drawn = ["ke", "", "rumqlws"]  # the end drawn first gives an empty name (common early in training)
+    monkeypatch.setattr(network, "sample", lambda *a, **k: list(drawn))
+    assert main(["train", "nets/char_mlp", "--steps", "2"]) == 0
+    assert "sampled names: ke, (empty), rumqlws\n" in capsys.readouterr().out  # never nothing between two commas
+    monkeypatch.undo()
     assert main(["train", "nets/char_mlp", "--optimizer", "newton"]) == 2
     assert "trains with adam" in capsys.readouterr().err
     assert main(["train", "nets/char_mlp", "--data", "diabetes"]) == 2
