@@ -877,6 +877,8 @@ def _train(args) -> int:
         raise UsageError(f"lab train: {m.name} is a layer, which has no loss of its own to fit: lab train fits "
                          f"models and networks (nets/NAME); check the layer with lab verify {m.name}")  # fmt: skip
     args.optimizer = args.optimizer or "gd"
+    if args.plot:
+        _check_writable(args.plot, "lab train: --plot")  # now, not after the run
     m = m.with_hyper(**_hyper(args.hyper))
     if args.target and not args.csv:
         raise UsageError("lab train: --target goes with --csv FILE")

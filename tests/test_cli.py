@@ -285,6 +285,7 @@ ERROR_PATHS = [
     (["mutants", "nope"], "unknown model 'nope'"),
     (["verify", "layers/linear", "--at", "{tmp}/model_point.npz"], "layers/linear's point needs W, x (a layer's or"),
     (["train", "layers/linear"], "layers/linear is a layer, which has no loss of its own to fit"),
+    (["train", "linear_regression", "--plot", "{tmp}/no/such/x.png"], "--plot: cannot write"),
     (["verify", "relu"], "unknown model 'relu'; known models: hinge_svm"),
     (["verify", "relu"], "(or a path to your own .py file); did you mean layers/relu?"),
     (["train", "char_mlp"], "; did you mean nets/char_mlp?"),
