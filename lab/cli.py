@@ -849,17 +849,16 @@ def _stable_run(run, lr: float):
     last halving, its run stands as it is, and so does its divergence."""
     from lab.optim import DivergedError
 
-    for halved in range(HALVINGS + 1):
+    for halved in range(HALVINGS):
         try:
             params, hist = run(lr)
         except DivergedError:
-            if halved == HALVINGS:
-                raise
+            pass
         else:
-            if hist.loss[-1] <= hist.loss[0] or halved == HALVINGS:
+            if hist.loss[-1] <= hist.loss[0]:
                 return params, hist, lr, halved
         lr /= 2
-    raise AssertionError("unreachable")
+    return (*run(lr), lr, HALVINGS)
 
 
 def _train(args) -> int:
