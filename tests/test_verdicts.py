@@ -10,6 +10,7 @@ import lab
 from lab import model as registry
 from lab.cli import main
 from lab.verify.case import BATCH, Case
+from lab.verify.explain.diagnosis import diagnose
 from lab.verify.explain.mutations import MUTATIONS, mutant
 from lab.verify.judge import judge
 from lab.verify.measure import kinks
@@ -17,6 +18,7 @@ from lab.verify.measure.autodiff import Witness
 from lab.verify.measure.rounding import bounded
 from lab.verify.runtime.jax_config import jax, jnp
 from lab.verify.search.engine import MIN_CASES, verify
+from lab.verify.vocabulary import Kind
 
 HEAD = """
 import numpy as np
@@ -272,6 +274,77 @@ def test_a_subgradient_at_an_exact_kink(tmp_path, name, at_zero, ok):
     if ok:
         r = verify(m, profile="extreme", examples=10)
         assert r.status == "pass", r.message
+
+
+L1 = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = X @ params["w"] + params["b"] - y
+    return 0.5 * xp.mean(r * r) + 0.1 * xp.sum(xp.abs(params["w"]))
+def grad(params, X, y):
+    w = params["w"]
+    r = X @ w + params["b"] - y
+    return {{"w": X.T @ r / X.shape[0] + 0.1 * ({at_zero}), "b": np.sum(r) / X.shape[0]}}
+"""
+
+
+@pytest.mark.parametrize(
+    "name, at_zero, ok",
+    [
+        ("sign_0", "np.sign(w)", True),
+        ("jax_side", "np.where(w >= 0, 1.0, -1.0)", True),
+        ("outside", "np.sign(w) + 2.0 * (w == 0)", False),
+    ],
+)
+def test_a_kink_the_model_does_not_declare_is_measured_not_taken_from_autodiff(tmp_path, name, at_zero, ok):
+    """A lasso at w_j = 0: any slope in [−0.1, 0.1] is a subgradient, and autodiff takes +0.1. sign(0) = 0
+    (rule 6) and autodiff's own side (rule 7: central differences there average the two sides) pass,
+    without a declared kink; 0.2 at 0 is not a subgradient, and is wrong."""
+    m = write(tmp_path, f"l1_{name}", L1.format(at_zero=at_zero))
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((12, 4)), rng.standard_normal(12)
+    case, w, ev = one_case(m, {"w": [0.0, 1.3, 0.0, -0.7], "b": 0.2}, X, y)
+    v = judge(m, case, ev, witness=w)
+    assert v.kind == (Kind.VERIFIED if ok else Kind.WRONG), v.message
+    if not ok:
+        assert v.at_kink and "not a subgradient: w[0] is 0.2" in v.message, v.message
+
+
+MAX_PAIR = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = X @ params["w"] + params["b"] - y
+    return 0.5 * xp.mean(r * r) + xp.max(params["w"][:2])
+def grad(params, X, y):
+    w = params["w"]
+    r = X @ w + params["b"] - y
+    g = X.T @ r / X.shape[0]
+    g[:2] += {top}
+    return {{"w": g, "b": np.sum(r) / X.shape[0]}}
+"""
+
+
+@pytest.mark.parametrize(
+    "name, top, ok",
+    [
+        ("one", "np.eye(2)[np.argmax(w[:2])]", True),
+        ("even_split", "0.5", True),
+        ("both", "(w[:2] == np.max(w[:2])).astype(float)", False),
+    ],
+)
+def test_at_a_tie_of_a_max_one_side_or_a_mix_passes_and_both_at_once_does_not(tmp_path, name, top, ok):
+    """max(w₀, w₁) at w₀ = w₁: (1, 0), (0, 1) and every mix are subgradients; (1, 1), the max-pool backward
+    that routes the gradient to every tied maximum, is not. Each coordinate alone cannot tell (its sides are
+    0 and 1): along hand − autodiff, (1, 1) − (½, ½), the loss is smooth, so autodiff is the reference."""
+    m = write(tmp_path, f"tie_{name}", MAX_PAIR.format(top=top))
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    case, w, ev = one_case(m, {"w": [0.4, 0.4, -1.1], "b": 0.0}, X, y)
+    v = judge(m, case, ev, witness=w)
+    assert v.kind == (Kind.VERIFIED if ok else Kind.WRONG), v.message
+    if not ok:
+        said = diagnose(m, w, v)
+        assert "along hand − autodiff the loss has no kink" in said and "not a subgradient" in said, said
 
 
 # -- sound bounds --------------------------------------------------------------------------------------

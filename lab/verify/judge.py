@@ -18,10 +18,15 @@ The rules, in order; the first that decides, decides:
    the gradients autodiff measures on each side of each sample's kink; the hand value must lie within its
    error of that set → VERIFIED or WRONG.
 5. **no usable bound**: every entry of autodiff's bound is infinite → INCONCLUSIVE.
-6. **hand against autodiff**, entry by entry. Where they do not agree, the hand program's own error is
-   measured (extended precision, float32, the path θ/2ᵏ): within it → INEXACT, else → WRONG.
+6. **hand against autodiff**, entry by entry. Where they do not agree, the loss may have a kink the model
+   does not declare (an abs at 0, a max or a sort at a tie): its one-sided derivatives along each such
+   entry and along hand − autodiff are measured, and where they differ along every one, they are the
+   reference, as at rule 3 → VERIFIED or WRONG at a kink (:func:`_between_sides`). Else the hand
+   program's own error is measured (extended precision, float32, the path θ/2ᵏ): within it → INEXACT,
+   else → WRONG.
 7. **the witnesses against each other**: forward mode against reverse mode along random directions,
-   and finite differences against forward mode on the drawn cases → WITNESSES.
+   and finite differences against forward mode on the drawn cases → WITNESSES. Where the loss's
+   one-sided derivatives along that direction differ (a kink), forward mode between them agrees.
 8. **loss_and_grad**, when defined, against the loss and autodiff → WRONG (what = loss_and_grad).
 9. **the Hessian**, when defined, against ``jax.hessian``; measured like the gradient → INEXACT or WRONG.
 10. **can it tell?** Every entry of autodiff is within its error of 0, so a zero gradient (or twice
@@ -34,6 +39,7 @@ program's error and rule 7's finite differences run only for the cases that need
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -125,6 +131,7 @@ class Verdict:
     at_kink: bool = False  # decided against the interval of one-sided derivatives (rule 4)
     exact: dict[str, np.ndarray] | None = None  # the referee's value where it was asked (rule 6), float64
     breach: str = ""  # where autodiff broke its own bound, by the referee: a bug in a rounding rule
+    smooth: str = ""  # rule 6: a direction where hand and autodiff differ and the loss has no kink
     refereed: bool = True  # False: wrong by autodiff, not yet asked of the referee (a search's draft)
     rule: int = 10  # the rule of this module that decided the case
 
@@ -367,12 +374,16 @@ def _decide(
     # (a search that shrinks meets hundreds of wrong cases, and their finite differences are the cost).
     # Central differences that straddle a kink mislead the extrapolation: steps stop short of every kink
     def read_witnesses() -> str:
-        return _witnesses(model, case, ev, t, r, hand, differences=drawn and not row.on_kink.any())
+        return _witnesses(model, case, ev, t, r, hand, drawn and not row.on_kink.any(), witness)
 
     witnesses = read_witnesses() if referee else None
     # rule 6
     if worst > 1.0:
         v.kind, v.rule = Kind.WRONG, 6
+        # a kink first: there no precision or path explains a discrepancy, and the path's own cases would
+        # be judged at the same kink; a draft stays wrong by autodiff, as for the referee below
+        if referee and witness is not None and _between_sides(case, ev, v, laid, row, witness):
+            return v
         if all(np.all(np.isfinite(h)) for h in hand.values()):
             v.precision = _own_error(model, case, ev, hand, tol, witness, referee)
             if v.precision.explained:
@@ -549,11 +560,14 @@ def _continuation(
     return len(right) - first >= 2 and all(right[first:])
 
 
-def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, differences: bool) -> str:
+def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, differences: bool, witness) -> str:
     """Rule 7: an empty string when forward mode, reverse mode and finite differences agree; else why not.
 
     A finite-difference witness whose steps leave the loss's domain, or whose bound is not finite,
-    is no witness: it is left out rather than trusted.
+    is no witness: it is left out rather than trusted. Central differences average the two sides of a
+    kink, so where they miss forward mode, the loss's slope on either side is measured (:func:`_sides`):
+    at a kink, forward mode and the differences each between the two agree; the cause named otherwise
+    is the one the sides show.
     """
     keys = list(ev.grad)
     for i in range(len(ev.directions)):
@@ -577,17 +591,31 @@ def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, 
         return ""
     tol = fd_err + float(ev.jvp_err[0])
     hf = float(flatten(hand, keys) @ flatten(v, keys))
+    said = f"autodiff gives {ev.jvp[0]:.17g} along direction 0 but finite differences give {fd:.17g}"
+    said += f" (tolerance {tol:.3g})"
+    # central differences average the two sides of a kink: the sides, measured, tell a kink from a cut
+    measured = _sides(case, ev, [flatten(v, keys)], keys, witness)[0] if witness is not None else None
+    if measured is None:
+        return f"{said}; the loss is not differentiable here, or too ill-conditioned for finite differences"
+    down, up = measured
+    if not agree(down, up):  # a kink along v: every value between its sides is a valid derivative
+        lo, hi, _ = _span(down, up)
+        outside = [w for w, x, e in (("autodiff", ev.jvp[0], 0.0), ("finite differences", fd, fd_err))
+                   if not lo - e <= x <= hi + e]  # fmt: skip
+        if not outside:  # each witness took a side, or a mix: they agree (the hand is rule 6's)
+            return ""
+        return (
+            f"{said}: the loss has a kink here, with slopes {down.value:.17g} and {up.value:.17g} on either side "
+            f"along direction 0 (autodiff just off the point), and {' and '.join(outside)} "
+            f"{'lie' if len(outside) > 1 else 'lies'} outside them"
+        )
     hint = (
-        "the hand gradient agrees with finite differences, so autodiff is cut: "
-        "a stop_gradient, or a value JAX sees as constant"
+        "the hand gradient agrees with them, and autodiff's slope is the same on either side, so the loss has "
+        "no kink here and autodiff is cut: a stop_gradient, or a value JAX sees as constant"
         if abs(hf - fd) <= tol
-        else "the loss is not differentiable at this point (a kink, max, abs or branch), "
-        "or it is too ill-conditioned here for finite differences"
+        else "the loss is too ill-conditioned here for finite differences"
     )
-    return (
-        f"autodiff gives {ev.jvp[0]:.17g} along direction 0 but finite differences "
-        f"give {fd:.17g} (tolerance {tol:.3g}); {hint}"
-    )
+    return f"{said}; {hint}"
 
 
 def _hessian(model: Model, case: Case, ev: Evidence, v: Verdict, H: np.ndarray) -> Verdict:
@@ -659,9 +687,7 @@ def _by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
             continue  # the loss leaves its domain within any step: no witness for this entry
         checked += 1
         h = float(hand[k][i])
-        # the interval spanned by both sides, each with its error, and the rounding of their difference
-        slack = down.err + up.err + 4 * gamma(1) * max(abs(down.value), abs(up.value))
-        lo, hi = min(down.value, up.value) - slack, max(down.value, up.value) + slack
+        lo, hi, slack = _span(down, up)
         if not (lo <= h <= hi):
             ref = 0.5 * (down.value + up.value)
             v.kind = Kind.WRONG
@@ -845,3 +871,123 @@ def _bracket(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarray) 
             v.rel_error = max(down.value - gv, gv - up.value) / max(abs(down.value), abs(up.value), 1e-300)
             return v
     return v
+
+
+def _span(down: Measured, up: Measured) -> tuple[float, float, float]:
+    """The interval spanned by both one-sided derivatives, each with its error, widened by the rounding
+    of their difference: (low end, high end, that widening)."""
+    slack = float(down.err + up.err + 4 * gamma(1) * max(abs(down.value), abs(up.value)))
+    return min(down.value, up.value) - slack, max(down.value, up.value) + slack, slack
+
+
+#: Rule 6 measures the sides along the coordinates of at most this many disagreeing entries, the worst
+#: first; the direction hand − autodiff covers them all.
+SIDES = 64
+#: How far rule 6 steps off a kink to measure each side, relative to the size of the parameters moved:
+#: far above their rounding (2⁻⁵²), and small enough that the smooth part of the gradient barely moves.
+OFF_KINK = 2.0**-26
+
+
+def _sides(case: Case, ev: Evidence, directions: list[np.ndarray], keys: list[str], witness) -> list:
+    """The loss's slope along each flat direction d on either side of θ, each measured: autodiff's
+    gradient at θ ± τd and θ ± 2τd, projected on d. A side's value is the slope at ±τ; its error is
+    autodiff's bound there and at ±2τ, plus the change from τ to 2τ, which bounds the change from 0
+    to τ where the loss is smooth on that side (a kink crossed within 2τ makes the change large and
+    the side unmeasured, never wrongly measured). Returns (down, up) per direction, or None where a
+    side is not finite."""
+    theta = flatten({k: np.asarray(case.params[k], dtype=float) for k in keys}, keys)
+    steps = (1.0, 2.0, -1.0, -2.0)
+    moved = []
+    for d in directions:
+        tau = OFF_KINK * max(1.0, float(np.max(np.abs(theta[d != 0]))))
+        for m in steps:
+            p = unflatten(theta + m * tau * d, case.params, keys)
+            moved.append(dataclasses.replace(case, params={**case.params, **p}))
+    evidence = [e for i in range(0, len(moved), BATCH) for e in witness.evaluate(moved[i : i + BATCH], BATCH)]
+    out = []
+    for n, d in enumerate(directions):
+        s, e = [], []
+        for ev_t in evidence[4 * n : 4 * n + 4]:
+            g, err = flatten(ev_t.grad, keys), flatten(ev_t.grad_err, keys)
+            s.append(float(g @ d))
+            e.append(float(err @ np.abs(d) + gamma(d.size) * (np.abs(g) @ np.abs(d))))
+        up = Measured(s[0], abs(s[1] - s[0]) + e[0] + e[1])
+        down = Measured(s[2], abs(s[3] - s[2]) + e[2] + e[3])
+        finite = all(np.isfinite(x) for x in (up.value, up.err, down.value, down.err))
+        out.append((down, up) if finite else None)
+    return out
+
+
+def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witness) -> bool:
+    """Rule 6, before a gradient is called wrong: is the loss differentiable here at all?
+
+    At a kink the model does not declare (an abs at 0, a max or a sort at a tie), autodiff gives one
+    one-sided value among several valid ones, and the hand code may take another. Along the coordinate
+    of each entry where hand and autodiff disagree (the worst first), and along their difference, the
+    loss's slope on either side is measured by autodiff just off θ (:func:`_sides`). Where the two sides
+    agree, the loss is smooth along that direction and autodiff stands as the reference: False, ``v`` is
+    left as it is. Where every direction shows a kink, the interval between its sides is the reference,
+    as at rule 3: True, and ``v`` is decided at the kink, VERIFIED if the hand value along each lies
+    inside, else WRONG. (The differences of the loss cannot see a kink that the rounding of a large loss
+    hides; autodiff on either side sees it at any scale.)
+    """
+    hand = v.hand
+    keys, starts, (h, a, tl) = laid
+    if not np.all(np.isfinite(h)):
+        return False
+    r = share(Measured(h, tl), Measured(a, 0.0))
+    bad = np.flatnonzero(r > 1.0)
+    bad = bad[np.argsort(-r[bad], kind="stable")]
+    if not bad.size:
+        return False
+    directions, at = [], []
+    for j in bad[:SIDES]:
+        e = np.zeros_like(h)
+        e[j] = 1.0
+        directions.append(e)
+        at.append(int(j))
+    if bad.size > 1:  # coordinate by coordinate is not enough where kinks couple entries (max(w₁, w₂))
+        d = np.zeros_like(h)
+        d[bad] = (h - a)[bad]
+        directions.append(d / np.max(np.abs(d)))
+        at.append(None)
+    hand_err = flatten(row.tol, keys) / 2  # the hand value's error, as rule 6 takes it: autodiff's bound
+
+    def place(j: int) -> str:
+        n = int(np.searchsorted(starts, j, side="right")) - 1
+        k = keys[n]
+        i = np.unravel_index(j - int(starts[n]), np.shape(hand[k]))
+        return k + (f"[{', '.join(str(int(e)) for e in i)}]" if i else "")
+
+    sides = []
+    for j, d, measured in zip(at, directions, _sides(case, ev, directions, keys, witness), strict=True):
+        if measured is None:
+            return False  # no measured reference along it: autodiff stands
+        down, up = measured
+        hv = float(h @ d)
+        if agree(down, up):  # smooth along it: autodiff is the derivative there
+            v.smooth = (
+                f"along {place(j) if j is not None else 'hand − autodiff'} the loss has no kink (autodiff's slope "
+                f"just off the point is {up.value:.6g} on either side), and the hand gives {hv:.6g}"
+            )
+            return False
+        sides.append((j, hv, float(hand_err @ np.abs(d)), down, up))
+
+    v.at_kink = True
+    for j, hv, hv_err, down, up in sides:
+        lo, hi, slack = _span(down, up)
+        if lo - hv_err <= hv <= hi + hv_err:
+            continue
+        along = f"{place(j)} is {hv:.17g}" if j is not None else f"along hand − autodiff, hand gives {hv:.17g}"
+        v.message = (
+            f"at a kink of the loss the hand gradient is not a subgradient: {along}, outside the loss's "
+            f"one-sided derivatives {down.value:.17g} and {up.value:.17g} there (tolerance {slack + hv_err:.3g})"
+        )
+        return True
+    j, hv, _, down, up = sides[0]
+    v.kind, v.margin, v.rel_error = Kind.VERIFIED, 0.0, 0.0
+    v.message = (
+        f"at a kink of the loss: {place(j)} is {hv:.17g}, between its one-sided derivatives "
+        f"{down.value:.17g} and {up.value:.17g}"
+    )
+    return True

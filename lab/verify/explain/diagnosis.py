@@ -245,10 +245,12 @@ def _kink_hint(model: Model, v: Verdict) -> str:
     down, e_down, up, e_up = lower.value, lower.err, upper.value, upper.err
     if not (np.isfinite(down) and np.isfinite(up)) or abs(up - down) <= 4 * (e_up + e_down) + 1e-12 * abs(up):
         return ""
+    kink = f"; the loss has a kink here: along {m.where} its slope is {down:.6g} on one side and {up:.6g} on the other"
+    if v.smooth:  # the judge measured a direction with no kink where hand and autodiff still differ
+        return f"{kink}, but {v.smooth}: no mix of the sides gives that, so it is not a subgradient"
     return (
-        f"; the loss has a kink here: along {m.where} its slope is {down:.6g} on one side and {up:.6g} on the "
-        "other. Declare KINK_ORDER = 1 and kink_distance in the model file (see lab new --kink), and the "
-        "verifier will check a subgradient there"
+        f"{kink}. Declare KINK_ORDER = 1 and kink_distance in the model file (see lab new --kink), and the "
+        "verifier will place samples on it and check a subgradient there"
     )
 
 

@@ -62,8 +62,10 @@ def walk(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
             6,
             f"worst entry {m.where}: hand {m.hand:.17g}, autodiff {m.reference:.17g}; "
             f"|h − g| = {abs(m.hand - m.reference):.3g}, err(h) + err(g) = {m.tolerance:.3g} "
-            f"({v.margin:.0%} of it)" + (f"; the hand program's own error explains it ({v.precision.method})"
-                                          if v.precision is not None and v.precision.explained else ""),
+            f"({_of(_share(m))} it)" + (f"; the hand program's own error explains it ({v.precision.method})"
+                                           if v.precision is not None and v.precision.explained else "")
+            + ("; but the loss's one-sided derivatives differ here (a kink), and they are the reference"
+               if v.at_kink and v.rule == 6 else ""),
         )  # fmt: skip
     if v.rule == 6:
         return _end(lines, v)
@@ -94,3 +96,14 @@ def _end(lines: list[str], v: Verdict) -> str:
     lines.append(f"verdict: {v.kind}" + (f" ({v.what})" if v.kind.failed and v.what != "gradient" else "")
                  + (f": {why}" if why else ""))  # fmt: skip
     return "\n".join(lines)
+
+
+def _share(m) -> float:
+    """|hand − autodiff| as a share of the tolerance at the worst entry."""
+    diff = abs(m.hand - m.reference)
+    return 0.0 if diff == 0 else diff / m.tolerance if m.tolerance > 0 else float("inf")
+
+
+def _of(x: float) -> str:
+    """A share of a tolerance: "40% of", or "4.5e+15 times" where a percentage would run to many digits."""
+    return f"{x:.0%} of" if x <= 100 else f"{x:.3g} times"

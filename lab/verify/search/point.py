@@ -103,6 +103,9 @@ def judged(m, case: Case, hyper: dict) -> Check:
     status, code = MEANING[v.kind]
     if v.kind.passed:
         detail = f"largest error {v.margin:.1%} of its rounding tolerance ({case.size_words()})"
+        if v.at_kink:  # judged against the one-sided derivatives, not autodiff's one value
+            said = v.message or "at a kink of the loss: the hand gradient is a valid subgradient"
+            detail = f"{said} ({case.size_words()})"
         if v.kind == Kind.INEXACT:
             detail = precision_note(v)
         return Check(m.name, status, code, detail, verdict=v, walk=steps)
