@@ -19,9 +19,11 @@ The rules, in order; the first that decides, decides:
    error of that set → VERIFIED or WRONG.
 5. **no usable bound**: every entry of autodiff's bound is infinite → INCONCLUSIVE.
 6. **hand against autodiff**, entry by entry. Where they do not agree, the loss may have a kink the model
-   does not declare (an abs at 0, a max or a sort at a tie): its one-sided derivatives along each such
-   entry and along hand − autodiff are measured, and where they differ along every one, they are the
-   reference, as at rule 3 → VERIFIED or WRONG at a kink (:func:`_between_sides`). Else the hand
+   does not declare (an abs at 0, a max or a sort at a tie): autodiff's gradients just off the point, on
+   either side along each such entry and along hand − autodiff, are measured. A mix of them → VERIFIED at
+   a kink; where the sides differ along every direction, they are the reference, as at rule 3 →
+   VERIFIED, or INCONCLUSIVE outside them, since without the kinks declared they bound the valid
+   values only where the loss is convex (:func:`_between_sides`). Else the hand
    program's own error is measured (extended precision, float32, the path θ/2ᵏ): within it → INEXACT,
    else → WRONG.
 7. **the witnesses against each other**: forward mode against reverse mode along random directions,
@@ -597,7 +599,7 @@ def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, 
     measured = _sides(case, ev, [flatten(v, keys)], keys, witness)[0] if witness is not None else None
     if measured is None:
         return f"{said}; the loss is not differentiable here, or too ill-conditioned for finite differences"
-    down, up = measured
+    down, up = measured[:2]
     if not agree(down, up):  # a kink along v: every value between its sides is a valid derivative
         lo, hi, _ = _span(down, up)
         outside = [w for w, x, e in (("autodiff", ev.jvp[0], 0.0), ("finite differences", fd, fd_err))
@@ -889,14 +891,15 @@ OFF_KINK = 2.0**-26
 
 
 def _sides(case: Case, ev: Evidence, directions: list[np.ndarray], keys: list[str], witness) -> list:
-    """The loss's slope along each flat direction d on either side of θ, each measured: autodiff's
-    gradient at θ ± τd and θ ± 2τd, projected on d. A side's value is the slope at ±τ; its error is
-    autodiff's bound there and at ±2τ, plus the change from τ to 2τ, which bounds the change from 0
-    to τ where the loss is smooth on that side (a kink crossed within 2τ makes the change large and
-    the side unmeasured, never wrongly measured). Returns (down, up) per direction, or None where a
-    side is not finite."""
+    """The loss's gradient on either side of θ along each flat direction d, measured: autodiff's gradient
+    at θ ± τd, θ ± 2τd and θ ± 4τd, extrapolated to θ from each side (Richardson: 2g(τ) − g(2τ), which
+    removes the smooth drift of the gradient over the step, first order in τ). Its error is autodiff's
+    bounds at the points used plus the gap to the same extrapolation from 2τ and 4τ; a kink crossed
+    within 4τ makes that gap large and the side unmeasured, never wrongly measured. Returns per
+    direction the slopes along d (down, up) and the gradients (down, up), the limiting gradients of the
+    regions that meet at θ, or None where a side is not finite."""
     theta = flatten({k: np.asarray(case.params[k], dtype=float) for k in keys}, keys)
-    steps = (1.0, 2.0, -1.0, -2.0)
+    steps = (1.0, 2.0, 4.0, -1.0, -2.0, -4.0)
     moved = []
     for d in directions:
         tau = OFF_KINK * max(1.0, float(np.max(np.abs(theta[d != 0]))))
@@ -906,16 +909,51 @@ def _sides(case: Case, ev: Evidence, directions: list[np.ndarray], keys: list[st
     evidence = [e for i in range(0, len(moved), BATCH) for e in witness.evaluate(moved[i : i + BATCH], BATCH)]
     out = []
     for n, d in enumerate(directions):
-        s, e = [], []
-        for ev_t in evidence[4 * n : 4 * n + 4]:
-            g, err = flatten(ev_t.grad, keys), flatten(ev_t.grad_err, keys)
-            s.append(float(g @ d))
-            e.append(float(err @ np.abs(d) + gamma(d.size) * (np.abs(g) @ np.abs(d))))
-        up = Measured(s[0], abs(s[1] - s[0]) + e[0] + e[1])
-        down = Measured(s[2], abs(s[3] - s[2]) + e[2] + e[3])
-        finite = all(np.isfinite(x) for x in (up.value, up.err, down.value, down.err))
-        out.append((down, up) if finite else None)
+        got = evidence[6 * n : 6 * n + 6]
+        g = [flatten(e.grad, keys) for e in got]
+        b = [flatten(e.grad_err, keys) for e in got]
+        limits = []
+        for o in (3, 0):  # down, then up
+            near, far = 2 * g[o] - g[o + 1], 2 * g[o + 1] - g[o + 2]
+            limits.append(Measured(near, np.abs(near - far) + 2 * b[o] + b[o + 1]))
+        slopes = [
+            Measured(float(m.value @ d), float(m.err @ np.abs(d) + gamma(d.size) * (np.abs(m.value) @ np.abs(d))))
+            for m in limits
+        ]
+        finite = all(np.all(np.isfinite(m.value)) and np.all(np.isfinite(m.err)) for m in (*limits, *slopes))
+        out.append((*slopes, *limits) if finite else None)
     return out
+
+
+def _mixes(h: np.ndarray, h_err: np.ndarray, gradients: list[Measured]) -> bool:
+    """Is ``h`` within its error of a convex mix of the measured ``gradients``, entry by entry? The gradients
+    on the sides of a kink are limiting gradients of the regions that meet there, and every mix of them
+    is a valid (Clarke) subgradient. A linear program: the smallest t with |Σ λ_m g_m − h| ≤ t·T entry by
+    entry, λ ≥ 0, Σ λ = 1, where T is h's error plus the largest error of the g_m; a mix exists when t ≤ 1."""
+    from scipy.optimize import linprog  # scipy is slow to import: only runs at kinks pay for it
+
+    G = np.stack([m.value for m in gradients], axis=1)  # (entries, gradients)
+    T = h_err + np.max(np.stack([m.err for m in gradients], axis=1), axis=1)
+    T = np.maximum(T, 1e-300 + 2.0**-52 * np.maximum(np.abs(h), np.max(np.abs(G), axis=1)))
+    A, b = G / T[:, None], h / T
+    size = max(float(np.max(np.abs(A))), float(np.max(np.abs(b))), 1e-300)  # one factor: numbers near 1
+    A, b = A / size, b / size
+    k = G.shape[1]
+    ones = np.ones((A.shape[0], 1))
+    res = linprog(
+        np.r_[np.zeros(k), 1.0],
+        A_ub=np.block([[A, -ones], [-A, -ones]]),
+        b_ub=np.r_[b, -b],
+        A_eq=np.r_[np.ones(k), 0.0][None, :],
+        b_eq=[1.0],
+        bounds=[(0.0, None)] * k + [(0.0, None)],
+        method="highs",
+    )
+    if res.status != 0:
+        return False
+    lam = np.clip(res.x[:k], 0.0, None)
+    lam /= lam.sum()
+    return bool(np.all(np.abs(G @ lam - h) <= T))  # checked again in plain arithmetic, not the solver's
 
 
 def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witness) -> bool:
@@ -924,12 +962,17 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
     At a kink the model does not declare (an abs at 0, a max or a sort at a tie), autodiff gives one
     one-sided value among several valid ones, and the hand code may take another. Along the coordinate
     of each entry where hand and autodiff disagree (the worst first), and along their difference, the
-    loss's slope on either side is measured by autodiff just off θ (:func:`_sides`). Where the two sides
-    agree, the loss is smooth along that direction and autodiff stands as the reference: False, ``v`` is
-    left as it is. Where every direction shows a kink, the interval between its sides is the reference,
-    as at rule 3: True, and ``v`` is decided at the kink, VERIFIED if the hand value along each lies
-    inside, else WRONG. (The differences of the loss cannot see a kink that the rounding of a large loss
-    hides; autodiff on either side sees it at any scale.)
+    loss's gradient on either side is measured by autodiff just off θ (:func:`_sides`): the gradients of
+    the regions that meet at θ. A hand value that is a mix of them (or of autodiff's own) is valid, at any
+    kink: True, ``v`` VERIFIED. Else, where the two sides of one direction agree, the loss is smooth along
+    it and autodiff stands as the reference: False, ``v`` is left as it is (wrong). Where every direction
+    shows a kink, the interval between its sides is the reference,
+    as at rule 3 and as rule 4 first tries: True, and ``v`` is decided at the kink, VERIFIED if the hand
+    value along each lies inside. Outside one, it is INCONCLUSIVE, not WRONG: the sides bound the valid
+    subgradients where the loss is convex near θ, but not where kinks meet with mixed signs, and an
+    undeclared kink gives no way to move each one alone, as rule 4 moves each sample (the differences of
+    the loss cannot see a kink that the rounding of a large loss hides; autodiff on either side sees it
+    at any scale).
     """
     hand = v.hand
     keys, starts, (h, a, tl) = laid
@@ -940,18 +983,10 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
     bad = bad[np.argsort(-r[bad], kind="stable")]
     if not bad.size:
         return False
-    directions, at = [], []
-    for j in bad[:SIDES]:
-        e = np.zeros_like(h)
-        e[j] = 1.0
-        directions.append(e)
-        at.append(int(j))
-    if bad.size > 1:  # coordinate by coordinate is not enough where kinks couple entries (max(w₁, w₂))
-        d = np.zeros_like(h)
-        d[bad] = (h - a)[bad]
-        directions.append(d / np.max(np.abs(d)))
-        at.append(None)
     hand_err = flatten(row.tol, keys) / 2  # the hand value's error, as rule 6 takes it: autodiff's bound
+    limits = [Measured(a, flatten(ev.grad_err, keys))]  # the gradients of the regions met, autodiff's first
+    sides = []  # (entry or None for hand − autodiff, hand along it, its error, down, up)
+    kinked = False  # the sides of some direction measured apart
 
     def place(j: int) -> str:
         n = int(np.searchsorted(starts, j, side="right")) - 1
@@ -959,32 +994,59 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
         i = np.unravel_index(j - int(starts[n]), np.shape(hand[k]))
         return k + (f"[{', '.join(str(int(e)) for e in i)}]" if i else "")
 
-    sides = []
-    for j, d, measured in zip(at, directions, _sides(case, ev, directions, keys, witness), strict=True):
-        if measured is None:
-            return False  # no measured reference along it: autodiff stands
-        down, up = measured
-        hv = float(h @ d)
-        if agree(down, up):  # smooth along it: autodiff is the derivative there
-            v.smooth = (
-                f"along {place(j) if j is not None else 'hand − autodiff'} the loss has no kink (autodiff's slope "
-                f"just off the point is {up.value:.6g} on either side), and the hand gives {hv:.6g}"
+    def unit(j: int) -> np.ndarray:
+        e = np.zeros_like(h)
+        e[j] = 1.0
+        return e
+
+    # First hand − autodiff alone (the one coordinate, when one entry disagrees): a mistake is smooth
+    # along it, and that one measurement decides. Then, if need be, the coordinates, the worst first.
+    if bad.size > 1:
+        d = np.zeros_like(h)
+        d[bad] = (h - a)[bad]
+        stages = [([None], [d / np.max(np.abs(d))]), ([int(j) for j in bad[:SIDES]], [unit(j) for j in bad[:SIDES]])]
+    else:
+        stages = [([int(bad[0])], [unit(bad[0])])]
+    for at, directions in stages:
+        measured = _sides(case, ev, directions, keys, witness)
+        if any(m is None for m in measured):
+            return False  # no measured reference along one: autodiff stands
+        limits += [g for m in measured for g in m[2:]]
+        kinked = kinked or any(not agree(m[0], m[1]) for m in measured)
+        # at a kink, a mix of the gradients of the regions met on either side (or autodiff's own) is valid
+        if kinked and _mixes(h, hand_err, limits):
+            v.kind, v.margin, v.rel_error, v.at_kink = Kind.VERIFIED, 0.0, 0.0, True
+            v.message = (
+                "at a kink of the loss: the hand gradient is a mix of the gradients autodiff measures just off "
+                f"the point, on either side of it along {len(limits) // 2} direction{'s' if len(limits) > 3 else ''}"
             )
-            return False
-        sides.append((j, hv, float(hand_err @ np.abs(d)), down, up))
+            return True
+        for j, d, (down, up, _, _) in zip(at, directions, measured, strict=True):
+            hv = float(h @ d)
+            if agree(down, up):  # smooth along it: autodiff is the derivative there
+                v.smooth = (
+                    f"along {place(j) if j is not None else 'hand − autodiff'} the loss has no kink (autodiff's "
+                    f"slope just off the point is {up.value:.6g} on either side), and the hand gives {hv:.6g}"
+                )
+                return False
+            sides.append((j, hv, float(hand_err @ np.abs(d)), down, up))
 
     v.at_kink = True
-    for j, hv, hv_err, down, up in sides:
-        lo, hi, slack = _span(down, up)
+    for j, hv, hv_err, down, up in sorted(sides, key=lambda x: x[0] is None):  # an entry, rather than d, named
+        lo, hi, _ = _span(down, up)
         if lo - hv_err <= hv <= hi + hv_err:
             continue
+        # Outside: not a subgradient where the loss is convex near θ (a lasso's 2λ at 0). But where kinks
+        # meet inside a network (ReLU units all at 0 before a layer of mixed signs), a valid one-sided
+        # gradient can lie outside every line's sides, and which regions meet here is not declared.
         along = f"{place(j)} is {hv:.17g}" if j is not None else f"along hand − autodiff, hand gives {hv:.17g}"
+        v.kind, v.reason, v.margin, v.rel_error = Kind.INCONCLUSIVE, Reason.UNDECLARED_KINK, 0.0, 0.0
         v.message = (
-            f"at a kink of the loss the hand gradient is not a subgradient: {along}, outside the loss's "
-            f"one-sided derivatives {down.value:.17g} and {up.value:.17g} there (tolerance {slack + hv_err:.3g})"
+            f"at a kink of the loss that the model does not declare: {along}, outside the loss's one-sided "
+            f"derivatives {down.value:.17g} and {up.value:.17g} there"
         )
         return True
-    j, hv, _, down, up = sides[0]
+    j, hv, _, down, up = next(x for x in sides if x[0] is not None)
     v.kind, v.margin, v.rel_error = Kind.VERIFIED, 0.0, 0.0
     v.message = (
         f"at a kink of the loss: {place(j)} is {hv:.17g}, between its one-sided derivatives "

@@ -47,6 +47,10 @@ class Reason(StrEnum):
     BOUND_NOT_FINITE = "the rounding bound of autodiff is not finite"
     WITHIN_ROUNDING = "the gradient is within rounding of 0"
     KINKS_TOGETHER = "the sides of its kinks cannot be told apart"
+    UNDECLARED_KINK = (
+        "at a kink the model does not declare, the hand value lies outside the one-sided derivatives, which "
+        "bound the valid subgradients only where the loss is convex there"
+    )
 
 
 class Status(StrEnum):

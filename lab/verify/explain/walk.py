@@ -64,7 +64,7 @@ def walk(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
             f"|h − g| = {abs(m.hand - m.reference):.3g}, err(h) + err(g) = {m.tolerance:.3g} "
             f"({_of(_share(m))} it)" + (f"; the hand program's own error explains it ({v.precision.method})"
                                            if v.precision is not None and v.precision.explained else "")
-            + ("; but the loss's one-sided derivatives differ here (a kink), and they are the reference"
+            + ("; but autodiff's gradients just off the point show a kink here, and they are the reference"
                if v.at_kink and v.rule == 6 else ""),
         )  # fmt: skip
     if v.rule == 6:
