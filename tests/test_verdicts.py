@@ -276,6 +276,27 @@ def test_a_subgradient_at_an_exact_kink(tmp_path, name, at_zero, ok):
         assert r.status == "pass", r.message
 
 
+@pytest.mark.parametrize(
+    "name, at_zero, kind",
+    [("low", "-TAU", "verified"), ("high", "1 - TAU", "verified"), ("outside", "2.0", "inconclusive")],
+)
+def test_an_undeclared_kink_that_samples_sit_on_is_measured_on_the_spot(tmp_path, name, at_zero, kind):
+    """The pinball loss without KINK_ORDER, half its samples exactly on r = 0: each valid slope at 0 passes
+    (it failed, "the loss is not differentiable here", until the sides were measured); 2 at 0, outside
+    the sides, cannot be told from a valid value where kinks meet, undeclared: inconclusive, not a pass."""
+    src = PINBALL.format(at_zero=at_zero).replace("KINK_ORDER = 1\n", "")
+    src = src[: src.index("def kink_distance")] + src[src.index("def grad") :]
+    m = write(tmp_path, f"pinball_undeclared_{name}", src)
+    assert m.kink_order is None
+    rng = np.random.default_rng(0)
+    X, w, b = rng.standard_normal((10, 2)) * 3, rng.standard_normal(2), 0.4
+    y = X @ w + b
+    y[1::2] += rng.standard_normal(5)  # half on the kink (r = 0 exactly), half off
+    case, wit, ev = one_case(m, {"w": w, "b": b}, X, y)
+    v = judge(m, case, ev, witness=wit)
+    assert v.kind == kind and v.at_kink, v.message
+
+
 L1 = """
 def loss(params, X, y):
     xp = array_namespace(X, y)
