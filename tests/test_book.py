@@ -1109,6 +1109,7 @@ def test_a_network_s_caption_names_every_size_its_init_takes(tmp_path):
         if k != "seed":
             assert f"{k} = {made.data['sizes'][k]}" in made.caption, (k, made.caption)
     assert f"L = {transformer.L}" in made.caption
+    assert f"{transformer.HEADS} attention heads" in made.caption  # not a size of init, yet what the run had
 
 
 # -- the networks in a browser ---------------------------------------------------------------------------

@@ -149,6 +149,8 @@ def network(name: str, path: Path, steps: int | None = None, sizes: dict | None 
             "validation_windows": n_val, "seconds": run.seconds}  # fmt: skip
     plots.network_curves(run, path, title=f"{name}: {steps} steps of Adam, hand backward")
     said = ", ".join(f"{k} = {v}" for k, v in widths.items())
+    if getattr(module, "HEADS", None):  # a module constant of the attention, not a size init takes
+        said += f", {module.HEADS} attention heads"
     caption = (
         f"{name} trained with its hand backward and Adam for {steps} steps on batches of {NET_BATCH} windows of "
         f"the census surnames ({len(names.train):,} training names; {run.block} characters of context, {said}, "
