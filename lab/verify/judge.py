@@ -27,8 +27,8 @@ The rules, in order; the first that decides, decides:
    program's own error is measured (extended precision, float32, the path θ/2ᵏ): within it → INEXACT,
    else → WRONG.
 7. **the witnesses against each other**: forward mode against reverse mode along random directions,
-   and finite differences against forward mode on the drawn cases → WITNESSES. Where the loss's
-   one-sided derivatives along that direction differ (a kink), forward mode between them agrees.
+   and finite differences against forward mode on the drawn cases → WITNESSES. Where autodiff's slopes
+   just off the point differ along that direction (a kink), the differences straddle it: no witness.
 8. **loss_and_grad**, when defined, against the loss and autodiff → WRONG (what = loss_and_grad).
 9. **the Hessian**, when defined, against ``jax.hessian``; measured like the gradient → INEXACT or WRONG.
 10. **can it tell?** Every entry of autodiff is within its error of 0, so a zero gradient (or twice
@@ -568,8 +568,8 @@ def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, 
     A finite-difference witness whose steps leave the loss's domain, or whose bound is not finite,
     is no witness: it is left out rather than trusted. Central differences average the two sides of a
     kink, so where they miss forward mode, the loss's slope on either side is measured (:func:`_sides`):
-    at a kink, forward mode and the differences each between the two agree; the cause named otherwise
-    is the one the sides show.
+    where the sides differ, the point is on a kink the model does not declare, and the differences are
+    no witness there, as at a declared one; the cause named otherwise is the one the sides show.
     """
     keys = list(ev.grad)
     for i in range(len(ev.directions)):
@@ -600,17 +600,10 @@ def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, 
     if measured is None:
         return f"{said}; the loss is not differentiable here, or too ill-conditioned for finite differences"
     down, up = measured[:2]
-    if not agree(down, up):  # a kink along v: every value between its sides is a valid derivative
-        lo, hi, _ = _span(down, up)
-        outside = [w for w, x, e in (("autodiff", ev.jvp[0], 0.0), ("finite differences", fd, fd_err))
-                   if not lo - e <= x <= hi + e]  # fmt: skip
-        if not outside:  # each witness took a side, or a mix: they agree (the hand is rule 6's)
-            return ""
-        return (
-            f"{said}: the loss has a kink here, with slopes {down.value:.17g} and {up.value:.17g} on either side "
-            f"along direction 0 (autodiff just off the point), and {' and '.join(outside)} "
-            f"{'lie' if len(outside) > 1 else 'lies'} outside them"
-        )
+    if not agree(down, up):
+        # a kink along v: the differences straddle it and are no witness there, as at a declared kink (and
+        # where kinks meet, forward mode's value, valid, need not lie between the line's two sides either)
+        return ""
     hint = (
         "the hand gradient agrees with them, and autodiff's slope is the same on either side, so the loss has "
         "no kink here and autodiff is cut: a stop_gradient, or a value JAX sees as constant"
@@ -960,19 +953,24 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
     """Rule 6, before a gradient is called wrong: is the loss differentiable here at all?
 
     At a kink the model does not declare (an abs at 0, a max or a sort at a tie), autodiff gives one
-    one-sided value among several valid ones, and the hand code may take another. Along the coordinate
-    of each entry where hand and autodiff disagree (the worst first), and along their difference, the
-    loss's gradient on either side is measured by autodiff just off θ (:func:`_sides`): the gradients of
-    the regions that meet at θ. A hand value that is a mix of them (or of autodiff's own) is valid, at any
-    kink: True, ``v`` VERIFIED. Else, where the two sides of one direction agree, the loss is smooth along
-    it and autodiff stands as the reference: False, ``v`` is left as it is (wrong). Where every direction
-    shows a kink, the interval between its sides is the reference,
-    as at rule 3 and as rule 4 first tries: True, and ``v`` is decided at the kink, VERIFIED if the hand
-    value along each lies inside. Outside one, it is INCONCLUSIVE, not WRONG: the sides bound the valid
-    subgradients where the loss is convex near θ, but not where kinks meet with mixed signs, and an
-    undeclared kink gives no way to move each one alone, as rule 4 moves each sample (the differences of
-    the loss cannot see a kink that the rounding of a large loss hides; autodiff on either side sees it
-    at any scale).
+    one-sided value among several valid ones, and the hand code may take another. Along hand − autodiff,
+    then along the coordinate of each entry where they disagree (the worst first), the loss's gradient
+    on either side is measured by autodiff just off θ (:func:`_sides`): the gradients of the regions
+    that meet at θ. Last, every such entry is moved at once to the side the hand value takes, which
+    adds that region's gradient.
+
+    - A hand value that is a mix of them (or of autodiff's own), where some direction shows a kink, is
+      valid at any kink: True, ``v`` VERIFIED.
+    - Where the two sides of a direction agree, the loss is smooth along it and autodiff stands as the
+      reference: False, ``v`` is left as it is (wrong).
+    - Where every direction shows a kink, the interval between its sides is the reference, as at rule 3
+      and as rule 4 first tries: True, VERIFIED if the hand value along each lies inside; outside one,
+      INCONCLUSIVE, not WRONG. The sides bound the valid subgradients where the loss is convex near θ,
+      but not where kinks meet with mixed signs, and an undeclared kink cannot be moved alone, as rule 4
+      moves each sample.
+
+    (Differences of the loss cannot see a kink that the rounding of a large loss hides; autodiff on
+    either side sees it at any scale.)
     """
     hand = v.hand
     keys, starts, (h, a, tl) = laid
@@ -986,7 +984,7 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
     hand_err = flatten(row.tol, keys) / 2  # the hand value's error, as rule 6 takes it: autodiff's bound
     limits = [Measured(a, flatten(ev.grad_err, keys))]  # the gradients of the regions met, autodiff's first
     sides = []  # (entry or None for hand − autodiff, hand along it, its error, down, up)
-    kinked = False  # the sides of some direction measured apart
+    kinked = mixed = False  # the sides of some direction measured apart; the hand value a mix of the sides
 
     def place(j: int) -> str:
         n = int(np.searchsorted(starts, j, side="right")) - 1
@@ -1014,13 +1012,19 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
         limits += [g for m in measured for g in m[2:]]
         kinked = kinked or any(not agree(m[0], m[1]) for m in measured)
         # at a kink, a mix of the gradients of the regions met on either side (or autodiff's own) is valid
-        if kinked and _mixes(h, hand_err, limits):
-            v.kind, v.margin, v.rel_error, v.at_kink = Kind.VERIFIED, 0.0, 0.0, True
-            v.message = (
-                "at a kink of the loss: the hand gradient is a mix of the gradients autodiff measures just off "
-                f"the point, on either side of it along {len(limits) // 2} direction{'s' if len(limits) > 3 else ''}"
-            )
-            return True
+        mixed = kinked and _mixes(h, hand_err, limits)
+        if mixed or at == ["toward"]:  # the hand's own region gives a gradient to mix, not a line to judge
+            if mixed:
+                break
+            continue
+        if len(at) > 1 and None not in at:
+            # Which side of each coordinate's kink the hand value takes (the nearer of the two limits), and
+            # all of them at once: where several kinks sit in separate terms (a layer's ReLU at each x = 0),
+            # that region's gradient is the hand value, and no coordinate alone reaches it.
+            u = np.zeros_like(h)
+            for j, (_, _, g_down, g_up) in zip(at, measured, strict=True):
+                u[j] = 1.0 if abs(h[j] - g_up.value[j]) <= abs(h[j] - g_down.value[j]) else -1.0
+            stages.append((["toward"], [u]))
         for j, d, (down, up, _, _) in zip(at, directions, measured, strict=True):
             hv = float(h @ d)
             if agree(down, up):  # smooth along it: autodiff is the derivative there
@@ -1030,6 +1034,13 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
                 )
                 return False
             sides.append((j, hv, float(hand_err @ np.abs(d)), down, up))
+    if mixed:
+        v.kind, v.margin, v.rel_error, v.at_kink = Kind.VERIFIED, 0.0, 0.0, True
+        v.message = (
+            "at a kink of the loss: the hand gradient is a mix of the gradients autodiff measures just off "
+            f"the point, on either side of it along {len(limits) // 2} direction{'s' if len(limits) > 3 else ''}"
+        )
+        return True
 
     v.at_kink = True
     for j, hv, hv_err, down, up in sorted(sides, key=lambda x: x[0] is None):  # an entry, rather than d, named
