@@ -12,7 +12,7 @@ from lab.cli import main
 from lab.verify.case import BATCH, Case
 from lab.verify.explain.diagnosis import diagnose
 from lab.verify.explain.mutations import MUTATIONS, mutant
-from lab.verify.judge import judge
+from lab.verify.judge import judge, judge_batch
 from lab.verify.measure import kinks
 from lab.verify.measure.autodiff import Witness
 from lab.verify.measure.rounding import bounded
@@ -387,6 +387,29 @@ def test_a_leaky_relu_slope_at_0_is_the_gradient_of_a_region_that_meets_there(tm
     case, w, ev = one_case(m, {"w": [0.0, 0.0], "b": 0.0}, X, y)
     v = judge(m, case, ev, witness=w)
     assert v.kind == Kind.VERIFIED and v.at_kink, v.message
+
+
+HARD_TANH = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = xp.clip(X @ params["w"] + params["b"], -1.0, 1.0) - y
+    return 0.5 * xp.mean(r * r)
+def grad(params, X, y):
+    z = X @ params["w"] + params["b"]
+    dz = (np.clip(z, -1.0, 1.0) - y) * ((z >= -1.0) & (z <= 1.0)) / X.shape[0]  # numpy-ml: 1 at |z| = 1
+    return {"w": X.T @ dz, "b": np.sum(dz)}
+"""
+
+
+def test_the_path_steps_off_a_kink_and_that_is_no_loss_of_digits(tmp_path):
+    """A clip at z = 1 exactly: the hand takes slope 1 there, autodiff another. The path θ/2ᵏ moves z inside
+    at once, where both agree, which once read as "right from some point on, so it only loses digits":
+    an invented cancellation. As the search first judges a case (no referee), the kink is found."""
+    m = write(tmp_path, "hard_tanh", HARD_TANH)
+    X, y = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 2.0]]), np.array([0.3, -0.2, 0.1])
+    case, w, ev = one_case(m, {"w": [1.0, 0.2], "b": 0.0}, X, y)  # z = 1, 0.6, 0.4: the first on the kink
+    v = next(judge_batch(m, [case], [ev], drawn=1, witness=w, referee=False))
+    assert v.kind != Kind.INEXACT and not v.kind.failed and v.at_kink, (v.kind, v.message, v.precision)
 
 
 MAX_PAIR = """

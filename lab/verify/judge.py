@@ -390,6 +390,12 @@ def _decide(
             v.precision = _own_error(model, case, ev, hand, tol, witness, referee)
             if v.precision.explained:
                 v.kind = Kind.INEXACT
+                # the path θ/2ᵏ steps off a kink at once, and is then right: no loss of digits, a kink (a draft
+                # meets it here; a refereed case asked above)
+                kinked = not referee and v.precision.method in ("path", "loss") and witness is not None
+                if kinked and _between_sides(case, ev, v, laid, row, witness):
+                    v.precision = None
+                    return v
         if v.kind == Kind.WRONG:
             note = _referee(model, case, ev, v) if referee else ""
             v.refereed = referee
