@@ -1019,9 +1019,9 @@ def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witnes
         kinked = kinked or any(not agree(m[0], m[1]) for m in measured)
         # at a kink, a mix of the gradients of the regions met on either side (or autodiff's own) is valid
         mixed = kinked and _mixes(h, hand_err, limits)
-        if mixed or at == ["toward"]:  # the hand's own region gives a gradient to mix, not a line to judge
-            if mixed:
-                break
+        if mixed:
+            break
+        if at == ["toward"]:  # the hand's own region: a gradient to mix, not a line to judge
             continue
         if len(at) > 1 and None not in at:
             # Which side of each coordinate's kink the hand value takes (the nearer of the two limits), and
