@@ -755,7 +755,8 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
     # off the hand value with that sample alone moved to either side (a guess, checked against autodiff's
     # regions below); then the point nearest the hand value, by a linear program, rounded to the choices
     # code makes (one side, the other, the even split: λ_i ∈ {0, ½, 1}) and as it is.
-    lam = _closest(g - base.value, J, E + F.sum(axis=1) / 2) if np.all(np.isfinite(g)) else np.full(J.shape[1], 0.5)
+    lam = _closest(g - base.value, J, E + F.sum(axis=1) / 2) if np.all(np.isfinite(g)) else None
+    lam = np.full(J.shape[1], 0.5) if lam is None else lam
     for choice in (_own_sides(model, g, around, keys), np.round(2 * lam) / 2, lam):
         if choice is None:
             continue
@@ -798,28 +799,34 @@ def _own_sides(model: Model, g: np.ndarray, around: kinks.Sides, keys: list[str]
     return out
 
 
-def _closest(target: np.ndarray, J: np.ndarray, tol: np.ndarray) -> np.ndarray:
-    """The λ in [0, 1]ᵏ for which J λ comes closest to ``target`` in the largest entry, each entry in units
-    of its ``tol``: a linear program, since there are often more samples on kinks than entries."""
+def _closest(target: np.ndarray, J: np.ndarray, tol: np.ndarray, mix: bool = False) -> np.ndarray | None:
+    """The λ for which J λ comes closest to ``target`` in the largest entry, each entry in units of its
+    ``tol``: in [0, 1]ᵏ, or with ``mix`` a convex mix (λ ≥ 0, Σ λ = 1). A linear program, since there are
+    often more samples on kinks than entries; None where it finds none."""
     from scipy.optimize import linprog  # scipy is slow to import: only runs at kinks pay for it
 
     use = np.isfinite(tol) & (tol > 0)
     k = J.shape[1]
     if not use.any() or k == 0:
-        return np.zeros(k)
+        return np.full(k, 1.0 / k) if mix else np.zeros(k)
     A, b = J[use] / tol[use, None], target[use] / tol[use]
     size = max(float(np.max(np.abs(A))), float(np.max(np.abs(b))), 1e-300)  # one factor: numbers near 1
     A, b = A / size, b / size
     ones = np.ones((A.shape[0], 1))
-    # minimize τ subject to −τ ≤ A λ − b ≤ τ, 0 ≤ λ ≤ 1
+    # minimize τ subject to −τ ≤ A λ − b ≤ τ, and 0 ≤ λ ≤ 1 or λ a mix
     res = linprog(
         np.r_[np.zeros(k), 1.0],
         A_ub=np.block([[A, -ones], [-A, -ones]]),
         b_ub=np.r_[b, -b],
-        bounds=[(0.0, 1.0)] * k + [(0.0, None)],
+        A_eq=np.r_[np.ones(k), 0.0][None, :] if mix else None,
+        b_eq=[1.0] if mix else None,
+        bounds=[(0.0, None if mix else 1.0)] * k + [(0.0, None)],
         method="highs",
     )
-    return np.clip(res.x[:k], 0.0, 1.0) if res.status == 0 else np.full(k, 0.5)
+    if res.status != 0:
+        return None
+    lam = np.clip(res.x[:k], 0.0, None if mix else 1.0)
+    return lam / lam.sum() if mix else lam
 
 
 def _entry(keys: list[str], template: dict, at: int) -> tuple[str, tuple[int, ...]]:
@@ -927,32 +934,13 @@ def _sides(case: Case, ev: Evidence, directions: list[np.ndarray], keys: list[st
 def _mixes(h: np.ndarray, h_err: np.ndarray, gradients: list[Measured]) -> bool:
     """Is ``h`` within its error of a convex mix of the measured ``gradients``, entry by entry? The gradients
     on the sides of a kink are limiting gradients of the regions that meet there, and every mix of them
-    is a valid (Clarke) subgradient. A linear program: the smallest t with |Σ λ_m g_m − h| ≤ t·T entry by
-    entry, λ ≥ 0, Σ λ = 1, where T is h's error plus the largest error of the g_m; a mix exists when t ≤ 1."""
-    from scipy.optimize import linprog  # scipy is slow to import: only runs at kinks pay for it
-
+    is a valid (Clarke) subgradient. The mix nearest ``h`` (:func:`_closest`), in units of h's error plus
+    the largest error of the gradients, checked again in plain arithmetic, not the solver's."""
     G = np.stack([m.value for m in gradients], axis=1)  # (entries, gradients)
     T = h_err + np.max(np.stack([m.err for m in gradients], axis=1), axis=1)
     T = np.maximum(T, 1e-300 + 2.0**-52 * np.maximum(np.abs(h), np.max(np.abs(G), axis=1)))
-    A, b = G / T[:, None], h / T
-    size = max(float(np.max(np.abs(A))), float(np.max(np.abs(b))), 1e-300)  # one factor: numbers near 1
-    A, b = A / size, b / size
-    k = G.shape[1]
-    ones = np.ones((A.shape[0], 1))
-    res = linprog(
-        np.r_[np.zeros(k), 1.0],
-        A_ub=np.block([[A, -ones], [-A, -ones]]),
-        b_ub=np.r_[b, -b],
-        A_eq=np.r_[np.ones(k), 0.0][None, :],
-        b_eq=[1.0],
-        bounds=[(0.0, None)] * k + [(0.0, None)],
-        method="highs",
-    )
-    if res.status != 0:
-        return False
-    lam = np.clip(res.x[:k], 0.0, None)
-    lam /= lam.sum()
-    return bool(np.all(np.abs(G @ lam - h) <= T))  # checked again in plain arithmetic, not the solver's
+    lam = _closest(h, G, T, mix=True)
+    return lam is not None and bool(np.all(np.abs(G @ lam - h) <= T))
 
 
 def _between_sides(case: Case, ev: Evidence, v: Verdict, laid, row: _Row, witness) -> bool:
