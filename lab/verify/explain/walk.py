@@ -10,7 +10,7 @@ import numpy as np
 
 from lab.model import Model
 from lab.verify.case import Case
-from lab.verify.judge import Verdict
+from lab.verify.judge import Measured, Verdict, share
 from lab.verify.measure.autodiff import Evidence, flatten
 from lab.verify.measure.rounding import gamma
 
@@ -58,11 +58,12 @@ def walk(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
         return _end(lines, v)
     m = v.mismatch
     if m is not None:
+        of = _of(float(share(Measured(m.hand, m.tolerance), Measured(m.reference, 0.0))))
         say(
             6,
             f"worst entry {m.where}: hand {m.hand:.17g}, autodiff {m.reference:.17g}; "
             f"|h − g| = {abs(m.hand - m.reference):.3g}, err(h) + err(g) = {m.tolerance:.3g} "
-            f"({_of(_share(m))} it)" + (f"; the hand program's own error explains it ({v.precision.method})"
+            f"({of} it)" + (f"; the hand program's own error explains it ({v.precision.method})"
                                            if v.precision is not None and v.precision.explained else "")
             + ("; but autodiff's gradients just off the point show a kink here, and they are the reference"
                if v.at_kink and v.rule == 6 else ""),
@@ -96,12 +97,6 @@ def _end(lines: list[str], v: Verdict) -> str:
     lines.append(f"verdict: {v.kind}" + (f" ({v.what})" if v.kind.failed and v.what != "gradient" else "")
                  + (f": {why}" if why else ""))  # fmt: skip
     return "\n".join(lines)
-
-
-def _share(m) -> float:
-    """|hand − autodiff| as a share of the tolerance at the worst entry."""
-    diff = abs(m.hand - m.reference)
-    return 0.0 if diff == 0 else diff / m.tolerance if m.tolerance > 0 else float("inf")
 
 
 def _of(x: float) -> str:
