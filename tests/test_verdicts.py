@@ -2,6 +2,7 @@
 NaN from autodiff is not "outside", exact kinks, sound bounds, earned diagnoses, a check at a given point."""
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,6 +388,39 @@ def test_a_leaky_relu_slope_at_0_is_the_gradient_of_a_region_that_meets_there(tm
     case, w, ev = one_case(m, {"w": [0.0, 0.0], "b": 0.0}, X, y)
     v = judge(m, case, ev, witness=w)
     assert v.kind == Kind.VERIFIED and v.at_kink, v.message
+
+
+def _sk_relu_case(W1, b1, X, y):
+    m = registry.load(str(Path(__file__).parent / "outside" / "sk_mlp_classifier_relu.py"))
+    params = {"W1": W1, "b1": b1, "W2": [[0.0], [1.0], [1.0], [0.0], [0.0]], "b2": [0.0]}
+    case, w, ev = one_case(m, params, X, y)
+    return judge(m, case, ev, witness=w)
+
+
+def test_a_knob_that_would_carry_another_kink_across_measures_no_sides():
+    """scikit-learn's ReLU backprop (relu'(0) = 0), correct, with sample 0 on unit 1's kink exactly and
+    sample 2 on unit 2's within 2⁻⁵². Scaling row 2 moves unit 2's score at the rate 2⁻⁵², so the step that
+    carries it across (32 times the row) carries unit 1's score, at 1.25, across its kink too: the "sides"
+    it measured were not the regions that meet here, and the case was called not a subgradient. Now the
+    knob measures no sides, and autodiff just off the point in parameter space finds the hand value a mix
+    of the regions' gradients."""
+    W1 = [[0, 0, 0, 1, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 0, 1, 1, 0], [0, 1, 2.0**-52, 0, 0]]
+    X = [[-0.0, -0.0, -0.0, -0.5, -0.25], [0, 0, 0, 1, 0], [1, 1, 0, 0, 1]]
+    v = _sk_relu_case(W1, [0, 0.25, 0, 0, 1], X, [0, 0, 1])
+    assert v.kind == Kind.VERIFIED and v.at_kink, v.message
+
+
+def test_two_samples_kinks_apart_by_1e_minus_131_are_inconclusive_not_wrong():
+    """The same network, two samples alike but for their label, and unit 2's scores 5.6e-132 and 0: no
+    step that either the knobs (a row scaled by 1e101 crosses unit 1's kink) or rule 6 (2⁻²⁶ crosses both)
+    can take reaches the region between them, where the hand value lies. It was called not a
+    subgradient; it is inconclusive."""
+    W1 = np.zeros((5, 5))
+    W1[3, 2], W1[4, 1], W1[4, 2] = 1.0, 1.0, 2.0**-52
+    b1 = [1.0, 1.0, 4.890190516398228e-116, 1.0, 1.0]
+    X = [[-0.0, -0.0, -0.0, -0.0, -2.202346018742179e-100], [0, 0, 0, 1, 0], [-0.0] * 4 + [-2.2023460187421793e-100]]
+    v = _sk_relu_case(W1, b1, X, [0, 0, 1])
+    assert v.kind == Kind.INCONCLUSIVE and v.reason == Reason.KINKS_TOGETHER, v.message
 
 
 HARD_TANH = """

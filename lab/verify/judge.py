@@ -726,11 +726,16 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
     v = _bracket(model, case, ev, hand, on_kink)
     if v.kind == Kind.VERIFIED:
         return v
-    unclear = Verdict(case, Kind.INCONCLUSIVE, reason=Reason.KINKS_TOGETHER, rule=4, at_kink=True)
+    witness = witness if witness is not None else Witness(model)
+
+    def unclear() -> Verdict:
+        return _off_the_point(case, ev, hand, on_kink, witness) or Verdict(
+            case, Kind.INCONCLUSIVE, reason=Reason.KINKS_TOGETHER, rule=4, at_kink=True
+        )
+
     around = kinks.sides(model, case)
     if around is None:
-        return unclear
-    witness = witness if witness is not None else Witness(model)
+        return unclear()
     cases = [*around.base, *(c for pair in around.flip for c in pair), *around.other]
     evs = [e for i in range(0, len(cases), BATCH) for e in witness.evaluate(cases[i : i + BATCH], BATCH)]
 
@@ -741,12 +746,12 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
     base, other = side(evs[0], evs[1]), side(evs[-2], evs[-1])
     flips = [side(evs[2 + 2 * i], evs[3 + 2 * i]) for i in range(len(around.flip))]
     if not all(np.all(np.isfinite(m.value)) for m in (base, other, *flips)):
-        return unclear
+        return unclear()
     J = np.stack([f.value - base.value for f in flips], axis=1)  # (entries, samples on kinks)
     F = np.stack([f.err + base.err for f in flips], axis=1)  # the error of each jump
     # additivity: the region of all second sides is g₀ + Σ J_i
     if not np.all(agree(other, Measured(base.value + J.sum(axis=1), base.err + F.sum(axis=1)))):
-        return unclear
+        return unclear()
     # the hand value's error, as rule 6 takes it: the bound of the region value it matches (and of the
     # value at the case), added to that region value's own
     E = flatten(ev.grad_err, keys) + 2.0 * base.err
@@ -783,6 +788,19 @@ def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarr
     )
     v.diagnosis = v.message
     return v
+
+
+def _off_the_point(case: Case, ev: Evidence, hand, on_kink: np.ndarray, witness) -> Verdict | None:
+    """Where the knobs cannot reach the regions around the point (a sample on two kinks, a knob that
+    would carry another kink across), rule 6's measurement instead: autodiff just off the point in
+    parameter space (:func:`_between_sides`). Only a VERIFIED result is taken; anything else leaves the
+    case without a reference (None)."""
+    tol = {k: 2.0 * ev.grad_err[k] for k in hand}
+    v = Verdict(case, hand=hand, reference=ev.grad, tolerance=tol, rule=4, at_kink=True)
+    laid = _end_to_end(hand, ev.grad, tol)
+    if _between_sides(case, ev, v, laid, _Row(hand, tol, on_kink), witness) and v.kind == Kind.VERIFIED:
+        return v
+    return None
 
 
 def _own_sides(model: Model, g: np.ndarray, around: kinks.Sides, keys: list[str]) -> np.ndarray | None:

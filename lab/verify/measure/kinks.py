@@ -280,6 +280,8 @@ def sides(model: Model, case: Case) -> Sides | None:
         step = (d0 + OFF * np.finfo(float).eps / 2 * np.maximum(size, 1.0)) / rate
     if rows.size == 0 or not np.all(np.isfinite(step) & (step > 0)):
         return None
+    if _crosses_others(model, case, t0, at, 2.0 * step):
+        return None
 
     def moved(signs: np.ndarray, j: int) -> Case:
         return at(t0 + (j + 1) * signs * step)
@@ -306,6 +308,31 @@ def sides(model: Model, case: Case) -> Sides | None:
         one[i] = 1.0
         alone.append((at(t0 - one * step), at(t0 + one * step)))
     return Sides(rows, [moved(minus, 0), moved(minus, 1)], flips, [moved(-minus, 0), moved(-minus, 1)], alone)
+
+
+def _crosses_others(model: Model, case: Case, t0: np.ndarray, at, reach: np.ndarray) -> bool:
+    """Would moving the knobs ``t0`` by up to ``reach`` each carry a kink not on the point across? The
+    sides are then not the regions that meet at the point. A sample's knob moves each of its kinks at its
+    own rate: one it barely moves (a score of 2⁻¹³⁰ in a row scaled by the knob) needs a step that
+    carries the sample's other kinks far, across their own.
+
+    Each knob is moved alone by its whole reach and by half of it, either way, and the kinks off the
+    point must keep half their distance, as in :func:`max_step`; the moves of several knobs add. A
+    distance that is linear in the knob and crosses its kink within the reach changes by more than half
+    of itself at one of the two (at the whole reach it may come back to its own size on the far side)."""
+    d0, kinked = distances(model, case), on_kink(model, case)
+    move = np.zeros_like(d0)
+    for k in range(t0.size):
+        worst = np.zeros_like(d0)
+        for s in (1.0, -1.0, 0.5, -0.5):
+            t = t0.copy()
+            t[k] += s * reach[k]
+            c = at(t)
+            with np.errstate(all="ignore"):
+                worst = np.maximum(worst, np.abs(_sites(model, c.params, c.X, c.y, c.hyper) - d0))
+        move += worst
+    with np.errstate(invalid="ignore"):
+        return bool(np.any(~kinked & ~(move <= 0.5 * d0)))
 
 
 def nudged(model: Model, case: Case, rows: np.ndarray, sign: float) -> Case:
