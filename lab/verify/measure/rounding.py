@@ -279,16 +279,25 @@ def _maxmin(v, e, c, p):
 # is infinite or NaN, where the library term c_f u |c| is ∞ or NaN too.
 
 
+def _exp_change(x, e):
+    """The most e^t can change over [x − e, x + e]: e^x (e^e − 1); for e > 1, the bound e^{x+e} instead, in
+    which no e^x that underflows to 0 meets an e^e that overflows (0 · ∞, where e^x is 0 and stays 0). Its
+    own rounding (|x + e| ≤ 745 roundings of the exponent) is covered by a relative 1e-12."""
+    big = e > 1.0
+    far = jnp.exp(x + jnp.where(big, e, 0.0)) * (1.0 + 1e-12)
+    return jnp.where(big, far, jnp.exp(x) * jnp.expm1(jnp.where(big, 0.0, e)))
+
+
 def _exp(v, e, c, p):
     if e[0] is None:
         return _lib(c)
-    return jnp.abs(c) * jnp.expm1(e[0]) + _lib(c)
+    return _exp_change(v[0], e[0]) + _lib(c)
 
 
 def _expm1(v, e, c, p):
     if e[0] is None:
         return _lib(c, C_EXPM1)
-    return jnp.abs(c + 1.0) * jnp.expm1(e[0]) + _lib(c, C_EXPM1)
+    return _exp_change(v[0], e[0]) + _lib(c, C_EXPM1)
 
 
 def _exp2(v, e, c, p):
@@ -297,7 +306,7 @@ def _exp2(v, e, c, p):
     lib = _lib(c, C_F + 2 * math.log(2.0) * jnp.abs(v[0]))
     if e[0] is None:
         return lib
-    return jnp.abs(c) * jnp.expm1(math.log(2.0) * e[0]) + lib
+    return _exp_change(math.log(2.0) * v[0], math.log(2.0) * e[0]) + lib
 
 
 def _log(v, e, c, p):
@@ -316,13 +325,17 @@ def _log1p(v, e, c, p):
 def _logistic(v, e, c, p):
     if e[0] is None:
         return C_TANH * U * jnp.abs(c) + ETA
-    return c * (1.0 - c) * jnp.exp(e[0]) * e[0] + C_TANH * U * jnp.abs(c) + ETA
+    # e times the largest slope σ' over [a − e, a + e], at the point nearest 0 (as _erf_slope): no e^e that
+    # overflows beside a σ(1 − σ) of 0
+    q = jnp.exp(-jnp.maximum(jnp.abs(v[0]) - e[0], 0.0))
+    return e[0] * q / ((1.0 + q) * (1.0 + q)) + C_TANH * U * jnp.abs(c) + ETA
 
 
 def _tanh(v, e, c, p):
     if e[0] is None:
         return C_TANH * U * jnp.abs(c) + ETA
-    return (1.0 - c * c) * jnp.exp(2.0 * e[0]) * e[0] + C_TANH * U * jnp.abs(c) + ETA
+    q = jnp.exp(-2.0 * jnp.maximum(jnp.abs(v[0]) - e[0], 0.0))  # tanh' = 1/cosh² = 4q/(1 + q)², as _logistic
+    return e[0] * 4.0 * q / ((1.0 + q) * (1.0 + q)) + C_TANH * U * jnp.abs(c) + ETA
 
 
 def _sqrt(v, e, c, p):
