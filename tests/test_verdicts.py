@@ -130,6 +130,34 @@ def test_a_loss_that_is_never_finite_does_not_pass(tmp_path, capsys):
     assert "skipped" in out and "the loss is not finite" in out
 
 
+PAIRS = """
+def init(d):
+    return {"W": np.zeros((d // 2, 2))}  # a pair of feature vectors per row: none at d = 1
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    h = X.shape[1] // 2
+    e = (X[:, :h] - X[:, h : 2 * h]) @ params["W"]
+    return xp.mean((xp.sum(e * e, axis=1) - y) ** 2)
+def grad(params, X, y):
+    h = X.shape[1] // 2
+    delta = X[:, :h] - X[:, h : 2 * h]
+    e = delta @ params["W"]
+    r = np.sum(e * e, axis=1) - y
+    return {"W": delta.T @ (4 * r[:, None] * e) / X.shape[0]}
+"""
+
+
+def test_a_shape_with_no_parameters_is_skipped_as_such(tmp_path):
+    """At d = 1 a pair model has no parameters: nothing to check, said as such. It was "the rounding bound
+    of autodiff is not finite" (no entry has a finite bound), for 640 of 2048 cases of a contrastive loss."""
+    m = write(tmp_path, "pairs", PAIRS)
+    case, w, ev = one_case(m, {"W": np.zeros((0, 2))}, np.ones((3, 1)), np.ones(3))
+    v = judge(m, case, ev, witness=w)
+    assert v.kind == Kind.SKIPPED and v.reason == Reason.NO_PARAMETERS, v
+    r = verify(m, profile="ci")
+    assert r.status == "pass" and r.skipped[Reason.NO_PARAMETERS] > 0 and not r.inconclusive, r.message
+
+
 def test_a_tiny_gradient_is_inconclusive_not_a_pass():
     """At a saturated logistic point the gradient is below rounding: a factor-2 mistake would pass there."""
     model = registry.get("logistic_regression")

@@ -11,7 +11,7 @@ The rules, in order; the first that decides, decides:
    backward must also give exactly 0 for dout = 0, scale by −2 bit for bit with dout, and repeat
    itself (lab/layer.py) → else WRONG, with no tolerance to measure. These are facts of the code, not of
    the point, so they are checked on the drawn cases of a batch (the fill adds points, not code).
-2. **no reference**: the loss is not finite → SKIPPED.
+2. **no reference**: the loss is not finite, or the parameters have no entries at this shape → SKIPPED.
 3. **autodiff not finite** (a ``where`` whose untaken branch overflows): the reference is the one-sided
    differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED or WRONG.
 4. **a kink of the gradient** (hinge, ReLU at 0): the reference is the set of valid subgradients, spanned by
@@ -222,6 +222,9 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], hand
             continue
         if not np.isfinite(ev.loss):  # the loss itself overflows float64 here (e^z past 709), or is NaN
             early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.LOSS_NOT_FINITE, rule=2)
+            continue
+        if not any(np.size(g) for g in ev.grad.values()):  # init gave empty arrays (pairs of columns, d = 1)
+            early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.NO_PARAMETERS, rule=2)
             continue
         if not all(np.all(np.isfinite(g)) for g in ev.grad.values()):
             early[i] = functools.partial(_by_differences, model, case, ev, hand)

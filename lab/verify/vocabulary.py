@@ -43,6 +43,7 @@ class Reason(StrEnum):
     """Why a case was skipped or proves nothing."""
 
     LOSS_NOT_FINITE = "the loss is not finite"
+    NO_PARAMETERS = "the parameters have no entries at this shape"
     NO_FINITE_STEPS = "autodiff is not finite and the loss has no finite steps"
     BOUND_NOT_FINITE = "the rounding bound of autodiff is not finite"
     WITHIN_ROUNDING = "the gradient is within rounding of 0"
