@@ -451,6 +451,47 @@ def test_two_samples_kinks_apart_by_1e_minus_131_are_inconclusive_not_wrong():
     assert v.kind == Kind.INCONCLUSIVE and v.reason == Reason.KINKS_TOGETHER, v.message
 
 
+ORDINAL = """
+def _cls(y, xp):
+    return xp.where(y > 0.5, xp.where(y > 1.5, 2.0, 1.0), 0.0)
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    z, k = X @ params["w"], _cls(y, xp)
+    hi = xp.where(k < 1.5, params["b"] + 2.0 * k - 1.0, 0.0)
+    lo = xp.where(k > 0.5, params["b"] + 2.0 * k - 3.0, 0.0)
+    up = xp.where(k < 1.5, 1.0 / (1.0 + xp.exp(-(hi - z))), 1.0)
+    down = xp.where(k > 0.5, 1.0 / (1.0 + xp.exp(-(lo - z))), 0.0)
+    return -xp.mean(xp.log(up - down))
+def grad(params, X, y):
+    z, k = X @ params["w"], _cls(y, np)
+    s = lambda t: 1.0 / (1.0 + np.exp(-t))
+    up = np.where(k < 1.5, s(params["b"] + 2.0 * k - 1.0 - z), 1.0)
+    down = np.where(k > 0.5, s(params["b"] + 2.0 * k - 3.0 - z), 0.0)
+    dz = (up * (1 - up) - down * (1 - down)) / (up - down)  # σ(1 − σ): 0 once σ rounds to 1
+    return {"w": X.T @ dz / X.shape[0], "b": np.asarray(-np.sum(dz) / X.shape[0])}
+"""
+
+
+def test_digits_lost_by_some_samples_against_others_of_opposite_sign_are_inexact_not_wrong(tmp_path):
+    """Proportional-odds ordinal regression (three classes, cut points b ∓ 1) with mord's σ(1 − σ), at scores
+    of about 200: three samples lose their whole part, 1 − σ(211) = 0, and the fourth keeps a part of the
+    other sign, so the hand's b has the wrong sign and is farther from autodiff than autodiff is from 0.
+    Each sample alone is inexact; together they were called wrong, "exactly those where y < 0"."""
+    m = write(tmp_path, "ordinal", ORDINAL)
+    params = {"w": [-0.17261545168176107, 0.0677852076747738, 0.24542463889801058], "b": 0.5568447000865477}
+    X = [
+        [-379.18752019579506, -487.4774113619271, -995.0412466096818],
+        [541.4958075098834, -368.83147027649187, -730.3242524572415],
+        [-354.3792480549983, -340.10500489464613, 619.4896893600348],
+        [118.1276151578281, 85.21594319198877, -628.2325607559671],
+    ]
+    y = [-4086.51878756499, -3848.1040498116713, 2183.631835413209, -3329.994135808336]
+    case, w, ev = one_case(m, params, X, y)
+    assert np.sign(m.module.grad(case.params, case.X, case.y)["b"]) == -np.sign(ev.grad["b"])
+    v = judge(m, case, ev, witness=w)
+    assert v.kind == Kind.INEXACT and v.precision.method == "path", v.message
+
+
 HARD_TANH = """
 def loss(params, X, y):
     xp = array_namespace(X, y)

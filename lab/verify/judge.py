@@ -508,18 +508,44 @@ def _own_error(
     return p
 
 
-def _collapsed(hand: dict, grad: dict, tol: dict, stable: bool, scale: float) -> bool:
+def _collapsed(hand: dict, grad: dict, tol: dict, stable: bool, scale: float, parts: dict | None = None) -> bool:
     """Is the discrepancy a loss of digits rather than a wrong value?
 
     Either the hand gradient lost its digits towards 0 (|h − g| ≤ |g|), or the hand program keeps
     its digits (``stable``) and the discrepancy is tiny, CUT_OFF of ``scale`` (the gradient's size
     along the path): then the loss program's derivative is what lost them, as a cut-off does.
+    With ``parts`` (:func:`_parts`, the samples' parts of the gradient in absolute value, summed), a
+    loss of digits is also any |h − g| up to them: each sample's part lost whole, which the total
+    alone does not bound where parts of opposite signs meet.
     """
+    reach = {k: np.abs(grad[k]) if parts is None else np.maximum(np.abs(grad[k]), parts[k]) for k in grad}
     return all(
-        np.all(np.abs(hand[k] - grad[k]) <= np.abs(grad[k]) + tol[k])
+        np.all(np.abs(hand[k] - grad[k]) <= reach[k] + tol[k])
         or (stable and np.all(np.abs(hand[k] - grad[k]) <= CUT_OFF * scale + tol[k]))
         for k in grad
     )
+
+
+def _parts(model: Model, case: Case, grad: dict, err: dict, witness) -> dict | None:
+    """Per entry, Σ_i |g_i| / n: autodiff's gradient of each sample alone, where the loss is the mean of its
+    samples' losses (checked: the parts add up to ``grad`` within their bounds, ``err`` and theirs). None
+    for one sample, for a layer, or for a loss that is not such a mean (a GP's, a pairwise ranking)."""
+    n = case.X.shape[0]
+    if n < 2 or getattr(model.module, "KIND", None) == "layer":
+        return None
+    try:
+        singles = [dataclasses.replace(case, X=case.X[i : i + 1], y=case.y[i : i + 1]) for i in range(n)]
+        evs = [e for i in range(0, n, BATCH) for e in witness.evaluate(singles[i : i + BATCH], BATCH)]
+    except Exception:  # a loss that needs more than one sample
+        return None
+    out = {}
+    for k in grad:
+        g = np.stack([np.asarray(e.grad[k]) for e in evs]) / n
+        e = np.stack([np.asarray(e.grad_err[k]) for e in evs]) / n
+        if not (np.all(np.isfinite(g)) and np.all(np.abs(g.sum(axis=0) - grad[k]) <= e.sum(axis=0) + err[k])):
+            return None
+        out[k] = np.abs(g).sum(axis=0)
+    return out
 
 
 def _size(g: dict) -> float:
@@ -542,8 +568,11 @@ def _continuation(
     sign, a dropped or extra term, one wrong entry) stays wrong at the end of the path, and a
     wrong value (e^{−z} for e^{z}) is not a loss of digits.
     """
+    half = {k: t / 2 for k, t in tol.items()}
+    parts = functools.cache(lambda: _parts(model, case, grad, half, witness))  # asked for only where |g| is not enough
     if not stable and not _collapsed(hand, grad, tol, False, 0.0):
-        return False  # a wrong value, not lost digits: no need to walk the path
+        if not _collapsed(hand, grad, tol, False, 0.0, parts()):
+            return False  # a wrong value, not lost digits: no need to walk the path
     path = [
         Case({k: np.asarray(v) * 0.5**j for k, v in case.params.items()}, case.X, case.y, case.hyper, case.sizes)
         for j in range(1, PATH + 1)
@@ -556,7 +585,7 @@ def _continuation(
         return False
     verdicts = [*judge_batch(model, path[:-1], evidence[:-1], referee=referee), last]
     scale = max([_size(hand)] + [_size(r.reference) for r in verdicts if r.reference])
-    if not _collapsed(hand, grad, tol, stable, scale):
+    if not (_collapsed(hand, grad, tol, stable, scale) or _collapsed(hand, grad, tol, stable, scale, parts())):
         return False
     right = []
     for r in verdicts:
@@ -564,8 +593,12 @@ def _continuation(
         if not ok:
             if r.kind != Kind.WRONG or r.what != What.GRADIENT or not r.reference:
                 return False
-            if not _collapsed(r.hand, r.reference, r.tolerance, r.precision is not None and r.precision.stable, scale):
-                return False
+            steady = r.precision is not None and r.precision.stable
+            if not _collapsed(r.hand, r.reference, r.tolerance, steady, scale):
+                half = {k: t / 2 for k, t in r.tolerance.items()}
+                there = _parts(model, r.case, r.reference, half, witness)
+                if not _collapsed(r.hand, r.reference, r.tolerance, steady, scale, there):
+                    return False
         right.append(ok)
     first = right.index(True) if True in right else len(right)
     return len(right) - first >= 2 and all(right[first:])
