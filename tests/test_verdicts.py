@@ -492,6 +492,31 @@ def test_digits_lost_by_some_samples_against_others_of_opposite_sign_are_inexact
     assert v.kind == Kind.INEXACT and v.precision.method == "path", v.message
 
 
+W1_NOT_SCATTERED = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    z = X @ params["w"] + params["b"]
+    return xp.mean(xp.abs(xp.sort(z) - xp.sort(y)))
+def grad(params, X, y):
+    z = X @ params["w"] + params["b"]
+    order = np.argsort(z)
+    dz = np.sign(z[order] - np.sort(y)) / z.shape[0]  # mistake: in sorted order, never scattered back
+    return {"w": X.T @ dz, "b": np.asarray(dz.sum())}
+"""
+
+
+def test_facts_read_on_a_wider_case_name_that_case(tmp_path):
+    """A 1-D Wasserstein loss whose gradient is left in sorted order: no tested repair explains it, and the
+    entries and ratios the diagnosis gives are read on a 24-sample probe, not on the case shown: it says so
+    (the numbers contradicted the counterexample printed above them)."""
+    r = verify(write(tmp_path, "w1_not_scattered", W1_NOT_SCATTERED), profile="ci")
+    assert r.status == "fail"
+    n, d = r.failure.case.X.shape
+    text = r.failure.diagnosis
+    assert n < 8 and text.startswith("unexplained"), text  # shrunk below the 8 samples a diagnosis reads
+    assert f"(on a wider case, n = 24, d = {d}: w: " in text, text
+
+
 HARD_TANH = """
 def loss(params, X, y):
     xp = array_namespace(X, y)

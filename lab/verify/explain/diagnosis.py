@@ -206,7 +206,7 @@ def diagnose(
         ck = _simple(ck) or ck
         if holds(lambda case, g, k=k, ck=ck: {**g, k: g[k] - ck * np.asarray(case.params[k])}):
             return f"a missing or extra term {_fmt(ck)}·{k} in ∂L/∂{k} (a regularization term?); removing it passes"
-    return _unexplained(v, wrong) + _kink_hint(model, shown)
+    return _unexplained(v, wrong, same) + _kink_hint(model, shown)
 
 
 def _scale_all(factor):
@@ -214,8 +214,9 @@ def _scale_all(factor):
     return lambda case, g: {k: x / factor(case) for k, x in g.items()}
 
 
-def _unexplained(v: Verdict, wrong: list[str]) -> str:
-    """What is known of a mistake no tested hypothesis repairs: which entries, and the ratio's range."""
+def _unexplained(v: Verdict, wrong: list[str], same: bool = True) -> str:
+    """What is known of a mistake no tested hypothesis repairs: which entries, and the ratio's range; read on
+    ``v``'s case, named when it is not the case shown (a wider one: the shown one has too few samples)."""
     parts = []
     for k in wrong:
         hk, ak, tk = np.ravel(v.hand[k]), np.ravel(v.reference[k]), np.ravel(v.tolerance[k])
@@ -225,9 +226,10 @@ def _unexplained(v: Verdict, wrong: list[str]) -> str:
         ratio = ratio[np.isfinite(ratio)]
         span = f", hand/autodiff from {_fmt(float(ratio.min()))} to {_fmt(float(ratio.max()))}" if ratio.size else ""
         parts.append(f"{k}: {int(bad.sum())} of {hk.size} entries{span}")
+    where = "" if same else f"on a wider case, {v.case.size_words()}: "
     return (
         "unexplained: no sign flip, constant factor, zero block, permutation, per-sample pattern or extra term "
-        f"repairs it ({'; '.join(parts)})"
+        f"repairs it ({where}{'; '.join(parts)})"
     )
 
 
