@@ -517,6 +517,28 @@ def test_facts_read_on_a_wider_case_name_that_case(tmp_path):
     assert f"(on a wider case, n = 24, d = {d}: w: " in text, text
 
 
+POISSON_CLIPPED = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    eta = X @ params["w"] + params["b"]
+    return xp.mean(xp.exp(eta) - y * eta)
+def grad(params, X, y):
+    eta = X @ params["w"] + params["b"]
+    g = (np.exp(np.clip(eta, -30, 30)) - y) / X.shape[0]  # a tutorial's guard against overflow
+    return {"w": X.T @ g, "b": np.asarray(g.sum())}
+"""
+
+
+def test_a_cut_off_in_the_hand_code_is_wrong_not_digits_lost(tmp_path):
+    """exp(clip(η, −30, 30)) in the hand code, not in the loss: e^30 for e^40 where η = 40. The path θ/2ᵏ is
+    right once η < 30, and before that the hand is below autodiff, so it passed as "inexact, digits lost
+    towards 0" at 130 of 2048 cases. Lost digits come back with precision somewhere on the way; a cut-off
+    goes from wrong straight to right."""
+    r = verify(write(tmp_path, "poisson_clipped", POISSON_CLIPPED, target="counts"), profile="ci")
+    assert r.status == "fail" and r.failure.kind == Kind.WRONG, r.message
+    assert r.inexact == 0 or r.precision.precision.method != "path"
+
+
 HARD_TANH = """
 def loss(params, X, y):
     xp = array_namespace(X, y)

@@ -393,12 +393,12 @@ def _decide(
             v.precision = _own_error(model, case, ev, hand, tol, witness, referee)
             if v.precision.explained:
                 v.kind = Kind.INEXACT
-                # the path θ/2ᵏ steps off a kink at once, and is then right: no loss of digits, a kink (a draft
-                # meets it here; a refereed case asked above)
-                kinked = not referee and v.precision.method in ("path", "loss") and witness is not None
-                if kinked and _between_sides(case, ev, v, laid, row, witness):
-                    v.precision = None
-                    return v
+            # the path θ/2ᵏ steps off a kink at once, and is then right: no loss of digits, a kink (a draft
+            # meets it here; a refereed case asked above)
+            kinked = not referee and v.precision.method in ("path", "loss", "jump") and witness is not None
+            if kinked and _between_sides(case, ev, v, laid, row, witness):
+                v.precision = None
+                return v
         if v.kind == Kind.WRONG:
             note = _referee(model, case, ev, v) if referee else ""
             v.refereed = referee
@@ -497,7 +497,11 @@ def _own_error(
 ) -> Precision:
     """Rule 6's measurement of the hand program's own error: reruns in other precisions, then the path."""
     p = explain(model, case, hand, ev.grad, tol)
-    if p.explained or witness is None or not _continuation(model, case, witness, hand, ev.grad, tol, p.stable, referee):
+    if p.explained or witness is None:
+        return p
+    walked = _continuation(model, case, witness, hand, ev.grad, tol, p.stable, referee)
+    if walked != "digits":
+        p.method = walked  # "jump": wrong, then right at once (a kink stepped off, or a cut-off), or ""
         return p
     # right on the way here. If the hand code keeps its digits in every precision and has not lost
     # magnitude (cancellation drives a value towards 0), the loss is what changed.
@@ -524,6 +528,12 @@ def _collapsed(hand: dict, grad: dict, tol: dict, stable: bool, scale: float, pa
         or (stable and np.all(np.abs(hand[k] - grad[k]) <= CUT_OFF * scale + tol[k]))
         for k in grad
     )
+
+
+def _loss_side(hand: dict, grad: dict, tol: dict, stable: bool, scale: float) -> bool:
+    """The second way of :func:`_collapsed` alone: the hand keeps its digits and the discrepancy is a
+    cut-off's, so the loss program is the side that lost them."""
+    return stable and all(np.all(np.abs(hand[k] - grad[k]) <= CUT_OFF * scale + tol[k]) for k in grad)
 
 
 def _parts(model: Model, case: Case, grad: dict, err: dict, witness) -> dict | None:
@@ -558,8 +568,9 @@ RIGHT_ON_THE_PATH = (Kind.VERIFIED, Kind.INEXACT, Kind.INCONCLUSIVE)
 
 def _continuation(
     model: Model, case: Case, witness, hand: dict, grad: dict, tol: dict, stable: bool, referee: bool = True
-) -> bool:
-    """Does the discrepancy at θ fade along the path θ/2, θ/4, ..., θ/2¹⁰, as cancellation does?
+) -> str:
+    """Does the discrepancy at θ fade along the path θ/2, θ/4, ..., θ/2¹⁰, as cancellation does? "digits"
+    when it does, "jump" when the path is wrong and then right with no point between (below), else "".
 
     A correct formula that cancels (1 − 1/(1 + e^z) at z = −335) can lose every digit in every
     precision at hand, so no ladder of precisions shows it converging. Along the path to θ it
@@ -567,12 +578,18 @@ def _continuation(
     on, and before that it has only lost digits (see :func:`_collapsed`). A mistake (a factor, a
     sign, a dropped or extra term, one wrong entry) stays wrong at the end of the path, and a
     wrong value (e^{−z} for e^{z}) is not a loss of digits.
+
+    Digits the hand code lost come back somewhere on the way: between all lost and none, a point where
+    it keeps some and a higher precision gives back the rest (an INEXACT verdict; 1 − σ(t) keeps a few
+    of its digits for t from 2 to 37, which halving t cannot jump). A cut-off in the hand code
+    (exp(clip(η, −30, 30))) goes from wrong straight to right: not a loss of digits. A cut-off in the
+    loss program (the hand keeps its digits: :func:`_loss_side`) needs no such point.
     """
     half = {k: t / 2 for k, t in tol.items()}
     parts = functools.cache(lambda: _parts(model, case, grad, half, witness))  # asked for only where |g| is not enough
     if not stable and not _collapsed(hand, grad, tol, False, 0.0):
         if not _collapsed(hand, grad, tol, False, 0.0, parts()):
-            return False  # a wrong value, not lost digits: no need to walk the path
+            return ""  # a wrong value, not lost digits: no need to walk the path
     path = [
         Case({k: np.asarray(v) * 0.5**j for k, v in case.params.items()}, case.X, case.y, case.hyper, case.sizes)
         for j in range(1, PATH + 1)
@@ -582,26 +599,32 @@ def _continuation(
     # a mistake is the common case here, so it costs one judgement (and one referee call) instead of ten
     last = next(judge_batch(model, path[-1:], evidence[-1:], referee=referee))
     if last.kind not in RIGHT_ON_THE_PATH:
-        return False
+        return ""
     verdicts = [*judge_batch(model, path[:-1], evidence[:-1], referee=referee), last]
     scale = max([_size(hand)] + [_size(r.reference) for r in verdicts if r.reference])
     if not (_collapsed(hand, grad, tol, stable, scale) or _collapsed(hand, grad, tol, stable, scale, parts())):
-        return False
+        return ""
+    lost = not _loss_side(hand, grad, tol, stable, scale)  # the hand lost digits, not the loss program
     right = []
     for r in verdicts:
         ok = r.kind in RIGHT_ON_THE_PATH
         if not ok:
             if r.kind != Kind.WRONG or r.what != What.GRADIENT or not r.reference:
-                return False
+                return ""
             steady = r.precision is not None and r.precision.stable
             if not _collapsed(r.hand, r.reference, r.tolerance, steady, scale):
                 half = {k: t / 2 for k, t in r.tolerance.items()}
                 there = _parts(model, r.case, r.reference, half, witness)
                 if not _collapsed(r.hand, r.reference, r.tolerance, steady, scale, there):
-                    return False
+                    return ""
+            lost = lost or not _loss_side(r.hand, r.reference, r.tolerance, steady, scale)
         right.append(ok)
     first = right.index(True) if True in right else len(right)
-    return len(right) - first >= 2 and all(right[first:])
+    if not (len(right) - first >= 2 and all(right[first:])):
+        return ""
+    if lost and not any(r.kind == Kind.INEXACT for r in verdicts):
+        return "jump"  # from wrong straight to right: a kink stepped off, or a cut-off in the hand code
+    return "digits"
 
 
 def _witnesses(model: Model, case: Case, ev: Evidence, t: _Table, r: int, hand, differences: bool, witness) -> str:
