@@ -539,6 +539,33 @@ def test_a_cut_off_in_the_hand_code_is_wrong_not_digits_lost(tmp_path):
     assert r.inexact == 0 or r.precision.precision.method != "path"
 
 
+SK_LOSS_AND_GRAD = """
+from scipy.special import expit
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    yz = y * (X @ params["w"] + params["b"])
+    return xp.sum(xp.logaddexp(0.0, -yz)) + 0.5 * xp.sum(params["w"] * params["w"])
+def loss_and_grad(params, X, y):  # scikit-learn 0.2x's _logistic_loss_and_grad, labels in {-1, 1}
+    w = params["w"]
+    yz = y * (X @ w + params["b"])
+    z0 = (expit(yz) - 1) * y
+    return np.sum(np.logaddexp(0, -yz)) + 0.5 * np.dot(w, w), {"w": X.T @ z0 + w, "b": np.asarray(z0.sum())}
+def grad(params, X, y):
+    return loss_and_grad(params, X, y)[1]
+"""
+
+
+def test_loss_and_grad_s_copy_of_an_inexact_gradient_is_inexact_too(tmp_path):
+    """scikit-learn's grad is loss_and_grad's. At y·z = 30, expit(30) − 1 keeps 3 digits: grad is inexact
+    (rule 6), and rule 8 held the same values to autodiff's bound alone and said "grad itself agrees, so the
+    mistake is in loss_and_grad's copy of the formulas"; at the extreme profile that also cut the path θ/2ᵏ
+    short, and a 0 for −5.8e-52 was called "a dropped ∂L/∂b"."""
+    m = write(tmp_path, "sk_loss_and_grad", SK_LOSS_AND_GRAD, target="signed")
+    case, w, ev = one_case(m, {"w": [0.0], "b": 30.0}, [[1.0]], [1.0])
+    v = judge(m, case, ev, witness=w)
+    assert v.kind == Kind.INEXACT and v.precision.method == "extended", v.message
+
+
 HARD_TANH = """
 def loss(params, X, y):
     xp = array_namespace(X, y)
