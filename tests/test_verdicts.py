@@ -13,6 +13,7 @@ from lab.cli import main
 from lab.verify.case import BATCH, Case
 from lab.verify.explain.diagnosis import diagnose
 from lab.verify.explain.mutations import MUTATIONS, mutant
+from lab.verify.explain.report import precision_note
 from lab.verify.judge import judge, judge_batch
 from lab.verify.measure import kinks
 from lab.verify.measure.autodiff import Witness
@@ -564,6 +565,29 @@ def test_loss_and_grad_s_copy_of_an_inexact_gradient_is_inexact_too(tmp_path):
     case, w, ev = one_case(m, {"w": [0.0], "b": 30.0}, [[1.0]], [1.0])
     v = judge(m, case, ev, witness=w)
     assert v.kind == Kind.INEXACT and v.precision.method == "extended", v.message
+
+
+LOGISTIC_F32 = """
+def grad(params, X, y):  # ported from a float32 framework
+    X32, w32, b32 = X.astype(np.float32), params["w"].astype(np.float32), np.float32(params["b"])
+    p = 1 / (1 + np.exp(-(X32 @ w32 + b32)))
+    g = {factor} * (p - y.astype(np.float32)) / np.float32(X.shape[0])
+    return {{"w": (X32.T @ g).astype(np.float64), "b": np.asarray(g.sum(), dtype=np.float64)}}
+"""
+
+
+@pytest.mark.parametrize("factor, ok", [("1", True), ("2", False), ("np.float32(1 + 1e-4)", False)])
+def test_code_that_computes_in_float32_is_inexact_and_its_mistakes_still_fail(tmp_path, factor, ok):
+    """Every entry a float32 number, within 2²⁹ times the tolerance: rounding at float32's unit roundoff. No
+    rerun shows it (the code casts whatever it gets), and it failed as "unexplained", hand/autodiff from
+    0.9999998 to 1.0000001. A factor 2, or 1 + 1e-4, in the same code still fails."""
+    m = logistic_with(tmp_path, "logistic_f32", "1 / (1 + np.exp(-z))", LOGISTIC_F32.format(factor=factor))
+    r = verify(m, profile="ci")
+    if ok:
+        assert r.status == "pass" and r.inexact > 0 and r.precision.precision.method == "single", r.message
+        assert "computes in float32" in precision_note(r.precision)
+    else:
+        assert r.status == "fail", r.message
 
 
 HARD_TANH = """

@@ -81,6 +81,12 @@ def precision_note(v) -> str:
             "precision, and agrees with autodiff at θ/2, θ/4, ...; here the loss takes a branch whose exact "
             "derivative differs from the function it stands for (a cut-off such as log1pexp(z) = z for large z?)"
         )
+    if p.method == "single":
+        return (
+            f"your {p.what} computes in float32 ({p.where}): every entry it returns is a float32 number, and it keeps "
+            f"{int(round(p.digits))} of 16 digits at worst, within float32's rounding of autodiff (a case with "
+            f"{v.case.size_words()}); the formula is right, and float64 would keep the rest"
+        )
     how = {
         "extended": "in extended precision it converges to autodiff",
         "float32": "its error grows by the ratio of float32's rounding to float64's in float32",

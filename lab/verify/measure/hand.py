@@ -19,7 +19,11 @@ precisions, the way one checks a numerical method by refining it:
   still missed: a float64 run whose rounding was lucky (far below its usual
   size) leaves the extended run less than 2⁶ times better than it.
 
-A discrepancy that neither run explains is a mistake.
+- code that computes in float32 whatever it is given (every entry it returns
+  is a float32 number): its discrepancy is taken as rounding when it is within
+  2²⁹ times the tolerance, the same bound at float32's unit roundoff.
+
+A discrepancy that none of these explains is a mistake.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from lab.verify.case import Case
 U64, U32 = 2.0**-53, 2.0**-24
 #: How far the float32 run's rounding may be from its expected share, 2⁻²⁹ of it.
 LUCK = 16.0
+#: Float32 code loses everything below its smallest normal number, 2⁻¹²⁶: allowed for up to 2¹⁰ such terms.
+UNDERFLOW32 = 2.0**-126 * 2.0**10
 #: The extended run's own rounding: h_L − h₆₄ estimates h₆₄'s error, and h_L keeps about 2⁻¹¹ of it.
 EXTENDED_RESIDUAL = 2.0**-6
 
@@ -43,7 +49,7 @@ class Precision:
     """How much of the hand gradient's disagreement is its own rounding."""
 
     explained: bool  # every entry that missed 2E is explained by rounding
-    method: str  # "extended", "float32" or "path": what explained it (or "" when nothing did)
+    method: str  # "extended", "float32", "single", "path" or "loss": what explained it ("" when nothing did)
     digits: float  # significant digits the hand gradient keeps at its worst entry
     where: str  # that entry, e.g. "w[0]"
     stable: bool = False  # the hand program ran in extended precision throughout and did not move
@@ -107,10 +113,30 @@ def explain(model: Model, case: Case, hand: dict, grad: dict, tol: dict, what: s
                     # tells rounding from a mistake (a mistake does not shrink with the unit roundoff).
                     if _float32_explains(model, case, hand, grad, tol, bad, what):
                         return Precision(True, "float32", digits, where, what=what)
+                    if _single(hand, grad, tol, bad):
+                        return Precision(True, "single", digits, where, what=what)
                     return Precision(False, "", digits, where, stable, what=what)
         if _float32_explains(model, case, hand, grad, tol, bad, what):
             return Precision(True, "float32", digits, where, what=what)
+        if _single(hand, grad, tol, bad):
+            return Precision(True, "single", digits, where, what=what)
     return Precision(False, "", digits, where, what=what)
+
+
+def _single(hand: dict, grad: dict, tol: dict, bad: dict) -> bool:
+    """Does the hand code compute in float32 (ported from a float32 framework), its rounding float32's? Every
+    entry it returns is a float32 number, and each one that missed its tolerance is within 2²⁹ of it: the
+    same bound, at float32's unit roundoff. No rerun can show this: the code casts to float32 whatever it is
+    given. A mistake keeps its size; only one below float32's rounding, on output that float32 holds
+    exactly, would pass as rounding."""
+    for k in grad:
+        h = np.asarray(hand[k], dtype=np.float64)
+        with np.errstate(over="ignore"):
+            if not (np.all(np.isfinite(h)) and np.array_equal(h.astype(np.float32).astype(np.float64), h)):
+                return False
+        if not np.all((np.abs(h - grad[k]) <= (U32 / U64) * tol[k] + UNDERFLOW32) | ~bad[k]):
+            return False
+    return True
 
 
 def _float32_explains(model: Model, case: Case, hand: dict, grad: dict, tol: dict, bad: dict, what: str) -> bool:
