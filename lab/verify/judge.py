@@ -526,16 +526,19 @@ def _collapsed(hand: dict, grad: dict, tol: dict, stable: bool, scale: float, pa
     """
     reach = {k: np.abs(grad[k]) if parts is None else np.maximum(np.abs(grad[k]), parts[k]) for k in grad}
     return all(
-        np.all(np.abs(hand[k] - grad[k]) <= reach[k] + tol[k])
-        or (stable and np.all(np.abs(hand[k] - grad[k]) <= CUT_OFF * scale + tol[k]))
+        np.all(np.abs(hand[k] - grad[k]) <= reach[k] + tol[k]) or (stable and _cut_off(hand, grad, tol, scale, k))
         for k in grad
     )
+
+
+def _cut_off(hand: dict, grad: dict, tol: dict, scale: float, k: str) -> bool:
+    return bool(np.all(np.abs(hand[k] - grad[k]) <= CUT_OFF * scale + tol[k]))
 
 
 def _loss_side(hand: dict, grad: dict, tol: dict, stable: bool, scale: float) -> bool:
     """The second way of :func:`_collapsed` alone: the hand keeps its digits and the discrepancy is a
     cut-off's, so the loss program is the side that lost them."""
-    return stable and all(np.all(np.abs(hand[k] - grad[k]) <= CUT_OFF * scale + tol[k]) for k in grad)
+    return stable and all(_cut_off(hand, grad, tol, scale, k) for k in grad)
 
 
 def _parts(model: Model, case: Case, grad: dict, err: dict, witness) -> dict | None:
@@ -615,8 +618,7 @@ def _continuation(
                 return ""
             steady = r.precision is not None and r.precision.stable
             if not _collapsed(r.hand, r.reference, r.tolerance, steady, scale):
-                half = {k: t / 2 for k, t in r.tolerance.items()}
-                there = _parts(model, r.case, r.reference, half, witness)
+                there = _parts(model, r.case, r.reference, {k: t / 2 for k, t in r.tolerance.items()}, witness)
                 if not _collapsed(r.hand, r.reference, r.tolerance, steady, scale, there):
                     return ""
             lost = lost or not _loss_side(r.hand, r.reference, r.tolerance, steady, scale)

@@ -125,10 +125,10 @@ def explain(model: Model, case: Case, hand: dict, grad: dict, tol: dict, what: s
 
 def _single(hand: dict, grad: dict, tol: dict, bad: dict) -> bool:
     """Does the hand code compute in float32 (ported from a float32 framework), its rounding float32's? Every
-    entry it returns is a float32 number, and each one that missed its tolerance is within 2²⁹ of it: the
-    same bound, at float32's unit roundoff. No rerun can show this: the code casts to float32 whatever it is
-    given. A mistake keeps its size; only one below float32's rounding, on output that float32 holds
-    exactly, would pass as rounding."""
+    entry it returns is a float32 number, and each one that missed its tolerance is within 2²⁹ times it:
+    the same bound, at float32's unit roundoff (and float32's underflow, :data:`UNDERFLOW32`). No rerun
+    can show this: the code casts to float32 whatever it is given. A mistake keeps its size; only one
+    below float32's rounding, on output that float32 holds exactly, would pass as rounding."""
     for k in grad:
         h = np.asarray(hand[k], dtype=np.float64)
         with np.errstate(over="ignore"):
