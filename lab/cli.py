@@ -323,7 +323,7 @@ def _verify_once(args, watched: list | None = None) -> int:
     from lab import derivations
     from lab.layer import all_layers
     from lab.net import all_nets
-    from lab.verify import failures, prefetch, table, verify, write_json
+    from lab.verify import failures, table, verify, write_json
 
     # the layers after the models, and the networks after them, as the course reads them
     everything = registry.all_models() + all_layers() + all_nets()
@@ -351,8 +351,6 @@ def _verify_once(args, watched: list | None = None) -> int:
         full = not args.names and not args.module
         background = derivations.Background([j for j in jobs if j[2].exists()], registry.DERIVATIONS if full else None)
     reports = []
-    if len(models) > 1:
-        prefetch(models)
     try:
         for m in models:
             with _progress(m.name) as tick:

@@ -3,7 +3,10 @@
 - The Hypothesis profile named by $HYPOTHESIS_PROFILE (see lab/verify/search/profiles.py).
 - The suite's own caches: compiled programs and derivation results go to ``$LAB_TEST_CACHE``, else
   ``.cache/tests`` in this checkout, never the user's program store. Subprocesses the tests start
-  inherit it through ``LAB_JAX_CACHE``.
+  inherit it through ``LAB_JAX_CACHE``. It may hold 4 GB (``$LAB_CACHE_MAX_MB``, the user's default is
+  512 MB): beside the programs it keeps the evidence of every batch the suite's searches measure
+  (lab/verify/runtime/memo.py), about 400 MB, and a store over its size drops what it used least
+  recently, which a run of the whole suite would then compile and measure again.
 - The counterexamples of the tests' failing runs go to a temporary folder, not the checkout.
 """
 
@@ -15,6 +18,7 @@ from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["LAB_JAX_CACHE"] = os.environ.get("LAB_TEST_CACHE") or str(ROOT / ".cache" / "tests")
+os.environ.setdefault("LAB_CACHE_MAX_MB", "4096")
 
 import lab.verify.search.profiles as profiles  # noqa: E402
 

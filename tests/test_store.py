@@ -13,10 +13,12 @@ import pytest
 
 from lab import model as registry
 from lab.cli import main
-from lab.verify.case import Case
+from lab.verify.case import BATCH, Case
+from lab.verify.measure import differences, rounding
 from lab.verify.measure.autodiff import Witness
-from lab.verify.runtime import programs, source_key
-from lab.verify.runtime.jax_config import versions
+from lab.verify.runtime import memo, programs, source_key
+from lab.verify.runtime.jax_config import jax, versions
+from lab.verify.runtime.ops_cache import one_op_programs_kept
 from lab.verify.runtime.store import Store
 from lab.verify.search.cases import shape_menu
 
@@ -40,11 +42,14 @@ def grad(params, X, y):
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    """A store of this test's own, and nothing in memory."""
+    """A store of this test's own, and nothing in memory. These tests are about the programs, so no
+    measurement is kept (lab/verify/runtime/memo.py): each evaluation runs a program."""
     s = Store(tmp_path / "programs")
     monkeypatch.setattr(programs, "STORE", s)
     monkeypatch.setattr(programs, "live", {})
     monkeypatch.setattr(programs, "pending", {})
+    monkeypatch.setattr(memo, "get", lambda name: None)
+    monkeypatch.setattr(memo, "put", lambda name, value: None)
     return s
 
 
@@ -348,28 +353,35 @@ def test_two_processes_share_one_cache(tmp_path):
     assert again.returncode == 0 and b"verified" in again.stdout
 
 
-def test_a_prefetched_program_is_the_one_the_search_asks_for(monkeypatch):
-    """lab verify of several models loads the next model's programs while it judges this one: the
-    programs it starts loading must have the keys of the batches the search evaluates. (The suite's own
-    store: the programs are the ones every other search uses, so they are compiled once.)"""
-    monkeypatch.setattr(programs, "live", {})
-    monkeypatch.setattr(programs, "pending", {})
-    from lab.verify.case import BATCH
-    from lab.verify.search import engine as search
+def test_the_programs_are_loaded_at_the_first_batch_the_store_does_not_keep(tmp_path, kept, monkeypatch):
+    """A search asks for its shapes' programs ahead (prefetch), and they are loaded from its first batch
+    whose evidence is not kept, with the keys of the batches it then evaluates. A search whose every
+    batch is kept loads no program: loading would only take a core from the hand code."""
     from lab.verify.search.cases import every_shape, fill
 
-    models = [registry.get(n) for n in registry.names()]
-    for m in models:  # stored, so that prefetch loads them
-        w = Witness(m)
-        for drawn, seed in every_shape(m):
-            w.evaluate(fill(m, list(drawn), BATCH, seed), BATCH)
+    m = model_file(tmp_path)
+    shapes = every_shape(m)
+    batches = [fill(m, list(drawn), BATCH, seed) for drawn, seed in shapes]
+    asked: list = []
+    prefetch = programs.prefetch
+    monkeypatch.setattr(programs, "prefetch", lambda src, args, *a: asked.extend(args) or prefetch(src, args, *a))
+    w = Witness(m)
+    w.prefetch([drawn for drawn, _ in shapes], BATCH)
+    assert not asked  # nothing yet: the first batch may be kept
+    for b in batches:
+        w.evaluate(b, BATCH)
+    keys = {w.source_key(*reversed(programs.jax.tree_util.tree_flatten(a))) for a in asked}
+    for b in batches:
+        flat, tree = programs.jax.tree_util.tree_flatten(w._arrays(b, BATCH))
+        assert w.source_key(tree, flat) in keys
+    asked.clear()
     programs.live.clear()
-    search.prefetch(models)
-    for m in models:
-        w = Witness(m)
-        for drawn, seed in every_shape(m):
-            flat, tree = programs.jax.tree_util.tree_flatten(w._arrays(fill(m, list(drawn), BATCH, seed), BATCH))
-            assert w.source_key(tree, flat) in programs.pending, m.name
+    monkeypatch.setattr(programs, "_load", lambda digest: pytest.fail("a program was loaded on a warm search"))
+    w = Witness(m)
+    w.prefetch([drawn for drawn, _ in shapes], BATCH)
+    for b in batches:
+        w.evaluate(b, BATCH)
+    assert not asked and not programs.live
 
 
 def test_the_suite_keeps_its_programs_apart_from_the_users():
@@ -427,23 +439,30 @@ def test_a_stored_program_that_calls_lapack_runs_in_a_fresh_process(tmp_path):
     env = dict(os.environ, LAB_JAX_CACHE=str(tmp_path / "cache"))
     code = _WITNESS + (
         "c = Case({'w': rng.standard_normal(3)}, rng.standard_normal((5, 3)), rng.standard_normal(5)); "
-        "print(Witness(m).evaluate([c], 4)[0].loss)"
+        "print(Witness(m).evaluate([c], 4)[0].loss, len(programs.live))"
     )
     runs = _twice(code, env, str(f))
-    assert runs[0].stdout == runs[1].stdout
+    for r in runs:
+        loss, live = r.stdout.split()
+        assert np.isfinite(float(loss)) and int(live) > 0  # a program ran, not a kept measurement
 
 
 #: The start of a script for :func:`_twice`: the model ``sys.argv[1]`` (a file or a registered name) and a generator.
 _WITNESS = (
     "import sys, numpy as np; from lab.model import load; from lab.verify.case import Case; "
-    "from lab.verify.measure.autodiff import Witness; m = load(sys.argv[1]); rng = np.random.default_rng(0); "
+    "from lab.verify.measure.autodiff import Witness; from lab.verify.runtime import programs; "
+    "m = load(sys.argv[1]); rng = np.random.default_rng(int(sys.argv[-1])); "
 )
 
 
 def _twice(code: str, env: dict, *args: str) -> list:
-    """``code`` run in two fresh processes one after the other (the second reads the first's store)."""
-    run = [sys.executable, "-c", code, *args]
-    runs = [subprocess.run(run, env=env, capture_output=True, timeout=600) for _ in "12"]
+    """``code`` run in two fresh processes one after the other (the second reads the first's store). The run's
+    number is the last argument, a seed of its own: the second run's case is new, so its evidence is not
+    in the store (lab/verify/runtime/memo.py) and the program runs."""
+    runs = [
+        subprocess.run([sys.executable, "-c", code, *args, run], env=env, capture_output=True, timeout=600)
+        for run in "12"
+    ]
     for r in runs:
         assert r.returncode == 0, r.stderr.decode()[-2000:]
     return runs
@@ -458,7 +477,7 @@ def test_a_stored_program_without_lapack_loads_without_scipy(tmp_path):
         "(rng.random(5) < 0.5).astype(float)); print(Witness(m).evaluate([c], 4)[0].loss, 'scipy' in sys.modules)"
     )
     runs = _twice(code, env, "logistic_regression")
-    assert runs[0].stdout.split()[0] == runs[1].stdout.split()[0]
+    assert all(np.isfinite(float(r.stdout.split()[0])) for r in runs)
     assert runs[1].stdout.split()[1] == b"False"  # loaded from the store, and SciPy never imported
 
 
@@ -548,3 +567,128 @@ def test_the_referees_one_operation_programs_are_kept_and_read_back(tmp_path):
     seen = json.loads(off.stdout.splitlines()[-1])
     assert (seen["hits"], seen["kept"], seen["after"], seen["dir"]) == (0, 0, 0, None)
     assert seen["value"] == first["value"]
+
+
+# -- measurements kept (lab/verify/runtime/memo.py) ----------------------------------------------------
+
+
+@pytest.fixture
+def kept(tmp_path, monkeypatch):
+    """A store of this test's own that keeps measurements, and nothing in memory."""
+    s = Store(tmp_path / "programs")
+    monkeypatch.setattr(programs, "STORE", s)
+    monkeypatch.setattr(programs, "live", {})
+    monkeypatch.setattr(programs, "pending", {})
+    return s
+
+
+def _same(a, b) -> None:
+    assert a.loss == b.loss and a.loss_err == b.loss_err
+    np.testing.assert_array_equal(a.jvp, b.jvp)
+    np.testing.assert_array_equal(a.jvp_err, b.jvp_err)
+    for k in a.grad:
+        np.testing.assert_array_equal(a.grad[k], b.grad[k])
+        np.testing.assert_array_equal(a.grad_err[k], b.grad_err[k])
+
+
+def test_evidence_measured_before_is_read_back_and_no_program_runs(tmp_path, kept, monkeypatch):
+    """The same program on the same arrays: the evidence comes from the store, bit for bit. An edit to
+    grad leaves the loss's key, so it is kept across the usual edit. A batch of two copies of a case pads
+    to the same arrays as the case alone, and gets two pieces of evidence."""
+    m = model_file(tmp_path)
+    case = one_case(m)
+    first = Witness(m).evaluate([case], 4)[0]
+    assert any(e.name.startswith("m-evidence-") for e in kept.entries())
+    programs.live.clear()
+    run = programs.run
+    monkeypatch.setattr(programs, "run", lambda *a: pytest.fail("a program ran for evidence kept in the store"))
+    _same(first, Witness(m).evaluate([case], 4)[0])
+    m2 = model_file(tmp_path, MODEL.replace("2 * np.mean(r)", "2.0 * np.mean(r)"), name="store_probe")
+    _same(first, Witness(m2).evaluate([case], 4)[0])
+    monkeypatch.setattr(programs, "run", run)
+    two = Witness(m).evaluate([case, case], 4)
+    assert len(two) == 2
+    _same(first, two[1])
+
+
+def test_an_edit_to_the_loss_or_new_numbers_measure_again(tmp_path, kept, monkeypatch):
+    m = model_file(tmp_path)
+    case = one_case(m)
+    Witness(m).evaluate([case], 4)
+    ran = []
+    run = programs.run
+    monkeypatch.setattr(programs, "run", lambda *a: ran.append(1) or run(*a))
+    edited = model_file(tmp_path, MODEL.replace("xp.mean(r * r)", "xp.mean(r * r) * 2.0"), name="store_probe")
+    assert Witness(edited).evaluate([case], 4)[0].loss == pytest.approx(2 * Witness(m).evaluate([case], 4)[0].loss)
+    assert len(ran) == 1  # the edited loss ran; the first one's evidence was kept
+    moved = Case({k: v + 1.0 for k, v in case.params.items()}, case.X, case.y)
+    Witness(m).evaluate([moved], 4)
+    assert len(ran) == 2
+
+
+def test_primitives_without_a_rule_are_named_again_from_kept_evidence(tmp_path, kept, monkeypatch):
+    """The report names the primitives a program bounds without a rounding rule; a run that reads the
+    program's evidence from the store names them as the run that measured it did."""
+    m = model_file(tmp_path)
+    case = one_case(m)
+    run = programs.run
+    monkeypatch.setattr(programs, "run", lambda *a: (run(*a)[0], ["reduce_window"], False))
+    Witness(m).evaluate([case], 4)
+    monkeypatch.setattr(programs, "run", lambda *a: pytest.fail("a program ran for evidence kept in the store"))
+    rounding.approximated.clear()
+    Witness(m).evaluate([case], 4)
+    assert rounding.approximated == {"reduce_window"}
+    rounding.approximated.clear()
+
+
+def test_a_finite_difference_measured_before_is_not_computed_again(tmp_path, kept, monkeypatch):
+    m = model_file(tmp_path)
+    case = one_case(m)
+    ev = Witness(m).evaluate([case], 4)[0]
+    args = (m, case, ev.directions[0], ev.loss, float(ev.jvp[0]), ev.loss_err)
+    first = differences.fd_directional(*args)
+    assert np.isfinite(first[0]) and abs(first[0] - ev.jvp[0]) <= first[1] + ev.jvp_err[0]
+    compute = differences._fd_directional
+    monkeypatch.setattr(differences, "_fd_directional", lambda *a: pytest.fail("computed again"))
+    assert differences.fd_directional(*args) == first
+    monkeypatch.setattr(differences, "_fd_directional", compute)
+    other = differences.fd_directional(m, case, ev.directions[1], ev.loss, float(ev.jvp[1]), ev.loss_err)
+    assert abs(other[0] - ev.jvp[1]) <= other[1] + ev.jvp_err[1]
+
+
+def test_a_program_compiled_while_jax_keeps_its_own_is_not_stored(tmp_path, store):
+    """Inside one_op_programs_kept JAX may hand back a copy from its own cache; serialized, that copy
+    loaded and then failed to run ("Function convert_slice_fusion not found"), in every later run that
+    read it. Such a program is used, not stored."""
+    m = model_file(tmp_path)
+    with one_op_programs_kept():
+        ev = Witness(m).evaluate([one_case(m)], 4)[0]
+    assert np.isfinite(ev.loss)
+    assert not [e for e in store.entries() if e.name.startswith("p-")]
+
+
+class _Unreadable:
+    """An output of a program that fails only when it is read, as XLA reports some failures."""
+
+    def is_ready(self):
+        raise jax.errors.JaxRuntimeError("NOT_FOUND: Function convert_slice_fusion not found (type id: 1)")
+
+
+def test_a_stored_program_whose_outputs_fail_when_read_is_compiled_anew(tmp_path, store, monkeypatch):
+    """A stored program that loaded, ran, and failed when its outputs were read broke every later run
+    that loaded it (test_compiled, in the suite's store). It is compiled anew and replaced in the store."""
+    m = model_file(tmp_path)
+    case = one_case(m)
+    first = Witness(m).evaluate([case], 4)[0]
+    programs.live.clear()
+    load = programs._load
+
+    def unreadable(digest):
+        prog = load(digest)
+        return None if prog is None else (lambda *a: jax.tree_util.tree_map(lambda _: _Unreadable(), prog(*a)))
+
+    monkeypatch.setattr(programs, "_load", unreadable)
+    _same(first, Witness(m).evaluate([case], 4)[0])
+    monkeypatch.setattr(programs, "_load", load)
+    programs.live.clear()
+    _same(first, Witness(m).evaluate([case], 4)[0])  # the stored program is the new one, and runs

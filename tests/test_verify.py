@@ -315,9 +315,11 @@ def test_a_program_that_does_not_return_stops_the_run_in_one_line(monkeypatch):
     """A stuck program (XLA cannot be interrupted) is an error naming the model, the shape and what was
     running, after the time budget; Hypothesis does not shrink it (each rerun would wait as long)."""
     from lab.verify.measure import autodiff
+    from lab.verify.runtime import memo
 
     monkeypatch.setattr(autodiff, "RUN_BUDGET", 0.05)
     monkeypatch.setattr(type(jnp.zeros(1)), "is_ready", lambda self: False)
+    monkeypatch.setattr(memo, "get", lambda name: None)  # every batch runs its program, none is read back
     r = verify(registry.get("linear_regression"), profile="ci")
     assert r.status == "error" and r.extra.get("stuck"), r.message
     assert "stopped after" in r.message and "linear_regression" in r.message and "n = 1, d = 1" in r.message

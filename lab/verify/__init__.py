@@ -18,8 +18,8 @@ The rooms:
 - ``judge``: the rules that turn measured evidence into a verdict; it never runs JAX;
 - ``search/``: the cases, the profiles, the engine that searches and shrinks, and one point;
 - ``explain/``: diagnosis, the report, and the mutants;
-- ``runtime/``: the JAX configuration, the program store and its source key, and the cache of the
-  referee's one-operation programs.
+- ``runtime/``: the JAX configuration, the program store and its source key, the measurements kept in
+  the store (``memo``), and the cache of the referee's one-operation programs.
 
 This package's public names are below; the command line, the book and the benchmarks use them.
 The names load on first use, so importing ``lab.verify`` does not start JAX.
@@ -31,7 +31,6 @@ import importlib
 
 _PUBLIC = {
     "verify": "lab.verify.search.engine",
-    "prefetch": "lab.verify.search.engine",
     "ModelReport": "lab.verify.search.engine",
     "MIN_CASES": "lab.verify.search.engine",
     "check": "lab.verify.search.point",

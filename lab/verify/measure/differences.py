@@ -16,6 +16,9 @@ import numpy as np
 from lab.model import Model
 from lab.verify.case import Case
 from lab.verify.measure.rounding import U
+from lab.verify.runtime import memo
+from lab.verify.runtime.source_key import code_key
+from lab.verify.runtime.store import file_hash
 
 
 def finite_difference(f, h0: float, con: float = 2.0, steps: int = 20):
@@ -142,7 +145,32 @@ def fd_directional(
     finite step there is no witness: the result is NaN. The bound adds the
     extrapolation error estimate and the rounding error of the loss values
     divided by the final step.
+
+    A result is kept in the program store under the loss's code and the numbers it was computed from
+    (lab/verify/runtime/memo.py): a warm run reads it instead of evaluating the loss 81 times again.
     """
+    name = _memo_name(model, case, v, (loss, slope, loss_err, max_step))
+    kept = memo.get(name) if name else None
+    if kept is not None:
+        return kept
+    d, err = _fd_directional(model, case, v, loss, slope, loss_err, max_step)
+    if name:
+        memo.put(name, (d, err))
+    return d, err
+
+
+def _memo_name(model: Model, case: Case, v: dict, numbers: tuple) -> str | None:
+    """The store's name for a finite difference of this loss at this case along ``v``; None without a key."""
+    code = code_key(model.module.loss)
+    arrays = [*(case.params[k] for k in sorted(case.params)), case.X, case.y, *(v[k] for k in sorted(v))]
+    arrays = [np.asarray(a) for a in arrays if a is not None]
+    if code is None or any(a.dtype == object for a in arrays):
+        return None
+    words = [code, file_hash(__file__), repr(numbers), repr(sorted(case.hyper.items())), repr(sorted(v))]
+    return memo.key("fd", [*words, f"y is None: {case.y is None}"], arrays)
+
+
+def _fd_directional(model: Model, case: Case, v: dict, loss: float, slope: float, loss_err: float, max_step: float):
     f0 = {k: np.asarray(p, dtype=np.float64) for k, p in case.params.items()}
 
     @functools.cache  # the difference table and the rounding bound ask for the same points

@@ -24,6 +24,12 @@ OPS_MAX_MB = 64
 _open: list[bool] = [False]
 
 
+def jax_cache_open() -> bool:
+    """Whether JAX's own cache is on now: a program compiled now may be one it read back, which the
+    program store cannot keep (its serialized form misses the functions XLA compiled into it)."""
+    return _open[0]
+
+
 @contextlib.contextmanager
 def one_op_programs_kept():
     """While open, JAX keeps and reads back on disk the programs it compiles (nests; a no-op when off)."""
@@ -52,4 +58,4 @@ def one_op_programs_kept():
         compilation_cache.reset_cache()
 
 
-__all__ = ["OPS_DIR", "OPS_MAX_MB", "one_op_programs_kept"]
+__all__ = ["OPS_DIR", "OPS_MAX_MB", "jax_cache_open", "one_op_programs_kept"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 
 from lab.verify.runtime.jax_config import CACHE_DIR, jax
+from lab.verify.runtime.ops_cache import jax_cache_open
 from lab.verify.runtime.store import Store
 
 #: Compiled programs kept in memory. Each holds executable pages; past about 400
@@ -59,6 +60,8 @@ def approximated_by(program) -> list[str]:
 def _compile(lowered, digest: str, names: list[str], calls: bool):
     program = lowered.compile(COMPILE_OPTIONS)
     _approximated_by[id(program)] = names
+    if jax_cache_open():  # it may be JAX's copy: stored, it would load and then fail to run ("not found")
+        return program
     try:
         from jax.experimental.serialize_executable import serialize
 
@@ -164,14 +167,20 @@ def prefetch(source, arg_list, stored_only: bool = False) -> None:
 
 
 def run(source, args):
-    """Run the program for ``args``: (its outputs, the primitives it bounds without a rule). A stored
-    program that loads but does not run is rebuilt from the loss, and replaced."""
+    """Run the program for ``args``: (its outputs, still computing; the primitives it bounds without a rule;
+    whether it came from the store). A stored program that loads but does not run is rebuilt from the loss,
+    and replaced; one that fails only when its outputs are read is for the caller to :func:`rebuild`."""
     prog, loaded = program(source, args)
     try:
-        return prog(*args), approximated_by(prog)
+        return prog(*args), approximated_by(prog), loaded
     except jax.errors.JaxRuntimeError:
         if not loaded:
             raise
+    return rebuild(source, args)
+
+
+def rebuild(source, args):
+    """:func:`run` with the program compiled anew from the loss, replacing the one in memory and in the store."""
     live.clear()
     prog, _ = program(source, args, fresh=True)
-    return prog(*args), approximated_by(prog)
+    return prog(*args), approximated_by(prog), False

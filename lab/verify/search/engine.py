@@ -23,7 +23,7 @@ from lab.verify.measure.hand import hand_gradients
 from lab.verify.runtime.programs import STORE
 from lab.verify.runtime.source_key import code_key
 from lab.verify.runtime.store import file_hash
-from lab.verify.search.cases import Explicit, cases, every_shape, fill, shape_menu
+from lab.verify.search.cases import Explicit, cases, every_shape, fill
 from lab.verify.search.profiles import PROFILES, same_draws_everywhere
 from lab.verify.vocabulary import Kind, Status
 
@@ -253,22 +253,6 @@ def _audit_key(model: Model, case: Case, ev) -> str | None:
 
 def referee_file() -> str:
     return str(Path(__file__).resolve().parents[1] / "measure" / "referee.py")
-
-
-def prefetch(models: list[Model]) -> None:
-    """Start loading the stored programs of ``models``, in order, in the background: a run of several
-    models then judges one while the next one's programs load."""
-    for model in models:
-        witness = Witness(model)
-        if getattr(model.module, "KIND", None) == "layer":
-            witness.prefetch([drawn for drawn, _ in every_shape(model)], BATCH, stored_only=True)
-            continue
-        zeros = []
-        for n, d, sizes in shape_menu(model):
-            params = {k: np.zeros(np.shape(v)) for k, v in model.init(d, **sizes).items()}
-            hyper = {k: float(lo) for k, (lo, _) in model.hyperparameters.items()}
-            zeros.append([Case(params, np.zeros((n, d)), np.zeros(n), hyper, dict(sizes))])
-        witness.prefetch(zeros, BATCH, stored_only=True)
 
 
 def _too_few(r: ModelReport) -> str:
