@@ -802,26 +802,51 @@ def _cache(args) -> int:
     ops = [p for p in OPS_DIR.glob("*") if p.is_file()] if OPS_DIR is not None else []
     from lab.derivations import RESULTS
 
+    kinds = _store_kinds(STORE.entries())
     if args.action == "clear":
         n, d = STORE.clear(), RESULTS.clear()
         for p in jax_files + ops:
             p.unlink(missing_ok=True)
+        said = "; ".join(f"{k} {what}" for what, (k, _) in kinds.items() if k)
         print(
-            f"removed {n} compiled programs, {len(ops)} one-operation programs, {d} derivation results "
-            f"and {len(jax_files)} older JAX cache files from {folder}"
+            f"removed {n} store entries ({said or 'none'}), {len(ops)} one-operation programs, {d} derivation "
+            f"results and {len(jax_files)} older JAX cache files from {folder}"
         )
         return 0
     size = STORE.size()
     old = sum(p.stat().st_size for p in jax_files)
     print(f"folder:   {STORE.root}")
     count = len(STORE.entries())
-    print(f"programs: {count} entries, {size / 2**20:.1f} MB of at most {MAX_MB:.0f} MB (set by LAB_CACHE_MAX_MB)")
+    print(f"store:    {count} entries, {size / 2**20:.1f} MB of at most {MAX_MB:.0f} MB (set by LAB_CACHE_MAX_MB)")
+    for what, (k, b) in kinds.items():
+        if k:
+            print(f"  {what}: {k}, {b / 2**20:.1f} MB")
     print(f"derivation results: {len(RESULTS.entries())} entries, {RESULTS.size() / 2**10:.0f} kB")
     ops_mb = sum(p.stat().st_size for p in ops) / 2**20
     print(f"one-operation programs: {len(ops)} entries, {ops_mb:.1f} MB of at most {OPS_MAX_MB:.0f} MB (the referee's)")
     if jax_files:
         print(f"older JAX cache files: {len(jax_files)}, {old / 2**20:.1f} MB (`lab cache clear` removes them)")
     return 0
+
+
+#: What the program store holds, by the start of an entry's name (lab/verify/runtime/).
+STORE_KINDS = {
+    "p-": "compiled programs",
+    "s-": "programs' source keys",
+    "m-evidence-": "kept evidence of batches",
+    "m-fd-": "kept finite differences",
+    "a-": "audits of the rounding bounds",
+}
+
+
+def _store_kinds(entries) -> dict[str, tuple[int, int]]:
+    """(count, bytes) of the store's entries of each kind; what no kind names is "other"."""
+    out = {what: [0, 0] for what in [*STORE_KINDS.values(), "other"]}
+    for e in entries:
+        what = next((w for start, w in STORE_KINDS.items() if e.name.startswith(start)), "other")
+        out[what][0] += 1
+        out[what][1] += e.stat().st_size
+    return {what: (k, b) for what, (k, b) in out.items()}
 
 
 def _hyper(pairs: list[str]) -> dict[str, float]:

@@ -275,11 +275,15 @@ def test_lab_cache_info_and_clear(tmp_path, store, results, capsys, monkeypatch)
         (tmp_path / "ops" / name).write_bytes(b"x" * 4096)
     assert main(["cache", "info"]) == 0
     out = capsys.readouterr().out
-    assert "2 entries" in out and "older JAX cache files: 1" in out and "derivation results: 1 entries" in out
+    assert "store:    2 entries" in out and "older JAX cache files: 1" in out and "derivation results: 1 entries" in out
+    assert "  compiled programs: 1," in out and "  programs' source keys: 1," in out
     assert "one-operation programs: 3 entries, 0.0 MB of at most 64 MB" in out
     assert main(["cache", "clear"]) == 0
     said = capsys.readouterr().out
-    assert "removed 2 compiled programs, 3 one-operation programs, 1 derivation results and 1 older JAX cache" in said
+    assert (
+        "removed 2 store entries (1 compiled programs; 1 programs' source keys), 3 one-operation programs, "
+        "1 derivation results and 1 older JAX cache" in said
+    )
     assert store.entries() == [] and results.entries() == [] and list((tmp_path / "ops").iterdir()) == []
 
 
