@@ -223,10 +223,11 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], hand
         if not np.isfinite(ev.loss):  # the loss itself overflows float64 here (e^z past 709), or is NaN
             early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.LOSS_NOT_FINITE, rule=2)
             continue
-        if not any(np.size(g) for g in ev.grad.values()):  # init gave empty arrays (pairs of columns, d = 1)
+        flat, _, finite = ev.vectors()
+        if not flat.size:  # init gave empty arrays (pairs of columns, d = 1)
             early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.NO_PARAMETERS, rule=2)
             continue
-        if not all(np.all(np.isfinite(g)) for g in ev.grad.values()):
+        if not finite:
             early[i] = functools.partial(_by_differences, model, case, ev, hand)
             continue
         on_kink = kinks.at_kink(model, case)
@@ -277,8 +278,7 @@ class _Table:
         idx = list(rows)
         evs = [evidence[i] for i in idx]
         self.keys = keys = list(evs[0].grad)
-        stack = lambda d: np.stack([flatten(x, keys) for x in d])  # noqa: E731
-        G, E = stack([ev.grad for ev in evs]), stack([ev.grad_err for ev in evs])
+        G, E = (np.stack(v) for v in zip(*(ev.vectors()[:2] for ev in evs), strict=True))
         # rule 7: forward mode against reverse mode, ⟨g, v⟩ measured with Σ|v_j| E_j + γ_m Σ|g_j v_j|
         D = np.stack([flatten(v, keys) for v in evs[0].directions], axis=1)  # (P, k)
         dot = np.einsum("bp,pk->bk", G, D)

@@ -19,7 +19,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,19 @@ class Evidence:
     jvp_err: np.ndarray
     hessian: np.ndarray | None = None
     hessian_err: np.ndarray | None = None
+    #: What :meth:`vectors` returns, read for the whole batch at once, with the two dicts it was read from
+    read: tuple | None = field(default=None, repr=False, compare=False)
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """``grad`` and ``grad_err`` as vectors (:func:`flatten` in ``grad``'s order), and whether every entry
+        of ``grad`` is finite. An Evidence made with other dicts (a test moving autodiff's value) reads them
+        again from its own."""
+        if self.read is not None and self.read[0] is self.grad and self.read[1] is self.grad_err:
+            return self.read[2:]
+        keys = list(self.grad)
+        G = flatten(self.grad, keys) if keys else np.zeros(0)
+        E = flatten(self.grad_err, keys) if keys else np.zeros(0)
+        return G, E, bool(np.all(np.isfinite(G)))
 
 
 def flatten(params: dict, keys: list[str]):
@@ -309,17 +322,28 @@ class Witness:
 
     def _read(self, out: dict, batch: list[Case], V) -> list[Evidence]:
         """One :class:`Evidence` per case of ``batch`` from the program's outputs, as NumPy arrays."""
-        return [
-            Evidence(
-                loss=float(out["loss"][i]),
-                loss_err=float(out["loss_err"][i]),
-                grad={k: v[i] for k, v in out["grad"].items()},
-                grad_err={k: v[i] for k, v in out["grad_err"].items()},
-                directions=V,
-                jvp=out["jvp"][i],
-                jvp_err=out["jvp_err"][i],
-                hessian=out["hessian"][i] if self.has_hessian else None,
-                hessian_err=out["hessian_err"][i] if self.has_hessian else None,
+        n, keys = len(batch), list(out["grad"])
+
+        def rows(g: str) -> np.ndarray:  # (n, P): case i's vector in row i
+            return np.concatenate([np.zeros((n, 0)), *(np.reshape(out[g][k][:n], (n, -1)) for k in keys)], axis=1)
+
+        G, E = rows("grad"), rows("grad_err")
+        finite = np.all(np.isfinite(G), axis=1)
+        evidence = []
+        for i in range(n):
+            grad, grad_err = {k: v[i] for k, v in out["grad"].items()}, {k: v[i] for k, v in out["grad_err"].items()}
+            evidence.append(
+                Evidence(
+                    loss=float(out["loss"][i]),
+                    loss_err=float(out["loss_err"][i]),
+                    grad=grad,
+                    grad_err=grad_err,
+                    directions=V,
+                    jvp=out["jvp"][i],
+                    jvp_err=out["jvp_err"][i],
+                    hessian=out["hessian"][i] if self.has_hessian else None,
+                    hessian_err=out["hessian_err"][i] if self.has_hessian else None,
+                    read=(grad, grad_err, G[i], E[i], bool(finite[i])),
+                )
             )
-            for i in range(len(batch))
-        ]
+        return evidence
