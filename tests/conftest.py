@@ -4,9 +4,9 @@
 - The suite's own caches: compiled programs and derivation results go to ``$LAB_TEST_CACHE``, else
   ``.cache/tests`` in this checkout, never the user's program store. Subprocesses the tests start
   inherit it through ``LAB_JAX_CACHE``. It may hold 4 GB (``$LAB_CACHE_MAX_MB``, the user's default is
-  512 MB): beside the programs it keeps the evidence of every batch the suite's searches measure
-  (lab/verify/runtime/memo.py), about 400 MB, and a store over its size drops what it used least
-  recently, which a run of the whole suite would then compile and measure again.
+  512 MB): beside the programs (about 300 MB) it keeps the evidence of every batch the suite's searches
+  measure (lab/verify/runtime/memo.py, about 500 MB), which a smaller store would drop first and the
+  next run would measure again.
 - The counterexamples of the tests' failing runs go to a temporary folder, not the checkout.
 """
 

@@ -207,6 +207,19 @@ def test_the_size_limit_removes_the_least_recently_used(tmp_path):
     assert small.size() <= 7_000 and "p-4" in {e.name for e in small.entries()}
 
 
+def test_kept_measurements_go_before_any_program_when_the_store_is_full(tmp_path):
+    """A measurement is remade by running a program; a program by tracing and compiling it. A run of many new
+    cases (another seed, the extreme profile) fills the store with evidence, and must not push out programs."""
+    s = Store(tmp_path / "programs", max_bytes=1e9, first=("m-",))
+    s.put("p-old", bytes(3000))
+    os.utime(s.root / "p-old", (1000, 1000))
+    for i in range(4):
+        s.put(f"m-evidence-{i}", bytes(3000))
+    assert s.trim(7_000) == 3
+    assert {e.name for e in s.entries()} == {"p-old", "m-evidence-3"}  # the program, though the oldest
+    assert programs.STORE.first == ("m-",) and memo.key("evidence", [], []).startswith(programs.STORE.first)
+
+
 def test_a_write_scans_the_store_only_first_and_after_a_twentieth_of_its_limit(tmp_path, monkeypatch):
     """A trim stats every entry (7,657 in the suite's store: 48 ms), so it is not paid at every write."""
     s = Store(tmp_path / "programs", max_bytes=20 * 10_000)

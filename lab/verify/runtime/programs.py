@@ -27,8 +27,10 @@ MAX_LIVE_PROGRAMS = 64
 COMPILE_OPTIONS: dict = {"xla_backend_optimization_level": 0}
 if tuple(int(p) for p in jax.__version__.split(".")[:2]) >= (0, 10):
     COMPILE_OPTIONS["xla_cpu_use_fusion_emitters"] = False
-#: The compiled programs on disk (lab/verify/runtime/store.py), beside JAX's cache folder; off with it.
-STORE = Store(None if CACHE_DIR is None else CACHE_DIR / "programs")
+#: The compiled programs on disk (lab/verify/runtime/store.py), beside JAX's cache folder; off with it. The
+#: measurements kept there (names "m-...", lab/verify/runtime/memo.py) are the first to go when it is full:
+#: one is remade by running a program, a program by tracing and compiling it (seconds to minutes).
+STORE = Store(None if CACHE_DIR is None else CACHE_DIR / "programs", first=("m-",))
 
 live: dict = {}  # key -> compiled program, oldest first
 _approximated_by: dict = {}  # id(program) -> the primitives it bounds without a rule

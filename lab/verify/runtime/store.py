@@ -48,9 +48,11 @@ def _digest(data: bytes) -> bytes:
 class Store:
     """A folder of checksummed entries, each a file named by its key."""
 
-    def __init__(self, root: Path | None, max_bytes: float = MAX_MB * 2**20):
+    def __init__(self, root: Path | None, max_bytes: float = MAX_MB * 2**20, first: tuple[str, ...] = ()):
         self.root = root
         self.max_bytes = max_bytes
+        #: Names starting so are removed before any other when the store is over its size (then by last use)
+        self.first = first
         self.corrupt = 0  # entries found damaged (and removed) in this process
         self._written = 0  # bytes written since the last trim
         self._trimmed = False  # a trim scans every entry: at the first write of the process, then every max/20 bytes
@@ -114,7 +116,8 @@ class Store:
         return sum(e.stat().st_size for e in self.entries())
 
     def trim(self, max_bytes: float | None = None) -> int:
-        """Remove the least recently used entries until the store fits; the number removed."""
+        """Remove entries until the store fits, those named by ``first`` before the others, each group the
+        least recently used first; the number removed."""
         limit = self.max_bytes if max_bytes is None else max_bytes
         self._written, self._trimmed = 0, True
         removed = 0
@@ -124,9 +127,10 @@ class Store:
                 with contextlib.suppress(OSError):
                     if time.time() - e.stat().st_mtime > 3600:
                         os.unlink(e.path)
-            stats = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in self.entries()]
-            total = sum(s for _, s, _ in stats)
-            for _, s, path in sorted(stats):
+            stats = [(not e.name.startswith(self.first), e.stat().st_mtime, e.stat().st_size, e.path)
+                     for e in self.entries()]  # fmt: skip
+            total = sum(s for _, _, s, _ in stats)
+            for _, _, s, path in sorted(stats):
                 if total <= limit:
                     break
                 with contextlib.suppress(OSError):
