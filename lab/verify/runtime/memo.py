@@ -4,10 +4,11 @@ A measurement is a function of code and numbers alone. The witnesses' evidence f
 their compiled program (named by its source key) returns for the batch's arrays. A finite difference
 is what the loss (named by its code key) gives at the points it evaluates. Each is kept under a
 SHA-256 of the code's key, the measuring code's own files, the versions (of Python, NumPy, JAX, the
-lab, and the processor's features), and the numbers' bytes. So
-the usual edit, to the hand ``grad``, leaves every measurement of the loss in place. An edit to the
-loss, to the lab's measuring code or to a version makes new keys, and the old entries age out of the
-store. Where the code has no key (lab/verify/runtime/source_key.py), nothing is kept.
+lab, and the processor's features), and the numbers' bytes. So the usual edit, to the hand ``grad``,
+leaves every measurement of the loss in place. An edit to the loss, to the lab's measuring code or to
+a version makes new keys. Where the code has no key (lab/verify/runtime/source_key.py), nothing is
+kept. When the store is full, kept measurements are the first to go, before any program
+(lab/verify/runtime/programs.py).
 """
 
 from __future__ import annotations
