@@ -41,16 +41,22 @@ def grad(params, X, y):
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A store of this test's own, and nothing in memory. These tests are about the programs, so no
-    measurement is kept (lab/verify/runtime/memo.py): each evaluation runs a program."""
+def kept(tmp_path, monkeypatch):
+    """A store of this test's own that keeps measurements, and nothing in memory."""
     s = Store(tmp_path / "programs")
     monkeypatch.setattr(programs, "STORE", s)
     monkeypatch.setattr(programs, "live", {})
     monkeypatch.setattr(programs, "pending", {})
+    return s
+
+
+@pytest.fixture
+def store(kept, monkeypatch):
+    """A store of this test's own, and nothing in memory. These tests are about the programs, so no
+    measurement is kept (lab/verify/runtime/memo.py): each evaluation runs a program."""
     monkeypatch.setattr(memo, "get", lambda name: None)
     monkeypatch.setattr(memo, "put", lambda name, value: None)
-    return s
+    return kept
 
 
 def one_case(model, n=3, d=2):
@@ -587,16 +593,6 @@ def test_the_referees_one_operation_programs_are_kept_and_read_back(tmp_path):
 
 
 # -- measurements kept (lab/verify/runtime/memo.py) ----------------------------------------------------
-
-
-@pytest.fixture
-def kept(tmp_path, monkeypatch):
-    """A store of this test's own that keeps measurements, and nothing in memory."""
-    s = Store(tmp_path / "programs")
-    monkeypatch.setattr(programs, "STORE", s)
-    monkeypatch.setattr(programs, "live", {})
-    monkeypatch.setattr(programs, "pending", {})
-    return s
 
 
 def _same(a, b) -> None:
