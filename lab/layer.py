@@ -203,13 +203,17 @@ def _predict(layer, f: Form, theta, X, y=None, **hyper):
 def _out_shape(layer, f: Form, theta, y, **hyper) -> tuple[int, ...]:
     """The shape of ``forward``'s output, which depends on the shapes of its arguments only (JAX traces
     forward with shapes alone), so it is run once per shapes."""
-    key = (layer, tuple((k, np.shape(v)) for k, v in theta.items()), np.shape(y), tuple(sorted(hyper.items())))
+    key = (layer, tuple((k, _shape(v)) for k, v in theta.items()), _shape(y), tuple(sorted(hyper.items())))
     if key not in _SHAPES:
         _SHAPES[key] = _run_out_shape(layer, f, theta, y, **hyper)
     return _SHAPES[key]
 
 
 _SHAPES: dict = {}  # keyed by the module itself, which it keeps alive: an id is never reused for another
+
+
+def _shape(a) -> tuple[int, ...]:
+    return a.shape if type(a) is np.ndarray else np.shape(a)  # np.shape's own call costs more than the read
 
 
 def _run_out_shape(layer, f: Form, theta, y, **hyper) -> tuple[int, ...]:
@@ -225,16 +229,17 @@ def _run_out_shape(layer, f: Form, theta, y, **hyper) -> tuple[int, ...]:
 
 
 def _readonly(a) -> np.ndarray:
-    a = np.array(a, dtype=np.asarray(a).dtype, copy=True)
+    a = np.array(a, copy=True)  # of a's own dtype
     a.setflags(write=False)
     return a
 
 
-def _arguments(params, x, dout, frozen: set) -> tuple[dict, object, np.ndarray]:
-    """Copies of vjp's arguments; those named in ``frozen`` ("params[k]", "x", "x[i]", "dout") read-only."""
+def _arguments(params, x, dout, frozen: set | None = None) -> tuple[dict, object, np.ndarray]:
+    """Copies of vjp's arguments; those named in ``frozen`` ("params[k]", "x", "x[i]", "dout") read-only,
+    all of them without it."""
 
     def one(a, name):
-        return _readonly(a) if name in frozen else np.array(a)
+        return _readonly(a) if frozen is None or name in frozen else np.array(a)
 
     p = {k: one(v, f"params[{k!r}]") for k, v in params.items()}
     if isinstance(x, tuple):
@@ -246,14 +251,14 @@ def _arguments(params, x, dout, frozen: set) -> tuple[dict, object, np.ndarray]:
 
 def _call_vjp(layer, params, x, dout, hyper):
     """``vjp`` on read-only copies of its arguments; a write is a :class:`ModelError` naming the argument."""
-    names = [f"params[{k!r}]" for k in params]
-    names += [f"x[{i}]" for i in range(len(x))] if isinstance(x, tuple) else ["x"]
-    names += ["dout"]
     try:
-        return layer.vjp(*_arguments(params, x, dout, set(names)), **hyper)
+        return layer.vjp(*_arguments(params, x, dout), **hyper)
     except ValueError as e:
         if "read-only" not in str(e):
             raise
+    names = [f"params[{k!r}]" for k in params]
+    names += [f"x[{i}]" for i in range(len(x))] if isinstance(x, tuple) else ["x"]
+    names += ["dout"]
     for name in names:  # find the argument it writes: one read-only at a time
         try:
             layer.vjp(*_arguments(params, x, dout, {name}), **hyper)
@@ -280,7 +285,7 @@ def _hand(layer, f: Form, theta, X, y, **hyper):
     if set(dp) != set(params):
         raise ModelError(f"vjp returns d params with keys {sorted(dp)}; params has {sorted(params)}")
     for k, v in dp.items():
-        if np.shape(v) != np.shape(params[k]):
+        if _shape(v) != _shape(params[k]):
             raise ModelError(f"vjp's d params[{k!r}] has shape {np.shape(v)}; params[{k!r}] has {np.shape(params[k])}")
     parts = list(x) if f.tuple else [x]
     if f.tuple:

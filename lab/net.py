@@ -180,13 +180,16 @@ def _forward(s, params, a, taps, xp, groups):
     return out if taps is None else out + taps[TAP + s.name]
 
 
-def activations(net: Net, params: dict, x, saved: dict | None = None) -> tuple[dict, dict, np.ndarray]:
+def activations(
+    net: Net, params: dict, x, saved: dict | None = None, groups: dict | None = None
+) -> tuple[dict, dict, np.ndarray]:
     """NumPy forward: each stage's input, each boundary's output, and the targets. With a dict ``saved``,
-    ``saved[NAME]`` holds what the forward of stage NAME kept for its vjp, when its layer keeps anything."""
+    ``saved[NAME]`` holds what the forward of stage NAME kept for its vjp, when its layer keeps anything.
+    ``groups`` is :func:`by_stage` of ``params``, when the caller has it."""
     ids, targets = split(net, np.asarray(x))
     inputs: dict = {}
     outputs: dict = {}
-    a, groups = ids, by_stage(params)
+    a, groups = ids, by_stage(params) if groups is None else groups
 
     def run(s, a):
         inputs[s.name] = a
@@ -224,12 +227,12 @@ def backward(net: Net, params: dict, x, dout, record=None) -> tuple[dict, None]:
     """The hand backward: each stage's ``vjp`` from the loss down, parameters' gradients summed over their
     uses (a tied weight gets both), and the gradient at each boundary said to ``record(name, g)``."""
     saved: dict = {}
-    inputs, _, targets = activations(net, params, x, saved)
+    groups = by_stage(params)
+    inputs, _, targets = activations(net, params, x, saved, groups)
     last = net.stages[-1]
     dp, _ = last.layer.vjp({net.loss_param: inputs[last.name]}, targets, dout, **dict(last.hyper))
     g = dp[net.loss_param]  # the gradient at the last boundary
     grads: dict = {}
-    groups = by_stage(params)
     for s in reversed(net.stages[:-1]):
         g = _backward(s, params, inputs, saved, g, grads, record, groups)
     for k, v in params.items():  # a parameter no stage reads has gradient 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import Counter
 from collections.abc import Callable
@@ -87,10 +88,15 @@ def verify(
     hundreds of wrong cases: it is asked only of the case the search ends on, before that one is
     printed. When it sides with the hand code there, autodiff broke its bound, and the search runs
     again with the referee asked at every wrong case."""
+    # what exists before the search (the imported modules, JAX's many objects) outlives it: the collector's
+    # full passes need not walk it (a twentieth of a warm network's search)
+    gc.freeze()
     try:
         return _search(model, profile, examples, seed, on_case, referee=False)
     except _Overturned:
         return _search(model, profile, examples, seed, on_case, referee=True)
+    finally:
+        gc.unfreeze()
 
 
 def _search(model, profile, examples, seed, on_case, referee: bool) -> ModelReport:

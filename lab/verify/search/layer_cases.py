@@ -20,6 +20,8 @@ softmax's Jacobian), and a scalar dout is never 1 (which hides a backward that i
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -115,12 +117,14 @@ def make_case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscal
     shapes = _param_shapes(model, sizes)
     tokens = "tokens" in f.kinds
     large = _selected_by_ids(mod, shapes) if tokens and structure == "large" else set()
-    params = {}
-    for k, shape in shapes.items():
-        if k in f.real_keys:
-            continue
-        s = 1e3 if k in large else pscale
-        params[k] = rng.uniform(-1, 1, shape) * s
+    drawn = {k: shape for k, shape in shapes.items() if k not in f.real_keys}
+    counts = [math.prod(shape) for shape in drawn.values()]
+    # one draw for them all: the same numbers, in the same order, as one draw per parameter
+    flat = rng.uniform(-1, 1, sum(counts))
+    params, at = {}, 0
+    for (k, shape), n in zip(drawn.items(), counts, strict=True):
+        params[k] = flat[at : at + n].reshape(shape) * (1e3 if k in large else pscale)
+        at += n
     vocab = getattr(mod.LAYER, "VOCAB", 1)
     parts = [
         _x(rng, shape, structure, pscale, kind == "tokens", vocab, draw=draw)
