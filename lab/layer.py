@@ -32,7 +32,7 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 
 import lab.layers
-from lab.model import KINDS, PREFIXES, Model, ModelError
+from lab.model import KINDS, PREFIXES, Model, ModelError, shape_of
 
 REQUIRED = ("KIND", "INPUT", "init", "forward", "vjp")
 INPUTS = ("real", "tokens")
@@ -203,17 +203,13 @@ def _predict(layer, f: Form, theta, X, y=None, **hyper):
 def _out_shape(layer, f: Form, theta, y, **hyper) -> tuple[int, ...]:
     """The shape of ``forward``'s output, which depends on the shapes of its arguments only (JAX traces
     forward with shapes alone), so it is run once per shapes."""
-    key = (layer, tuple((k, _shape(v)) for k, v in theta.items()), _shape(y), tuple(sorted(hyper.items())))
+    key = (layer, tuple(theta), tuple(map(shape_of, theta.values())), shape_of(y), tuple(sorted(hyper.items())))
     if key not in _SHAPES:
         _SHAPES[key] = _run_out_shape(layer, f, theta, y, **hyper)
     return _SHAPES[key]
 
 
 _SHAPES: dict = {}  # keyed by the module itself, which it keeps alive: an id is never reused for another
-
-
-def _shape(a) -> tuple[int, ...]:
-    return a.shape if type(a) is np.ndarray else np.shape(a)  # np.shape's own call costs more than the read
 
 
 def _run_out_shape(layer, f: Form, theta, y, **hyper) -> tuple[int, ...]:
@@ -285,7 +281,7 @@ def _hand(layer, f: Form, theta, X, y, **hyper):
     if set(dp) != set(params):
         raise ModelError(f"vjp returns d params with keys {sorted(dp)}; params has {sorted(params)}")
     for k, v in dp.items():
-        if _shape(v) != _shape(params[k]):
+        if shape_of(v) != shape_of(params[k]):
             raise ModelError(f"vjp's d params[{k!r}] has shape {np.shape(v)}; params[{k!r}] has {np.shape(params[k])}")
     parts = list(x) if f.tuple else [x]
     if f.tuple:

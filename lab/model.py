@@ -250,6 +250,11 @@ class Model:
         return np.asarray(self.module.predict(params, X))
 
 
+def shape_of(a: Any) -> tuple[int, ...]:
+    """``np.shape(a)``, read off a NumPy array directly (np.shape's own call costs more than the read)."""
+    return a.shape if type(a) is np.ndarray else np.shape(a)
+
+
 def _as_float_array(a: Any, what: str) -> np.ndarray:
     try:
         out = np.asarray(a, dtype=np.float64)

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lab.model import Model
+from lab.model import Model, shape_of
 from lab.verify.case import BATCH, Case
 from lab.verify.measure import kinks
 from lab.verify.measure.autodiff import Evidence, Witness, flatten, unflatten
@@ -273,7 +273,7 @@ def _shapes_differ(name: str, got: dict, want: dict) -> str:
     if set(got) != set(want):
         return f"{name} returns keys {sorted(got)}; params has {sorted(want)}"
     for k, g in want.items():
-        if np.shape(got[k]) != np.shape(g):
+        if shape_of(got[k]) != shape_of(g):
             hint = " (transposed?)" if np.shape(got[k]) == np.shape(g)[::-1] else ""
             return f"{name}[{k!r}] has shape {np.shape(got[k])}; params[{k!r}] has {np.shape(g)}{hint}"
     return ""
