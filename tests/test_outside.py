@@ -107,6 +107,50 @@ def _passes(path: Path, r) -> None:
         assert r.status == "pass", _explain(r)
 
 
+def test_a_cancellation_whose_worst_entry_moves_along_the_path_is_inexact_not_wrong():
+    """Scores in the hundreds at two samples: b[2] loses every digit of p_y − 1 at θ, and on the path θ/2ᵏ it keeps
+    some at θ/8 while W[0, 1] loses its own at θ/16 and θ/32; right from θ/64 on. It was once wrong, read
+    as "right from some point on" failing at the early inexact point."""
+    import numpy as np
+
+    from lab.verify.search.point import check
+
+    model = load(str(OUTSIDE / "softmax_true_class_shift.py"))
+    W = np.array([[0.0038475356732050226, -0.005000144917302483, 0.006004455688294572]])
+    b = np.array([-0.3045085389025448, 0.7041036000421297, 0.19479350486650482])
+    X, y = np.array([[108122.26738928098], [-166902.8168464526]]), np.array([2.0, 1.0])
+    at = check(model, {"W": W, "b": b}, X, y)
+    assert at.exit_code == 0 and "inexact" in str(at) and "path" in str(at), str(at)
+
+
+def test_a_term_read_on_a_wider_case_is_named_at_the_case_shown_too():
+    """Hand − true = −α(1 − 1/n)·w: read on a wider case (n = 24, α = 6) c is −5.75, at the case shown
+    (n = 2, α = 1) it is −0.5. The term was once named with the wider case's c alone, beside a case where it
+    is another; now each c is named with its case, and each was tested by removal."""
+    import numpy as np
+
+    from lab.verify.case import BATCH, Case
+    from lab.verify.explain.diagnosis import diagnose
+    from lab.verify.judge import judge
+    from lab.verify.measure.autodiff import Witness
+
+    model = load(str(OUTSIDE / "mistake_penalty_over_nobs.py"))
+    w = Witness(model)
+    rng = np.random.default_rng(0)
+    verdicts = []
+    for X, y, alpha in [
+        (np.zeros((2, 1)), np.zeros(2), 1.0),
+        (rng.standard_normal((24, 3)), rng.poisson(1.0, 24).astype(float), 6.0),
+    ]:
+        case = Case({"w": np.ones(X.shape[1]), "b": np.zeros(())}, X, y, {"alpha": alpha})
+        verdicts.append(judge(model, case, w.evaluate([case], BATCH)[0], witness=w))
+    shown, wide = verdicts
+    said = diagnose(model, w, shown, wide=wide)
+    assert "c = -0.5 at the case shown and -5.75 on a wider case (n = 24, d = 3, alpha = 6)" in said, said
+    alone = diagnose(model, w, shown)  # it probes a wider case itself: n = 24 at the same α, c = −(1 − 1/24)
+    assert "c = -0.5 at the case shown and -0.958333 on a wider case (n = 24, d = 3, alpha = 1)" in alone, alone
+
+
 def test_sklearns_tweedie_identity_gradient_overflows_where_the_loss_is_finite():
     """raw = 7e-265: raw^(−1.5) overflows in sklearn's gradient; the derivative is 3.8e131."""
     import numpy as np

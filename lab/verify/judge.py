@@ -598,8 +598,8 @@ def _continuation(
 
     A correct formula that cancels (1 − 1/(1 + e^z) at z = −335) can lose every digit in every
     precision at hand, so no ladder of precisions shows it converging. Along the path to θ it
-    cancels less and less: it is right (exactly, or within its own rounding) from some point
-    on, and before that it has only lost digits (see :func:`_collapsed`). A mistake (a factor, a
+    cancels less and less: it is right (exactly, or within its own rounding) over the end of the
+    path, and wherever it is wrong before that it has only lost digits (see :func:`_collapsed`). A mistake (a factor, a
     sign, a dropped or extra term, one wrong entry) stays wrong at the end of the path, and a
     wrong value (e^{−z} for e^{z}) is not a loss of digits.
 
@@ -642,8 +642,11 @@ def _continuation(
                     return ""
             lost = lost or not _loss_side(r.hand, r.reference, r.tolerance, steady, scale)
         right.append(ok)
-    first = right.index(True) if True in right else len(right)
-    if not (len(right) - first >= 2 and all(right[first:])):
+    # right over the end of the path, at two points at least. A point wrong before them has only lost
+    # digits (checked above), but they need not come back in order: with several samples in a case, the
+    # entry that is worst at one point may keep some digits while another loses all of them at the next
+    first = len(right) - next((i for i, ok in enumerate(reversed(right)) if not ok), len(right))
+    if len(right) - first < 2:
         return ""
     if lost and not any(r.kind == Kind.INEXACT for r in verdicts):
         return "jump"  # from wrong straight to right: a kink stepped off, or a cut-off in the hand code

@@ -199,14 +199,49 @@ def diagnose(
         return samples if n > 1 else _of_one(samples)
 
     for k in wrong:  # a term c·θ_k the loss does not have (or lacks), fitted on this case and tested by removal
-        dk = np.ravel(v.hand[k] - v.reference[k])
-        ck = _fit_factor(dk, np.ravel(v.case.params[k]), np.ravel(v.tolerance[k]))
-        if ck is None or ck == 0:
-            continue
-        ck = _simple(ck) or ck
-        if holds(lambda case, g, k=k, ck=ck: {**g, k: g[k] - ck * np.asarray(case.params[k])}):
-            return f"a missing or extra term {_fmt(ck)}·{k} in ∂L/∂{k} (a regularization term?); removing it passes"
+        ck = _term(v, k)
+        if ck is not None and holds(_without_term((k, ck))):
+            term = "a missing or extra term {}·" + f"{k} in ∂L/∂{k} (a regularization term?){{}}; removing it passes"
+            if same:
+                return term.format(_fmt(ck), "")
+            # c was read on a wider case: the case shown has its own c when c depends on n or a hyperparameter
+            here = _term(shown, k) if shown.reference else None
+            if here is not None and np.isclose(here, ck, rtol=1e-9):
+                return term.format(_fmt(ck), "")
+            wider = f"{_fmt(ck)} on a wider case ({_sizes_and_hyper(v.case)})"
+            if here is not None and _repair_holds(model, witness, shown, _without_term((k, here))):
+                return term.format(
+                    "c", f", c = {_fmt(here)} at the case shown and {wider}: c changes with n or a hyperparameter"
+                )
+            return term.format("c", f", c = {wider}")
+    # a term in every wrong block at once (liblinear's regularizer covers the bias too), removed together
+    terms = {k: _term(v, k) for k in wrong}
+    if len(terms) > 1 and None not in terms.values() and holds(_without_term(*terms.items())):
+        here = {k: _term(shown, k) if shown.reference else None for k in terms}
+        alike = same or all(c is not None and np.isclose(c, terms[k], rtol=1e-9) for k, c in here.items())
+        said = ", ".join(f"{_fmt(c)}·{k}" for k, c in terms.items())
+        where = "" if alike else f" (read on a wider case, {_sizes_and_hyper(v.case)})"
+        return (
+            f"missing or extra terms {said} in the gradients of {', '.join(terms)} (a regularization term?)"
+            f"{where}; removing them passes"
+        )
     return _unexplained(v, wrong, same) + _kink_hint(model, shown)
+
+
+def _term(v: Verdict, k: str) -> float | None:
+    """The c with hand − autodiff = c·θ_k over the entries of block ``k`` at ``v``'s case, or None."""
+    dk = np.ravel(v.hand[k] - v.reference[k])
+    ck = _fit_factor(dk, np.ravel(v.case.params[k]), np.ravel(v.tolerance[k]))
+    return None if ck is None or ck == 0 else (_simple(ck) or ck)
+
+
+def _without_term(*terms: tuple[str, float]):
+    """The repair that removes each term c·θ_k, given as (k, c), from the hand gradient of ``k``."""
+    return lambda case, g: {**g, **{k: g[k] - c * np.asarray(case.params[k]) for k, c in terms}}
+
+
+def _sizes_and_hyper(case) -> str:
+    return ", ".join([case.size_words(), *(f"{h} = {_fmt(float(x))}" for h, x in case.hyper.items())])
 
 
 def _scale_all(factor):

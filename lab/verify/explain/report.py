@@ -90,8 +90,8 @@ def precision_note(v) -> str:
     how = {
         "extended": "in extended precision it converges to autodiff",
         "float32": "its error grows by the ratio of float32's rounding to float64's in float32",
-        "path": "on the path θ/2, θ/4, ... to this point it is right from some point on, and before that "
-        "it only loses digits (it is off by no more than its samples' parts of the gradient, each lost whole)",
+        "path": "on the path θ/2, θ/4, ... it is right at the end, and wherever it is wrong it only loses "
+        "digits (it is off by no more than its samples' parts of the gradient, each lost whole)",
     }[p.method]
     return (
         f"your {p.what} keeps {int(round(p.digits))} of 16 digits at worst ({p.where}, a case with "
