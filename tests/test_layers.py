@@ -115,6 +115,20 @@ def test_a_dx_off_by_one_part_in_a_million_is_caught_and_its_factor_printed_with
     assert "d x is 1.000001 × the true gradient" in r.failure.diagnosis, r.failure.diagnosis
 
 
+@pytest.mark.parametrize(
+    "factor, says",
+    [("2.0", "d x is 2 × the true gradient"), ("1 / x.shape[0]", "d x is 1/B (= 0.25) × the true gradient")],
+    ids=["two", "one_over_B"],
+)
+def test_a_factor_is_named_by_a_size_only_when_it_changes_with_that_size(tmp_path, factor, says):
+    """Read at B = 4, a factor 2 is also √B: it was once named so. A second failing case of other sizes
+    (B = 2) tells them apart: 2 stays 2, and 1/B follows B."""
+    body = f"    return {{'a': np.sum(dout * x, axis=(0, 1))}}, dout * params['a'] * ({factor})"
+    r = verify(load(_layer_file(tmp_path, body)), "ci", examples=2)
+    assert r.status == Status.FAIL
+    assert r.failure.diagnosis.startswith(says), r.failure.diagnosis
+
+
 def test_a_layer_without_vocab_for_tokens_is_refused(tmp_path):
     path = tmp_path / "ids.py"
     path.write_text('KIND = "layer"\nINPUT = "tokens"\ndef init(shape, *, seed=0): return {}\n'

@@ -9,6 +9,7 @@ from checking each sample on its own.
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -312,8 +313,15 @@ def _layer_diagnosis(model: Model, witness: Witness, v: Verdict, wide: Verdict |
     # hyperparameters drawn afresh, so that a factor 1 − p is not also 1/√B where the shrunk p is 1/2
     rng = np.random.default_rng(3)
     hyper = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in model.hyperparameters.items()}
-    read = _layer_probe(model, witness, layer_cases.menu(model)[-1], hyper) or v
-    said = _read_layer(model, witness, read)
+    menu = layer_cases.menu(model)
+    read = _layer_probe(model, witness, menu[-1], hyper) or v
+
+    @functools.cache
+    def other() -> Verdict | None:  # other sizes and hyperparameters: is a factor a size or a number?
+        fresh = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in model.hyperparameters.items()}
+        return _layer_probe(model, witness, menu[-2], fresh) if len(menu) > 1 else None
+
+    said = _read_layer(model, witness, read, elsewhere=lambda k: _factor_at(v, k) + _factor_at(other(), k))
     if read is v:
         return said
     if said.startswith("unexplained") and _at_kink(v):
@@ -323,7 +331,7 @@ def _layer_diagnosis(model: Model, witness: Witness, v: Verdict, wide: Verdict |
     return f"{said} (read at a failing case with {sizes}{kink})"
 
 
-def _read_layer(model: Model, witness: Witness, v: Verdict) -> str:
+def _read_layer(model: Model, witness: Witness, v: Verdict, elsewhere=lambda k: []) -> str:
     """For a layer's backward: which of its outputs (d x, d of each param) are wrong and which agree, and
     the first of these that holds, each tested:
 
@@ -331,7 +339,10 @@ def _read_layer(model: Model, witness: Witness, v: Verdict) -> str:
       hyperparameters it equals (dividing it out passes the judge at the failing case and fresh ones);
     - a pattern of the hand's Jacobian beside the true one (lab/verify/explain/jacobian.py);
     - the hand code is right when it reads a parameter reversed along an axis (a flipped kernel);
-    - some wrong blocks are constant multiples of the true ones, the others are wrong otherwise."""
+    - some wrong blocks are constant multiples of the true ones, the others are wrong otherwise.
+
+    ``elsewhere(k)`` is block k's factor at failing cases of other sizes (:func:`_factor_at`): they tell a
+    factor that is a size (√B) from a number (2)."""
     if v.diagnosis or not v.reference or not v.tolerance:
         return v.diagnosis or v.message
     wrong = [k for k in v.reference if np.any(~(np.abs(v.hand[k] - v.reference[k]) <= v.tolerance[k]))]
@@ -348,7 +359,10 @@ def _read_layer(model: Model, witness: Witness, v: Verdict) -> str:
             break
         factors[k] = c
     if factors and _layer_repair_holds(model, witness, v, _divided(model, factors)):
-        said = "; ".join(f"{_block(k)} is {_layer_factor(c, v.case)} × the true gradient" for k, c in factors.items())
+        said = "; ".join(
+            f"{_block(k)} is {_layer_factor(c, v.case, also=elsewhere(k))} × the true gradient"
+            for k, c in factors.items()
+        )
         return f"{said}{agree}"
     jacs = _jacobians(model, witness, v)
     if jacs:
@@ -485,9 +499,56 @@ def _is(blocks: list) -> str:
     return "is" if len(blocks) == 1 else "are"
 
 
-def _layer_factor(c: float, case: Case, jac=None) -> str:
+def _factor_at(shown: Verdict | None, k: str) -> list[tuple[float, Case]]:
+    """Block ``k``'s factor (hand over true) at the case ``shown`` with the case, when it is one there."""
+    if shown is None or not shown.reference or k not in shown.reference:
+        return []
+    h, a, t = (np.ravel(np.asarray(x[k], dtype=float)) for x in (shown.hand, shown.reference, shown.tolerance))
+    c = _fit_factor(h, a, t) if int(np.sum(np.abs(a) > 10 * t)) >= 2 else None
+    return [] if c is None or c == 0 else [(c, shown.case)]
+
+
+def _layer_factor(c: float, case: Case, jac=None, also: list[tuple[float, Case]] = ()) -> str:
     """``c`` in words: a size of the input (B, T, C) or of a parameter's axis, a hyperparameter's 1 − p,
-    their square roots or inverses, or a plain number."""
+    their square roots or inverses, or a plain number. ``also``: the factor read at other cases, each
+    with its case; a name is said only when it gives the factor at each of them."""
+    names = _factor_names(case, jac)
+    elsewhere = [(c2, _factor_names(case2, jac, every=True)) for c2, case2 in also]
+
+    def holds(label: str, inverse: bool) -> bool:
+        for c2, there in elsewhere:
+            v2 = there.get(label)
+            if v2 is None or not np.isclose(c2, 1 / v2 if inverse else v2, rtol=1e-9):
+                return False
+        return True
+
+    said, tested = [], []  # every name it has (T and Wq.shape[1] may be equal), and those another case tried
+    for label, value in names.items():
+        if value > 0 and value != 1:
+            for inverse in (False, True):
+                if np.isclose(c, 1 / value if inverse else value, rtol=1e-9) and holds(label, inverse):
+                    said.append(f"1/{label}" if inverse else label)
+                    if any(not np.isclose(there.get(label), value, rtol=1e-9) for _, there in elsewhere):
+                        tested.append(said[-1])
+    if tested:  # a size or hyperparameter that changed, and the factor with it
+        return f"{' or '.join(tested)} (= {c:.6g})"
+    constant = all(np.isclose(c2, c, rtol=1e-9) for c2, _ in elsewhere)
+    plain = {-1.0: "−1", 2.0: "2", 0.5: "1/2"}
+    plain |= {float(np.sqrt(k)): f"√{k}" for k in (2, 3, 5, 6, 7, 8)}  # a head's width, a file's constant
+    plain |= {float(1 / np.sqrt(k)): f"1/√{k}" for k in (2, 3, 5, 6, 7, 8)}
+    number = next((label for value, label in plain.items() if np.isclose(c, value, rtol=1e-9)), None)
+    if said:  # no case told them apart from each other, nor from a number
+        return f"{' or '.join(said + ([number] if number and constant else []))} (= {c:.6g})"
+    if not constant:
+        return _fmt(c)  # it changes from case to case, and no size or hyperparameter says how
+    if number is not None:
+        return number if number in ("−1", "2", "1/2") else f"{number} (= {c:.6g})"
+    return _fmt(c)  # 1.000001, never a 1 that reads as right
+
+
+def _factor_names(case: Case, jac=None, every: bool = False) -> dict[str, float]:
+    """The values a factor may be named by at ``case``: its sizes, hyperparameters, parameters' axes (each
+    size once, by the first parameter with it, unless ``every``)."""
     known = {}
     for axis, size in case.sizes.items():
         known[axis] = float(size)
@@ -499,26 +560,11 @@ def _layer_factor(c: float, case: Case, jac=None) -> str:
         if (jac is not None and k not in jac.keys) or re.fullmatch(r"x\d*", k):  # x: an input
             continue
         for a, size in enumerate(np.shape(val)):
-            if size not in sizes:
+            if every or size not in sizes:
                 sizes.add(size)
                 known[f"{k}.shape[{a}]"] = float(size)
                 known[f"√({k}.shape[{a}])"] = float(np.sqrt(size))
-    said = []  # every name it has: T and Wq.shape[1] may be equal at the case
-    for label, value in known.items():
-        if value > 0 and value != 1:
-            if np.isclose(c, value, rtol=1e-9):
-                said.append(label)
-            elif np.isclose(c, 1 / value, rtol=1e-9):
-                said.append(f"1/{label}")
-    if said:
-        return f"{' or '.join(said)} (= {c:.6g})"
-    plain = {-1.0: "−1", 2.0: "2", 0.5: "1/2"}
-    plain |= {float(np.sqrt(k)): f"√{k}" for k in (2, 3, 5, 6, 7, 8)}  # a head's width, a file's constant
-    plain |= {float(1 / np.sqrt(k)): f"1/√{k}" for k in (2, 3, 5, 6, 7, 8)}
-    for value, label in plain.items():
-        if np.isclose(c, value, rtol=1e-9):
-            return label if label in ("−1", "2", "1/2") else f"{label} (= {c:.6g})"
-    return _fmt(c)  # 1.000001, never a 1 that reads as right
+    return known
 
 
 def _divided(model: Model, factors: dict):

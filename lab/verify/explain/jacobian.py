@@ -306,6 +306,12 @@ def projection(model: Model, jacs: list[Jacobians], wrong: list[str]) -> str | N
                     f"x̂ = {xhat}: the projection term x̂·mean(g ⊙ x̂) of the normalization's backward is missing "
                     "or wrong"
                 )
+    for axes in reversed(groups):  # a constant alone, the narrower claim, over the widest groups it holds on
+        if math.prod(shape[a] for a in axes) > GROUP and _fits(jacs, k, axes, True, with_mean=True, with_xhat=False):
+            return (
+                f"{_name(k)}'s error is one constant in each group along {_along(names, axes)}: the projection's "
+                "term −mean(g) in the normalization's backward is missing or wrong (the mean was held constant)"
+            )
     for axes in groups:
         if math.prod(shape[a] for a in axes) > GROUP and _fits(jacs, k, axes, True, with_mean=True):
             return (
@@ -320,9 +326,12 @@ def _along(names: tuple[str, ...], axes: tuple[int, ...]) -> str:
     return ", ".join(names[a] for a in axes)
 
 
-def _fits(jacs: list[Jacobians], k: str, axes: tuple[int, ...], centred: bool, with_mean: bool) -> bool:
+def _fits(
+    jacs: list[Jacobians], k: str, axes: tuple[int, ...], centred: bool, with_mean: bool, with_xhat: bool = True
+) -> bool:
     """At every case, the error of block ``k`` at the case's dout is, group by group along ``axes``, a
-    multiple of x̂ (plus a constant, ``with_mean``), and at some case it is not within tolerance of 0."""
+    multiple of x̂ (plus a constant, ``with_mean``; a constant alone without ``with_xhat``), and at some
+    case it is not within tolerance of 0."""
     seen = False
     for jac in jacs:
         c = jac.cols(k)
@@ -330,15 +339,15 @@ def _fits(jacs: list[Jacobians], k: str, axes: tuple[int, ...], centred: bool, w
         d = jac.dout
         err = (d @ H - d @ J).reshape(jac.shapes[k])
         tol = (np.abs(d) @ jac.tol(c, E, H, J)).reshape(jac.shapes[k])
+        seen |= bool(np.any(np.abs(err) > tol))  # the error itself, before any part of it is fitted away
         xhat = _standardized(np.asarray(jac.case.params[k], dtype=float), axes, centred)
         if with_mean:  # the constant part first: x̂ has mean 0 in each group, so the two fits are apart
             err = err - np.mean(err, axis=axes, keepdims=True)
         with np.errstate(all="ignore"):
             coef = np.sum(err * xhat, axis=axes, keepdims=True) / np.sum(xhat * xhat, axis=axes, keepdims=True)
-        coef = np.where(np.isfinite(coef), coef, 0.0)
+        coef = np.where(np.isfinite(coef), coef, 0.0) if with_xhat else np.zeros_like(coef)
         if not np.all(np.abs(err - coef * xhat) <= tol * (1 + np.abs(coef))):
             return False
-        seen |= bool(np.any(np.abs(err) > tol))
     return seen
 
 
