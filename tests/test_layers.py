@@ -7,6 +7,7 @@ file must pass. The registry's layers are verified in full by ``make verify``; h
 is searched on every size and a few drawn examples, where its slip shows on most draws.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from lab.layer import all_layers, names
 from lab.model import ModelError, load
 from lab.net import keeps
 from lab.verify.explain.mutations import SLIPS, slipped
+from lab.verify.explain.report import failures
 from lab.verify.search.engine import verify
 from lab.verify.vocabulary import Status
 from tests.declared import declared
@@ -127,6 +129,7 @@ def test_a_factor_is_named_by_a_size_only_when_it_changes_with_that_size(tmp_pat
     r = verify(load(_layer_file(tmp_path, body)), "ci", examples=2)
     assert r.status == Status.FAIL
     assert r.failure.diagnosis.startswith(says), r.failure.diagnosis
+    assert re.search(r"shrunk counterexample: B = \d+, T = \d+, C = \d+\n", failures([r])), failures([r])  # its axes
 
 
 def test_a_layer_without_vocab_for_tokens_is_refused(tmp_path):

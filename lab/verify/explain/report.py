@@ -115,7 +115,7 @@ def failures(reports: list[ModelReport]) -> str:
         out.append(f"\n{r.model}: {r.status.upper()}: {r.message}")
         if r.failure is not None and r.failure.kind != Kind.CONTRACT:
             c = r.failure.case
-            out.append(f"  shrunk counterexample: n={c.X.shape[0]}, d={c.X.shape[1]}")
+            out.append(f"  shrunk counterexample: {c.size_words()}")  # a layer's axes, a model's n and d
             if r.failure.diagnosis:
                 out.append(f"  diagnosis: {r.failure.diagnosis}")
             out.append("  reproduce with:\n" + "\n".join("    " + s for s in reproducer(r).splitlines()))
