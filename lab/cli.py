@@ -339,7 +339,7 @@ def _verify_once(args, watched: list | None = None) -> int:
 
     approximated.clear()  # what this run's programs note (a run of --watch follows another)
     if args.at or args.explain:
-        return _verify_at(models, args.at, explain=args.explain)
+        return _verify_at(models, args.at, explain=args.explain, boundaries=args.boundaries)
     for m in models:  # what loss and grad return, on a few rows, before any long run
         _contract(m)
     background = None
@@ -511,20 +511,35 @@ def _contract(m) -> None:
 def _boundaries(models, reports) -> None:
     """``lab verify nets/NAME --boundaries``: each network's boundary table."""
     from lab.net import network_of
-    from lab.verify import boundary_table, plain_case
+    from lab.verify import plain_case
 
     for m, r in zip(models, reports, strict=False):
-        if network_of(m) is None:
-            print(f"{m.name}: --boundaries is for networks (nets/NAME); this is not one")
-            continue
-        case = r.failure.case if r.failure is not None else plain_case(m)
-        sizes = ", ".join(f"{a} = {n}" for a, n in case.sizes.items())
-        where = "its failing case" if r.failure else "a random case"
-        print(f"\n{m.name}: the gradient at each boundary, hand beside true ({where}, {sizes})")
-        t = boundary_table(m, case)
-        print(t.text())
-        if t.fault:
-            print(f"fault: {t.fault}")
+        if _is_network(m) and r.failure is not None:
+            _boundary_table(m, r.failure.case, "its failing case")
+        elif network_of(m) is not None:
+            _boundary_table(m, plain_case(m), "a random case")
+
+
+def _is_network(m) -> bool:
+    """Whether ``m`` is a network; when it is not, says that --boundaries is for networks."""
+    from lab.net import network_of
+
+    if network_of(m) is None:
+        print(f"{m.name}: --boundaries is for networks (nets/NAME); this is not one")
+        return False
+    return True
+
+
+def _boundary_table(m, case, where: str) -> None:
+    """The boundary table of the network ``m`` at ``case``, and the stage or junction at fault."""
+    from lab.verify import boundary_table
+
+    sizes = ", ".join(f"{a} = {n}" for a, n in case.sizes.items())
+    print(f"\n{m.name}: the gradient at each boundary, hand beside true ({where}, {sizes})")
+    t = boundary_table(m, case)
+    print(t.text())
+    if t.fault:
+        print(f"fault: {t.fault}")
 
 
 def _train_net(args, network, name: str) -> int:
@@ -561,16 +576,17 @@ def _train_net(args, network, name: str) -> int:
     return 0
 
 
-def _verify_at(models, path: str | None, explain: bool = False) -> int:
+def _verify_at(models, path: str | None, explain: bool = False, boundaries: bool = False) -> int:
     """``lab verify NAME --at FILE.npz``: one model, one point, every witness; with ``--explain``, the
-    point walked through the judge's rules (without ``--at``: synthetic data at random parameters)."""
+    point walked through the judge's rules (without ``--at``: synthetic data at random parameters); with
+    ``--boundaries``, a network's boundary table at the point."""
     from lab.verify import check, load_point
 
     if len(models) != 1:
         flag = "--at" if path else "--explain"
         raise UsageError(f"lab verify: {flag} judges one model; got {len(models)} (name one, or one --module)")
     m = models[0]
-    hyper = {}
+    hyper, point = {}, None
     if path:
         params, X, y = load_point(path)
         for k in [k for k in params if k in m.hyperparameters]:  # a number per hyperparameter, if the file holds one
@@ -599,12 +615,20 @@ def _verify_at(models, path: str | None, explain: bool = False) -> int:
                 f"parameters, a real input as x, dout as X, and ids as y); it holds {held}"
             )
         dout = np.reshape(X, m.module.out_shape(params, y, **hyper))
+        if boundaries and _is_network(m):  # the point as the search holds it: its Case
+            from lab.verify.case import Case
+
+            sizes = dict(zip(m.module.FORM.all_axes, np.shape(y), strict=False))
+            point = Case(dict(params), np.reshape(dout, (-1, dout.shape[-1] if dout.ndim else 1)), y, dict(hyper),
+                         sizes, layer=True)  # fmt: skip
         params, X = m.module.FORM.split(params, y)
         y = dout
     result = check(m, params, X, y, **hyper)
     if explain:
         print(result.walk)
     print(result)
+    if boundaries and point is not None:
+        _boundary_table(m, point, "the point")
     return result.exit_code
 
 

@@ -312,9 +312,14 @@ def _structure(layer, f: Form, theta, X, y, **hyper) -> str:
       a sign change are exact in floating point, so every rounding of a linear program scales with
       them, except below the smallest normal number; a mask by ``dout > 0`` does not);
     - two calls give identical results.
+
+    They are read where the hand values are finite: a NaN or inf (an inf·0 in the backward) is no fact of
+    linearity, and the judge's rules take it as a wrong value.
     """
     g = _hand(layer, f, theta, X, y, **hyper)
     zero = _hand(layer, f, theta, np.zeros_like(X), y, **hyper)
+    if not all(np.all(np.isfinite(v)) for d in (g, zero) for v in d.values()):
+        return ""
     nonzero = [k for k, v in zero.items() if np.any(v != 0)]
     if nonzero:
         return f"vjp with dout = 0 gives a nonzero gradient of {', '.join(nonzero)}: a backward pass is linear in dout"

@@ -287,6 +287,11 @@ def tapped_vjp(vjp, params: dict, x, dout) -> tuple[dict, None]:
     out = dict(grads)
     for k, v in params.items():
         if k.startswith(TAP):
+            if k in said and np.shape(said[k]) != np.shape(v):
+                raise ModelError(
+                    f"record({k.removeprefix(TAP)!r}, g): g has shape {np.shape(said[k])}; the output of "
+                    f"{k.removeprefix(TAP)} has {np.shape(v)}"
+                )
             out[k] = said[k] if k in said else np.full(np.shape(v), np.nan)
     return out, None
 

@@ -164,6 +164,32 @@ def test_boundaries_prints_the_table_from_the_loss_down(capsys):
     assert "WRONG" not in out and "fault:" not in out
 
 
+def test_a_boundary_said_in_another_shape_is_named_by_its_record_call():
+    """A backward that records a boundary's gradient flattened: the error names ``record`` and the stage,
+    not the verifier's internal name for the boundary's tap."""
+
+    def vjp(params, x, dout, record):
+        record("cat", np.zeros((4, 12)))
+        return {}, None
+
+    said = "record('cat', g): g has shape (4, 12); the output of cat has (4, 1, 12)"
+    with pytest.raises(ModelError, match=re.escape(said)):
+        nets.tapped_vjp(vjp, {nets.TAP + "cat": np.zeros((4, 1, 12))}, None, 1.0)
+
+
+def test_boundaries_at_a_point_prints_the_table_there(tmp_path, capsys):
+    """``--at FILE --boundaries``: the table at the point judged, not the option silently dropped. The file
+    writes its whole backward itself, so the stage named is where that backward goes wrong."""
+    path = Path(__file__).resolve().parent / "outside" / "nets" / "ninja_batch_norm_bessel.py"
+    c = plain_case(load(str(path)))
+    np.savez(tmp_path / "point.npz", X=c.X, y=c.y, **c.params)
+    assert main(["verify", str(path), "--at", str(tmp_path / "point.npz"), "--boundaries"]) == 1
+    out = capsys.readouterr().out
+    sizes = ", ".join(f"{a} = {n}" for a, n in c.sizes.items())
+    assert f"the gradient at each boundary, hand beside true (the point, {sizes})" in out, out
+    assert "\nfault: at norm (batch_norm): given the right gradient at its output, the file's own backward" in out
+
+
 @pytest.mark.parametrize("name", ["nets/char_mlp", "nets/transformer"])
 def test_the_backward_that_reuses_the_forward_s_values_is_the_one_that_recomputes_them(name, monkeypatch):
     """A layer whose forward keeps values (lab.net.keeps) hands them to its vjp in the network's backward:

@@ -860,3 +860,24 @@ def test_a_declared_residual_scale_draws_cases_where_the_loss_does_its_work(tmp_
     assert before.mostly_inconclusive and not after.mostly_inconclusive
     # 1.47× and 1.31× at the draws of two versions of the search (its derandomized seed is its code's)
     assert after.cases > 1.2 * before.cases
+
+
+def test_a_grad_that_raises_is_named_with_the_size_of_the_case_it_raised_at(tmp_path):
+    """1/(n − 1) in plain Python floats raises at n = 1 (the notebook's Bessel correction): the error says
+    where, so that it does not read as bad input everywhere."""
+    m = write(
+        tmp_path,
+        "bessel",
+        """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = X @ params["w"] + params["b"] - y
+    return 0.5 * xp.mean(r * r)
+def grad(params, X, y):
+    n = X.shape[0]
+    r = X @ params["w"] + params["b"] - y
+    return {"w": X.T @ r * (1.0 / (n - 1)) * (n - 1) / n, "b": np.sum(r) / n}
+""",
+    )
+    r = verify(m, profile="ci")
+    assert r.status == "error" and "grad raised ZeroDivisionError at a case with n = 1, d = " in r.message, r.message

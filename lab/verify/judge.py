@@ -212,7 +212,8 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], hand
     layouts: dict = {}
     for i, (case, ev, hand) in enumerate(zip(batch, evidence, hands, strict=True)):
         if isinstance(hand, Exception):  # a crash in the user's grad is a verdict, not a crash of the verifier
-            early[i] = Verdict(case, Kind.CONTRACT, message=f"grad raised {type(hand).__name__}: {hand}", rule=1)
+            said = f"grad raised {type(hand).__name__} at a case with {case.size_words()}: {hand}"
+            early[i] = Verdict(case, Kind.CONTRACT, message=said, rule=1)
             continue
         problem = _shapes_differ("grad", hand, ev.grad)
         if problem:

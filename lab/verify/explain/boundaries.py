@@ -125,15 +125,18 @@ def boundary_table(model: Model, case: Case) -> Table:
     tm, tc = tapped_case(model, case)
     witness = Witness(tm)
     ev = witness.evaluate([tc], 1)[0]
-    hand = tm.module.grad(tc.params, tc.X, tc.y, **tc.hyper)
+    with np.errstate(all="ignore"):  # a NaN or overflow in the hand code is a value the table shows
+        hand = tm.module.grad(tc.params, tc.X, tc.y, **tc.hyper)
     v = judge(tm, tc, ev, finite_differences=False, witness=witness)
     ref = v.reference or ev.grad
     tol = v.tolerance or {}
     rows = []
     whats = {s.name: layer_name(s.layer) for s in nets.walk(network.NET)}
+    said = _said(model, case)
     for s in _order(network.NET)[1:]:
         key = nets.TAP + s.name
-        rows.append(_row(key, "residual" if isinstance(s, nets.Residual) else whats[s.name], hand, ref, tol, ev))
+        what = "residual" if isinstance(s, nets.Residual) else whats[s.name]
+        rows.append(_row(key, what, hand, ref, tol, ev, said=s.name in said))
         if isinstance(s, nets.Stage):
             rows.extend(_row(k, "parameter", hand, ref, tol, ev) for k in nets.own_keys(s, case.params))
     t = Table(rows, v, tc)
@@ -146,9 +149,19 @@ def _tolerance(key: str, tol: dict, ev) -> np.ndarray:
     return np.asarray(tol[key]) if key in tol else np.asarray(ev.grad_err[key])
 
 
-def _row(key, what, hand, ref, tol, ev) -> Row:
+def _said(model: Model, case: Case) -> set[str]:
+    """The boundaries whose gradient the hand backward says (``record``), by stage name: a NaN it says is
+    a wrong gradient, not one left unsaid."""
+    names: set[str] = set()
+    params, x = model.module.FORM.split(model_params(model, case), case.y)
+    dout = np.asarray(case.X, dtype=float).reshape(())
+    with np.errstate(all="ignore"):
+        nets.hand_vjp(nets.network_of(model))(params, x, dout, record=lambda name, g: names.add(name))
+    return names
+
+
+def _row(key, what, hand, ref, tol, ev, said: bool = True) -> Row:
     h, r = np.asarray(hand[key], dtype=float), np.asarray(ref[key], dtype=float)
-    said = not np.any(np.isnan(h))  # a boundary the hand code did not say holds NaN (lab/net.py)
     t = _tolerance(key, tol, ev)
     with np.errstate(invalid="ignore"):
         diff = float(np.max(np.abs(h - r))) if h.size else 0.0
@@ -199,11 +212,21 @@ def _fault(model: Model, net: nets.Net, t: Table, hand, ref, tol, ev) -> str:
                 said = check.diagnosis or check.detail
                 label = f"{suspect.name} ({layer_name(suspect.layer)})"
                 return f"at {label}: given the right dout, {_parts(check)}: {said}"
-        # every stage is right alone: the junction around this one is not
+        # every stage is right alone: the junction around this one is not, or, where the file writes its own
+        # whole backward (its stages' vjps are not what ran), that backward's step through this stage
+        own = callable(getattr(nets.network_of(model), "vjp", None))
         if bad_in:
             sp = nets.stage_params(s, params)
-            return _junction_in(net, s, fed, hand, ref, tol, ev, inputs[s.name], sp, upstream(s))
-        return _junction_tied(bad[0], uses[bad[0]], hand, ref, tol, ev, inputs, params)
+            said = _junction_in(net, s, fed, hand, ref, tol, ev, inputs[s.name], sp, upstream(s), own)
+        else:
+            said = _junction_tied(bad[0], uses[bad[0]], hand, ref, tol, ev, inputs, params, own)
+        if said is None:  # the file's own backward, through stage s
+            mine = [f"d {k[len(s.name) + 1 :]}" for k in nets.own_keys(s, params) if k in wrong]
+            parts = ([f"the gradient at its input ({fed})"] if bad_in else []) + mine
+            what = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+            return (f"at {s.name} ({layer_name(s.layer)}): given the right gradient at its output, the file's own "
+                    f"backward gives {what} wrong")  # fmt: skip
+        return said
     first = next(r for r in t.rows if r.key in wrong)
     return f"unexplained: the hand gradient differs first at {first.name}, and no stage fails alone"
 
@@ -258,8 +281,9 @@ def _agrees(value, key, ref, tol, ev) -> bool:
                              Measured(np.asarray(ref[key]), np.zeros(np.shape(ref[key]))))))  # fmt: skip
 
 
-def _junction_in(net, s, fed, hand, ref, tol, ev, x_in, sp, upstream) -> str:
-    """The stage ``s`` is right alone, yet the gradient at its input boundary ``fed`` is wrong."""
+def _junction_in(net, s, fed, hand, ref, tol, ev, x_in, sp, upstream, own: bool = False) -> str | None:
+    """The stage ``s`` is right alone, yet the gradient at its input boundary ``fed`` is wrong. None when no
+    junction explains it and the file writes its own backward (then that backward's step through s is)."""
     key = nets.TAP + fed
     block = next((r for r in net.stages if isinstance(r, nets.Residual) and r.body[0] is s), None)
     h = np.asarray(hand[key])
@@ -272,15 +296,19 @@ def _junction_in(net, s, fed, hand, ref, tol, ev, x_in, sp, upstream) -> str:
         if _agrees(h + np.asarray(dx), key, ref, tol, ev):
             return (f"at the junction {block.name} (residual): the gradient at {fed} lacks the body's: it is the "
                     f"skip's alone; the gradient of x + f(x) adds f's vjp to dout")  # fmt: skip
-        return (f"at the junction {block.name} (residual): the gradient at {fed} is not the sum of the skip's and "
-                "the body's")  # fmt: skip
+        if not own:
+            return (f"at the junction {block.name} (residual): the gradient at {fed} is not the sum of the skip's "
+                    "and the body's")  # fmt: skip
+    if own:
+        return None
     return f"between {fed} and {s.name}: {s.name}'s vjp is right alone, but the gradient reaching {fed} is not its dx"
 
 
-def _junction_tied(k, uses, hand, ref, tol, ev, inputs, params) -> str:
-    """A parameter whose gradient is wrong while each stage that uses it is right alone."""
+def _junction_tied(k, uses, hand, ref, tol, ev, inputs, params, own: bool = False) -> str | None:
+    """A parameter whose gradient is wrong while each stage that uses it is right alone. None when it has one
+    use and the file writes its own backward (then that backward's step through the stage is wrong)."""
     if len(uses) < 2:
-        return f"at {k}: each stage is right alone, but the gradient of {k} is not its stage's"
+        return None if own else f"at {k}: each stage is right alone, but the gradient of {k} is not its stage's"
     h = np.asarray(hand[k])
     for s, key, transposed in uses:
         upstream = np.asarray(ref[nets.TAP + s.name])
