@@ -132,6 +132,24 @@ def test_a_factor_is_named_by_a_size_only_when_it_changes_with_that_size(tmp_pat
     assert re.search(r"shrunk counterexample: B = \d+, T = \d+, C = \d+\n", failures([r])), failures([r])  # its axes
 
 
+def test_a_square_weight_gradient_transposed_is_named_and_its_repair_tested(tmp_path):
+    """dW = Dᵀ X where Xᵀ D belongs: with W square the shape is right and nothing crashes."""
+    path = tmp_path / "square.py"
+    path.write_text(
+        "import numpy as np\nfrom array_api_compat import array_namespace\n"
+        'KIND = "layer"\nINPUT = "real"\nSHAPE = ("B", "T", "C")\n'
+        "def init(shape, *, seed=0):\n"
+        "    return {'W': np.random.default_rng(seed).standard_normal((shape[-1], shape[-1]))}\n"
+        "def forward(params, x):\n    return x @ params['W']\n"
+        "def vjp(params, x, dout):\n"
+        "    X, D = x.reshape(-1, x.shape[-1]), dout.reshape(-1, dout.shape[-1])\n"
+        "    return {'W': D.T @ X}, dout @ params['W'].T\n"
+    )
+    r = verify(load(str(path)), "ci", examples=2)
+    assert r.status == Status.FAIL
+    assert r.failure.diagnosis.startswith("d W is the transpose of the true gradient"), r.failure.diagnosis
+
+
 def test_a_layer_without_vocab_for_tokens_is_refused(tmp_path):
     path = tmp_path / "ids.py"
     path.write_text('KIND = "layer"\nINPUT = "tokens"\ndef init(shape, *, seed=0): return {}\n'

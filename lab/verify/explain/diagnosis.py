@@ -364,6 +364,9 @@ def _read_layer(model: Model, witness: Witness, v: Verdict, elsewhere=lambda k: 
             for k, c in factors.items()
         )
         return f"{said}{agree}"
+    said = _transposed(model, witness, v, wrong)
+    if said:
+        return f"{said}{agree}"
     jacs = _jacobians(model, witness, v)
     if jacs:
         for pattern in (jacobian.spurious, jacobian.diagonal, jacobian.some_of_each_sum, jacobian.summed_along,
@@ -428,6 +431,21 @@ def _jacobians(model: Model, witness: Witness, v: Verdict) -> list | None:
     except Exception:
         return None
     return out
+
+
+def _transposed(model: Model, witness: Witness, v: Verdict, wrong: list[str]) -> str:
+    """Is a wrong square block the transpose of the true one (Dᵀ X where Xᵀ D belongs)? Tested by repair."""
+    for k in wrong:
+        H, A, T = (np.asarray(x[k], dtype=float) for x in (v.hand, v.reference, v.tolerance))
+        if H.ndim != 2 or H.shape[0] != H.shape[1] or H.shape[0] < 2 or not np.all(np.abs(H.T - A) <= T + T.T):
+            continue
+        def back(theta, X, y, _k=k, **h):
+            g = model.module.grad(theta, X, y, **h)
+            return {j: (np.swapaxes(g[j], 0, 1) if j == _k else g[j]) for j in g}
+
+        if _layer_repair_holds(model, witness, v, back):
+            return f"{_block(k)} is the transpose of the true gradient (Dᵀ X where Xᵀ D belongs?)"
+    return ""
 
 
 def _reversed(model: Model, witness: Witness, v: Verdict, wrong: list[str]) -> str:

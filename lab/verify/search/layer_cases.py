@@ -110,11 +110,14 @@ def _param_shapes(model: Model, sizes: dict) -> dict[str, tuple[int, ...]]:
     return _SHAPES[key][1]
 
 
-def make_case(model: Model, sizes: dict, hyper: dict, rng, structure: str, pscale: float, draw=None) -> Case:
-    """One case of these sizes and hyperparameters, its input in ``structure`` (see the module's docstring)."""
+def make_case(
+    model: Model, sizes: dict, hyper: dict, rng, structure: str, pscale: float, draw=None, shapes: dict | None = None
+) -> Case:
+    """One case of these sizes and hyperparameters, its input in ``structure`` (see the module's docstring);
+    its parameters of ``shapes``, when given, else of the shapes ``init`` makes at these sizes."""
     mod = model.module
     f = mod.FORM
-    shapes = _param_shapes(model, sizes)
+    shapes = _param_shapes(model, sizes) if shapes is None else shapes
     tokens = "tokens" in f.kinds
     large = _selected_by_ids(mod, shapes) if tokens and structure == "large" else set()
     drawn = {k: shape for k, shape in shapes.items() if k not in f.real_keys}
@@ -150,12 +153,15 @@ def draw_cases(draw, model: Model, scales, batch: int) -> list[Case]:
 
 
 def fill(model: Model, drawn: list[Case], size: int, seed: int, scales) -> list[Case]:
-    """``drawn`` followed by random cases of the same sizes, up to ``size`` in all."""
+    """``drawn`` followed by random cases of the same sizes and parameter shapes, up to ``size`` in all (a
+    network's stage may hold parameters of other shapes than its layer's own ``init`` makes)."""
     rng = np.random.default_rng([seed, *drawn[0].X.shape])
+    shapes = {k: np.shape(v) for k, v in drawn[0].params.items()}
     out = list(drawn)
     while len(out) < size:
         structure = STRUCTURES[int(rng.integers(len(STRUCTURES)))]
-        out.append(make_case(model, drawn[0].sizes, drawn[0].hyper, rng, structure, float(rng.choice(scales.params))))
+        scale = float(rng.choice(scales.params))
+        out.append(make_case(model, drawn[0].sizes, drawn[0].hyper, rng, structure, scale, shapes=shapes))
     return out
 
 
