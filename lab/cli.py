@@ -510,14 +510,13 @@ def _contract(m) -> None:
 
 def _boundaries(models, reports) -> None:
     """``lab verify nets/NAME --boundaries``: each network's boundary table."""
-    from lab.net import network_of
     from lab.verify import plain_case
 
     for m, r in zip(models, reports, strict=False):
-        if _is_network(m) and r.failure is not None:
-            _boundary_table(m, r.failure.case, "its failing case")
-        elif network_of(m) is not None:
-            _boundary_table(m, plain_case(m), "a random case")
+        if _is_network(m):
+            failed = r.failure is not None
+            case, where = (r.failure.case, "its failing case") if failed else (plain_case(m), "a random case")
+            _boundary_table(m, case, where)
 
 
 def _is_network(m) -> bool:

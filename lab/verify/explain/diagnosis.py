@@ -202,19 +202,18 @@ def diagnose(
     for k in wrong:  # a term c·θ_k the loss does not have (or lacks), fitted on this case and tested by removal
         ck = _term(v, k)
         if ck is not None and holds(_without_term((k, ck))):
-            term = "a missing or extra term {}·" + f"{k} in ∂L/∂{k} (a regularization term?){{}}; removing it passes"
             if same:
-                return term.format(_fmt(ck), "")
+                return _term_said(k, _fmt(ck))
             # c was read on a wider case: the case shown has its own c when c depends on n or a hyperparameter
             here = _term(shown, k) if shown.reference else None
             if here is not None and np.isclose(here, ck, rtol=1e-9):
-                return term.format(_fmt(ck), "")
+                return _term_said(k, _fmt(ck))
             wider = f"{_fmt(ck)} on a wider case ({_sizes_and_hyper(v.case)})"
             if here is not None and _repair_holds(model, witness, shown, _without_term((k, here))):
-                return term.format(
-                    "c", f", c = {_fmt(here)} at the case shown and {wider}: c changes with n or a hyperparameter"
+                return _term_said(
+                    k, "c", f", c = {_fmt(here)} at the case shown and {wider}: c changes with n or a hyperparameter"
                 )
-            return term.format("c", f", c = {wider}")
+            return _term_said(k, "c", f", c = {wider}")
     # a term in every wrong block at once (liblinear's regularizer covers the bias too), removed together
     terms = {k: _term(v, k) for k in wrong}
     if len(terms) > 1 and None not in terms.values() and holds(_without_term(*terms.items())):
@@ -227,6 +226,10 @@ def diagnose(
             f"{where}; removing them passes"
         )
     return _unexplained(v, wrong, same) + _kink_hint(model, shown)
+
+
+def _term_said(k: str, c: str, more: str = "") -> str:
+    return f"a missing or extra term {c}·{k} in ∂L/∂{k} (a regularization term?){more}; removing it passes"
 
 
 def _term(v: Verdict, k: str) -> float | None:
@@ -439,6 +442,7 @@ def _transposed(model: Model, witness: Witness, v: Verdict, wrong: list[str]) ->
         H, A, T = (np.asarray(x[k], dtype=float) for x in (v.hand, v.reference, v.tolerance))
         if H.ndim != 2 or H.shape[0] != H.shape[1] or H.shape[0] < 2 or not np.all(np.abs(H.T - A) <= T + T.T):
             continue
+
         def back(theta, X, y, _k=k, **h):
             g = model.module.grad(theta, X, y, **h)
             return {j: (np.swapaxes(g[j], 0, 1) if j == _k else g[j]) for j in g}
