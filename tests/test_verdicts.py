@@ -809,6 +809,9 @@ def test_explain_walks_a_case_through_the_rules_to_the_one_that_decides(capsys):
     X, y = np.random.default_rng(0).normal(size=(8, 3)), np.arange(8) % 2.0
     result = lab.check(bad, {"w": np.ones(3), "b": np.zeros(())}, X, y)
     assert result.verdict.rule == 6 and "6. hand agrees" in result.walk and "verdict: wrong" in result.walk
+    assert "the hand program's own error (reruns in other precisions, the path θ/2ᵏ) does not explain it" in (
+        result.walk
+    )  # what rule 6 measured before it called the case wrong, said too
     assert result.walk.count("-> passes") == 5
 
 

@@ -30,8 +30,7 @@ RULES = {
 
 def walk(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
     """The rules in order, each with what it read for this case, up to the one that decided ``v``."""
-    n, d = case.X.shape
-    lines = [f"{model.name}: one case, n = {n}, d = {d}; the rules of lab/verify/judge.py in order"]
+    lines = [f"{model.name}: one case, {case.size_words()}; the rules of lab/verify/judge.py in order"]
 
     def say(rule: int, text: str) -> None:
         mark = "decides" if rule == v.rule else "passes"
@@ -63,8 +62,7 @@ def walk(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
             6,
             f"worst entry {m.where}: hand {m.hand:.17g}, autodiff {m.reference:.17g}; "
             f"|h − g| = {abs(m.hand - m.reference):.3g}, err(h) + err(g) = {m.tolerance:.3g} "
-            f"({of} it)" + (f"; the hand program's own error explains it ({v.precision.method})"
-                                           if v.precision is not None and v.precision.explained else "")
+            f"({of} it)" + _own(v)
             + ("; but autodiff's gradients just off the point show a kink here, and they are the reference"
                if v.at_kink and v.rule == 6 else ""),
         )  # fmt: skip
@@ -90,6 +88,18 @@ def walk(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
     top, bound = float(np.max(np.abs(g), initial=0.0)), float(np.max(T, initial=0.0))
     say(10, f"max |g| = {top:.3g}, largest error bound {bound:.3g}")
     return _end(lines, v)
+
+
+def _own(v: Verdict) -> str:
+    """What rule 6's measurement of the hand program's own error found, when it was measured."""
+    p = v.precision
+    if p is None:
+        return ""
+    if p.explained:
+        return f"; the hand program's own error explains it ({p.method})"
+    if p.method == "jump":
+        return "; on the path θ/2ᵏ the hand goes from wrong straight to right: a cut-off or a kink, not lost digits"
+    return "; the hand program's own error (reruns in other precisions, the path θ/2ᵏ) does not explain it"
 
 
 def _end(lines: list[str], v: Verdict) -> str:
