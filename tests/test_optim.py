@@ -989,42 +989,71 @@ def test_lab_train_on_breast_cancer_says_separable_and_exits_0(capsys):
 
 def _armijo_holds(hist: History) -> None:
     """Every step of the run met the Armijo condition L(θ − t∇L) ≤ L(θ) − ½ t |∇L|², or else changed the
-    loss by no more than its rounding (where the line search reads the slopes instead, eq. 9)."""
+    loss by no more than the two losses' measured rounding (where the line search read the slopes, eq. 9)."""
     L, g, t = np.array(hist.loss), np.array(hist.grad_norm), np.array(hist.step_size)
-    assert t.size == hist.steps and np.all(t > 0)
-    rounding = 16 * EPS * np.maximum(np.abs(L[:-1]), np.abs(L[1:]))
+    rounding = np.array(hist.rounding)
+    assert t.size == rounding.size == hist.steps and np.all(t > 0)
+    assert np.all(np.isnan(rounding) | (rounding >= 16 * EPS * np.abs(L[:-1])))
     armijo = L[1:] <= L[:-1] - optim.ARMIJO_C * t * g[:-1] ** 2
     assert np.all(armijo | (np.abs(L[1:] - L[:-1]) <= rounding)), hist.loss
     assert armijo[0]  # far from a minimum, the losses tell the decrease
 
 
-def _check_grad(m, X, y, params) -> None:
-    """The user file's hand gradient against central differences (it is the test's own input)."""
-    theta, h = flatten(params), 1e-6
-    num = np.array([(m.loss(unflatten(theta + h * e, params), X, y) - m.loss(unflatten(theta - h * e, params), X, y))
-                    / (2 * h) for e in np.eye(theta.size)])  # fmt: skip
-    assert np.allclose(flatten(m.grad(params, X, y)), num, rtol=1e-6, atol=1e-9)
+#: Log-cosh regression plus a constant that cancels: (C + log cosh r) − C rounds at eps·C, far above 16 eps·L.
+CANCELLING = '''"""Log-cosh regression written as (C + log cosh r) - C: its rounding is eps C, whatever the loss."""
+
+import numpy as np
+from array_api_compat import array_namespace
+
+TARGET = "real"
+C = 1e4
 
 
-@pytest.mark.parametrize("name", ["focal_loss", "tukey_biweight"])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_new_loss_trains_by_default(tmp_path, name, seed):
-    """A focal loss with no Hessian and a non-convex Tukey biweight, each a user file, train with fit's
-    defaults to a gradient norm at tol: by a line search whose every step meets the Armijo condition, since
-    neither has a bound on its curvature valid everywhere. The point reached is a minimum: no nearby point
-    along a coordinate is lower."""
-    m = user_losses.user_model(tmp_path, name)
-    X, y, _ = synthetic(m, n=200, d=3, seed=seed)
-    _check_grad(m, X, y, {"w": np.array([0.3, -0.2, 0.5]), "b": np.asarray(0.1)})
-    assert not optim.has_global_bound(m, X, y)
-    params, hist = fit(m, X, y)
-    assert hist.stop_reason == "converged" and hist.grad_norm[-1] <= 1e-8, hist.message
-    assert hist.steps <= 100 and "line search" in hist.message
+def init(n_features):
+    return {"w": np.zeros(n_features), "b": np.zeros(())}
+
+
+def predict(params, X):
+    return X @ params["w"] + params["b"]
+
+
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    r = X @ params["w"] + params["b"] - y
+    return xp.mean((C + (xp.logaddexp(r, -r) - xp.log(xp.asarray(2.0, dtype=r.dtype)))) - C)
+
+
+def grad(params, X, y):
+    s = np.tanh(X @ params["w"] + params["b"] - y) / X.shape[0]
+    return {"w": X.T @ s, "b": np.asarray(np.sum(s))}
+
+
+def hessian(params, X, y):
+    s = 1 / np.cosh(X @ params["w"] + params["b"] - y) ** 2 / X.shape[0]
+    Xt = np.hstack([X, np.ones((X.shape[0], 1))])
+    return Xt.T @ (s[:, None] * Xt)
+'''
+
+
+def test_a_loss_whose_rounding_is_far_above_eps_times_its_value_still_converges(tmp_path):
+    """(C + log cosh r) − C carries a rounding of about eps·C = 2e-12 at a loss of 0.3. Taking 16 eps·L for
+    the losses' rounding reads that noise as a rise wherever it happens to rise: the line search halved a
+    good step to nothing and stalled at a gradient of 9e-8, and Newton, on 3 of these 5 data sets, ran to
+    its step limit. Measured by an extended-precision run, the rounding is seen: the line search lets the
+    slopes decide (eq. 9), changing the loss by no more than the rounding it measured, and Newton takes
+    the full step."""
+    path = tmp_path / "cancelling.py"
+    path.write_text(CANCELLING)
+    m = load_model(str(path))
+    X, y, _ = synthetic(m, n=200, d=3, seed=0)
+    _, hist = optim.gd_linesearch(m, X, y, tol=1e-10)
+    assert hist.stop_reason == "converged" and hist.steps <= 40, hist.message
     _armijo_holds(hist)
-    theta, L = flatten(params), hist.loss[-1]
-    for e in np.eye(theta.size):
-        for s in (1e-3, -1e-3):
-            assert m.loss(unflatten(theta + s * e, params), X, y) >= L
+    assert np.nanmin(hist.rounding) > 100 * 16 * EPS * hist.loss[-1]  # the slopes decided, at the real rounding
+    for seed in range(5):
+        X, y, _ = synthetic(m, n=200, d=3, seed=seed)
+        _, hist = optim.newton(m, X, y, tol=1e-13)
+        assert hist.stop_reason == "converged" and hist.steps <= 12, (seed, hist.message)
 
 
 def test_the_line_search_steps_are_at_least_half_of_one_over_L():

@@ -51,6 +51,10 @@ class History:
     #: and :attr:`message` says so in place of "converged", naming ``separable_fix``.
     no_minimum: bool = False
     separable_fix: str = ""
+    #: The line search's (:func:`~lab.optim.linesearch.gd_linesearch`), one entry per step: where the two losses
+    #: agreed within their measured rounding and the slopes decided (eq. 9), that rounding, err(L_k) + err(L_k+1);
+    #: NaN where the losses told the decrease (eq. 8). Empty for the other optimizers.
+    rounding: list[float] = field(default_factory=list)
 
     @property
     def steps(self) -> int:

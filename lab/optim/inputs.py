@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 
+import numpy as np
+
 from lab.model import Model, Params, check_params
+
+#: The rounding every float64 loss may carry however it is computed: a few roundings of its own size.
+FEW_ULPS = 16 * np.finfo(np.float64).eps
 
 
 def _hessian_of(model: Model) -> Callable:
@@ -36,3 +41,34 @@ def _start(model: Model, X, y, params: Params | None):
         _, X, y = model.check(None, X, y)
     expected = model.init(X.shape[1])
     return check_params(expected if params is None else params, expected, exact=not model.shapes), X, y
+
+
+def loss_rounding(loss: Callable) -> Callable[[Params, float, np.ndarray, np.ndarray], float]:
+    """``err(p, L, X, y)``: the rounding of ``L = loss(p, X, y)``, measured. The loss is computed again in
+    extended precision (``np.longdouble``, 11 more bits on x86), and |L − L_ext| is the error of L.
+
+    A loss that cancels (a mean of differences, 1 − (1 − u)³ for small u) can carry far more than a
+    few roundings of its own size, so no multiple of eps·|L| bounds it. The result is at least
+    ``FEW_ULPS``·|L|, which is also what it is where no extended run is possible: a long double that
+    is float64, or a loss that casts to float64 or does not take long doubles.
+    """
+    few = lambda L: FEW_ULPS * abs(L)  # noqa: E731
+    if np.finfo(np.longdouble).nmant <= 52:
+        return lambda p, L, X, y: few(L)
+    cast: dict[int, tuple] = {}  # id(X) -> (X, y, and both in extended precision): the last data seen
+
+    def err(p: Params, L: float, X, y) -> float:
+        if id(X) not in cast or cast[id(X)][0] is not X or cast[id(X)][1] is not y:
+            cast.clear()
+            cast[id(X)] = (X, y, np.asarray(X, np.longdouble), np.asarray(y, np.longdouble))
+        Xl, yl = cast[id(X)][2:]
+        try:
+            with np.errstate(all="ignore"):
+                ext = np.asarray(loss({k: np.asarray(v, np.longdouble) for k, v in p.items()}, Xl, yl))
+        except Exception:  # a loss that does not take long doubles
+            return few(L)
+        if ext.dtype != np.longdouble or not np.isfinite(ext):
+            return few(L)
+        return max(few(L), float(abs(np.longdouble(L) - ext)))
+
+    return err

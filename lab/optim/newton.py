@@ -11,7 +11,7 @@ import numpy as np
 
 from lab.model import Model, Params
 from lab.optim.history import History, flatten, unflatten
-from lab.optim.inputs import _hessian_of, _start
+from lab.optim.inputs import FEW_ULPS, _hessian_of, _start, loss_rounding
 from lab.optim.loop import _check_run, _run
 
 WARM_STEPS = 20  # Newton on a subsample stops after this many steps at most (see newton's warm_start)
@@ -25,9 +25,10 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     parameters, w then b) and a backtracking (Armijo) line search.
 
     The step t starts at ``lr`` (1, the full Newton step) and halves until
-    L(θ + t p) ≤ L(θ) + c t ∇Lᵀp, up to rounding in L. Where H is singular the direction comes
-    from least squares; where it is not a descent direction, from −∇L. Stops as :func:`gd` does,
-    or "stalled" when no step down is left. Raises ``ValueError`` when the model has no hessian.
+    L(θ + t p) ≤ L(θ) + c t ∇Lᵀp, up to the two losses' rounding, measured
+    (:func:`~lab.optim.inputs.loss_rounding`). Where H is singular the direction comes from least
+    squares; where it is not a descent direction, from −∇L. Stops as :func:`gd` does, or "stalled"
+    when no step down is left. Raises ``ValueError`` when the model has no hessian.
 
     Two options make large data cheap, alone or together. Both assume the loss is a mean over the
     rows (plus terms that do not depend on the data), as every model in the lab is. Neither
@@ -57,6 +58,7 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     params0, note = params, ""
     loss, grad = model.module.loss, model.module.grad
     fused = getattr(model.module, "loss_and_grad", None)
+    err = loss_rounding(loss)
 
     def at(p, X, y) -> tuple:
         """(loss,) at p, or (loss, gradient) when the model computes both in one pass."""
@@ -71,7 +73,7 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
         if hessian_rows is not None and hessian_rows < X.shape[0]:
             rows = np.sort(rng.integers(0, X.shape[0], int(hessian_rows)))
             Xh, yh = X[rows], y[rows]
-        return _newton_step(at, hess, p, g, L, X, y, lr, c, Xh=Xh, yh=yh)
+        return _newton_step(at, hess, p, g, L, X, y, lr, c, err, Xh=Xh, yh=yh)
 
     size = sum(int(np.size(v)) for v in params.values())
 
@@ -127,11 +129,11 @@ def newton(model: Model, X, y, *, lr: float = 1.0, steps: int = 100, tol: float 
     return params, hist
 
 
-def _newton_step(at, hess, p, g, L, X, y, lr, c, Xh=None, yh=None):
+def _newton_step(at, hess, p, g, L, X, y, lr, c, rounding, Xh=None, yh=None):
     """One damped Newton step from ``p`` (gradient ``g``, loss ``L``), the Hessian taken on (Xh, yh)
-    (default: X, y); ``at(params, X, y)`` gives ``(loss,)`` or ``(loss, gradient)``. Returns
+    (default: X, y); ``at(params, X, y)`` gives ``(loss,)`` or ``(loss, gradient)``, ``rounding(params,
+    loss, X, y)`` the loss's measured rounding (:func:`lab.optim.inputs.loss_rounding`). Returns
     ``(new params, step size, at(new params), decrement −∇Lᵀd)``, or None when no step decreases L."""
-    eps = np.finfo(np.float64).eps
     gf = flatten(g)
     H = np.asarray(hess(p, X if Xh is None else Xh, y if yh is None else yh), dtype=np.float64)
     # a singular Hessian (softmax's constant shift, a dead hinge) has many Newton steps: take the
@@ -143,11 +145,16 @@ def _newton_step(at, hess, p, g, L, X, y, lr, c, Xh=None, yh=None):
     slope = float(gf @ d)
     if not (np.all(np.isfinite(d)) and slope < 0):
         d, slope = -gf, -float(gf @ gf)
-    theta, t = flatten(p), lr
+    theta, t, here = flatten(p), lr, None
     while t > 1e-12 * lr:
         new = unflatten(theta + t * d, p)
         now = at(new, X, y)
-        if now[0] <= L + c * t * slope + 16 * eps * abs(L):
+        target = L + c * t * slope
+        if now[0] <= target + FEW_ULPS * abs(L):
             return new, t, now, -slope
+        if np.isfinite(now[0]):  # a miss within the two losses' measured rounding is no evidence against t
+            here = rounding(p, L, X, y) if here is None else here
+            if now[0] <= target + here + rounding(new, now[0], X, y):
+                return new, t, now, -slope
         t /= 2
     return None
