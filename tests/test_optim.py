@@ -1056,6 +1056,35 @@ def test_a_loss_whose_rounding_is_far_above_eps_times_its_value_still_converges(
         assert hist.stop_reason == "converged" and hist.steps <= 12, (seed, hist.message)
 
 
+def _check_grad(m, X, y, params) -> None:
+    """The user file's hand gradient against central differences (it is the test's own input)."""
+    theta, h = flatten(params), 1e-6
+    num = np.array([(m.loss(unflatten(theta + h * e, params), X, y) - m.loss(unflatten(theta - h * e, params), X, y))
+                    / (2 * h) for e in np.eye(theta.size)])  # fmt: skip
+    assert np.allclose(flatten(m.grad(params, X, y)), num, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["focal_loss", "tukey_biweight"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_new_loss_trains_by_default(tmp_path, name, seed):
+    """A focal loss with no Hessian and a non-convex Tukey biweight, each a user file, train with fit's
+    defaults to a gradient norm at tol: by a line search whose every step meets the Armijo condition, since
+    neither has a bound on its curvature valid everywhere. The point reached is a minimum: no nearby point
+    along a coordinate is lower."""
+    m = user_losses.user_model(tmp_path, name)
+    X, y, _ = synthetic(m, n=200, d=3, seed=seed)
+    _check_grad(m, X, y, {"w": np.array([0.3, -0.2, 0.5]), "b": np.asarray(0.1)})
+    assert not optim.has_global_bound(m, X, y)
+    params, hist = fit(m, X, y)
+    assert hist.stop_reason == "converged" and hist.grad_norm[-1] <= 1e-8, hist.message
+    assert hist.steps <= 100 and "line search" in hist.message
+    _armijo_holds(hist)
+    theta, L = flatten(params), hist.loss[-1]
+    for e in np.eye(theta.size):
+        for s in (1e-3, -1e-3):
+            assert m.loss(unflatten(theta + s * e, params), X, y) >= L
+
+
 def test_the_line_search_steps_are_at_least_half_of_one_over_L():
     """On least squares (L exact and global) every accepted step is at least min(first trial, 1/(2L)):
     each t ≤ 1/L meets the Armijo condition (the descent lemma), so halving stops by 1/(2L). With c = 1/2
