@@ -744,11 +744,17 @@ def _samples(model: Model, witness: Witness, v: Verdict, same: bool = True) -> s
         return _per_sample_factor(model, witness, case, verdicts)
     if not bad:
         return ""
+    ys = case.y
+    count = f" ({len(bad)} of {n})" if same else ""
+    if _added_up(v, verdicts) is False:
+        which = _which(bad, ys) or "some samples"
+        return (
+            f"not confined to some samples: {which} fail on their own{count} and the others pass, but the "
+            "case's error is not theirs added up (neither their sum nor their mean): the samples interact"
+        )
     pattern = _score_pattern(model, witness, case, bad)
     if pattern:
         return pattern
-    ys = case.y
-    count = f" ({len(bad)} of {n})" if same else ""
     for value in np.unique(ys):
         if set(bad) == set(np.flatnonzero(ys == value)):
             return f"wrong only for some samples: exactly those where y = {value:g}{count}"
@@ -759,6 +765,35 @@ def _samples(model: Model, witness: Witness, v: Verdict, same: bool = True) -> s
         return "wrong only for some samples: some samples fail on their own, the others pass"
     rows = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
     return f"wrong only for some samples: rows {rows} ({len(bad)} of {n}) fail on their own, the others pass"
+
+
+def _which(bad: list[int], ys: np.ndarray) -> str:
+    """The failing samples named by their label, when one label or sign picks out exactly them."""
+    for value in np.unique(ys):
+        if set(bad) == set(np.flatnonzero(ys == value)):
+            return f"the samples where y = {value:g}"
+    for label, mask in (("y > 0", ys > 0), ("y < 0", ys < 0), ("y ≥ 0", ys >= 0), ("y ≤ 0", ys <= 0)):
+        if set(bad) == set(np.flatnonzero(mask)):
+            return f"the samples where {label}"
+    return ""
+
+
+def _added_up(v: Verdict, singles: list[Verdict]) -> bool | None:
+    """Is the case's error, hand − reference, the sum or the mean of the samples' own errors (within the
+    tolerances)? That is what "wrong only for some samples" claims: mending those samples' terms mends
+    the case. None when a verdict lacks its values."""
+    keys = list(v.reference)
+    if not keys or set(v.hand) != set(keys) or any(set(r.hand) != set(keys) or set(r.reference) != set(keys)
+                                                   for r in singles):  # fmt: skip
+        return None
+    try:
+        D = _flat(v.hand, keys) - _flat(v.reference, keys)
+        T = _flat(v.tolerance, keys) if set(v.tolerance) == set(keys) else np.zeros_like(D)
+        d = sum(_flat(r.hand, keys) - _flat(r.reference, keys) for r in singles)
+        t = sum(_flat(r.tolerance, keys) if set(r.tolerance) == set(keys) else np.zeros_like(D) for r in singles)
+    except ValueError:  # shapes that differ between a case and its samples
+        return None
+    return any(bool(np.all(np.abs(D - c * d) <= T + c * t)) for c in (1.0, 1.0 / len(singles)))
 
 
 def _single(model: Model, witness: Witness, case: Case, y: np.ndarray | None = None) -> list[Verdict]:
