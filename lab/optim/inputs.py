@@ -55,13 +55,12 @@ def loss_rounding(loss: Callable) -> Callable[[Params, float, np.ndarray, np.nda
     few = lambda L: FEW_ULPS * abs(L)  # noqa: E731
     if np.finfo(np.longdouble).nmant <= 52:
         return lambda p, L, X, y: few(L)
-    cast: dict[int, tuple] = {}  # id(X) -> (X, y, and both in extended precision): the last data seen
+    last: list = [None, None, None, None]  # the last data seen, X and y, and both in extended precision
 
     def err(p: Params, L: float, X, y) -> float:
-        if id(X) not in cast or cast[id(X)][0] is not X or cast[id(X)][1] is not y:
-            cast.clear()
-            cast[id(X)] = (X, y, np.asarray(X, np.longdouble), np.asarray(y, np.longdouble))
-        Xl, yl = cast[id(X)][2:]
+        if last[0] is not X or last[1] is not y:
+            last[:] = [X, y, np.asarray(X, np.longdouble), np.asarray(y, np.longdouble)]
+        Xl, yl = last[2:]
         try:
             with np.errstate(all="ignore"):
                 ext = np.asarray(loss({k: np.asarray(v, np.longdouble) for k, v in p.items()}, Xl, yl))

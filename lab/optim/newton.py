@@ -150,7 +150,7 @@ def _newton_step(at, hess, p, g, L, X, y, lr, c, rounding, Xh=None, yh=None):
         new = unflatten(theta + t * d, p)
         now = at(new, X, y)
         target = L + c * t * slope
-        if now[0] <= target + FEW_ULPS * abs(L):
+        if now[0] <= target + FEW_ULPS * abs(L):  # met without measuring: the rounding is at least this
             return new, t, now, -slope
         if np.isfinite(now[0]):  # a miss within the two losses' measured rounding is no evidence against t
             here = rounding(p, L, X, y) if here is None else here

@@ -746,8 +746,9 @@ def _samples(model: Model, witness: Witness, v: Verdict, same: bool = True) -> s
         return ""
     ys = case.y
     count = f" ({len(bad)} of {n})" if same else ""
+    label = _label(bad, ys)
     if _added_up(v, verdicts) is False:
-        which = _which(bad, ys) or "some samples"
+        which = f"the samples where {label}" if label else "some samples"
         return (
             f"not confined to some samples: {which} fail on their own{count} and the others pass, but the "
             "case's error is not theirs added up (neither their sum nor their mean): the samples interact"
@@ -755,26 +756,22 @@ def _samples(model: Model, witness: Witness, v: Verdict, same: bool = True) -> s
     pattern = _score_pattern(model, witness, case, bad)
     if pattern:
         return pattern
-    for value in np.unique(ys):
-        if set(bad) == set(np.flatnonzero(ys == value)):
-            return f"wrong only for some samples: exactly those where y = {value:g}{count}"
-    for label, mask in (("y > 0", ys > 0), ("y < 0", ys < 0), ("y ≥ 0", ys >= 0), ("y ≤ 0", ys <= 0)):
-        if set(bad) == set(np.flatnonzero(mask)):
-            return f"wrong only for some samples: exactly those where {label}{count}"
+    if label:
+        return f"wrong only for some samples: exactly those where {label}{count}"
     if not same:
         return "wrong only for some samples: some samples fail on their own, the others pass"
     rows = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
     return f"wrong only for some samples: rows {rows} ({len(bad)} of {n}) fail on their own, the others pass"
 
 
-def _which(bad: list[int], ys: np.ndarray) -> str:
-    """The failing samples named by their label, when one label or sign picks out exactly them."""
+def _label(bad: list[int], ys: np.ndarray) -> str:
+    """The condition on y ("y = 1", "y > 0") that picks out exactly the failing samples, or ""."""
     for value in np.unique(ys):
         if set(bad) == set(np.flatnonzero(ys == value)):
-            return f"the samples where y = {value:g}"
+            return f"y = {value:g}"
     for label, mask in (("y > 0", ys > 0), ("y < 0", ys < 0), ("y ≥ 0", ys >= 0), ("y ≤ 0", ys <= 0)):
         if set(bad) == set(np.flatnonzero(mask)):
-            return f"the samples where {label}"
+            return label
     return ""
 
 
