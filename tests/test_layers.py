@@ -150,6 +150,33 @@ def test_a_square_weight_gradient_transposed_is_named_and_its_repair_tested(tmp_
     assert r.failure.diagnosis.startswith("d W is the transpose of the true gradient"), r.failure.diagnosis
 
 
+def test_a_signed_kink_distance_is_refused_not_trusted(tmp_path, capsys):
+    """kink_distance returning x where |x| belongs put every negative entry "on a kink": no error was
+    measured there, and a PReLU whose dx at 0 takes both slopes (not a subgradient) was verified. A negative
+    distance is now a contract error: one line, exit 2. With |x| the same file fails, as it should."""
+    from lab.cli import main
+
+    body = (
+        "import numpy as np\nfrom array_api_compat import array_namespace\n"
+        'KIND = "layer"\nINPUT = "real"\nSHAPE = ("B", "T", "C")\nKINK_ORDER = 1\n'
+        "def init(shape, *, seed=0):\n    return {'a': np.full(shape[-1], 0.25)}\n"
+        "def kink_distance(params, x):\n    return DISTANCE\n"
+        "def forward(params, x):\n"
+        "    xp = array_namespace(x, *params.values())\n    return xp.where(x > 0, x, params['a'] * x)\n"
+        "def vjp(params, x, dout):\n"
+        "    dx = dout * ((x >= 0) + params['a'] * (x <= 0))  # both slopes at 0\n"
+        "    return {'a': np.sum(np.where(x > 0, 0.0, x * dout), axis=(0, 1))}, dx\n"
+    )
+    signed, unsigned = tmp_path / "prelu_signed.py", tmp_path / "prelu_abs.py"
+    signed.write_text(body.replace("DISTANCE", "np.asarray(x)"))
+    unsigned.write_text(body.replace("DISTANCE", "np.abs(x)"))
+    assert main(["verify", str(signed)]) == 2
+    out = capsys.readouterr().out
+    assert "ERROR: kink_distance returned -" in out and "it must be a distance, at least 0" in out, out
+    assert main(["verify", str(unsigned)]) == 1
+    assert "not a subgradient" in capsys.readouterr().out
+
+
 def test_a_layer_without_vocab_for_tokens_is_refused(tmp_path):
     path = tmp_path / "ids.py"
     path.write_text('KIND = "layer"\nINPUT = "tokens"\ndef init(shape, *, seed=0): return {}\n'

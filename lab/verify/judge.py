@@ -215,7 +215,7 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], hand
             said = f"grad raised {type(hand).__name__} at a case with {case.size_words()}: {hand}"
             early[i] = Verdict(case, Kind.CONTRACT, message=said, rule=1)
             continue
-        problem = _shapes_differ("grad", hand, ev.grad)
+        problem = _shapes_differ("grad", hand, ev.grad) or (kinks.signed(model, case) if model.kink_order else "")
         if problem:
             early[i] = Verdict(case, Kind.CONTRACT, message=problem, rule=1)
             continue

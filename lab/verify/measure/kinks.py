@@ -66,6 +66,16 @@ def distances(model: Model, case: Case) -> np.ndarray:
     return _entry(model, case)[2]
 
 
+def signed(model: Model, case: Case) -> str:
+    """What is wrong with ``kink_distance`` at the case: a negative entry ("" when none). A signed distance
+    (x, not |x|) puts every negative entry on a kink, where a wrong subgradient would go unseen."""
+    d = distances(model, case)
+    if not np.any(d < 0):
+        return ""
+    return (f"kink_distance returned {float(np.min(d)):.3g}: it must be a distance, at least 0 and exactly 0 on "
+            "the kink (|x| where the kink is at x = 0, not x)")  # fmt: skip
+
+
 def site_scale(model: Model, case: Case) -> np.ndarray:
     """Per kink of each sample (n, m), the size of the score it measures (about |z|), at least 1e-300."""
     hit = _entry(model, case)
