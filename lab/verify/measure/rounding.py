@@ -24,6 +24,10 @@ zero, as XLA does on the CPU); below, "u|c|" stands for u|c| + η:
     conv         e as for dot, K = the entries of one output's kernel (input features × kernel window)
     pow (float)  e = max |x^y − c| over x ± e_x + |c| (e^{|log x| e_y} − 1) + c_f u |c|
                  (an integral y may have a negative base; an error on y there is ∞)
+    T x = b      e = |T⁻¹| (e_b + (E_T + γ_m |T|) |x|)   (triangular: substitution's backward error)
+    LU, Cholesky the factors of A + Δ, Δ = E_A + γ_m |L||U| (γ_{m+1} |L||Lᵀ|), moved to the factors
+                 by first-order perturbation through |L⁻¹| and |U⁻¹|; the solves of jnp.linalg.solve
+                 and the branch a cond takes are read as the programs they run
 
 c_f = 4 allows a few ulps for the library's transcendental functions (16 for
 tanh and the logistic function, whose XLA versions were measured 8 ulps off; 32 + 2a² for erfc,
@@ -521,6 +525,114 @@ def _conv(v, e, c, p):
     return _sum_of(gamma(k) * conv(aa, ab, **p), through, 2 * k * ETA)
 
 
+class NoRule(Exception):
+    """Raised by a rule for a case it does not cover: the primitive gets the first-order estimate."""
+
+
+# -- linear algebra: each factorization or solve is backward stable, its computed result the exact one
+# for an input within a known componentwise distance of the one given (Higham, Accuracy and Stability
+# of Numerical Algorithms, 2nd ed.: Thm 8.5 for substitution, 9.3 for LU, 10.3 for Cholesky). That
+# distance and the input's own error make one perturbation Δ of the input; first-order perturbation
+# theory moves Δ to the output through the computed inverses of the triangular factors.
+
+
+def _mT(x):
+    return None if x is None else jnp.swapaxes(x, -1, -2)
+
+
+def _abs_inverse(t, lower: bool, unit: bool):
+    """|T⁻¹| for a triangular T (every leading axis a batch), computed by solving T X = I."""
+    eye = jnp.broadcast_to(jnp.eye(t.shape[-1], dtype=t.dtype), t.shape)
+    return jnp.abs(jax.lax.linalg.triangular_solve(t, eye, left_side=True, lower=lower, unit_diagonal=unit))
+
+
+def _row_norm(m):
+    """The ∞-norm of each matrix: its largest row sum of |entries|, kept as (…, 1, 1)."""
+    return jnp.max(jnp.sum(jnp.abs(m), axis=-1, keepdims=True), axis=-2, keepdims=True)
+
+
+def _beyond_first_order(w, r, axis):
+    """w, a first-order bound, made to hold beyond first order. ``r`` ≥ ‖|T⁻¹| Δ‖∞ measures the
+    perturbations against the matrix's distance from singularity: the exact inverse of any matrix
+    within Δ of T (the true input, or the one the computed inverse is exact for) is (I + M)⁻¹ T⁻¹,
+    ‖M‖∞ ≤ r, whose Neumann series differs from its first term by at most r/(1 − r) ∞-norms of it.
+    Twice r covers both matrices; from 2r ≥ 1 on, the matrix may be singular: no bound."""
+    ok = r < 0.5
+    margin = jnp.where(ok, 2.0 * r / jnp.where(ok, 1.0 - 2.0 * r, 1.0), jnp.inf)
+    return w + margin * jnp.max(w, axis=axis, keepdims=True)
+
+
+def _triangle(a, lower: bool, unit: bool):
+    t = jnp.tril(a) if lower else jnp.triu(a)
+    if unit:
+        eye = jnp.eye(a.shape[-1], dtype=bool)
+        t = jnp.where(eye, 1.0, t)
+    return t
+
+
+def _triangular_solve(v, e, c, p):
+    """X with op(T) X = B (left side) or X op(T) = B, T the triangle that the solve reads.
+
+    Substitution is exact for T + ΔT with |ΔT| ≤ γ_m |T| (Thm 8.5), so with the input errors E_T, E_B
+    the computed X̂ sits from the exact solution by |T⁻¹| (E_B + (E_T + γ_m |T|) |X̂|), first order."""
+    a, ea, eb = v[0], e[0], e[1]
+    lower, unit, m = p["lower"], p["unit_diagonal"], a.shape[-1]
+    t = _triangle(a, lower, unit)
+    et = None if ea is None else _triangle(ea, lower, False)
+    if et is not None and unit:
+        et = jnp.where(jnp.eye(m, dtype=bool), 0.0, et)
+    if p["transpose_a"]:
+        t, et, lower = _mT(t), _mT(et), not lower
+    x = c
+    if not p["left_side"]:  # X op(T) = B  is  op(T)ᵀ Xᵀ = Bᵀ
+        t, et, lower, x, eb = _mT(t), _mT(et), not lower, _mT(x), _mT(eb)
+    inv, at = _abs_inverse(t, lower, unit), jnp.abs(t)
+    g = gamma(m)
+    w = inv @ _sum_of(eb, _sum_of(et, g * at) @ jnp.abs(x)) + m * ETA
+    out = _beyond_first_order(w, _row_norm(inv @ _sum_of(et, 2.0 * g * at)), axis=-2)
+    return out if p["left_side"] else _mT(out)
+
+
+def _lu(v, e, c, p):
+    """PA = LU with partial pivoting, packed. The computed L̂Û is exactly PA + ΔA with |ΔA| ≤ γ_m |L̂||Û|
+    (Thm 9.3); the pivots are decisions, exact here as argmax's are. With Δ = P E_A + γ_m |L̂||Û| and
+    F = |L̂⁻¹| Δ |Û⁻¹|, the factors move by at most |L̂| stril(F) and triu(F) |Û|, first order."""
+    lu, pivots, perm = c
+    m = lu.shape[-1]
+    if lu.shape[-2] != m:
+        raise NoRule("a rectangular LU")
+    eye = jnp.eye(m, dtype=bool)
+    low = jnp.where(eye, 1.0, jnp.tril(lu, -1))
+    up = jnp.triu(lu)
+    al, au = jnp.abs(low), jnp.abs(up)
+    delta = gamma(m) * (al @ au) + m * ETA
+    if e[0] is not None:
+        delta = delta + jnp.take_along_axis(e[0], perm[..., :, None].astype(jnp.int32), axis=-2)
+    inv_l, inv_u = _abs_inverse(low, True, True), _abs_inverse(up, False, False)
+    f = inv_l @ delta @ inv_u
+    w = jnp.tril(al @ jnp.tril(f, -1), -1) + jnp.triu(jnp.triu(f) @ au)
+    return [_beyond_first_order(w, _row_norm(f), axis=(-2, -1)), None, None]
+
+
+def _cholesky(v, e, c, p):
+    """L with L Lᵀ = A, from A's lower triangle; the upper triangle is A's, untouched (the caller
+    zeroes it). The computed L̂ is exact for A + ΔA with |ΔA| ≤ γ_{m+1} |L̂||L̂ᵀ| (Thm 10.3). With Δ that
+    and the error of the triangle read, F = |L̂⁻¹| Δ |L̂⁻ᵀ| and L moves by at most |L̂| Φ(F), Φ the strict
+    lower triangle plus half the diagonal, first order."""
+    m = c.shape[-1]
+    low = jnp.tril(c)
+    al = jnp.abs(low)
+    delta = gamma(m + 1) * (al @ _mT(al)) + m * ETA
+    if e[0] is not None:
+        delta = delta + jnp.tril(e[0]) + _mT(jnp.tril(e[0], -1))
+    inv = _abs_inverse(low, True, False)
+    f = inv @ delta @ _mT(inv)
+    phi = jnp.tril(f, -1) + 0.5 * f * jnp.eye(m, dtype=f.dtype)
+    w = _beyond_first_order(al @ phi, _row_norm(f), axis=(-2, -1))
+    upper = jnp.triu(jnp.ones((m, m), dtype=bool), 1)
+    return jnp.where(upper, 0.0 if e[0] is None else e[0], w)
+
+
 def _discrete(v, e, c, p):
     return None
 
@@ -547,6 +659,9 @@ _CAN_BE_NAN = {
     _reduce_window_sum,
     _select_and_scatter_add,
     _conv,
+    _triangular_solve,
+    _lu,
+    _cholesky,
 }
 
 
@@ -599,6 +714,9 @@ RULES: dict[str, Callable] = {
     "select_and_scatter_add": _select_and_scatter_add,
     "select_and_gather_add": _select_and_gather_add,
     "conv_general_dilated": _conv,
+    "triangular_solve": _triangular_solve,
+    "lu": _lu,
+    "cholesky": _cholesky,
 }
 for _name in (
     "eq",
@@ -621,6 +739,8 @@ for _name in (
     "argmin",
     "stop_gradient",
     "bitcast_convert_type",  # random bits read as a float (dropout's uniform draw): exact
+    "empty",  # an uninitialized placeholder (a branch's output that no one reads): nothing computed
+    "empty2",
 ):
     RULES[_name] = _discrete
 # stop_gradient is absent from jaxprs (it becomes identity); errors still flow through it
@@ -765,6 +885,10 @@ def _eval(jaxpr, consts, args, errs):
             inner, inner_consts = (sub.jaxpr, sub.consts) if hasattr(sub, "jaxpr") else (sub, ())
             n_in = len(inner.invars)
             outs, out_errs = _eval(inner, inner_consts, vals[-n_in:], es[-n_in:])
+        elif name == "custom_linear_solve":
+            outs, out_errs = _linear_solve(eqn.params, vals, es)
+        elif name == "cond":
+            outs, out_errs = _cond(eqn.params, vals, es)
         else:
             out = eqn.primitive.bind(*vals, **eqn.params)
             outs = list(out) if eqn.primitive.multiple_results else [out]
@@ -779,17 +903,8 @@ def _eval(jaxpr, consts, args, errs):
                     [e if _is_float(a) else None for a, e in zip(vals, es, strict=True)],
                     eqn.params,
                 )
-            elif name in RULES:
-                rule = RULES[name]
-                out_errs = [rule(vals, _filled(vals, es) if rule in _NEEDS_ZEROS else es, outs[0], eqn.params)]
-                if rule in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
-                    out_errs = [None if e is None else _where(e != e, jnp.inf, e) for e in out_errs]
             else:
-                approximated.add(name)
-                try:
-                    out_errs = _linearized(eqn, vals, _filled(vals, es), outs)
-                except (NotImplementedError, TypeError, ValueError):  # no jvp either: no bound, no traceback
-                    out_errs = [jnp.full(jnp.shape(o), jnp.inf) if _is_float(o) else None for o in outs]
+                out_errs = _ruled(eqn, vals, es, outs)
         out_errs = [err if _is_float(val) else None for val, err in zip(outs, out_errs, strict=True)]
         for var, val, err in zip(eqn.outvars, outs, out_errs, strict=True):
             write(var, val, err)
@@ -797,6 +912,69 @@ def _eval(jaxpr, consts, args, errs):
             _done[key] = (ins, list(zip(outs, out_errs, strict=True)))  # ins: keeps the ids in the key alive
     results = [read(v) for v in jaxpr.outvars]
     return [r for r, _ in results], [e for _, e in results]
+
+
+def _ruled(eqn, vals, es, outs):
+    """The output errors of one primitive by its rule, or by the first-order estimate where it has none."""
+    name, rule = eqn.primitive.name, RULES.get(eqn.primitive.name)
+    if rule is not None:
+        try:
+            res = rule(
+                vals,
+                _filled(vals, es) if rule in _NEEDS_ZEROS else es,
+                outs if eqn.primitive.multiple_results else outs[0],
+                eqn.params,
+            )
+        except NoRule:
+            rule = None
+    if rule is not None:
+        out_errs = list(res) if eqn.primitive.multiple_results else [res]
+        if rule in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
+            out_errs = [None if e is None else _where(e != e, jnp.inf, e) for e in out_errs]
+        return out_errs
+    approximated.add(name)
+    try:
+        return _linearized(eqn, vals, _filled(vals, es), outs)
+    except (NotImplementedError, TypeError, ValueError):  # no jvp either: no bound, no traceback
+        return [jnp.full(jnp.shape(o), jnp.inf) if _is_float(o) else None for o in outs]
+
+
+def _linear_solve(params, vals, es):
+    """``custom_linear_solve`` computes its ``solve`` program on solve's constants and the right-hand side
+    (its other programs serve differentiation only): that program, with its errors."""
+    counts = list(params["const_lengths"])
+    start, n_consts = sum(counts[:2]), counts[2]
+    b = slice(sum(counts), None)
+    solve = params["jaxprs"].solve
+    ins = slice(start, start + n_consts)
+    return _eval(solve.jaxpr, solve.consts, [*vals[ins], *vals[b]], [*es[ins], *es[b]])
+
+
+def _cond(params, vals, es):
+    """The branch the index picks. A branch per platform (an XLA kernel on one, a fallback on the rest)
+    is chosen while tracing, as lowering chooses it: the CPU's. Otherwise every branch is evaluated with
+    its errors, and the index (an integer, exact) selects the values and errors, as it selects the
+    values when the program runs."""
+    branches, platforms = params["branches"], params.get("branches_platforms")
+    which, ops, op_errs = vals[0], vals[1:], es[1:]
+    if platforms:
+        pick = next((i for i, ps in enumerate(platforms) if ps is not None and "cpu" in ps), None)
+        if pick is None:
+            pick = next(i for i, ps in enumerate(platforms) if ps is None)
+        br = branches[pick]
+        return _eval(br.jaxpr, br.consts, ops, op_errs)
+    results = [_eval(br.jaxpr, br.consts, ops, op_errs) for br in branches]
+    index = jnp.clip(which, 0, len(branches) - 1).astype(jnp.int32)
+    outs, errs = [], []
+    for j in range(len(results[0][0])):
+        cases = [r[0][j] for r in results]
+        outs.append(jax.lax.select_n(index, *cases))
+        case_errs = [r[1][j] for r in results]
+        if all(x is None for x in case_errs) or not _is_float(cases[0]):
+            errs.append(None)
+        else:
+            errs.append(jax.lax.select_n(index, *_filled(cases, case_errs)))
+    return outs, errs
 
 
 def _linearized(eqn, vals, errs, outs):

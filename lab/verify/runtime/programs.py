@@ -87,22 +87,26 @@ def _lapack_ready() -> None:
         pass
 
 
-def _load(digest: str):
-    """The program stored under ``digest``, or None (missing, damaged, or from another JAX)."""
+def _load(digest: str, names: list[str] | None = None):
+    """The program stored under ``digest``, or None (missing, damaged, or from another JAX). ``names``,
+    from a trace just made, replace the primitives stored with it as met without a rule: rules change
+    what a trace notes and may leave its lowered text as it was (a branch that is never read)."""
     payload = STORE.get(f"p-{digest}")
     if payload is None:
         return None
     try:
         from jax.experimental.serialize_executable import deserialize_and_load
 
-        (blob, in_tree, out_tree), names, calls = pickle.loads(payload)
+        (blob, in_tree, out_tree), stored, calls = pickle.loads(payload)
         if calls:
             _lapack_ready()
         program = deserialize_and_load(blob, in_tree, out_tree)
     except Exception:
         STORE.discard(f"p-{digest}")
         return None
-    _approximated_by[id(program)] = names  # what tracing would have noted, for the report
+    if names is not None and list(names) != list(stored):  # read by its source key next time: keep them
+        STORE.put(f"p-{digest}", pickle.dumps(((blob, in_tree, out_tree), names, calls)))
+    _approximated_by[id(program)] = stored if names is None else names  # what tracing notes, for the report
     return program
 
 
@@ -123,7 +127,7 @@ def program(source, args, fresh: bool = False):
             _remember(key, prog)
             return prog, loaded
     lowered, digest, names, calls = source.lower(args)
-    prog = None if fresh else (live.get(digest) or _load(digest))
+    prog = None if fresh else (live.get(digest) or _load(digest, names))
     loaded = prog is not None
     if prog is None:
         prog = _compile(lowered, digest, names, calls)
@@ -135,7 +139,7 @@ def program(source, args, fresh: bool = False):
 
 
 def _build(key: str, lowered, digest: str, names: list[str], calls: bool):
-    prog = _load(digest)
+    prog = _load(digest, names)
     loaded = prog is not None
     if prog is None:
         prog = _compile(lowered, digest, names, calls)

@@ -6,13 +6,11 @@ L built like normalizing-flow and VAE code does: the strict lower triangle of a 
 exp of its diagonal. y is not used (density estimation). The hand gradient follows
 scipy.linalg.solve_triangular: with Z = L⁻¹(X − μ)ᵀ, ∂/∂μ = −L⁻ᵀ mean(z) and
 ∂/∂L = −L⁻ᵀ mean(z zᵀ) (lower triangle), then the diagonal chain rule exp and the log-det's +1.
-This is the corrected control copy of mistake_mvn_scale_tril.py (trans="T" in both solves).
+mistake_mvn_scale_tril.py is the same code with trans="T" forgotten in the solve for μ.
 
-PENDING (not collected: the name starts with "_"). A correct file the lab calls wrong: "witnesses
-disagree" (forward and reverse mode differ by 3.4e-13 relative through jnp.linalg.solve; the tolerance
-is 7.8e-14), and the audit reports autodiff breaking its rounding bound. Cause: rounding.py's
-_linearized gives lu / triangular_solve only |J e| + c_f u |c|, not a solve's own backward error
-(about γ_n |A⁻¹||A||x|). Rename without "_pending_" once the bound carries it.
+Once called wrong ("witnesses disagree": forward and reverse mode differed by 3.4e-13 relative through
+jnp.linalg.solve, against a tolerance of 7.8e-14): a solve's bound lacked its own backward error. The
+rounding rules for lu, triangular_solve and cholesky carry it now.
 """
 
 import numpy as np

@@ -6,9 +6,9 @@ hand gradient is scikit-learn's BayesianRidge way: one SVD of X, the eigenvalues
 evidence's derivatives (PRML 3.87-3.92; m is the minimizer of E, so it drops out):
 ∂/∂α = d/2α − ½ mᵀm − ½ Σ 1/(α+βλ), ∂/∂β = n/2β − ½ ‖y − Xm‖² − ½ Σ λ/(α+βλ).
 
-PENDING (not collected: the name starts with "_"). Verified, but the extreme profile reports
-autodiff breaking its rounding bound (the same missing own error of a solve as _pending_mvn_scale_tril_ok),
-and the default profile calls 2 cases inexact with an invented cause ("a cut-off such as log1pexp").
+Once the audit found autodiff breaking its rounding bound here under the extreme profile (a solve's
+bound lacked its own backward error), and the default profile called 2 cases inexact with an invented
+cause; the rounding rules for cholesky and triangular_solve carry that error now.
 """
 
 import numpy as np
