@@ -527,3 +527,32 @@ def test_linear_algebra_has_rules_whose_bounds_hold_and_are_not_vacuous(name):
         assert a.total == values.size and np.all(np.isfinite(bounds))
         assert a.held == a.total, "\n".join(breaches(values, bounds, ex)[:5])
         assert a.worst_ratio >= 1e-4
+
+
+OVERFLOWS = {
+    "the naive sigmoid": lambda z: 1.0 / (1.0 + jnp.exp(-z * 1.1)),
+    "a clipped log-loss": lambda z: -jnp.log(jnp.clip(1.0 / (1.0 + jnp.exp(-z * 1.1)), 1e-15, 1 - 1e-15)),
+    "numpy-ml's mish": lambda z: (z * 1.1) * jnp.tanh(jnp.log(jnp.exp(z * 1.1) + 1.0)),
+    "tanh of log1p of exp": lambda z: jnp.tanh(jnp.log1p(jnp.exp(z * 1.1))),
+    "sigmoid of an overflow": lambda z: jax.nn.sigmoid(jnp.exp(z * 1.1)),
+    "exp of minus an overflow": lambda z: jnp.exp(-jnp.exp(z * 1.1)),
+    "over an overflow times 1e-300": lambda z: jnp.where(z > 0, z / (jnp.exp(z * 1.1) * 1e-300), 0.0),
+}
+
+
+@pytest.mark.parametrize("name", list(OVERFLOWS))
+def test_a_value_brought_back_from_an_overflow_has_a_finite_bound_that_holds(name):
+    """e^{1.1 z} overflows past z = 645; what a division, a tanh, a sigmoid or an exp of minus it makes of
+    that is finite and known to within its floor's reach (1/(1 + e^800) is within e^−709 of 0). Every
+    finite value of these programs has a finite bound, and it holds against the referee."""
+    from lab.verify.measure.rounding import bounded
+
+    f = OVERFLOWS[name]
+    z = np.concatenate([np.linspace(-1000.0, 1000.0, 41), [-709.0, -710.0, -745.5, 645.3, 709.9, 0.3]])
+    values, bounds = (np.asarray(a) for a in jax.jit(bounded(f))(z))
+    ex = exact_loss(lambda p, X, y: f(p["x"]), {"x": z}, np.zeros((1, 1)), np.zeros(1))
+    a = audit(values, bounds, ex)
+    print(f"{name}: bound held at {a.held} of {a.total} entries (worst error/bound {a.worst_ratio:.3g})")
+    assert np.all(np.isfinite(bounds[np.isfinite(values)]))
+    assert np.any(np.abs(z * 1.1) > 709.8)  # the overflow is met
+    assert a.total == np.sum(np.isfinite(values)) and a.held == a.total, "\n".join(breaches(values, bounds, ex)[:5])

@@ -226,6 +226,40 @@ def grad(params, X, y):
         assert "one-sided derivatives" in v.message
 
 
+CLIPPED_LOG_LOSS = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    p = 1.0 / (1.0 + xp.exp(-(X @ params["w"] + params["b"])))  # e^800 overflows: autodiff is NaN there
+    p = xp.clip(p, 1e-15, 1 - 1e-15)
+    return -xp.mean(y * xp.log(p) + (1 - y) * xp.log(1 - p))
+def grad(params, X, y):
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-(X @ params["w"] + params["b"])))
+    g = FACTOR * np.where((p > 1e-15) & (p < 1 - 1e-15), p - y, 0.0) / X.shape[0]
+    return {"w": X.T @ g, "b": np.asarray(g.sum())}
+"""
+
+
+@pytest.mark.parametrize("factor, ok", [(1.0, True), (2.0, False)], ids=["right", "twice"])
+def test_rule_3_asks_the_referee_before_it_calls_a_gradient_wrong(tmp_path, factor, ok):
+    """scikit-learn's clipped log-loss (from a counterexample --profile extreme printed for a correct file):
+    autodiff is NaN where e^−z overflows (the first sample), so rule 3 takes the loss's one-sided
+    differences. Along w[1] the second sample meets the clip at a step of 4.3e-5, a 23rd of the first step,
+    and the third's 1 − p cancels (the loss's bound is 0.015), so the table stops at steps across the clip:
+    916 and 25273 against the hand's 124515, with a small error estimate. The exact referee overrules them:
+    the hand gradient is verified, and twice it is wrong, with the exact value in the message."""
+    m = write(tmp_path, f"clipped_{'ok' if ok else 'bad'}", f"FACTOR = {factor}\n" + CLIPPED_LOG_LOSS, target="binary")
+    X = [[0.0, 0.0, -9.0853e04], [0.0, 7.8322e05, 71.0], [9.46e03, 543.0, 4.195e03], [35.0, 0.0, 0.0]]
+    case, w, ev = one_case(m, {"w": [0.0, 0.0, 0.0078125], "b": 0.0}, X, [0.0, 0.0, 0.0, 0.0])
+    assert not all(np.all(np.isfinite(g)) for g in ev.grad.values())
+    assert np.isfinite(ev.loss_err)
+    v = judge(m, case, ev)
+    assert v.rule == 3 and v.exact is not None, v.message
+    assert v.ok is ok, v.message
+    if not ok:
+        assert "exact" in v.message and "one-sided derivatives" in v.message
+
+
 # -- kinks ---------------------------------------------------------------------------------------------
 
 PINBALL = """

@@ -13,7 +13,8 @@ The rules, in order; the first that decides, decides:
    the point, so they are checked on the drawn cases of a batch (the fill adds points, not code).
 2. **no reference**: the loss is not finite, or the parameters have no entries at this shape → SKIPPED.
 3. **autodiff not finite** (a ``where`` whose untaken branch overflows): the reference is the one-sided
-   differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED or WRONG.
+   differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED, else the
+   exact referee decides (its error estimate is Ridders', not a bound) → VERIFIED, INEXACT or WRONG.
 4. **a kink of the gradient** (hinge, ReLU at 0): the reference is the set of valid subgradients, spanned by
    the gradients autodiff measures on each side of each sample's kink; the hand value must lie within its
    error of that set → VERIFIED or WRONG.
@@ -175,7 +176,7 @@ def judge_batch(
     """
     with np.errstate(all="ignore"):  # overflow in a user's grad is judged by its result, not warned about
         hands = hand_gradients(model, batch) if hands is None else hands
-        early, rows = _first_rules(model, batch, evidence, hands, witness, max(drawn, 1))
+        early, rows = _first_rules(model, batch, evidence, hands, witness, max(drawn, 1), referee)
         table = _Table(model, batch, evidence, rows)
     for i, case in enumerate(batch):
         # the error state is set and reset around each verdict, never held across a yield: a search that
@@ -203,10 +204,18 @@ class _Row:
     laid: tuple | None = None
 
 
-def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], hands: list, witness=None, drawn: int = 1):
+def _first_rules(
+    model: Model,
+    batch: list[Case],
+    evidence: list[Evidence],
+    hands: list,
+    witness=None,
+    drawn: int = 1,
+    referee: bool = True,
+):
     """Rules 1 to 5 for every case: a verdict (or a function that makes it, when it is slow) for the
     cases they decide, and a :class:`_Row` for the rest. A layer's structure is read on the first
-    ``drawn`` cases."""
+    ``drawn`` cases; without ``referee``, rule 3's wrong is a draft, as rule 6's is."""
     early: dict = {}
     rows: dict[int, _Row] = {}
     layouts: dict = {}
@@ -232,7 +241,7 @@ def _first_rules(model: Model, batch: list[Case], evidence: list[Evidence], hand
             early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.NO_PARAMETERS, rule=2)
             continue
         if not finite:
-            early[i] = functools.partial(_by_differences, model, case, ev, hand)
+            early[i] = functools.partial(_by_differences, model, case, ev, hand, referee)
             continue
         on_kink = kinks.at_kink(model, case)
         if model.kink_order == 1 and on_kink.any():
@@ -757,10 +766,60 @@ def sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[M
     return Measured(down, e_down), Measured(up, e_up)
 
 
-def _by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
+#: Rule 3's hand value, before its own rounding is measured, is taken as this many ulps from the exact
+#: value at most (autodiff's bound, which stands for its error elsewhere, is not finite there).
+FEW_ULPS = 16.0
+
+
+def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict, sides: tuple) -> Verdict:
+    """Rule 3's wrong ``v``, asked of the exact referee before it is printed. The differences' error is
+    Ridders' estimate, not a bound: where the loss turns sharply within the steps (a clip met a
+    hundredth of the way into the first step) two extrapolations can agree on a wrong value. Where the
+    referee has a finite value for every entry, it is the reference: a hand gradient within its error of
+    it (a few ulps, or the hand program's own rounding, measured as at rule 6) is verified or inexact,
+    else wrong, with the exact value in the message. Without a referee the differences stand. ``sides``
+    are the one-sided derivatives that found ``v``."""
+    from lab.verify.measure import referee  # mpmath: imported when a gradient looks wrong, not with the judge
+
+    try:
+        ex = referee.exact_gradient(model.module.loss, case.params, case.X, case.y, case.hyper, branches="float64")
+    except referee.Unsupported as e:
+        v.message += f" (no exact referee: {e})"
+        return v
+    except Exception as e:  # the referee is a second opinion: its failure leaves the first one standing
+        v.message += f" (no exact referee: {type(e).__name__})"
+        return v
+    exact = {k: np.asarray(ex.value[k], dtype=np.float64) for k in hand}
+    if not all(np.all(np.isfinite(x)) for x in exact.values()):
+        return v
+    tol = {k: np.asarray(ex.err[k], dtype=float) + FEW_ULPS * gamma(1) * np.abs(exact[k]) for k in hand}
+    worst, mism = _worst(hand, exact, tol, What.GRADIENT)
+    out = Verdict(case, hand=hand, rule=3, margin=worst, mismatch=mism, exact=exact)
+    out.reference, out.tolerance = exact, tol
+    if worst <= 1.0:
+        return out
+    if all(np.all(np.isfinite(h)) for h in hand.values()):
+        p = explain(model, case, hand, exact, tol)
+        if p.explained:
+            out.kind, out.precision = Kind.INEXACT, p
+            return out
+    d = v.mismatch
+    out.kind = Kind.WRONG
+    out.rel_error = abs(mism.hand - mism.reference) / max(abs(mism.reference), 1e-300)
+    out.message = (
+        f"{mism.where}: hand {mism.hand:.17g}, exact {mism.reference:.17g} (the loss's derivative at 60 digits), "
+        f"difference {abs(mism.hand - mism.reference):.3g} > tolerance {mism.tolerance:.3g}; autodiff of the loss "
+        f"gives NaN or inf here, and along {d.where} the loss's one-sided derivatives are {sides[0]:.17g} and "
+        f"{sides[1]:.17g}"
+    )
+    return out
+
+
+def _by_differences(model: Model, case: Case, ev: Evidence, hand, referee: bool = True) -> Verdict:
     """Rule 3: where the loss is finite and autodiff is not, each entry of the hand gradient against the
     one-sided differences of the loss along its coordinate. A smooth loss has equal one-sided
-    derivatives and the hand entry must match them; a hand entry that is NaN there is wrong."""
+    derivatives and the hand entry must match them; a hand entry that is NaN there is wrong. A wrong
+    one is asked of the exact referee before it is printed (:func:`_differences_refereed`)."""
     keys = list(ev.grad)
     v = Verdict(case, hand=hand, rule=3)
     on_kink = kinks.at_kink(model, case)
@@ -785,7 +844,10 @@ def _by_differences(model: Model, case: Case, ev: Evidence, hand) -> Verdict:
                 f"are {down.value:.17g} and {up.value:.17g} (autodiff of the loss gives NaN or inf here: an "
                 "intermediate value, or an untaken branch of a where, overflows)"
             )
-            return v
+            if not referee:
+                v.refereed = False
+                return v
+            return _differences_refereed(model, case, hand, v, (down.value, up.value))
     if not checked:
         return Verdict(case, Kind.SKIPPED, reason=Reason.NO_FINITE_STEPS, rule=3)
     return v

@@ -45,7 +45,8 @@ where that estimate is not finite (an infinite slope times a zero error, as for
 x**0.5 at 0) the primitive is evaluated at the ends of the error interval. A rule
 that meets 0·∞ gives ∞, never NaN: a NaN bound would silently pass every test. An infinite value
 that comes from an infinite input (a −inf mask) is exact: −inf + 1 is −inf, and an exact operand adds
-no error however large the other is; an overflow, from finite inputs, keeps an infinite bound.
+no error however large the other is; an overflow, from finite inputs, has an infinite error but a floor
+on its true value (e^800 ≥ e^709; see "overflow" below), so 1/(1 + e^800) gets a finite bound.
 
 The program stays small: a value known to be exact (an input, a literal or constant, an integer, and
 what moves them) carries no error array, and its rule leaves out the terms its zero error would
@@ -192,6 +193,59 @@ def _lib(c, ulps=C_F):
     return ulps * U * jnp.abs(c) + ETA
 
 
+# -- overflow: a floor on the true value --
+#
+# A value that overflows (e^800 is ∞ in float64) is infinitely far from its true value, but that value is
+# known to be large: at least a floor f > 0, of the sign of the ∞. Its error is kept as −f, a code no
+# real error takes (errors are ≥ 0), so it moves with its value wherever values move (reshape, gather,
+# select). The rules in FLOOR_AWARE read and make floors; through them 1/(1 + e^800) is within e^−709 of
+# its 0, and tanh(log(1 + e^800)) within 1 − tanh 709 of its 1, where an error of ∞ would have left the
+# loss with no bound. Every other rule reads a floor as ∞, and so does whoever reads the outputs.
+
+MAX = float(np.finfo(np.float64).max)
+#: A floor's own rounding (an exp or a log of at most 745 or so, a sum, a product) within a relative 1e-12.
+FLOOR_MARGIN = 1.0 - 1e-12
+
+
+#: The error arrays of the program being traced that may hold a floor, by id (the arrays kept alive with
+#: them): those an exp made, and what carried them on. No other array holds one, and a rule given none of
+#: them computes no floor, so a program without an exp is the same program as if floors did not exist.
+_carriers: dict = {}
+
+
+def _carries(errs) -> bool:
+    return any(e is not None and id(e) in _carriers for e in errs)
+
+
+def _carried(errs):
+    """``errs``, marked as arrays that may hold a floor."""
+    for e in errs:
+        if e is not None:
+            _carriers[id(e)] = e
+    return errs
+
+
+def _plain(e):
+    """An error with its floors read as ∞ (None stays None: exact; an array that holds none, itself)."""
+    return e if e is None or id(e) not in _carriers else jnp.where(e < 0, jnp.inf, e)
+
+
+def _floor_of(e):
+    """The floor an error carries, 0 where it carries none (or where it is exact)."""
+    return 0.0 if e is None else jnp.where(e < 0, -e, 0.0)
+
+
+def _over(x, f):
+    """Where x overflowed with a floor: infinite, with a floor above 0."""
+    return jnp.isinf(x) & (f > 0)
+
+
+def _coded(c, floor, plain):
+    """``plain``, but the code of ``floor`` (at most MAX) where c is infinite and the floor is above 0."""
+    floor = floor * FLOOR_MARGIN
+    return jnp.where(jnp.isinf(c) & (floor > 0), -jnp.minimum(floor, MAX), plain)
+
+
 # -- rules: each takes (values, errors, outputs, params) and returns output errors --
 
 
@@ -223,29 +277,79 @@ def _sum_rounding(a, b, c):
     return _where(exact, lost if not isinstance(lost, float) else _const(lost, c), rounding)
 
 
+def _floored_sum(a, b, ea, eb, c, plain):
+    """A sum's floor where it overflows: beside a finite b, an overflowed a (|a| ≥ f) leaves |a + b| ≥
+    f − |b| − e_b; two of one sign (c is infinite), f_a + f_b; two finite ones of one sign, |a| + |b| −
+    e_a − e_b. ``b`` is the second operand as added (negated for a difference)."""
+    if ea is None and eb is None:
+        return plain  # exact operands: an infinite sum of them is exact (a mask) or an overflow without a floor
+    fa, fb = _floor_of(ea), _floor_of(eb)
+    pa = 0.0 if ea is None else _plain(ea)
+    pb = 0.0 if eb is None else _plain(eb)
+    sa, sb = jnp.abs(a), jnp.abs(b)
+    floor = jnp.where(
+        _over(a, fa) & jnp.isfinite(b),
+        fa - sb - pb,
+        jnp.where(
+            _over(b, fb) & jnp.isfinite(a),
+            fb - sa - pa,
+            jnp.where(
+                _over(a, fa) & _over(b, fb),
+                fa + fb,
+                jnp.where(jnp.isfinite(a) & jnp.isfinite(b) & (jnp.sign(a) == jnp.sign(b)), sa + sb - pa - pb, 0.0),
+            ),
+        ),
+    )
+    return _coded(c, floor, plain)
+
+
 def _add(v, e, c, p):
-    return _sum_of(e[0], e[1], _sum_rounding(v[0], v[1], c))
+    plain = _sum_of(_plain(e[0]), _plain(e[1]), _sum_rounding(v[0], v[1], c))
+    return _floored_sum(v[0], v[1], e[0], e[1], c, plain) if _carries(e) else plain
 
 
 def _sub(v, e, c, p):
     b = _known(v[1])
-    return _sum_of(e[0], e[1], _sum_rounding(v[0], -v[1] if b is None else -b, c))
+    nb = -v[1] if b is None else -b
+    plain = _sum_of(_plain(e[0]), _plain(e[1]), _sum_rounding(v[0], nb, c))
+    return _floored_sum(v[0], nb, e[0], e[1], c, plain) if _carries(e) else plain
 
 
 def _mul(v, e, c, p):
     # an exact operand leaves out e_a e_b: 0, or NaN where the other error is ∞ or NaN, and then |a| e_b
     # (e_b ≠ 0) is ∞ or NaN too
-    (a, b), (ea, eb) = v, e
+    (a, b), (fa, fb), (ea, eb) = v, (_floor_of(e[0]), _floor_of(e[1])), (_plain(e[0]), _plain(e[1]))
     sa, sb = _size(a), _size(b)
-    return _sum_of(
+    plain = _sum_of(
         None if eb is None else _times(sa, eb),
         None if ea is None else _times(sb, ea),
         None if ea is None or eb is None else ea * eb,
         _round(c, (sa, sb)),
     )
+    if not _carries(e):
+        return plain
+    # where the product overflows: |ab| ≥ (|a| − e_a)(|b| − e_b), |a| read as f_a where a overflowed
+    low_a = jnp.where(_over(a, fa), fa, jnp.abs(a) - (0.0 if ea is None else ea))
+    low_b = jnp.where(_over(b, fb), fb, jnp.abs(b) - (0.0 if eb is None else eb))
+    return _coded(c, jnp.where((low_a > 0) & (low_b > 0), low_a * low_b, 0.0), plain)
 
 
 def _div(v, e, c, p):
+    """A quotient; where b overflowed (|b| ≥ f), |a / b| ≤ (|a| + e_a) / f of its computed 0, and where
+    the quotient overflows, |a / b| ≥ (|a| − e_a) / (|b| + e_b), |a| read as f_a where a overflowed."""
+    plain = _div_plain(v, [_plain(x) for x in e], c, p)
+    if not _carries(e):
+        return plain
+    (a, b), (fa, fb) = v, (_floor_of(e[0]), _floor_of(e[1]))
+    pa = 0.0 if e[0] is None else _plain(e[0])
+    pb = 0.0 if e[1] is None else _plain(e[1])
+    small = jnp.isfinite(a) & _over(b, fb)
+    plain = jnp.where(small, (jnp.abs(a) + pa) / jnp.where(small, fb, 1.0) / FLOOR_MARGIN + ETA, plain)
+    low_a = jnp.where(_over(a, fa), fa, jnp.abs(a) - pa)
+    return _coded(c, jnp.where(jnp.isfinite(b) & (low_a > 0), low_a / (jnp.abs(b) + pb), 0.0), plain)
+
+
+def _div_plain(v, e, c, p):
     # two roundings, not one: XLA rewrites a / b as a · fl(1/b) where b is a constant (x / 0.8, x / √2
     # folded) and a / √b as a · rsqrt(b) (measured: 1.5 u|c| off for x / 0.8)
     (ea, eb), ac = e, jnp.abs(c)
@@ -295,7 +399,15 @@ def _exp_change(x, e):
 def _exp(v, e, c, p):
     if e[0] is None:
         return _lib(c)
-    return _exp_change(v[0], e[0]) + _lib(c)
+    x, pe = v[0], _plain(e[0])
+    plain = _exp_change(x, pe) + _lib(c)
+    if not _carries(e):  # an overflow: e^x ≥ e^{x − e_x}
+        return _coded(c, jnp.exp(x - pe), plain)
+    f = _floor_of(e[0])
+    # x overflowed downwards (x ≤ −f): e^x is in (0, e^−f], and c is 0
+    plain = jnp.where(_over(x, f) & (x < 0), jnp.exp(-f) / FLOOR_MARGIN + ETA, plain)
+    # upwards: e^x ≥ e^f
+    return _coded(c, jnp.where(jnp.isfinite(x), jnp.exp(x - pe), jnp.where(f > 0, jnp.exp(f), 0.0)), plain)
 
 
 def _expm1(v, e, c, p):
@@ -314,8 +426,18 @@ def _exp2(v, e, c, p):
 
 
 def _log(v, e, c, p):
+    """As in the table; log of an overflowed a ≥ f > 1 is at least log f."""
     if e[0] is None:  # the term is 0 where a > 0, and ∞ where a = 0 or NaN: there c is −∞ or NaN
         return _lib(c)
+    if not _carries(e):
+        return _log_plain(v, e, c)
+    f = _floor_of(e[0])
+    plain = _log_plain(v, [_plain(e[0])], c)
+    big = _over(v[0], f) & (v[0] > 0) & (f > 1.0)
+    return _coded(c, jnp.where(big, jnp.log(jnp.where(big, f, 2.0)), 0.0), plain)
+
+
+def _log_plain(v, e, c):
     a = jnp.abs(v[0])
     r = jnp.where(a > e[0], e[0] / jnp.where(a > 0, a, 1.0), 1.0)
     return jnp.where(r < 1.0, -jnp.log1p(-jnp.minimum(r, 0.5)) * jnp.where(r < 0.5, 1.0, jnp.inf), jnp.inf) + _lib(c)
@@ -323,7 +445,8 @@ def _log(v, e, c, p):
 
 def _log1p(v, e, c, p):
     near = (v[0] > LOG1P_NEAR[0]) & (v[0] < LOG1P_NEAR[1])
-    return _log([1.0 + v[0]], e, c, p) + jnp.where(near, _lib(c, C_LOG1P_NEAR), 0.0)
+    out = _log([1.0 + v[0]], e, c, p)  # a floor f of an overflowed x is one of 1 + x too
+    return jnp.where(near & (out >= 0), out + _lib(c, C_LOG1P_NEAR), out)
 
 
 def _logistic(v, e, c, p):
@@ -331,15 +454,27 @@ def _logistic(v, e, c, p):
         return C_TANH * U * jnp.abs(c) + ETA
     # e times the largest slope σ' over [a − e, a + e], at the point nearest 0 (as _erf_slope): no e^e that
     # overflows beside a σ(1 − σ) of 0
-    q = jnp.exp(-jnp.maximum(jnp.abs(v[0]) - e[0], 0.0))
-    return e[0] * q / ((1.0 + q) * (1.0 + q)) + C_TANH * U * jnp.abs(c) + ETA
+    f, pe = _floor_of(e[0]), _plain(e[0])
+    q = jnp.exp(-jnp.maximum(jnp.abs(v[0]) - pe, 0.0))
+    plain = pe * q / ((1.0 + q) * (1.0 + q)) + C_TANH * U * jnp.abs(c) + ETA
+    if not _carries(e):
+        return plain
+    # a overflowed (|a| ≥ f): σ(a) is within σ(−f) = q/(1 + q), q = e^−f, of its 0 or 1
+    qf = jnp.exp(-f)
+    return jnp.where(_over(v[0], f), qf / (1.0 + qf) + C_TANH * U * jnp.abs(c) + ETA, plain)
 
 
 def _tanh(v, e, c, p):
     if e[0] is None:
         return C_TANH * U * jnp.abs(c) + ETA
-    q = jnp.exp(-2.0 * jnp.maximum(jnp.abs(v[0]) - e[0], 0.0))  # tanh' = 1/cosh² = 4q/(1 + q)², as _logistic
-    return e[0] * 4.0 * q / ((1.0 + q) * (1.0 + q)) + C_TANH * U * jnp.abs(c) + ETA
+    f, pe = _floor_of(e[0]), _plain(e[0])
+    q = jnp.exp(-2.0 * jnp.maximum(jnp.abs(v[0]) - pe, 0.0))  # tanh' = 1/cosh² = 4q/(1 + q)², as _logistic
+    plain = pe * 4.0 * q / ((1.0 + q) * (1.0 + q)) + C_TANH * U * jnp.abs(c) + ETA
+    if not _carries(e):
+        return plain
+    # a overflowed (|a| ≥ f): tanh a is within 1 − tanh f = 2q/(1 + q), q = e^−2f, of its ±1
+    qf = jnp.exp(-2.0 * f)
+    return jnp.where(_over(v[0], f), 2.0 * qf / (1.0 + qf) + C_TANH * U * jnp.abs(c) + ETA, plain)
 
 
 def _sqrt(v, e, c, p):
@@ -746,6 +881,9 @@ for _name in (
 # stop_gradient is absent from jaxprs (it becomes identity); errors still flow through it
 RULES["stop_gradient"] = _same
 
+#: Rules that read an error's floor (see "overflow" above); every other rule is given ∞ in its place.
+FLOOR_AWARE = {_add, _sub, _mul, _div, _same, _exp, _log, _log1p, _logistic, _tanh}
+
 #: Primitives that move values without arithmetic: errors move the same way.
 STRUCTURAL = {
     "broadcast_in_dim",
@@ -803,7 +941,7 @@ def _structural(prim, vals, errs, params):
             moved[i] = out[len(vals) + j]
         return moved
     if prim.name == "clamp":
-        return [errs[1]]
+        return [_plain(errs[1])]
     n_out = len(params["sizes"]) if prim.name == "split" else 1
     if prim.name == "select_n":
         if all(e is None for e in errs[1:]):
@@ -903,6 +1041,8 @@ def _eval(jaxpr, consts, args, errs):
                     [e if _is_float(a) else None for a, e in zip(vals, es, strict=True)],
                     eqn.params,
                 )
+                if _carries(es) and name != "clamp":  # floors move with their values
+                    out_errs = _carried(out_errs)
             else:
                 out_errs = _ruled(eqn, vals, es, outs)
         out_errs = [err if _is_float(val) else None for val, err in zip(outs, out_errs, strict=True)]
@@ -917,6 +1057,9 @@ def _eval(jaxpr, consts, args, errs):
 def _ruled(eqn, vals, es, outs):
     """The output errors of one primitive by its rule, or by the first-order estimate where it has none."""
     name, rule = eqn.primitive.name, RULES.get(eqn.primitive.name)
+    carries = _carries(es) and rule in FLOOR_AWARE
+    if rule not in FLOOR_AWARE:
+        es = [_plain(e) for e in es]
     if rule is not None:
         try:
             res = rule(
@@ -931,7 +1074,7 @@ def _ruled(eqn, vals, es, outs):
         out_errs = list(res) if eqn.primitive.multiple_results else [res]
         if rule in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
             out_errs = [None if e is None else _where(e != e, jnp.inf, e) for e in out_errs]
-        return out_errs
+        return _carried(out_errs) if carries or (rule is _exp and es[0] is not None) else out_errs
     approximated.add(name)
     try:
         return _linearized(eqn, vals, _filled(vals, es), outs)
@@ -973,7 +1116,8 @@ def _cond(params, vals, es):
         if all(x is None for x in case_errs) or not _is_float(cases[0]):
             errs.append(None)
         else:
-            errs.append(jax.lax.select_n(index, *_filled(cases, case_errs)))
+            picked = jax.lax.select_n(index, *_filled(cases, case_errs))
+            errs.append(_carried([picked])[0] if _carries(case_errs) else picked)
     return outs, errs
 
 
@@ -1023,13 +1167,15 @@ def bounded(f: Callable) -> Callable:
         # straight into the program; they are the same primitives.
         global _fills
         _fills = {}
+        _carriers.clear()
         try:
             with jax.disable_jit():
                 outs, errs = _eval(closed.jaxpr, closed.consts, flat, [None] * len(flat))
+                errs = [_zero(o) if e is None else _plain(e) for o, e in zip(outs, errs, strict=True)]
         finally:
             _fills = None
             _done.clear()
-        errs = [_zero(o) if e is None else e for o, e in zip(outs, errs, strict=True)]
+            _carriers.clear()
         out_tree = jax.tree_util.tree_structure(out_shape)
         return jax.tree_util.tree_unflatten(out_tree, outs), jax.tree_util.tree_unflatten(out_tree, errs)
 

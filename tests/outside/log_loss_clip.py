@@ -5,10 +5,10 @@ applied to expit(Xw + b). The clip makes the loss flat where σ(z) < eps or σ(z
 correct gradient is p − y inside and exactly 0 outside. The sigmoid is the naive 1/(1 + exp(−z)):
 past z ≈ −709 it is 0 (then clipped) and its derivative is inf/inf in autodiff.
 
-PENDING (not collected: the name starts with "_"). Verified, but under --profile extreme a quarter
-of the cases are skipped ("autodiff is not finite and the loss has no finite steps"): exp(−z) overflows,
-the loss's rounding bound becomes ∞ though 1/(1 + ∞) = 0 is exact to 2⁻¹⁰²², and the differences
-cannot be used. Rename once the bound of 1/(1 + x) at x = ∞ is finite.
+Under --profile extreme a quarter of its cases were once skipped ("autodiff is not finite and the loss
+has no finite steps": exp(−z) overflowed, and the loss's bound was ∞ though 1/(1 + ∞) = 0 is within
+e^−709 of the truth); with that bound finite, the one-sided differences across the clip called it wrong,
+and the exact referee now overrules them before rule 3 prints a wrong.
 """
 
 import numpy as np
