@@ -62,6 +62,7 @@ NAMED = {s.name: s.expect for s in SLIPS}
 UNNAMED = {
     "tie_duplicated": "at a kink of the loss",  # right off the kinks: wrong only at a tie
     "smoothing_mass": "unexplained",  # the smoothing's mass spread over V − 1 classes: no pattern fits
+    "nan_backward": "the backward's d x is NaN or inf",  # no factor or pattern is read off NaN
 }
 
 

@@ -98,6 +98,17 @@ def test_exact_sums_have_no_rounding_and_inexact_ones_keep_theirs():
     assert es[3] >= ETA and es[4] >= ETA  # a subnormal or zero summand: η, no less
 
 
+def test_a_sum_with_a_constant_that_rounds_keeps_its_rounding():
+    """XLA folds constants through sums, (x + 1) − 1 → x, so TwoSum's test of fl(1 + b) read 1 + e^−40 as
+    exact (bound 2e-33 where it is off by 4e-18) and a Mish's loss at x = −500 had a bound of 2e-231 where
+    it was off by 4e-216. Read behind a barrier, the sum keeps u|c|."""
+    b = np.array([np.exp(-40.0), np.exp(-500.0), 2.0**-60, 0.5])
+    (s,), (es,) = _run(lambda x: (1.0 + x,), b)
+    for k in range(3):
+        assert es[k] >= U * abs(s[k]) and abs(Fraction(float(s[k])) - 1 - Fraction(b[k])) <= Fraction(es[k])
+    assert es[3] == 0.0  # 1 + 0.5: exact
+
+
 def test_scatter_add_bound_holds():
     rounding.approximated.clear()
     x = np.array([0.1, 0.7, -0.3, 1e-3])

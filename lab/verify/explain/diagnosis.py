@@ -313,6 +313,12 @@ def _layer_diagnosis(model: Model, witness: Witness, v: Verdict, wide: Verdict |
     sizes are said when the case read is not the one shown."""
     from lab.verify.search import layer_cases
 
+    bad = [k for k in v.reference if not np.all(np.isfinite(v.hand[k])) and np.all(np.isfinite(v.reference[k]))]
+    if bad:  # a fact, not a hypothesis: no factor or pattern is read off NaN
+        return (
+            f"the backward's {', '.join('d ' + k for k in bad)} is NaN or inf where the loss and its derivative are "
+            "finite: an intermediate of the backward overflows (e^x past 709.78) or divides 0 by 0"
+        )
     # hyperparameters drawn afresh, so that a factor 1 − p is not also 1/√B where the shrunk p is 1/2
     rng = np.random.default_rng(3)
     hyper = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in model.hyperparameters.items()}

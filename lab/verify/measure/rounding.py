@@ -257,12 +257,16 @@ def _sum_rounding(a, b, c):
     """The rounding of c = fl(a + b): none where it is exact (2.0 − 1.0), else u|c| + η.
 
     Exactness is read off Knuth's TwoSum, which computes a + b − c without error in round-to-nearest
-    (XLA does not reassociate float arithmetic) when every summand's last bit is a normal number.
+    when every summand's last bit is a normal number (XLA reassociates constants, (x + 1) − 1 → x, so c
+    is read behind an optimization barrier).
     A smaller summand (zero, or a subnormal that XLA reads as zero) may be lost: η, no less. Where c
     is not finite TwoSum's residual is NaN (c − (c − a) is ∞ − ∞ or NaN), so never 0: not exact. A NaN
     summand makes c NaN, so the smaller of |a| and |b| decides "normal" wherever it is read.
     """
     sa, sb = _size(a), _size(b)
+    # XLA folds constants through sums: (x + 1) − 1 becomes x, which would make fl(1 + e^−40) look exact;
+    # behind a barrier c is a number it cannot see through
+    c = jax.lax.optimization_barrier(c)
     bb = c - a
     exact = (a - (c - bb)) + (b - bb) == 0
     traced = [s for x, (s, _) in ((a, sa), (b, sb)) if _known(x) is None]
@@ -397,8 +401,8 @@ def _exp_change(x, e):
 
 
 def _exp(v, e, c, p):
-    if e[0] is None:
-        return _lib(c)
+    if e[0] is None:  # an overflow of an exact x: e^x ≥ MAX
+        return _coded(c, jnp.exp(v[0]), _lib(c))
     x, pe = v[0], _plain(e[0])
     plain = _exp_change(x, pe) + _lib(c)
     if not _carries(e):  # an overflow: e^x ≥ e^{x − e_x}
@@ -1074,7 +1078,7 @@ def _ruled(eqn, vals, es, outs):
         out_errs = list(res) if eqn.primitive.multiple_results else [res]
         if rule in _CAN_BE_NAN:  # 0·∞ and the like: a NaN bound is no bound; ∞ is a sound one
             out_errs = [None if e is None else _where(e != e, jnp.inf, e) for e in out_errs]
-        return _carried(out_errs) if carries or (rule is _exp and es[0] is not None) else out_errs
+        return _carried(out_errs) if carries or rule is _exp else out_errs
     approximated.add(name)
     try:
         return _linearized(eqn, vals, _filled(vals, es), outs)
