@@ -771,14 +771,13 @@ def sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[M
 FEW_ULPS = 16.0
 
 
-def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict, sides: tuple) -> Verdict:
+def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict) -> Verdict:
     """Rule 3's wrong ``v``, asked of the exact referee before it is printed. The differences' error is
     Ridders' estimate, not a bound: where the loss turns sharply within the steps (a clip met a
     hundredth of the way into the first step) two extrapolations can agree on a wrong value. Where the
     referee has a finite value for every entry, it is the reference: a hand gradient within its error of
     it (a few ulps, or the hand program's own rounding, measured as at rule 6) is verified or inexact,
-    else wrong, with the exact value in the message. Without a referee the differences stand. ``sides``
-    are the one-sided derivatives that found ``v``."""
+    else wrong, with the exact value added to the message. Without a referee the differences stand."""
     from lab.verify.measure import referee  # mpmath: imported when a gradient looks wrong, not with the judge
 
     try:
@@ -805,13 +804,14 @@ def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict, side
             return out
     d = v.mismatch
     out.kind = Kind.WRONG
+    out.margin = worst if np.isfinite(worst) else np.inf  # a NaN hand value is as far off as can be
     out.rel_error = abs(mism.hand - mism.reference) / max(abs(mism.reference), 1e-300)
-    out.message = (
-        f"{mism.where}: hand {mism.hand:.17g}, exact {mism.reference:.17g} (the loss's derivative at 60 digits), "
-        f"difference {abs(mism.hand - mism.reference):.3g} > tolerance {mism.tolerance:.3g}; autodiff of the loss "
-        f"gives NaN or inf here, and along {d.where} the loss's one-sided derivatives are {sides[0]:.17g} and "
-        f"{sides[1]:.17g}"
-    )
+    out.rel_error = out.rel_error if np.isfinite(out.rel_error) else np.inf
+    out.message = f"{v.message}; the exact referee gives {float(exact[d.param][d.index]):.17g} there"
+    if mism.where != d.where:
+        out.message += (
+            f", and its worst disagreement is at {mism.where}: hand {mism.hand:.17g}, exact {mism.reference:.17g}"
+        )
     return out
 
 
@@ -847,7 +847,7 @@ def _by_differences(model: Model, case: Case, ev: Evidence, hand, referee: bool 
             if not referee:
                 v.refereed = False
                 return v
-            return _differences_refereed(model, case, hand, v, (down.value, up.value))
+            return _differences_refereed(model, case, hand, v)
     if not checked:
         return Verdict(case, Kind.SKIPPED, reason=Reason.NO_FINITE_STEPS, rule=3)
     return v
