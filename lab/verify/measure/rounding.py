@@ -257,16 +257,19 @@ def _sum_rounding(a, b, c):
     """The rounding of c = fl(a + b): none where it is exact (2.0 − 1.0), else u|c| + η.
 
     Exactness is read off Knuth's TwoSum, which computes a + b − c without error in round-to-nearest
-    when every summand's last bit is a normal number (XLA reassociates constants, (x + 1) − 1 → x, so c
-    is read behind an optimization barrier).
+    when every summand's last bit is a normal number (XLA reassociates constants, (x + 1) − 1 → x, so a
+    sum with a constant is read behind an optimization barrier).
     A smaller summand (zero, or a subnormal that XLA reads as zero) may be lost: η, no less. Where c
     is not finite TwoSum's residual is NaN (c − (c − a) is ∞ − ∞ or NaN), so never 0: not exact. A NaN
     summand makes c NaN, so the smaller of |a| and |b| decides "normal" wherever it is read.
     """
     sa, sb = _size(a), _size(b)
     # XLA folds constants through sums: (x + 1) − 1 becomes x, which would make fl(1 + e^−40) look exact;
-    # behind a barrier c is a number it cannot see through
-    c = jax.lax.optimization_barrier(c)
+    # behind a barrier c is a number it cannot see through. Two traced summands it leaves as written, and
+    # a barrier keeps the sum out of its fusion (a transformer's first verify took 21% longer with one on
+    # every sum), so only a sum with a constant, known while tracing, gets one.
+    if not (isinstance(a, jax.core.Tracer) and isinstance(b, jax.core.Tracer)):
+        c = jax.lax.optimization_barrier(c)
     bb = c - a
     exact = (a - (c - bb)) + (b - bb) == 0
     traced = [s for x, (s, _) in ((a, sa), (b, sb)) if _known(x) is None]
