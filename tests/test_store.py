@@ -705,3 +705,26 @@ def test_a_stored_program_whose_outputs_fail_when_read_is_compiled_anew(tmp_path
     monkeypatch.setattr(programs, "_load", load)
     programs.live.clear()
     _same(first, Witness(m).evaluate([case], 4)[0])  # the stored program is the new one, and runs
+
+
+def test_a_program_found_by_its_text_names_what_this_trace_met_without_a_rule(tmp_path, store, monkeypatch):
+    """Two traces may lower to one text and meet different primitives without a rule (a rule added for a
+    branch that is never read: the platform branch's empty2). A program found by its lowered text names
+    this trace's, and keeps them for the next run that finds it by its source key."""
+    import pickle
+
+    m = model_file(tmp_path)
+    case = one_case(m)
+    Witness(m).evaluate([case], 4)
+    (entry,) = [e for e in store.entries() if e.name.startswith("p-")]
+    blob, _, calls = pickle.loads(store.get(entry.name))
+    store.put(entry.name, pickle.dumps((blob, ["stale"], calls)))  # as an older set of rules noted it
+    programs.live.clear()
+    monkeypatch.setattr(Witness, "source_key", lambda self, tree, flat: "a-key-not-stored")
+    rounding.approximated.clear()
+    Witness(m).evaluate([case], 4)
+    assert "stale" not in rounding.approximated
+    programs.live.clear()
+    Witness(m).evaluate([case], 4)  # by its source key now: the names kept are this trace's
+    assert "stale" not in rounding.approximated
+    rounding.approximated.clear()
