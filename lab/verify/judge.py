@@ -55,7 +55,7 @@ from lab.verify.measure import kinks
 from lab.verify.measure.autodiff import Evidence, Witness, flatten, unflatten
 from lab.verify.measure.differences import fd_directional, loss_rounding, one_sided
 from lab.verify.measure.hand import Precision, explain, hand_gradient, hand_gradients
-from lab.verify.measure.rounding import gamma
+from lab.verify.measure.rounding import U, gamma
 from lab.verify.vocabulary import Kind, Reason, What
 
 #: A passing case counts its relative error only where the gradient stands this many tolerances
@@ -774,7 +774,7 @@ FEW_ULPS = 16.0
 def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict) -> Verdict:
     """Rule 3's wrong ``v``, asked of the exact referee before it is printed. The differences' error is
     Ridders' estimate, not a bound: where the loss turns sharply within the steps (a clip met a
-    hundredth of the way into the first step) two extrapolations can agree on a wrong value. Where the
+    23rd of the way into the first step) two extrapolations can agree on a wrong value. Where the
     referee has a finite value for every entry, it is the reference: a hand gradient within its error of
     it (a few ulps, or the hand program's own rounding, measured as at rule 6) is verified or inexact,
     else wrong, with the exact value added to the message. Without a referee the differences stand."""
@@ -791,7 +791,7 @@ def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict) -> V
     exact = {k: np.asarray(ex.value[k], dtype=np.float64) for k in hand}
     if not all(np.all(np.isfinite(x)) for x in exact.values()):
         return v
-    tol = {k: np.asarray(ex.err[k], dtype=float) + FEW_ULPS * gamma(1) * np.abs(exact[k]) for k in hand}
+    tol = {k: np.asarray(ex.err[k], dtype=float) + FEW_ULPS * U * np.abs(exact[k]) for k in hand}
     worst, mism = _worst(hand, exact, tol, What.GRADIENT)
     out = Verdict(case, hand=hand, rule=3, margin=worst, mismatch=mism, exact=exact)
     out.reference, out.tolerance = exact, tol
