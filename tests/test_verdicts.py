@@ -260,6 +260,80 @@ def test_rule_3_asks_the_referee_before_it_calls_a_gradient_wrong(tmp_path, fact
         assert "exact" in v.message and "one-sided derivatives" in v.message
 
 
+POISSON = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    z = X @ params["w"] + params["b"]
+    return xp.mean(xp.exp(z) - y * z)
+def grad(params, X, y):
+    with np.errstate(over="ignore"):
+        r = np.exp(X @ params["w"] + params["b"]) - y
+        return {"w": SIGN * (X.T @ r) / X.shape[0], "b": np.asarray(r.mean())}
+"""
+
+
+@pytest.mark.parametrize("sign, kind", [(1.0, Kind.VERIFIED), (-1.0, Kind.WRONG)], ids=["right", "flipped"])
+def test_an_entry_without_finite_steps_is_judged_by_the_referee(tmp_path, monkeypatch, sign, kind):
+    """Poisson regression at z = 709: the loss e^709 − 3·709 is finite, but d/dw = 10·e^709 lies beyond the
+    largest double, so autodiff is inf there and the loss leaves float64 within any step along w: no
+    differences. That entry was once passed over and the case verified on b alone, a sign-flipped w too.
+    The exact referee is its reference now: the hand's +inf is the true value's float64 value, −inf is
+    wrong. Without a referee, w has no reference at all: inconclusive, not verified."""
+    m = write(tmp_path, "poisson_" + ("right" if sign > 0 else "flipped"), f"SIGN = {sign}\n" + POISSON, "counts")
+    case, w, ev = one_case(m, {"w": [70.9], "b": 0.0}, [[10.0]], [3.0])
+    assert np.isfinite(ev.loss) and not np.all(np.isfinite(ev.grad["w"])) and np.isfinite(ev.grad["b"])
+    v = judge(m, case, ev)
+    assert (v.rule, v.kind) == (3, kind), v.message
+    if kind == Kind.WRONG:
+        assert "hand -inf, exact inf (beyond the largest double)" in v.message
+        assert "sign flip" in diagnose(m, w, v)
+
+    from lab.verify.measure import referee
+
+    def unsupported(*args, **kwargs):
+        raise referee.Unsupported("a test's")
+
+    monkeypatch.setattr(referee, "exact_gradient", unsupported)
+    v = judge(m, case, ev)
+    assert (v.kind, v.reason) == (Kind.INCONCLUSIVE, Reason.PART_UNREFERENCED), v.message
+
+
+NAIVE_BCE = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    p = 1 / (1 + xp.exp(-(X @ params["w"] + params["b"])))
+    return -xp.mean(y * xp.log(p) + (1 - y) * xp.log(1 - p))
+def grad(params, X, y):
+    p = 1 / (1 + np.exp(-(X @ params["w"] + params["b"])))
+    g = SIGN * (p - y) / X.shape[0]
+    return {"w": X.T @ g, "b": np.asarray(g.sum())}
+"""
+
+
+def test_where_autodiff_has_no_bound_the_referee_verifies_but_does_not_guess_wrong(tmp_path):
+    """The course's BCE with a naive sigmoid at z = 36.5, y = 0: 1 − p keeps 2 digits, autodiff is 37% off,
+    and its bound is infinite (rule 5), which once left the case inconclusive whatever the hand gave. The
+    exact referee is the reference now, and the right p − y is verified. A sign-flipped one is
+    inconclusive, not wrong: with no bound on the hand's own rounding, a disagreement proves nothing (a
+    near-singular solve may lose every digit; scikit-learn's GP likelihood gave −128 for −242 with a
+    correct formula). Only the first case of a batch that needs the referee asks it (one call, 0.1–1 s)."""
+    X, y = [[36.5], [1.0], [-2.0]], [0.0, 1.0, 0.0]
+    for sign, kind in ((1.0, Kind.VERIFIED), (-1.0, Kind.INCONCLUSIVE)):
+        m = write(tmp_path, "bce_" + ("right" if sign > 0 else "flipped"), f"SIGN = {sign}\n" + NAIVE_BCE, "binary")
+        case, w, ev = one_case(m, {"w": [1.0], "b": 0.0}, X, y)
+        assert not any(np.any(np.isfinite(e)) for e in ev.grad_err.values())
+        assert abs(float(ev.grad["w"][0]) / 12.00 - 1) > 0.1  # autodiff is far off: w's true value is 11.998
+        v = judge(m, case, ev)
+        assert (v.rule, v.kind) == (5, kind), v.message
+        assert abs(float(v.exact["w"][0]) - 11.997550911528588) < 1e-14
+        if kind == Kind.INCONCLUSIVE:
+            assert v.reason == Reason.HAND_ERROR_UNMEASURED and "exact 11.99755091152858" in v.message
+    m = write(tmp_path, "bce_batch", "SIGN = 1.0\n" + NAIVE_BCE, "binary")
+    case, w, ev = one_case(m, {"w": [1.0], "b": 0.0}, X, y)
+    kinds = [v.kind for v in judge_batch(m, [case] * 3, [ev] * 3)]
+    assert kinds == [Kind.VERIFIED, Kind.INCONCLUSIVE, Kind.INCONCLUSIVE]
+
+
 # -- kinks ---------------------------------------------------------------------------------------------
 
 PINBALL = """

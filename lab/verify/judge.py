@@ -15,10 +15,15 @@ The rules, in order; the first that decides, decides:
 3. **autodiff not finite** (a ``where`` whose untaken branch overflows): the reference is the one-sided
    differences of the loss along each coordinate; the hand entry must lie between them → VERIFIED, else the
    exact referee decides (its error estimate is Ridders', not a bound) → VERIFIED, INEXACT or WRONG.
+   Along a coordinate where the loss leaves its domain within any step, the exact referee is the
+   reference (a true value beyond the largest double is matched by the hand's infinity) → VERIFIED,
+   INEXACT or WRONG; without it → INCONCLUSIVE.
 4. **a kink of the gradient** (hinge, ReLU at 0): the reference is the set of valid subgradients, spanned by
    the gradients autodiff measures on each side of each sample's kink; the hand value must lie within its
    error of that set → VERIFIED or WRONG.
-5. **no usable bound**: every entry of autodiff's bound is infinite → INCONCLUSIVE.
+5. **no usable bound**: every entry of autodiff's bound is infinite: the exact referee is the reference →
+   VERIFIED, INEXACT or WRONG; without it → INCONCLUSIVE. Rules 3 and 5 ask the referee for
+   :data:`REFEREED_PER_BATCH` cases of a batch at most.
 6. **hand against autodiff**, entry by entry. Where they do not agree, the loss may have a kink the model
    does not declare (an abs at 0, a max or a sort at a tie): autodiff's gradients just off the point, on
    either side along each such entry and along hand − autodiff, are measured. A mix of them → VERIFIED at
@@ -219,6 +224,7 @@ def _first_rules(
     early: dict = {}
     rows: dict[int, _Row] = {}
     layouts: dict = {}
+    spare = [REFEREED_PER_BATCH]  # the referee calls rules 3 and 5 may still make for this batch
     for i, (case, ev, hand) in enumerate(zip(batch, evidence, hands, strict=True)):
         if isinstance(hand, Exception):  # a crash in the user's grad is a verdict, not a crash of the verifier
             said = f"grad raised {type(hand).__name__} at a case with {case.size_words()}: {hand}"
@@ -241,7 +247,7 @@ def _first_rules(
             early[i] = Verdict(case, Kind.SKIPPED, reason=Reason.NO_PARAMETERS, rule=2)
             continue
         if not finite:
-            early[i] = functools.partial(_by_differences, model, case, ev, hand, referee)
+            early[i] = functools.partial(_by_differences, model, case, ev, hand, referee, spare)
             continue
         on_kink = kinks.at_kink(model, case)
         if model.kink_order == 1 and on_kink.any():
@@ -257,7 +263,7 @@ def _first_rules(
                 moved = hand_gradient(model, kinks.nudged(model, case, np.flatnonzero(on_kink), sign))
                 tol = {k: tol[k] + 2.0 * np.abs(np.asarray(moved[k], dtype=float) - hand[k]) for k in tol}
         if not any(np.any(np.isfinite(t)) for t in tol.values()):
-            early[i] = Verdict(case, Kind.INCONCLUSIVE, reason=Reason.BOUND_NOT_FINITE, rule=5)
+            early[i] = functools.partial(_exact_only, model, case, hand, ev.grad_err, 5, spare)
             continue
         rows[i] = _Row(hand, tol, on_kink, None if on_kink.any() else _laid(hand, ev, layouts))
     return early, rows
@@ -766,48 +772,114 @@ def sided(model: Model, case: Case, d: dict, h0: float, f_err: float) -> tuple[M
     return Measured(down, e_down), Measured(up, e_up)
 
 
-#: Rule 3's hand value, before its own rounding is measured, is taken as this many ulps from the exact
-#: value at most (autodiff's bound, which stands for its error elsewhere, is not finite there).
+#: Where the exact referee is the reference (rules 3 and 5), the hand value, before its own rounding is
+#: measured, is taken as this many ulps from the exact value at most (autodiff's bound, which stands for
+#: its error elsewhere, is not finite there).
 FEW_ULPS = 16.0
+#: Rules 3 and 5 ask the referee for at most this many cases of a batch, the first that need it (the
+#: drawn ones come first): one call costs 0.1 to 1 s (measured: logistic regression 0.3 s, a Cholesky
+#: loss 0.7 to 1 s, at n ≤ 128), so a loss whose bound is infinite at every case costs at most that per
+#: batch of 128. The other cases that need it are inconclusive. Counted per batch, so a batch is judged
+#: the same whenever it is judged (a search replays batches while it shrinks).
+REFEREED_PER_BATCH = 1
 
 
-def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict) -> Verdict:
-    """Rule 3's wrong ``v``, asked of the exact referee before it is printed. The differences' error is
-    Ridders' estimate, not a bound: where the loss turns sharply within the steps (a clip met a
-    23rd of the way into the first step) two extrapolations can agree on a wrong value. Where the
-    referee has a finite value for every entry, it is the reference: a hand gradient within its error of
-    it (a few ulps, or the hand program's own rounding, measured as at rule 6) is verified or inexact,
-    else wrong, with the exact value added to the message. Without a referee the differences stand."""
-    from lab.verify.measure import referee  # mpmath: imported when a gradient looks wrong, not with the judge
+def _exact_gradient(model: Model, case: Case):
+    """The referee's gradient at ``case`` (decisions taken as float64 takes them), or None and why not."""
+    from lab.verify.measure import referee  # mpmath: imported when it is asked, not with the judge
 
     try:
-        ex = referee.exact_gradient(model.module.loss, case.params, case.X, case.y, case.hyper, branches="float64")
+        return referee.exact_gradient(
+            model.module.loss, case.params, case.X, case.y, case.hyper, branches="float64"
+        ), ""
     except referee.Unsupported as e:
-        v.message += f" (no exact referee: {e})"
-        return v
+        return None, f"no exact referee: {e}"
     except Exception as e:  # the referee is a second opinion: its failure leaves the first one standing
-        v.message += f" (no exact referee: {type(e).__name__})"
-        return v
+        return None, f"no exact referee: {type(e).__name__}"
+
+
+def _against_exact(
+    model: Model, case: Case, hand: dict, ex, rule: int, own: dict, known: dict | None = None, confirmed: bool = False
+) -> Verdict:
+    """The hand gradient against the referee's value ``ex``, the reference where autodiff gives none.
+
+    A hand entry's error is taken as autodiff's bound ``own`` for the same entry where that is finite
+    (as at rule 6), else :data:`FEW_ULPS` of the exact value; it agrees within that plus the referee's
+    error. Where the exact value lies beyond the largest double, the hand's infinity of its sign is its
+    float64 value, and a finite hand value is measured against it in the referee's digits. Entries the
+    referee gives NaN have no reference, unless ``known`` marks them as witnessed already (rule 3's
+    differences). A disagreement the hand program's own rounding explains (measured as at rule 6) is
+    INEXACT. Any other is WRONG where autodiff's bound stood for the hand's error, where the hand value
+    is not finite and the exact one is (or is an infinity of the other sign), or where a second
+    reference found the same (``confirmed``: rule 3's differences); else INCONCLUSIVE, since the hand's
+    error is then neither bounded nor measured. All entries agreeing is VERIFIED, and some without a
+    reference, INCONCLUSIVE."""
     exact = {k: np.asarray(ex.value[k], dtype=np.float64) for k in hand}
-    if not all(np.all(np.isfinite(x)) for x in exact.values()):
-        return v
-    tol = {k: np.asarray(ex.err[k], dtype=float) + FEW_ULPS * U * np.abs(exact[k]) for k in hand}
-    worst, mism = _worst(hand, exact, tol, What.GRADIENT)
-    out = Verdict(case, hand=hand, rule=3, margin=worst, mismatch=mism, exact=exact)
+    tol, shares, unknown = {}, {}, False
+    for k in hand:
+        h, x, mine = np.asarray(hand[k], dtype=float), exact[k], np.asarray(own[k], dtype=float)
+        ulps = FEW_ULPS * U * np.abs(x)
+        tol[k] = np.asarray(ex.err[k], dtype=float) + np.where(np.isfinite(mine), mine, ulps)
+        s = np.where(h == x, 0.0, share(Measured(h, 0.0), Measured(x, tol[k])))
+        for i in map(tuple, np.argwhere(np.isinf(x) & np.isfinite(h))):  # beyond the largest double
+            m = np.asarray(ex.mp[k], dtype=object)[i]  # measured in the referee's digits
+            s[i] = float(abs(m - float(h[i])) / (FEW_ULPS * U * abs(m)))
+        nan = np.isnan(x) if known is None else np.isnan(x) & ~known[k]
+        unknown |= bool(nan.any())
+        shares[k] = np.where(nan, 0.0, s)
+    worst = max((float(np.max(s, initial=0.0)) for s in shares.values()), default=0.0)
+    out = Verdict(case, hand=hand, rule=rule, margin=worst, exact=exact)
     out.reference, out.tolerance = exact, tol
     if worst <= 1.0:
+        if unknown:
+            out.kind, out.reason = Kind.INCONCLUSIVE, Reason.PART_UNREFERENCED if rule == 3 else Reason.BOUND_NOT_FINITE
         return out
-    if all(np.all(np.isfinite(h)) for h in hand.values()):
-        p = explain(model, case, hand, exact, tol)
+    k, i = max(
+        ((k, np.unravel_index(int(np.argmax(s)), s.shape)) for k, s in shares.items()), key=lambda t: shares[t[0]][t[1]]
+    )
+    i = tuple(int(j) for j in i)
+    h, x = float(np.asarray(hand[k])[i]), float(exact[k][i])
+    out.mismatch = Mismatch(What.GRADIENT, k, i, h, x, float(tol[k][i]))
+    bad = {k: shares[k] > 1.0 for k in hand}
+    hand_finite = all(np.all(np.isfinite(np.asarray(hand[k], dtype=float)[bad[k]])) for k in hand)
+    if hand_finite and all(np.all(np.isfinite(exact[k][bad[k]])) for k in hand):
+        # the hand program's own error where it disagrees; the entries that agree stay out of the question
+        p = explain(model, case, hand, exact, {k: np.where(bad[k], tol[k], np.inf) for k in hand})
         if p.explained:
             out.kind, out.precision = Kind.INEXACT, p
             return out
-    d = v.mismatch
+    # a few ulps stood for the hand's error where autodiff's bound is not finite, and no rerun measured
+    # it: the extended run is no proof where the code casts to float64 inside (scipy's svd), and a
+    # near-singular solve may lose every digit. A wrong needs autodiff's bound, a hand value that is not
+    # finite, or a second reference.
+    if hand_finite and not (confirmed or all(np.all(np.isfinite(own[k])[bad[k]]) for k in hand)):
+        out.kind, out.reason = Kind.INCONCLUSIVE, Reason.HAND_ERROR_UNMEASURED
+        out.message = f"{out.mismatch.where}: hand {h:.17g}, exact {x:.17g}"
+        return out
     out.kind = Kind.WRONG
     out.margin = worst if np.isfinite(worst) else np.inf  # a NaN hand value is as far off as can be
-    out.rel_error = abs(mism.hand - mism.reference) / max(abs(mism.reference), 1e-300)
-    out.rel_error = out.rel_error if np.isfinite(out.rel_error) else np.inf
-    out.message = f"{v.message}; the exact referee gives {float(exact[d.param][d.index]):.17g} there"
+    rel = abs(h - x) / max(abs(x), 1e-300)
+    out.rel_error = rel if np.isfinite(rel) else np.inf
+    return out
+
+
+def _differences_refereed(model: Model, case: Case, hand: dict, own: dict, v: Verdict) -> Verdict:
+    """Rule 3's wrong ``v``, asked of the exact referee before it is printed. The differences' error is
+    Ridders' estimate, not a bound: where the loss turns sharply within the steps (a clip met a
+    23rd of the way into the first step) two extrapolations can agree on a wrong value. Where the
+    referee has a finite value for every entry, it is the reference (:func:`_against_exact`), with the
+    exact value added to the message. Without a referee the differences stand."""
+    ex, why = _exact_gradient(model, case)
+    if ex is None:
+        v.message += f" ({why})"
+        return v
+    if not all(np.all(np.isfinite(np.asarray(x, dtype=float))) for x in ex.value.values()):
+        return v
+    out = _against_exact(model, case, hand, ex, 3, own, confirmed=True)
+    if out.kind != Kind.WRONG:
+        return out
+    d, mism = v.mismatch, out.mismatch
+    out.message = f"{v.message}; the exact referee gives {float(out.exact[d.param][d.index]):.17g} there"
     if mism.where != d.where:
         out.message += (
             f", and its worst disagreement is at {mism.where}: hand {mism.hand:.17g}, exact {mism.reference:.17g}"
@@ -815,23 +887,52 @@ def _differences_refereed(model: Model, case: Case, hand: dict, v: Verdict) -> V
     return out
 
 
-def _by_differences(model: Model, case: Case, ev: Evidence, hand, referee: bool = True) -> Verdict:
+def _exact_only(
+    model: Model, case: Case, hand: dict, own: dict, rule: int, spare: list[int], known: dict | None = None
+) -> Verdict:
+    """Rules 3 and 5 where autodiff gives no usable reference for some entries (``known``: the entries
+    witnessed otherwise; ``own``: autodiff's bound): the exact referee is the reference, while the
+    batch has a call to spare."""
+    why = "autodiff's rounding bound is not finite here" if rule == 5 else "autodiff gives NaN or inf here"
+    reason = Reason.BOUND_NOT_FINITE if rule == 5 else Reason.PART_UNREFERENCED
+    if spare[0] <= 0:
+        return Verdict(case, Kind.INCONCLUSIVE, reason=reason, rule=rule, hand=hand)
+    spare[0] -= 1
+    ex, no = _exact_gradient(model, case)
+    if ex is None:
+        return Verdict(case, Kind.INCONCLUSIVE, reason=reason, rule=rule, hand=hand, message=no)
+    v = _against_exact(model, case, hand, ex, rule, own, known)
+    if v.kind == Kind.WRONG:
+        m = v.mismatch
+        beyond = " (beyond the largest double)" if np.isinf(m.reference) else ""
+        v.message = (
+            f"{m.where}: hand {m.hand:.17g}, exact {m.reference:.17g}{beyond} by the exact referee, which is the "
+            f"reference here: {why}"
+        )
+    return v
+
+
+def _by_differences(
+    model: Model, case: Case, ev: Evidence, hand, referee: bool = True, spare: list[int] | None = None
+) -> Verdict:
     """Rule 3: where the loss is finite and autodiff is not, each entry of the hand gradient against the
     one-sided differences of the loss along its coordinate. A smooth loss has equal one-sided
     derivatives and the hand entry must match them; a hand entry that is NaN there is wrong. A wrong
-    one is asked of the exact referee before it is printed (:func:`_differences_refereed`)."""
+    one is asked of the exact referee before it is printed (:func:`_differences_refereed`). Entries
+    along which the loss leaves its domain within any step have no differences: the exact referee is
+    their reference (:func:`_exact_only`), else the case is inconclusive."""
     keys = list(ev.grad)
     v = Verdict(case, hand=hand, rule=3)
     on_kink = kinks.at_kink(model, case)
-    checked = 0
+    known = {k: np.zeros(np.shape(ev.grad[k]), dtype=bool) for k in keys}
     for k, i, e in _coordinates(keys, ev.grad):
         h0 = min(STEP * max(1.0, abs(float(np.asarray(case.params[k])[i]))), kinks.max_step(model, case, e, on_kink))
         if not h0 > 0:
             continue
         down, up = sided(model, case, e, h0, ev.loss_err)
         if not all(np.isfinite(x) for x in (down.value, up.value, down.err, up.err)):
-            continue  # the loss leaves its domain within any step: no witness for this entry
-        checked += 1
+            continue  # the loss leaves its domain within any step: no differences for this entry
+        known[k][i] = True
         h = float(hand[k][i])
         lo, hi, slack = _span(down, up)
         if not (lo <= h <= hi):
@@ -847,10 +948,12 @@ def _by_differences(model: Model, case: Case, ev: Evidence, hand, referee: bool 
             if not referee:
                 v.refereed = False
                 return v
-            return _differences_refereed(model, case, hand, v)
-    if not checked:
+            return _differences_refereed(model, case, hand, ev.grad_err, v)
+    if not any(x.any() for x in known.values()):
         return Verdict(case, Kind.SKIPPED, reason=Reason.NO_FINITE_STEPS, rule=3)
-    return v
+    if all(x.all() for x in known.values()):
+        return v
+    return _exact_only(model, case, hand, ev.grad_err, 3, [REFEREED_PER_BATCH] if spare is None else spare, known)
 
 
 def _subgradient(model: Model, case: Case, ev: Evidence, hand, on_kink: np.ndarray, witness) -> Verdict:

@@ -46,6 +46,11 @@ class Reason(StrEnum):
     NO_PARAMETERS = "the parameters have no entries at this shape"
     NO_FINITE_STEPS = "autodiff is not finite and the loss has no finite steps"
     BOUND_NOT_FINITE = "the rounding bound of autodiff is not finite"
+    HAND_ERROR_UNMEASURED = (
+        "the hand value is off the exact one, and its own rounding, for which autodiff's bound stands, is "
+        "neither bounded nor measured"
+    )
+    PART_UNREFERENCED = "autodiff is not finite, and some entries have neither finite steps nor an exact value"
     WITHIN_ROUNDING = "the gradient is within rounding of 0"
     KINKS_TOGETHER = "the sides of its kinks cannot be told apart"
     UNDECLARED_KINK = (

@@ -62,7 +62,19 @@ def diagnose(
     ``wide`` is a failing case with more samples than the shrunk ``v`` (the
     first one found, with random dense data); when given, the diagnosis reads
     it, since shrinking can erase a pattern (n = 1 hides "only when y = 1").
+    Where the exact referee was the reference (the judge's rules 3 and 5: autodiff gave none), the
+    sentence names it, not autodiff.
     """
+    said = _diagnose(model, witness, v, wide, shown)
+    if v.exact is not None and v.reference is v.exact and v.rule in (3, 5):
+        said = said.replace("hand/autodiff", "hand/exact").replace("autodiff's", "the exact gradient's")
+        said = said.replace("autodiff", "the exact gradient")
+    return said
+
+
+def _diagnose(
+    model: Model, witness: Witness, v: Verdict, wide: Verdict | None = None, shown: Verdict | None = None
+) -> str:
     if v.kind in (Kind.CONTRACT, Kind.WITNESSES) or v.what == What.LOSS_AND_GRAD:
         return v.message
     if "the witnesses disagree" in v.message:  # autodiff is the odd one out: say so, not how hand differs from it
@@ -80,7 +92,7 @@ def diagnose(
     if _at_kink(v):  # a subgradient outside its bracket: is it wrong off the kinks too?
         off = _probe(model, witness, v)
         if off is not v and _wrong_gradient(off) and off.reference:
-            return f"{diagnose(model, witness, off, shown=v)} (and at a kink, not a subgradient)"
+            return f"{_diagnose(model, witness, off, shown=v)} (and at a kink, not a subgradient)"
         return v.message
     if not v.reference:  # judged by finite differences alone: the message says it all
         return v.message

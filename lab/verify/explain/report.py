@@ -75,6 +75,8 @@ def _notes(r: ModelReport) -> list[str]:
 def precision_note(v) -> str:
     """One sentence on the digits an inexact hand gradient keeps, and how we know it is rounding."""
     p = v.precision
+    # the reference the hand value was measured against: the exact referee where autodiff gave none
+    ref = "the exact value" if v.rule in (3, 5) and v.exact is not None else "autodiff"
     if p.method == "loss":
         return (
             f"the loss program is the inexact side ({p.where}): your grad keeps its digits in extended "
@@ -84,11 +86,11 @@ def precision_note(v) -> str:
     if p.method == "single":
         return (
             f"your {p.what} computes in float32 ({p.where}): every entry it returns is a float32 number, and it keeps "
-            f"{int(round(p.digits))} of 16 digits at worst, within float32's rounding of autodiff (a case with "
+            f"{int(round(p.digits))} of 16 digits at worst, within float32's rounding of {ref} (a case with "
             f"{v.case.size_words()}); the formula is right, and float64 would keep the rest"
         )
     how = {
-        "extended": "in extended precision it converges to autodiff",
+        "extended": f"in extended precision it converges to {ref}",
         "float32": "its error grows by the ratio of float32's rounding to float64's in float32",
         "path": "on the path θ/2, θ/4, ... it is right at the end, and wherever it is wrong it only loses "
         "digits (it is off by no more than its samples' parts of the gradient, each lost whole)",

@@ -17,9 +17,10 @@ from lab.verify.measure.rounding import gamma
 RULES = {
     1: "contract: grad runs and returns the keys and shapes of params",
     2: "a reference exists: the loss is finite",
-    3: "autodiff is finite (else the one-sided differences are the reference)",
+    3: "autodiff is finite (else the one-sided differences are the reference, and the exact referee along "
+    "coordinates where the loss has no finite steps)",
     4: "no sample on a kink of the gradient (else the set of valid subgradients is the reference)",
-    5: "autodiff's error bound is finite somewhere",
+    5: "autodiff's error bound is finite somewhere (else the exact referee is the reference)",
     6: "hand agrees with autodiff: |h − g| ≤ err(h) + err(g), entry by entry",
     7: "the witnesses agree: forward mode with reverse mode, finite differences with forward mode",
     8: "loss_and_grad agrees with the loss and autodiff",

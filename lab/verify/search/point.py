@@ -110,7 +110,8 @@ def judged(m, case: Case, hyper: dict) -> Check:
             detail = precision_note(v)
         return Check(m.name, status, code, detail, verdict=v, walk=steps)
     if v.kind in (Kind.INCONCLUSIVE, Kind.SKIPPED):
-        said = f"nothing to judge here: {v.reason}" + (f" ({v.message})" if v.message else "")
+        lead = "cannot tell here" if v.kind == Kind.INCONCLUSIVE else "nothing to judge here"
+        said = f"{lead}: {v.reason}" + (f" ({v.message})" if v.message else "")
         return Check(m.name, status, code, said, verdict=v, walk=steps)
     diagnosis = v.diagnosis or (diagnose(m, witness, v) if v.kind != Kind.CONTRACT else "")
     return Check(m.name, status, code, v.message, diagnosis=diagnosis, verdict=v, walk=steps)
