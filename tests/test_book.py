@@ -681,10 +681,14 @@ def test_the_card_reads_the_report_s_fields_not_its_messages():
     from lab.book.build import card, report_entry, verdict
 
     src = (MODELS / "logistic_regression.py").read_text(encoding="utf-8")
-    mostly = report_entry(_entry(cases=300, cases_inconclusive={"the gradient is within rounding of 0": 1748}), src)
+    mostly = report_entry(
+        _entry(cases=300, cases_inconclusive={"each entry of autodiff is within its error bound of 0": 1748}), src
+    )
     word, cls, sentence = verdict(mostly)
     assert (word, cls) == ("mostly inconclusive", "warn") and "1748 of 2048" in sentence
-    some = report_entry(_entry(cases=2047, cases_inconclusive={"the gradient is within rounding of 0": 1}), src)
+    some = report_entry(
+        _entry(cases=2047, cases_inconclusive={"each entry of autodiff is within its error bound of 0": 1}), src
+    )
     assert verdict(some)[:2] == ("verified", "ok")
     assert report_entry(_entry(), src)["hessian"] == "checked against jax.hessian"
     wrong_h = _entry(status="fail", counterexample={"where": "H[0, 1]"}, message="verified in words only")

@@ -380,7 +380,9 @@ def test_a_pass_where_most_cases_proved_nothing_is_not_shown_as_plainly_verified
     from lab.verify.search.engine import ModelReport
 
     weak = ModelReport("weak", cases=531, inconclusive=Counter({"the rounding bound of autodiff is not finite": 1517}))
-    strong = ModelReport("strong", cases=2047, inconclusive=Counter({"the gradient is within rounding of 0": 1}))
+    strong = ModelReport(
+        "strong", cases=2047, inconclusive=Counter({"each entry of autodiff is within its error bound of 0": 1})
+    )
     text = table([weak, strong])
     rows = {line.split()[0]: line.split("-", 1)[1].strip() for line in text.splitlines()[2:4]}
     assert rows == {"weak": "verified, mostly inconclusive", "strong": "verified"}

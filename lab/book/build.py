@@ -514,8 +514,9 @@ LEGEND = (
      "compared with autodiff and finite differences, and the comparison could tell right from wrong"),
     ("outside the domain", "points skipped because the loss itself is not finite there (e^z past 709, say); "
      "they prove nothing and are not in <em>cases</em>"),
-    ("inconclusive", "points where every entry of the gradient is within rounding of 0, so even a gradient off by "
-     "a factor 2 would agree; counted, never passed"),
+    ("inconclusive", "points where no reference could tell right from wrong: every entry of autodiff is within its "
+     "error bound of 0, so even a gradient off by a factor 2 would agree, or its bound is not finite and the "
+     "exact referee was not asked or could not settle it; counted, never passed"),
     ("inexact", "cases where the formula is right but the hand code's order of operations loses digits: run again "
      "in extended precision, the difference shrank with the rounding"),
     ("worst error", "the largest |hand − autodiff| over the gradient, relative to its largest entry"),

@@ -51,7 +51,7 @@ class Reason(StrEnum):
         "neither bounded nor measured"
     )
     PART_UNREFERENCED = "autodiff is not finite, and some entries have neither finite steps nor an exact value"
-    WITHIN_ROUNDING = "the gradient is within rounding of 0"
+    WITHIN_ROUNDING = "each entry of autodiff is within its error bound of 0"
     KINKS_TOGETHER = "the sides of its kinks cannot be told apart"
     UNDECLARED_KINK = (
         "at a kink the model does not declare, the hand value lies outside the one-sided derivatives, which "
