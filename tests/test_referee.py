@@ -556,3 +556,21 @@ def test_a_value_brought_back_from_an_overflow_has_a_finite_bound_that_holds(nam
     assert np.all(np.isfinite(bounds[np.isfinite(values)]))
     assert np.any(np.abs(z * 1.1) > 709.8)  # the overflow is met
     assert a.total == np.sum(np.isfinite(values)) and a.held == a.total, "\n".join(breaches(values, bounds, ex)[:5])
+
+
+def test_a_clamp_to_a_computed_limit_carries_that_limits_rounding():
+    """lax.clamp(lo, x, hi) with lo a sum that rounds and x below it returns lo, with lo's error: the rule once
+    gave x's alone, and a bound of 3.7e-15 stood for an error of 2.2e-14. Clamp moves by at most the
+    largest move of its three operands."""
+    from lab.verify.measure.rounding import bounded
+
+    def f(z):
+        lo = jnp.sum(z[:-1]) / 3.0
+        return jax.lax.clamp(lo, z[-1], lo + 1.0) * jnp.ones(3) + jnp.asarray([0.0, 1.0, -1.0]) * z[-1]
+
+    z = np.concatenate([np.full(1000, 0.1), [-5.0]])
+    values, bounds = (np.asarray(a) for a in jax.jit(bounded(f))(z))
+    ex = exact_loss(lambda p, X, y: f(p["x"]), {"x": z}, np.zeros((1, 1)), np.zeros(1))
+    a = audit(values, bounds, ex)
+    assert a.total == 3 and a.held == a.total, "\n".join(breaches(values, bounds, ex))
+    assert np.all(bounds < 1e-9)  # and not vacuous: lo's own rounding, about 1e-12

@@ -57,6 +57,7 @@ which carried arrays of zeros); an equation that repeats one already evaluated r
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -947,8 +948,9 @@ def _structural(prim, vals, errs, params):
         for j, i in enumerate(floats):
             moved[i] = out[len(vals) + j]
         return moved
-    if prim.name == "clamp":
-        return [_plain(errs[1])]
+    if prim.name == "clamp":  # clamp(lo, x, hi) moves by at most the largest move of its three operands
+        moved = [_plain(e) for e in errs if e is not None]
+        return [functools.reduce(jnp.maximum, moved) * jnp.ones_like(vals[1]) if moved else None]
     n_out = len(params["sizes"]) if prim.name == "split" else 1
     if prim.name == "select_n":
         if all(e is None for e in errs[1:]):
