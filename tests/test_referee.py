@@ -574,3 +574,16 @@ def test_a_clamp_to_a_computed_limit_carries_that_limits_rounding():
     a = audit(values, bounds, ex)
     assert a.total == 3 and a.held == a.total, "\n".join(breaches(values, bounds, ex))
     assert np.all(bounds < 1e-9)  # and not vacuous: lo's own rounding, about 1e-12
+
+
+def test_the_referees_cost_counts_entries_multiply_adds_and_factorizations():
+    """What :func:`cost` counts, on programs whose count is known: a matrix-vector product's 5·3 multiply-adds
+    and its sum's one entry; a Cholesky factor of order n costs n times its n² entries."""
+    from lab.verify.measure.referee import cost
+
+    X, y = np.ones((5, 3)), np.zeros(5)
+    assert cost(lambda p, X, y: jnp.sum(X @ p["w"]), {"w": np.ones(3)}, X, y, kind="loss") == 5 * 3 + 1
+    chol = [
+        cost(lambda p, X, y: jnp.linalg.cholesky(p["A"])[0, 0], {"A": np.eye(n)}, X, y, kind="loss") for n in (8, 16)
+    ]
+    assert chol[0] >= 8**3 and chol[1] - chol[0] >= 16**3 - 8**3  # and the rest of the program, n² a step

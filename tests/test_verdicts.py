@@ -334,6 +334,25 @@ def test_where_autodiff_has_no_bound_the_referee_verifies_but_does_not_guess_wro
     assert kinds == [Kind.VERIFIED, Kind.INCONCLUSIVE, Kind.INCONCLUSIVE]
 
 
+def test_the_referee_is_not_asked_where_its_program_is_too_long(tmp_path, monkeypatch):
+    """A referee call costs 4 to 17 µs an operation (scikit-learn's GP likelihood at n = 128: 1.2e7 of them,
+    42 s): rules 3 and 5 ask it only below :data:`REFEREE_OPS`, and say so."""
+    from lab.verify import judge as judge_module
+    from lab.verify.measure import referee
+
+    def not_asked(*args, **kwargs):
+        raise AssertionError("the referee was asked")
+
+    m = write(tmp_path, "bce_long", "SIGN = 1.0\n" + NAIVE_BCE, "binary")
+    case, w, ev = one_case(m, {"w": [1.0], "b": 0.0}, [[36.5], [1.0], [-2.0]], [0.0, 1.0, 0.0])
+    ops = referee.cost(m.module.loss, case.params, case.X, case.y)
+    monkeypatch.setattr(judge_module, "REFEREE_OPS", ops - 1)
+    monkeypatch.setattr(referee, "exact_gradient", not_asked)
+    v = judge(m, case, ev)
+    assert (v.rule, v.kind, v.reason) == (5, Kind.INCONCLUSIVE, Reason.BOUND_NOT_FINITE)
+    assert f"would make {ops:.3g} operations here" in v.message
+
+
 # -- kinks ---------------------------------------------------------------------------------------------
 
 PINBALL = """

@@ -23,7 +23,7 @@ The rules, in order; the first that decides, decides:
    error of that set → VERIFIED or WRONG.
 5. **no usable bound**: every entry of autodiff's bound is infinite: the exact referee is the reference →
    VERIFIED, INEXACT or WRONG; without it → INCONCLUSIVE. Rules 3 and 5 ask the referee for
-   :data:`REFEREED_PER_BATCH` cases of a batch at most.
+   :data:`REFEREED_PER_BATCH` cases of a batch at most, each of :data:`REFEREE_OPS` operations at most.
 6. **hand against autodiff**, entry by entry. Where they do not agree, the loss may have a kink the model
    does not declare (an abs at 0, a max or a sort at a tie): autodiff's gradients just off the point, on
    either side along each such entry and along hand − autodiff, are measured. A mix of them → VERIFIED at
@@ -782,6 +782,10 @@ FEW_ULPS = 16.0
 #: batch of 128. The other cases that need it are inconclusive. Counted per batch, so a batch is judged
 #: the same whenever it is judged (a search replays batches while it shrinks).
 REFEREED_PER_BATCH = 1
+#: ... and only where its program makes at most this many operations on mpf numbers
+#: (:func:`~lab.verify.measure.referee.cost`): 4 to 17 µs each were measured past a thousand, so a call
+#: stays under about 2 s (scikit-learn's GP likelihood at n = 128 makes 1.2e7: 42 s).
+REFEREE_OPS = 1e5
 
 
 def _exact_gradient(model: Model, case: Case):
@@ -897,6 +901,15 @@ def _exact_only(
     reason = Reason.BOUND_NOT_FINITE if rule == 5 else Reason.PART_UNREFERENCED
     if spare[0] <= 0:
         return Verdict(case, Kind.INCONCLUSIVE, reason=reason, rule=rule, hand=hand)
+    from lab.verify.measure import referee  # mpmath: imported when it is asked, not with the judge
+
+    try:
+        ops = referee.cost(model.module.loss, case.params, case.X, case.y, case.hyper)
+    except Exception as e:  # a program the referee cannot read is one it cannot run
+        return Verdict(case, Kind.INCONCLUSIVE, reason=reason, rule=rule, hand=hand, message=type(e).__name__)
+    if ops > REFEREE_OPS:
+        said = f"the exact referee would make {ops:.3g} operations here, more than {REFEREE_OPS:.3g}"
+        return Verdict(case, Kind.INCONCLUSIVE, reason=reason, rule=rule, hand=hand, message=said)
     spare[0] -= 1
     ex, no = _exact_gradient(model, case)
     if ex is None:

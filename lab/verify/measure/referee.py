@@ -103,14 +103,52 @@ def _program(loss: Callable, kind: str, keys: tuple[str, ...], tree, avals: tupl
     return jax.make_jaxpr(program)(*jax.tree_util.tree_unflatten(tree, spec))
 
 
+def _closed(loss, kind, params, X, y, hyper, keys) -> tuple:
+    """The program of ``kind`` for these inputs, and the inputs flat, in its order."""
+    args = ({k: np.asarray(params[k], np.float64) for k in keys}, np.asarray(X, np.float64), np.asarray(y, np.float64))
+    args += ({k: np.asarray(v, np.float64) for k, v in (hyper or {}).items()},)
+    flat, tree = jax.tree_util.tree_flatten(args)  # in JAX's order: a dict's keys sorted
+    return _program(loss, kind, tuple(keys), tree, tuple((a.shape, a.dtype.str) for a in flat)), flat
+
+
+def cost(loss: Callable, params: dict, X, y, hyper: dict | None = None, kind: str = "grad") -> float:
+    """About how many operations on mpf numbers one run of the referee makes here, from the program's
+    shapes alone: an element-wise result counts its entries, a matrix product its multiply-adds, a
+    factorization or a triangular solve n times its result (n the matrix's order). A loop's body counts
+    once per pass of a scan, and once for a while loop, whose passes depend on the data."""
+    closed, _ = _closed(loss, kind, params, X, y, hyper, tuple(params))
+    return _ops(closed.jaxpr)
+
+
+def _ops(jaxpr) -> float:
+    n = 0.0
+    for eqn in jaxpr.eqns:
+        name, p = eqn.primitive.name, eqn.params
+        sub = next((p[k] for k in SUBPROGRAMS if k in p), None)
+        if name == "scan":
+            n += p["length"] * _ops(p["jaxpr"].jaxpr)
+        elif name == "while":
+            n += _ops(p["cond_jaxpr"].jaxpr) + _ops(p["body_jaxpr"].jaxpr)
+        elif name == "cond":
+            n += max(_ops(b.jaxpr) for b in p["branches"])
+        elif sub is not None:
+            n += _ops(getattr(sub, "jaxpr", sub))
+        else:
+            out = sum(float(np.prod(v.aval.shape)) for v in eqn.outvars if hasattr(v.aval, "shape"))
+            if name == "dot_general":
+                (contracted, _), _ = p["dimension_numbers"]
+                out *= float(np.prod([eqn.invars[0].aval.shape[i] for i in contracted]))
+            elif name in ("cholesky", "lu", "triangular_solve"):
+                out *= eqn.invars[0].aval.shape[-1]
+            n += out
+    return n
+
+
 def _evaluate(loss, kind, params, X, y, hyper, dps, keys, branches) -> list[tuple]:
     """(value, err, mp) of each output of the program, run at ``dps`` and at 2·``dps`` digits."""
     if branches not in ("real", "float64"):
         raise ValueError(f"branches is 'real' or 'float64', not {branches!r}")
-    args = ({k: np.asarray(params[k], np.float64) for k in keys}, np.asarray(X, np.float64), np.asarray(y, np.float64))
-    args += ({k: np.asarray(v, np.float64) for k, v in (hyper or {}).items()},)
-    flat, tree = jax.tree_util.tree_flatten(args)  # in JAX's order: a dict's keys sorted
-    closed = _program(loss, kind, tuple(keys), tree, tuple((a.shape, a.dtype.str) for a in flat))
+    closed, flat = _closed(loss, kind, params, X, y, hyper, keys)
     decisions = None
     with one_op_programs_kept():  # the primitives JAX runs one at a time here, compiled once per machine
         if branches == "float64":
