@@ -1,6 +1,7 @@
 """What a verdict means, on code the lab did not write: inexact is not wrong, nothing checked is not a pass,
 NaN from autodiff is not "outside", exact kinks, sound bounds, earned diagnoses, a check at a given point."""
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -1011,3 +1012,17 @@ def grad(params, X, y):
     )
     r = verify(m, profile="ci")
     assert r.status == "error" and "grad raised ZeroDivisionError at a case with n = 1, d = " in r.message, r.message
+
+
+def test_a_hand_gradient_that_overflows_is_diagnosed_by_facts_not_advice(tmp_path):
+    """σ(z) written e^z / (1 + e^z) is ∞/∞ = NaN past z = 709.78, where the loss (logaddexp) and autodiff are
+    finite. The diagnosis once advised "use a stable form such as logaddexp", a claim no repair tested; it
+    names the entry, the hand's NaN and the true value now."""
+    m = logistic_with(tmp_path, "overflowing", "np.exp(z) / (1 + np.exp(z))")
+    X, y = np.array([[800.0], [1.0], [-2.0], [0.5], [3.0], [-1.0], [2.0], [0.25]]), np.zeros(8)
+    case, w, ev = one_case(m, {"w": [1.0], "b": 0.0}, X, y)
+    v = judge(m, case, ev)
+    assert v.kind == Kind.WRONG
+    said = diagnose(m, w, v)
+    assert re.match(r"the hand gradient is nan at (w\[0\]|b) where the true one is 0\.\d+: an intermediate", said), said
+    assert "logaddexp" not in said

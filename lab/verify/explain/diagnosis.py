@@ -106,9 +106,17 @@ def _diagnose(
     keys = list(v.reference)
     h, a, tol = (_flat(x, keys) for x in (v.hand, v.reference, v.tolerance))
     n = shown.case.X.shape[0]
-    if not np.all(np.isfinite(h)):
-        bad = [k for k in keys if not np.all(np.isfinite(v.hand[k]))]
-        return f"the hand gradient of {', '.join(bad)} is not finite (an overflow: use a stable form such as logaddexp)"
+    if not np.all(np.isfinite(h)):  # facts, not a hypothesis: no factor or pattern is read off NaN or inf
+        k = next(k for k in keys if not np.all(np.isfinite(v.hand[k])))
+        i = tuple(int(j) for j in np.argwhere(~np.isfinite(np.asarray(v.hand[k])))[0])
+        at = k + (f"[{', '.join(map(str, i))}]" if i else "")
+        hand, ref = float(np.asarray(v.hand[k])[i]), float(np.asarray(v.reference[k])[i])
+        case = "" if same else f" (at a case with {v.case.size_words()})"
+        if np.isfinite(ref):
+            why = "an intermediate of the hand code overflows (e^x past 709.78) or meets 0/0, ∞ − ∞ or 0·∞"
+            return f"the hand gradient is {hand} at {at} where the true one is {ref:.6g}{case}: {why}"
+        other = "" if np.isnan(ref) or np.sign(ref) == np.sign(hand) else ": of the other sign"
+        return f"the hand gradient is {hand} at {at} where the true one is {ref}{case}{other}"
     wrong = [k for k in keys if np.any(np.abs(v.hand[k] - v.reference[k]) > v.tolerance[k])]
     right = [k for k in keys if k not in wrong]
 
