@@ -159,9 +159,15 @@ def test_exact_through_a_cancellation(w):
     assert ex.err["w"] <= 1e-50 * 2 * w
 
 
-def test_the_referee_reports_its_own_error():
-    """Below 60 digits ((1 + 1e−70) − 1) the coarse run loses w; the error it reports covers that."""
+def test_the_referee_reports_its_own_error(monkeypatch):
+    """Below 60 digits ((1 + 1e−70) − 1) the coarse run loses w; the error it reports covers that, and the
+    referee, seeing its runs differ, runs again at four times the digits, where w is kept."""
+    from lab.verify.measure import referee
+
     w = 1e-70
+    ex = _one(cancelling, w)
+    assert ex.dps == 4 * referee.DPS and ex.value["w"] == 2 * w and ex.err["w"] <= 1e-100 * 2 * w
+    monkeypatch.setattr(referee, "MORE", 1)  # no second pair of runs
     ex = _one(cancelling, w)
     assert ex.value["w"] == 2 * w  # the 120-digit run keeps it
     assert ex.err["w"] >= 2 * w * (1 - 1e-15)  # and the 60-digit run's loss of it is reported
@@ -587,3 +593,62 @@ def test_the_referees_cost_counts_entries_multiply_adds_and_factorizations():
         cost(lambda p, X, y: jnp.linalg.cholesky(p["A"])[0, 0], {"A": np.eye(n)}, X, y, kind="loss") for n in (8, 16)
     ]
     assert chol[0] >= 8**3 and chol[1] - chol[0] >= 16**3 - 8**3  # and the rest of the program, n² a step
+
+
+CLOGLOG = """
+def loss(params, X, y):
+    xp = array_namespace(X, y)
+    eta = X @ params["w"] + params["b"]
+    mu = 1 - xp.exp(-xp.exp(eta))
+    return -xp.mean(y * xp.log(mu / (1 - mu) + 1e-200) + xp.log(1 - mu))
+def grad(params, X, y):
+    s = np.exp(X @ params["w"] + params["b"])
+    g = FACTOR * np.where(y == 1, -s / (np.expm1(s) + 1e-200), s) / X.shape[0]
+    return {"w": X.T @ g, "b": np.asarray(g.sum())}
+"""
+CLOGLOG_POINT = (
+    {"w": np.array([0.3]), "b": np.array(-200.0)},
+    np.array([[1.0], [0.5], [1.0]]),
+    np.array([1.0, 1.0, 0.0]),
+)
+
+
+def _cloglog(tmp_path, factor):
+    from lab.model import load
+
+    f = tmp_path / f"cloglog_{int(factor)}.py"
+    head = 'import numpy as np\nfrom array_api_compat import array_namespace\nTARGET = "binary"\n'
+    head += 'def init(d):\n    return {"w": np.zeros(d), "b": np.zeros(())}\n'
+    head += 'def predict(params, X):\n    return X @ params["w"]\n'
+    f.write_text(head + f"FACTOR = {factor}\n" + CLOGLOG)
+    return load(str(f))
+
+
+def test_the_referee_runs_again_with_more_digits_where_its_two_runs_differ(tmp_path, monkeypatch):
+    """statsmodels' complementary log-log at η = −200 (a probe's file): at 60 digits 1 − exp(−e⁻²⁰⁰) is 0, and
+    the referee's gradient came out −1.16e113 for −2/3, with an error estimate as large, so a hand gradient 3
+    times too large was verified against it. Where its two runs differ by more than float64 can see, it
+    runs again at four times the digits; and an entry it is still less sure of than the hand's tolerance
+    is no reference (so, with one run only, the wrong gradient is not verified)."""
+    from lab.verify.case import BATCH, Case
+    from lab.verify.judge import judge
+    from lab.verify.measure import referee
+    from lab.verify.measure.autodiff import Witness
+    from lab.verify.vocabulary import Kind, Reason
+
+    params, X, y = CLOGLOG_POINT
+    right, wrong = _cloglog(tmp_path, 1.0), _cloglog(tmp_path, 3.0)
+    ex = referee.exact_gradient(right.module.loss, params, X, y, branches="float64")
+    assert ex.dps == 4 * referee.DPS and np.all(referee.settled(ex.value["b"], ex.err["b"]))
+    assert abs(float(ex.value["b"]) + 2 / 3) < 1e-15 and abs(float(ex.value["w"][0]) + 0.5) < 1e-15
+    case = Case(params, X, y)
+    for m, kinds in ((right, {Kind.VERIFIED}), (wrong, {Kind.INCONCLUSIVE})):
+        ev = Witness(m).evaluate([case], BATCH)[0]
+        assert judge(m, case, ev).kind in kinds
+    monkeypatch.setattr(referee, "MORE", 1)  # the first pair of runs only: not settled
+    ex = referee.exact_gradient(right.module.loss, params, X, y, branches="float64")
+    assert not np.all(referee.settled(ex.value["b"], ex.err["b"]))
+    for m in (right, wrong):  # the referee cannot tell: neither is verified, and the reason says why
+        ev = Witness(m).evaluate([case], BATCH)[0]
+        v = judge(m, case, ev)
+        assert (v.rule, v.kind, v.reason) == (5, Kind.INCONCLUSIVE, Reason.BOUND_NOT_FINITE), v.message

@@ -508,6 +508,9 @@ def _referee(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
     except Exception as e:  # the referee is a second opinion: its failure leaves the first one standing
         return f" (no exact referee: {type(e).__name__})"
     v.exact = {k: np.asarray(x, dtype=np.float64) for k, x in ex.value.items()}
+    unsure = [k for k in v.hand if np.any(np.asarray(ex.err[k], dtype=float) > ev.grad_err[k])]
+    if unsure:  # less sure of the value than the hand's tolerance: it can neither confirm nor overturn
+        return f" (the exact referee's own error exceeds the tolerance at {', '.join(unsure)})"
     # the hand value's error, unmeasured, is autodiff's bound for the same function (the module's docstring)
     agrees = all(
         np.all(agree(Measured(v.hand[k], ev.grad_err[k]), Measured(v.exact[k], np.asarray(ex.err[k], dtype=float))))
@@ -811,24 +814,27 @@ def _against_exact(
     (as at rule 6), else :data:`FEW_ULPS` of the exact value; it agrees within that plus the referee's
     error. Where the exact value lies beyond the largest double, the hand's infinity of its sign is its
     float64 value, and a finite hand value is measured against it in the referee's digits. Entries the
-    referee gives NaN have no reference, unless ``known`` marks them as witnessed already (rule 3's
-    differences). A disagreement the hand program's own rounding explains (measured as at rule 6) is
-    INEXACT. Any other is WRONG where autodiff's bound stood for the hand's error, where the hand value
-    is not finite and the exact one is (or is an infinity of the other sign), or where a second
-    reference found the same (``confirmed``: rule 3's differences); else INCONCLUSIVE, since the hand's
-    error is then neither bounded nor measured. All entries agreeing is VERIFIED, and some without a
-    reference, INCONCLUSIVE."""
+    referee gives NaN, or with an error of its own beyond the hand's tolerance, have no reference,
+    unless ``known`` marks them as witnessed already (rule 3's differences). A disagreement the hand
+    program's own rounding explains (measured as at rule 6) is INEXACT. Any other is WRONG where
+    autodiff's bound stood for the hand's error, where the hand value is not finite and the exact one
+    is (or is an infinity of the other sign), or where a second reference found the same
+    (``confirmed``: rule 3's differences); else INCONCLUSIVE, since the hand's error is then neither
+    bounded nor measured. All entries agreeing is VERIFIED, and some without a reference,
+    INCONCLUSIVE."""
     exact = {k: np.asarray(ex.value[k], dtype=np.float64) for k in hand}
     tol, shares, unknown = {}, {}, False
     for k in hand:
         h, x, mine = np.asarray(hand[k], dtype=float), exact[k], np.asarray(own[k], dtype=float)
-        ulps = FEW_ULPS * U * np.abs(x)
-        tol[k] = np.asarray(ex.err[k], dtype=float) + np.where(np.isfinite(mine), mine, ulps)
+        hand_tol = np.where(np.isfinite(mine), mine, FEW_ULPS * U * np.abs(x))
+        tol[k] = np.asarray(ex.err[k], dtype=float) + hand_tol
         s = np.where(h == x, 0.0, share(Measured(h, 0.0), Measured(x, tol[k])))
         for i in map(tuple, np.argwhere(np.isinf(x) & np.isfinite(h))):  # beyond the largest double
             m = np.asarray(ex.mp[k], dtype=object)[i]  # measured in the referee's digits
             s[i] = float(abs(m - float(h[i])) / (FEW_ULPS * U * abs(m)))
-        nan = np.isnan(x) if known is None else np.isnan(x) & ~known[k]
+        # the referee's own error beyond the hand's tolerance: it cannot tell right from wrong there
+        unsure = (np.asarray(ex.err[k], dtype=float) > hand_tol) & ~(np.isinf(x) & (h == x))
+        nan = np.isnan(x) | unsure if known is None else (np.isnan(x) | unsure) & ~known[k]
         unknown |= bool(nan.any())
         shares[k] = np.where(nan, 0.0, s)
     worst = max((float(np.max(s, initial=0.0)) for s in shares.values()), default=0.0)
