@@ -685,7 +685,10 @@ _ONE = (
         "wrong at some points and right at others",
     ),
     (" per sample;", ";"),
-    ("a factor that differs between samples", "a factor that varies with the data"),
+    (
+        "a factor that differs between samples: the hand gradient of each sample alone is",
+        "a factor that varies with the data: the hand gradient is",
+    ),
 )
 
 
@@ -913,9 +916,9 @@ def _per_sample_factor(model: Model, witness: Witness, case: Case, verdicts: lis
         return pattern.replace("wrong only for some samples, by", "wrong for every sample, by")
     if np.ptp(rho) <= 1e-6 * float(np.max(np.abs(rho))):
         return ""  # the same factor for all: not a pattern between samples
-    return (
-        f"a factor that differs between samples (from {_fmt(float(rho.min()))} to {_fmt(float(rho.max()))}): "
-        "the derivative of a link or activation is wrong"
+    return (  # the facts: each sample alone is off by a factor, and the factors differ (their cause is not tested)
+        f"a factor that differs between samples: the hand gradient of each sample alone is c times the true "
+        f"one, c from {_fmt(float(rho.min()))} to {_fmt(float(rho.max()))}"
     )
 
 
