@@ -1026,3 +1026,33 @@ def test_a_hand_gradient_that_overflows_is_diagnosed_by_facts_not_advice(tmp_pat
     said = diagnose(m, w, v)
     assert re.match(r"the hand gradient is nan at (w\[0\]|b) where the true one is 0\.\d+: an intermediate", said), said
     assert "logaddexp" not in said
+
+
+def test_the_referee_overturns_only_where_it_is_surer_than_the_disputed_entries_tolerance(tmp_path, monkeypatch):
+    """Rule 6 asks the referee where hand and autodiff disagree. Where the referee's own error there is beyond
+    the hand's tolerance, it can neither confirm nor overturn, and the wrong stands; its error at entries
+    where hand and autodiff agree does not stop it (autodiff's agreement stands there)."""
+    from lab.verify.measure import referee
+
+    m = write(tmp_path, "off_b", LOGISTIC_LOSS + """
+def grad(params, X, y):
+    g = (1 / (1 + np.exp(-(X @ params["w"] + params["b"]))) - y) / X.shape[0]
+    return {"w": X.T @ g, "b": np.asarray(g.sum() * (1 + 1e-6))}
+""", target="binary")  # fmt: skip
+    X, y = np.array([[0.5, -1.0], [2.0, 0.3], [-1.0, 1.5]]), np.array([1.0, 0.0, 1.0])
+    case, w, ev = one_case(m, {"w": [0.2, -0.4], "b": 0.1}, X, y)
+    hand = {k: np.asarray(v, dtype=float) for k, v in m.module.grad(case.params, X, y).items()}
+
+    def siding_with_hand(err_w, err_b):  # an exact value equal to the hand's, with these errors of its own
+        value = {k: hand[k].copy() for k in ("w", "b")}
+        err = {"w": np.full(2, err_w), "b": np.asarray(err_b)}
+        return lambda *a, **k: referee.Exact(
+            value, err, {kk: np.asarray(vv, dtype=object) for kk, vv in value.items()}, 60
+        )
+
+    monkeypatch.setattr(referee, "exact_gradient", siding_with_hand(1.0, 0.0))  # unsure where undisputed
+    v = judge(m, case, ev)
+    assert v.kind == Kind.VERIFIED and v.breach, v.message
+    monkeypatch.setattr(referee, "exact_gradient", siding_with_hand(0.0, 1.0))  # unsure where disputed
+    v = judge(m, case, ev)
+    assert v.kind == Kind.WRONG and "own error exceeds the tolerance at b" in v.message, v.message

@@ -508,8 +508,11 @@ def _referee(model: Model, case: Case, ev: Evidence, v: Verdict) -> str:
     except Exception as e:  # the referee is a second opinion: its failure leaves the first one standing
         return f" (no exact referee: {type(e).__name__})"
     v.exact = {k: np.asarray(x, dtype=np.float64) for k, x in ex.value.items()}
-    unsure = [k for k in v.hand if np.any(np.asarray(ex.err[k], dtype=float) > ev.grad_err[k])]
-    if unsure:  # less sure of the value than the hand's tolerance: it can neither confirm nor overturn
+    # where hand and autodiff disagree, the referee less sure of the value than the hand's tolerance can
+    # neither confirm nor overturn (elsewhere autodiff's agreement stands, whatever the referee's error)
+    disputed = {k: ~(np.abs(v.hand[k] - ev.grad[k]) <= v.tolerance[k]) for k in v.hand}
+    unsure = [k for k in v.hand if np.any((np.asarray(ex.err[k], dtype=float) > ev.grad_err[k]) & disputed[k])]
+    if unsure:
         return f" (the exact referee's own error exceeds the tolerance at {', '.join(unsure)})"
     # the hand value's error, unmeasured, is autodiff's bound for the same function (the module's docstring)
     agrees = all(
